@@ -1,0 +1,69 @@
+# rewind — see README.md. `make run` and `make test` are all a fresh Debian
+# machine needs: `make test` installs what it uses through `make deps`.
+
+GO        ?= go
+BIN       := bin/rewind
+TOOLS     := $(CURDIR)/.tools/bin
+VERSITYGW_VERSION := v1.8.0
+VERSITYGW := $(TOOLS)/versitygw
+APT_PACKAGES := ffmpeg
+SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+FUZZTIME  ?= 5s
+
+# Fuzz targets run briefly in `make test`: package:target.
+FUZZ_TARGETS := \
+	./catalog:FuzzDecodeChunk \
+	./catalog:FuzzParseStream \
+	./catalog:FuzzValidRunID \
+	./recorder:FuzzParseAVCConfig \
+	./recorder:FuzzParseAudioSpecificConfig \
+	./recorder:FuzzParseSPS \
+	./recorder:FuzzAVCCToAnnexB \
+	./internal/flvfile:FuzzReadAll
+
+.PHONY: all build run test deps apt-deps vet fuzz bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/rewind
+
+run: build
+	./$(BIN) dev
+
+deps: apt-deps $(VERSITYGW)
+
+# Installs the Debian packages the tests need, only when one is missing.
+apt-deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+# The S3-compatible server the tests start, built from the Go module proxy
+# at a pinned version into a git-ignored folder.
+$(VERSITYGW):
+	@mkdir -p $(TOOLS)
+	GOBIN=$(TOOLS) $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
+
+vet:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
+		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
+	done
+
+test: deps vet
+	REWIND_VERSITYGW=$(VERSITYGW) $(GO) test -count=1 -timeout 12m ./...
+	$(MAKE) --no-print-directory fuzz
+
+clean:
+	rm -rf bin

@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/rewind-vod/rewind/infra/store"
+	"github.com/rewind-vod/rewind/origin"
+	"github.com/rewind-vod/rewind/recorder"
+)
+
+// serveFlags are the flags of the serving roles (dev, origin).
+type serveFlags struct {
+	rtmpAddr, httpAddr   string
+	storeURL, spool      string
+	s3Endpoint, s3Region string
+	s3PathStyle          bool
+	node                 string
+	segmentDuration      time.Duration
+	maxSegmentDuration   time.Duration
+
+	publishSecrets      listFlag
+	publishHook         string
+	publishHookTimeout  time.Duration
+	publishHookFailOpen bool
+	takeover            string
+	maxConns            int
+	maxPublishers       int
+	maxMessageSize      int
+	readTimeout         time.Duration
+
+	uploadConcurrency int
+	uploadRetryMax    time.Duration
+	uploadBandwidth   int64
+	spoolLimit        int64
+	drainTimeout      time.Duration
+
+	logLevel, logFormat string
+}
+
+func (f *serveFlags) register(fs *flag.FlagSet) {
+	host, _ := os.Hostname()
+	fs.StringVar(&f.rtmpAddr, "rtmp-addr", "127.0.0.1:1935", "RTMP listen address")
+	fs.StringVar(&f.httpAddr, "http-addr", "127.0.0.1:8080", "HTTP listen address (health, metrics; replay API in dev)")
+	fs.StringVar(&f.storeURL, "store", "file://./data/store", "object store: file:///abs/path, file://rel/path or s3://bucket/prefix")
+	fs.StringVar(&f.spool, "spool", "./data/spool", "local spool directory for segments not yet in the store")
+	fs.StringVar(&f.s3Endpoint, "s3-endpoint", "", "S3 endpoint URL for S3-compatible servers (AWS_ENDPOINT_URL is honoured too)")
+	fs.StringVar(&f.s3Region, "s3-region", "", "S3 region (default from the AWS config, else us-east-1)")
+	fs.BoolVar(&f.s3PathStyle, "s3-path-style", false, "use path-style S3 URLs (MinIO, versitygw)")
+	fs.StringVar(&f.node, "node", host, "node name, part of every run id")
+	fs.DurationVar(&f.segmentDuration, "segment-duration", 4*time.Second, "target segment duration: cut at the first keyframe after it")
+	fs.DurationVar(&f.maxSegmentDuration, "max-segment-duration", 0, "hard maximum segment duration: a longer GOP is cut anyway (default 3x target)")
+	fs.Var(&f.publishSecrets, "publish-secrets", "comma-separated HMAC secrets for signed publish URLs (empty: no signature needed)")
+	fs.StringVar(&f.publishHook, "publish-hook", "", "URL POSTed {app,name,query,client_addr,node} for every publish; 2xx allows")
+	fs.DurationVar(&f.publishHookTimeout, "publish-hook-timeout", 3*time.Second, "publish hook timeout")
+	fs.BoolVar(&f.publishHookFailOpen, "publish-hook-fail-open", false, "allow publishing when the hook cannot be reached")
+	fs.StringVar(&f.takeover, "takeover", "reject", "a second publisher of a live stream: reject, or replace the first")
+	fs.IntVar(&f.maxConns, "max-conns", 1000, "maximum RTMP connections")
+	fs.IntVar(&f.maxPublishers, "max-publishers", 500, "maximum live publishers")
+	fs.IntVar(&f.maxMessageSize, "max-message-size", 8<<20, "maximum RTMP message size in bytes")
+	fs.DurationVar(&f.readTimeout, "read-timeout", 10*time.Second, "drop a connection that sends nothing for this long")
+	fs.IntVar(&f.uploadConcurrency, "upload-concurrency", 4, "parallel segment uploads")
+	fs.DurationVar(&f.uploadRetryMax, "upload-retry-max", 30*time.Second, "longest wait between retries of a failed upload")
+	fs.Int64Var(&f.uploadBandwidth, "upload-bandwidth", 0, "upload cap in bytes per second (0: none)")
+	fs.Int64Var(&f.spoolLimit, "spool-limit", 20<<30, "spool size in bytes past which new segments are dropped (-1: none)")
+	fs.DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "on shutdown, how long to wait for the spool to upload")
+	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
+}
+
+func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format: %q is not text or json", format)
+}
+
+// serve runs the RTMP origin and the recorder (role "origin"), plus, in
+// "dev", everything else on the same HTTP address. The first SIGINT or
+// SIGTERM stops ingest, lets the recorder upload its spool for up to
+// --drain-timeout and exits; a second one exits at once.
+func serve(ctx context.Context, role string, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("rewind "+role, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f serveFlags
+	f.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	log, err := newLogger(f.logLevel, f.logFormat, stderr)
+	if err != nil {
+		return err
+	}
+	slog.SetDefault(log)
+
+	st, err := store.Open(ctx, f.storeURL, store.OpenOptions{Endpoint: f.s3Endpoint, Region: f.s3Region, PathStyle: f.s3PathStyle})
+	if err != nil {
+		return fmt.Errorf("--store: %w", err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	rec, err := recorder.New(recorder.Config{
+		Spool:              f.spool,
+		Node:               f.node,
+		SegmentDuration:    f.segmentDuration,
+		MaxSegmentDuration: f.maxSegmentDuration,
+		UploadConcurrency:  f.uploadConcurrency,
+		RetryMax:           f.uploadRetryMax,
+		BandwidthLimit:     f.uploadBandwidth,
+		SpoolLimit:         f.spoolLimit,
+	}, st, log, reg)
+	if err != nil {
+		return err
+	}
+	org, err := origin.New(origin.Config{
+		Addr: f.rtmpAddr,
+		Node: f.node,
+		Auth: origin.AuthConfig{
+			Secrets:      f.publishSecrets,
+			HookURL:      f.publishHook,
+			HookTimeout:  f.publishHookTimeout,
+			HookFailOpen: f.publishHookFailOpen,
+		},
+		Takeover:       f.takeover,
+		MaxConns:       f.maxConns,
+		MaxPublishers:  f.maxPublishers,
+		MaxMessageSize: f.maxMessageSize,
+		ReadTimeout:    f.readTimeout,
+	}, []origin.Sink{recorderSink{rec}}, log, reg)
+	if err != nil {
+		return err
+	}
+
+	rtmpLn, err := net.Listen("tcp", f.rtmpAddr)
+	if err != nil {
+		return fmt.Errorf("rtmp listen: %w", err)
+	}
+	httpLn, err := net.Listen("tcp", f.httpAddr)
+	if err != nil {
+		rtmpLn.Close()
+		return fmt.Errorf("http listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"status":"ok"}`)
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	httpSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	recCtx, stopRec := context.WithCancel(context.Background())
+	recDone := make(chan error, 1)
+	go func() { recDone <- rec.Run(recCtx) }()
+	ingestCtx, stopIngest := context.WithCancel(ctx)
+	ingestDone := make(chan error, 1)
+	go func() { ingestDone <- org.Serve(ingestCtx, rtmpLn) }()
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- httpSrv.Serve(httpLn) }()
+	log.Info("rewind started", "role", role, "rtmp", rtmpLn.Addr().String(), "http", httpLn.Addr().String(),
+		"store", redactURL(f.storeURL), "spool", f.spool, "node", f.node)
+
+	var runErr error
+	select {
+	case s := <-sigs:
+		log.Info("shutting down: stopping ingest, draining the spool", "signal", s.String(), "drain_timeout", f.drainTimeout)
+	case err := <-ingestDone:
+		runErr = fmt.Errorf("rtmp: %w", err)
+		ingestDone <- nil
+	case err := <-httpDone:
+		runErr = fmt.Errorf("http: %w", err)
+		httpDone <- nil
+	case <-ctx.Done():
+	}
+	// A second signal exits at once; what is in the spool is picked up at
+	// the next start.
+	go func() {
+		s := <-sigs
+		log.Warn("second signal: exiting now; the spool is kept for the next start", "signal", s.String())
+		os.Exit(1)
+	}()
+
+	stopIngest()
+	<-ingestDone // every publish ended: every segment is in the spool
+	drainCtx, cancel := context.WithTimeout(context.Background(), f.drainTimeout)
+	if err := rec.WaitIdle(drainCtx); err != nil {
+		log.Warn("drain timed out; the rest stays in the spool for the next start", "err", err)
+	}
+	cancel()
+	stopRec()
+	<-recDone
+	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	httpSrv.Shutdown(shutCtx)
+	cancel()
+	log.Info("stopped")
+	return runErr
+}
+
+// redactURL keeps credentials that may sit in a store URL out of the logs.
+func redactURL(u string) string {
+	if i := strings.Index(u, "@"); i >= 0 {
+		if j := strings.Index(u, "://"); j >= 0 && j < i {
+			return u[:j+3] + "***" + u[i:]
+		}
+	}
+	return u
+}

@@ -1,0 +1,117 @@
+package store_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rewind-vod/rewind/infra/store"
+	"github.com/rewind-vod/rewind/internal/s3test"
+)
+
+func TestOpenFile(t *testing.T) {
+	abs := filepath.Join(t.TempDir(), "abs")
+	cwd := t.TempDir()
+	t.Chdir(cwd)
+	for url, want := range map[string]string{
+		"file://" + abs:         abs,
+		"file://./data/store":   filepath.Join(cwd, "data", "store"),
+		"file://rel/path":       filepath.Join(cwd, "rel", "path"),
+		"file://rel/../other/":  filepath.Join(cwd, "other"),
+		"FILE://./data/caps":    filepath.Join(cwd, "data", "caps"),
+		"file://" + abs + "/%2": abs + "/%2", // taken literally
+	} {
+		s, err := store.Open(context.Background(), url, store.OpenOptions{})
+		if err != nil {
+			t.Errorf("Open(%q): %v", url, err)
+			continue
+		}
+		fs, ok := s.(*store.FS)
+		if !ok {
+			t.Errorf("Open(%q) = %T, want *store.FS", url, s)
+			continue
+		}
+		if fs.Root() != want {
+			t.Errorf("Open(%q) root = %q, want %q", url, fs.Root(), want)
+		}
+	}
+}
+
+func TestOpenS3URL(t *testing.T) {
+	// No network: NewS3 only builds a client.
+	t.Setenv("AWS_ACCESS_KEY_ID", "x")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "y")
+	for url, want := range map[string][2]string{
+		"s3://bucket":           {"bucket", ""},
+		"s3://bucket/":          {"bucket", ""},
+		"s3://bucket/prefix":    {"bucket", "prefix/"},
+		"s3://bucket/a/b/":      {"bucket", "a/b/"},
+		"s3://my.bucket-1/rec/": {"my.bucket-1", "rec/"},
+	} {
+		s, err := store.Open(context.Background(), url, store.OpenOptions{Region: "eu-west-1"})
+		if err != nil {
+			t.Errorf("Open(%q): %v", url, err)
+			continue
+		}
+		s3, ok := s.(*store.S3)
+		if !ok {
+			t.Errorf("Open(%q) = %T, want *store.S3", url, s)
+			continue
+		}
+		if s3.Bucket() != want[0] || s3.Prefix() != want[1] {
+			t.Errorf("Open(%q) = bucket %q prefix %q, want %q", url, s3.Bucket(), s3.Prefix(), want)
+		}
+		if r := s3.Client().Options().Region; r != "eu-west-1" {
+			t.Errorf("Open(%q) region %q", url, r)
+		}
+	}
+}
+
+func TestOpenBad(t *testing.T) {
+	for url, wantMsg := range map[string]string{
+		"ftp://host/x":          "unknown scheme",
+		"memory://":             "unknown scheme",
+		"/abs/path":             "missing scheme",
+		"./data":                "missing scheme",
+		"":                      "missing scheme",
+		"file://":               "empty path",
+		"file:///x?y=1":         "query",
+		"s3://":                 "missing bucket",
+		"s3:///prefix":          "missing bucket",
+		"s3://bucket/../x":      "invalid key",
+		"s3://bucket/a//b":      "invalid key",
+		"s3://bucket/p?region=": "options",
+		"s3://user@bucket/p":    "options",
+	} {
+		_, err := store.Open(context.Background(), url, store.OpenOptions{})
+		if err == nil || !strings.Contains(err.Error(), wantMsg) {
+			t.Errorf("Open(%q) = %v, want an error about %q", url, err, wantMsg)
+		}
+	}
+}
+
+// TestOpenS3Live goes through the standard AWS chain (environment, with
+// AWS_ENDPOINT_URL) as a subprocess given Server.Env would, and checks keys
+// land under the URL's prefix.
+func TestOpenS3Live(t *testing.T) {
+	srv := s3test.Start(t)
+	for _, kv := range srv.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	s, err := store.Open(context.Background(), "s3://"+srv.Bucket+"/live/pfx", store.OpenOptions{PathStyle: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, s, "k/obj.json", []byte(`{}`))
+	if got, info := get(t, s, "k/obj.json", nil); string(got) != "{}" || info.ContentType != "application/json" {
+		t.Errorf("get: %q %+v", got, info)
+	}
+	raw, err := store.NewS3(context.Background(), store.S3Config{Bucket: srv.Bucket, PathStyle: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkList(t, raw, "live/", store.ListOptions{}, []string{"live/pfx/k/obj.json"}, nil, false)
+	checkList(t, s, "", store.ListOptions{Delimiter: "/"}, nil, []string{"k/"}, false)
+}

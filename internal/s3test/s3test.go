@@ -1,0 +1,329 @@
+// Package s3test runs a real S3-compatible server (versitygw, posix backend)
+// for tests, so the S3 code paths are exercised against a wire-level S3 API.
+package s3test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/rewind-vod/rewind/infra/store"
+)
+
+// EnvBinary names the environment variable that overrides the versitygw path.
+const EnvBinary = "REWIND_VERSITYGW"
+
+const startTimeout = 15 * time.Second
+
+// Server is a running versitygw with one bucket.
+type Server struct {
+	Endpoint  string // http://127.0.0.1:PORT
+	AccessKey string
+	SecretKey string
+	Bucket    string
+	Region    string
+
+	t       testing.TB
+	bin     string
+	addr    string // 127.0.0.1:PORT
+	dataDir string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{} // closed when cmd has exited
+	out  *syncBuffer
+}
+
+// Start runs versitygw on a free local port with a fresh data folder and a
+// fresh bucket; it is stopped when the test ends. A missing binary fails the
+// test: S3 coverage must not silently disappear.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	bin, err := binary()
+	if err != nil {
+		t.Fatalf("versitygw not found: run `make deps` (%v)", err)
+	}
+	s := &Server{
+		AccessKey: "AK" + strings.ToUpper(randHex(8)),
+		SecretKey: randHex(20),
+		Bucket:    "rewind-test-" + randHex(4),
+		Region:    "us-east-1",
+		t:         t,
+		bin:       bin,
+		dataDir:   t.TempDir(),
+	}
+	t.Cleanup(s.Stop)
+
+	// The port is picked then released; another process may grab it before
+	// versitygw binds, so retry with a new one.
+	for attempt := 1; ; attempt++ {
+		port, err := freePort()
+		if err != nil {
+			t.Fatalf("s3test: %v", err)
+		}
+		s.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		s.Endpoint = "http://" + s.addr
+		err = s.start()
+		if err == nil {
+			break
+		}
+		if attempt == 3 {
+			t.Fatalf("s3test: %v", err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	if _, err := s.Client().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(s.Bucket)}); err != nil {
+		t.Fatalf("s3test: create bucket %s: %v\n%s", s.Bucket, err, s.out.String())
+	}
+	return s
+}
+
+// Args is the versitygw command line (without the binary) for this server.
+func (s *Server) Args() []string {
+	return []string{
+		"--port", s.addr,
+		"--access", s.AccessKey,
+		"--secret", s.SecretKey,
+		"--region", s.Region,
+		"--quiet",
+		"posix", s.dataDir,
+	}
+}
+
+// start launches the process and waits until it answers HTTP.
+func (s *Server) start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd != nil {
+		return nil
+	}
+	cmd := exec.Command(s.bin, s.Args()...)
+	cmd.Env = cleanEnv()
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	setPdeathsig(cmd)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start versitygw: %w", err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+
+	if err := waitReady(s.Endpoint, done); err != nil {
+		_ = cmd.Process.Kill()
+		<-done
+		return fmt.Errorf("versitygw %s: %w\n%s", strings.Join(s.Args(), " "), err, out.String())
+	}
+	s.cmd, s.done, s.out = cmd, done, out
+	return nil
+}
+
+// waitReady polls until the server gives any HTTP answer (403 for an
+// unsigned request is fine) or the process exits.
+func waitReady(endpoint string, exited <-chan struct{}) error {
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(startTimeout)
+	for {
+		resp, err := client.Get(endpoint + "/")
+		if err == nil {
+			_ = resp.Body.Close()
+			return nil
+		}
+		select {
+		case <-exited:
+			return errors.New("exited before answering")
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no answer within %s: %w", startTimeout, err)
+		}
+	}
+}
+
+// Stop kills the server and keeps its data; Restart brings it back.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	<-s.done
+	s.cmd = nil
+}
+
+// Restart starts the server again on the same port with the same data
+// (after Stop; it also works as a plain restart).
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Stop()
+	// The port was ours a moment ago; if something else took it, give up.
+	var err error
+	for attempt := 0; attempt < 20; attempt++ {
+		if err = s.start(); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.t.Fatalf("s3test: restart: %v", err)
+}
+
+// Running reports whether the server process is up.
+func (s *Server) Running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cmd != nil
+}
+
+// Env is the environment a subprocess needs to reach this server through
+// the standard AWS configuration chain.
+func (s *Server) Env() []string {
+	return []string{
+		"AWS_ACCESS_KEY_ID=" + s.AccessKey,
+		"AWS_SECRET_ACCESS_KEY=" + s.SecretKey,
+		"AWS_REGION=" + s.Region,
+		"AWS_ENDPOINT_URL=" + s.Endpoint,
+	}
+}
+
+// Credentials is a static provider for the root keys.
+func (s *Server) Credentials() aws.CredentialsProvider {
+	return credentials.NewStaticCredentialsProvider(s.AccessKey, s.SecretKey, "")
+}
+
+// Client is an SDK client for the server, independent of the environment.
+func (s *Server) Client() *s3.Client {
+	return s3.New(s3.Options{
+		Region:       s.Region,
+		Credentials:  s.Credentials(),
+		BaseEndpoint: aws.String(s.Endpoint),
+		UsePathStyle: true,
+	})
+}
+
+// Store opens an S3 store on the bucket under a fresh random prefix, so tests
+// sharing a server do not see each other's keys.
+func (s *Server) Store(t testing.TB) store.Store {
+	t.Helper()
+	st, err := store.NewS3(context.Background(), store.S3Config{
+		Bucket:      s.Bucket,
+		Prefix:      "t-" + randHex(6) + "/",
+		Endpoint:    s.Endpoint,
+		Region:      s.Region,
+		PathStyle:   true,
+		Credentials: s.Credentials(),
+	})
+	if err != nil {
+		t.Fatalf("s3test: open store: %v", err)
+	}
+	return st
+}
+
+// Logs is what the server printed so far (for failure messages).
+func (s *Server) Logs() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.out == nil {
+		return ""
+	}
+	return s.out.String()
+}
+
+// binary finds versitygw: $REWIND_VERSITYGW, else .tools/bin/versitygw in
+// the module root (the nearest folder upwards holding go.mod).
+func binary() (string, error) {
+	if p := os.Getenv(EnvBinary); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("$%s: %w", EnvBinary, err)
+		}
+		return p, nil
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			p := filepath.Join(dir, ".tools", "bin", "versitygw")
+			if _, err := os.Stat(p); err != nil {
+				return "", err
+			}
+			return p, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// cleanEnv drops variables versitygw would read as configuration, so the
+// command line alone decides how it runs.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "VGW_") || strings.HasPrefix(name, "ROOT_") ||
+			strings.HasPrefix(name, "AWS_") || name == "LOGFILE" || name == "WEBHOOK" {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// syncBuffer collects process output, keeping only the last 64 KiB.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	const keep = 64 << 10
+	b.buf.Write(p)
+	if b.buf.Len() > keep {
+		b.buf.Next(b.buf.Len() - keep)
+	}
+	return len(p), nil
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

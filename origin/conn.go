@@ -1,0 +1,228 @@
+package origin
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+// trackedListener sits between the listener and go-rtmp's accept loop. It
+// registers every connection with the server (MaxConns, shutdown) and it
+// never hands go-rtmp a transient accept error: go-rtmp v0.0.7 retries those
+// in a tight loop.
+type trackedListener struct {
+	net.Listener
+	srv *Server
+}
+
+func (l *trackedListener) Accept() (net.Conn, error) {
+	backoff := 5 * time.Millisecond
+	for {
+		nc, err := l.Listener.Accept()
+		if err != nil {
+			if l.srv.isClosing() {
+				return nil, net.ErrClosed
+			}
+			if errors.Is(err, net.ErrClosed) {
+				// Closed under us, not by Serve: report it and park until
+				// Serve shuts go-rtmp down, which would otherwise spin.
+				l.srv.fail(err)
+				<-l.srv.ctx.Done()
+				return nil, net.ErrClosed
+			}
+			l.srv.log.Warn("rtmp accept failed, retrying", "err", err, "backoff", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-l.srv.ctx.Done():
+				return nil, net.ErrClosed
+			}
+			backoff = min(2*backoff, time.Second)
+			continue
+		}
+		backoff = 5 * time.Millisecond
+		if c := l.srv.track(nc); c != nil {
+			return c, nil
+		}
+	}
+}
+
+// trackedConn wraps an accepted connection: it applies the idle timeout,
+// remembers why the connection ended, and tells the server when go-rtmp is
+// done with it (go-rtmp closes it last thing in its connection goroutine).
+type trackedConn struct {
+	net.Conn
+	srv     *Server
+	remote  string
+	opened  time.Time
+	timeout time.Duration
+	log     *slog.Logger
+
+	// Deadline bookkeeping; lastRead is touched only by go-rtmp's reading
+	// goroutine, lastWrite only by its writing goroutine.
+	lastRead, lastWrite time.Time
+
+	bytesIn atomic.Int64
+
+	mu      sync.Mutex
+	reason  string // why we ended it; "" if the peer or go-rtmp did
+	readErr error  // first read error
+	rtmpErr string // error go-rtmp logged when it gave up on the connection
+
+	done sync.Once
+}
+
+// Read refreshes the read deadline before each read rather than after a
+// successful one: the idle clock must not run while the handler itself is
+// busy (an auth hook or a takeover hand-over), only while we wait for the
+// peer. Refreshes are coarse to keep timer churn low.
+func (c *trackedConn) Read(b []byte) (int, error) {
+	if now := time.Now(); now.Sub(c.lastRead) > c.timeout/16 {
+		c.lastRead = now
+		_ = c.Conn.SetReadDeadline(now.Add(c.timeout))
+	}
+	n, err := c.Conn.Read(b)
+	c.bytesIn.Add(int64(n))
+	if err != nil {
+		c.mu.Lock()
+		if c.readErr == nil {
+			c.readErr = err
+		}
+		c.mu.Unlock()
+	}
+	return n, err
+}
+
+// Write uses the same timeout: a peer that does not take our replies for
+// that long is as dead as one that sends nothing.
+func (c *trackedConn) Write(b []byte) (int, error) {
+	if now := time.Now(); now.Sub(c.lastWrite) > c.timeout/16 {
+		c.lastWrite = now
+		_ = c.Conn.SetWriteDeadline(now.Add(c.timeout))
+	}
+	return c.Conn.Write(b)
+}
+
+// kill closes the socket from our side (takeover, limit, shutdown). go-rtmp
+// then fails its read, runs the handler's OnClose and calls Close.
+func (c *trackedConn) kill(reason string) {
+	c.setReason(reason)
+	_ = c.Conn.Close()
+}
+
+// setReason records the first reason we give for ending the connection.
+func (c *trackedConn) setReason(reason string) {
+	c.mu.Lock()
+	if c.reason == "" {
+		c.reason = reason
+	}
+	c.mu.Unlock()
+}
+
+// Close is called by go-rtmp when it is finished with the connection (after
+// the handler's OnClose); it is the end of the connection's life.
+func (c *trackedConn) Close() error {
+	err := c.Conn.Close()
+	c.done.Do(func() { c.srv.untrack(c) })
+	return err
+}
+
+// ourReason returns the reason we gave for ending the connection, if any.
+func (c *trackedConn) ourReason() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reason
+}
+
+// endReason classifies how the connection ended, for the log line and the
+// rejected metric (the boolean says whether it counts as rejected).
+func (c *trackedConn) endReason() (reason string, cause string, rejected bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var ne net.Error
+	switch {
+	case c.reason != "":
+		reason = c.reason
+	case c.readErr != nil && errors.As(c.readErr, &ne) && ne.Timeout():
+		return reasonTimeout, "no data for " + c.timeout.String(), true
+	case c.rtmpErr != "" && c.readErr == nil:
+		// go-rtmp gave up while the socket was fine: the peer sent
+		// something it could not parse.
+		return reasonBadMessage, c.rtmpErr, true
+	case c.readErr == nil, errors.Is(c.readErr, io.EOF), errors.Is(c.readErr, syscall.ECONNRESET):
+		reason = "client_closed"
+	default:
+		reason = "read_error"
+	}
+	switch {
+	case c.reason != "" && errors.Is(c.readErr, net.ErrClosed):
+		// We closed it; the read error only echoes that.
+	case c.rtmpErr != "":
+		cause = c.rtmpErr
+	case c.readErr != nil && !errors.Is(c.readErr, io.EOF) && !errors.Is(c.readErr, net.ErrClosed) && !errors.Is(c.readErr, os.ErrDeadlineExceeded):
+		cause = c.readErr.Error()
+	}
+	return reason, cause, false
+}
+
+// rtmpLogHook bridges go-rtmp's logrus output into slog at debug level and
+// keeps the error go-rtmp ends a connection with, so that our single
+// "connection closed" line can say why.
+type rtmpLogHook struct {
+	c *trackedConn
+}
+
+func (h *rtmpLogHook) Levels() []logrus.Level { return logrus.AllLevels }
+
+func (h *rtmpLogHook) Fire(e *logrus.Entry) error {
+	msg := e.Message
+	if e.Level <= logrus.ErrorLevel {
+		// "%+v" of a pkg/errors error carries a stack trace: keep the
+		// first line only.
+		first, _, _ := strings.Cut(msg, "\n")
+		first = strings.TrimPrefix(first, "Server closed by error: Err = ")
+		h.c.mu.Lock()
+		if h.c.rtmpErr == "" {
+			h.c.rtmpErr = truncate(first, 300)
+		}
+		h.c.mu.Unlock()
+	}
+	if h.c.log.Enabled(context.Background(), slog.LevelDebug) {
+		first, _, _ := strings.Cut(msg, "\n")
+		h.c.log.Debug("go-rtmp: "+truncate(first, 500), "level", e.Level.String())
+	}
+	return nil
+}
+
+// newRTMPLogger returns a per-connection logrus logger that writes nothing
+// itself; everything goes through rtmpLogHook.
+func newRTMPLogger(c *trackedConn) *logrus.Logger {
+	l := logrus.New()
+	l.Out = io.Discard
+	l.Level = logrus.WarnLevel
+	if c.log.Enabled(context.Background(), slog.LevelDebug) {
+		l.Level = logrus.DebugLevel
+	}
+	l.AddHook(&rtmpLogHook{c: c})
+	return l
+}
+
+// truncate cuts s to at most n bytes (on a rune boundary) with an ellipsis.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n] + "…"
+}

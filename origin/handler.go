@@ -1,0 +1,216 @@
+package origin
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime/debug"
+	"strconv"
+	"strings"
+
+	"github.com/yutopp/go-rtmp"
+	"github.com/yutopp/go-rtmp/message"
+
+	"github.com/rewind-vod/rewind/catalog"
+)
+
+// refusal is a publish refused by policy; reason is the metric label.
+type refusal struct {
+	reason string
+	err    error
+}
+
+func (r *refusal) Error() string { return r.reason + ": " + r.err.Error() }
+func (r *refusal) Unwrap() error { return r.err }
+
+func (t FrameType) String() string {
+	switch t {
+	case FrameAudio:
+		return "audio"
+	case FrameVideo:
+		return "video"
+	case FrameData:
+		return "data"
+	}
+	return "type" + strconv.Itoa(int(t))
+}
+
+// maxScratchKeep is the largest read buffer a connection keeps between
+// messages; a rare huge keyframe should not pin memory for the whole publish.
+const maxScratchKeep = 1 << 20
+
+// connHandler handles one RTMP connection. go-rtmp calls all its methods
+// from the connection's single goroutine.
+type connHandler struct {
+	rtmp.DefaultHandler
+	s   *Server
+	c   *trackedConn
+	log *slog.Logger
+
+	app      string
+	appQuery string
+
+	pub         *publication
+	pubStreamID uint32
+
+	scratch bytes.Buffer
+}
+
+var _ rtmp.Handler = (*connHandler)(nil)
+
+func (h *connHandler) OnConnect(_ uint32, cmd *message.NetConnectionConnect) (err error) {
+	defer h.recover("OnConnect", &err)
+	// Some clients put the query on the app (rtmp://host/app?k=v/name);
+	// keep it as a fallback for the publish query.
+	app, q, _ := strings.Cut(cmd.Command.App, "?")
+	h.app = strings.TrimRight(app, "/")
+	h.appQuery = q
+	h.log.Debug("rtmp connect", "app", truncate(h.app, 140), "flash_ver", truncate(cmd.Command.FlashVer, 64))
+	return nil
+}
+
+func (h *connHandler) OnPublish(sc *rtmp.StreamContext, _ uint32, cmd *message.NetStreamPublish) (err error) {
+	defer h.recover("OnPublish", &err)
+	if h.pub != nil {
+		return h.refuse(&refusal{reason: reasonBadMessage, err: errors.New("connection is already publishing")})
+	}
+	// ffmpeg and OBS send the query after the stream name: name?exp=..&sig=..
+	name, rawQuery, _ := strings.Cut(cmd.PublishingName, "?")
+	if rawQuery == "" {
+		rawQuery = h.appQuery
+	}
+	st, err := catalog.NewStream(h.app, name)
+	if err != nil {
+		return h.refuse(&refusal{reason: reasonBadName, err: err}, "name", truncate(h.app+"/"+name, 140))
+	}
+	if err := h.s.authorize(st, rawQuery, h.c.remote); err != nil {
+		return h.refuse(err, "stream", st.String())
+	}
+	p, err := h.s.startPublish(st, h.c, h.log)
+	if err != nil {
+		return h.refuse(err, "stream", st.String())
+	}
+	h.pub = p
+	h.pubStreamID = sc.StreamID
+	return nil
+}
+
+// refuse counts and logs a refused publish and returns the error for
+// go-rtmp, which answers NetStream.Publish.Failed and drops the connection.
+func (h *connHandler) refuse(err error, attrs ...any) error {
+	var r *refusal
+	if !errors.As(err, &r) {
+		// Replaced while waiting, or shutting down: not a policy refusal.
+		h.log.Info("publish abandoned", append(attrs, "err", err)...)
+		return err
+	}
+	h.s.countRefusal(r.reason)
+	h.c.setReason("publish_refused")
+	h.log.Warn("publish refused", append(attrs, "reason", r.reason, "err", r.err)...)
+	return err
+}
+
+func (h *connHandler) OnPlay(_ *rtmp.StreamContext, _ uint32, cmd *message.NetStreamPlay) (err error) {
+	defer h.recover("OnPlay", &err)
+	h.c.setReason("play_refused")
+	h.log.Info("play refused: not supported", "name", truncate(cmd.StreamName, 140))
+	return errors.New("play is not supported")
+}
+
+func (h *connHandler) OnAudio(ts uint32, payload io.Reader) (err error) {
+	defer h.recover("OnAudio", &err)
+	return h.media(FrameAudio, ts, payload)
+}
+
+func (h *connHandler) OnVideo(ts uint32, payload io.Reader) (err error) {
+	defer h.recover("OnVideo", &err)
+	return h.media(FrameVideo, ts, payload)
+}
+
+// OnSetDataFrame passes the "@setDataFrame" payload through: the AMF0
+// "onMetaData" name and object, which is what an FLV script tag holds.
+func (h *connHandler) OnSetDataFrame(ts uint32, data *message.NetStreamSetDataFrame) (err error) {
+	defer h.recover("OnSetDataFrame", &err)
+	if len(data.Payload) > h.s.cfg.MaxMessageSize {
+		return h.oversize(FrameData, len(data.Payload))
+	}
+	if h.pub != nil {
+		h.pub.push(Frame{Type: FrameData, Timestamp: ts, Payload: bytes.Clone(data.Payload)})
+	}
+	return nil
+}
+
+// media reads one audio or video message into a fresh slice (go-rtmp reuses
+// its buffer) and hands it to the sinks.
+func (h *connHandler) media(t FrameType, ts uint32, r io.Reader) error {
+	limit := int64(h.s.cfg.MaxMessageSize)
+	h.scratch.Reset()
+	n, err := h.scratch.ReadFrom(io.LimitReader(r, limit+1))
+	if err != nil {
+		return fmt.Errorf("read %s message: %w", t, err)
+	}
+	if n > limit {
+		return h.oversize(t, int(n))
+	}
+	if h.pub != nil {
+		h.pub.push(Frame{Type: t, Timestamp: ts, Payload: bytes.Clone(h.scratch.Bytes())})
+	}
+	if h.scratch.Cap() > maxScratchKeep {
+		h.scratch = bytes.Buffer{}
+	}
+	return nil
+}
+
+func (h *connHandler) oversize(t FrameType, size int) error {
+	h.c.setReason(reasonOversize)
+	h.s.m.rejected.WithLabelValues(reasonOversize).Inc()
+	h.log.Warn("message too large, dropping connection", "type", t.String(), "size_at_least", size, "max", h.s.cfg.MaxMessageSize)
+	return fmt.Errorf("%s message of at least %d bytes exceeds the limit of %d", t, size, h.s.cfg.MaxMessageSize)
+}
+
+func (h *connHandler) OnDeleteStream(_ uint32, cmd *message.NetStreamDeleteStream) (err error) {
+	defer h.recover("OnDeleteStream", &err)
+	if h.pub != nil && cmd.StreamID == h.pubStreamID {
+		h.endPublish("deleteStream")
+	}
+	return nil
+}
+
+func (h *connHandler) OnFCUnpublish(_ uint32, _ *message.NetStreamFCUnpublish) (err error) {
+	defer h.recover("OnFCUnpublish", &err)
+	h.endPublish("FCUnpublish")
+	return nil
+}
+
+func (h *connHandler) OnClose() {
+	defer h.recover("OnClose", nil)
+	why := "connection closed"
+	if r := h.c.ourReason(); r != "" {
+		why += " (" + r + ")"
+	}
+	h.endPublish(why)
+}
+
+func (h *connHandler) endPublish(why string) {
+	if h.pub == nil {
+		return
+	}
+	h.pub.end(why)
+	h.pub = nil
+}
+
+// recover keeps a bug in our handler (or a sink's Open) from taking the
+// process down: the connection is dropped and the panic logged.
+func (h *connHandler) recover(where string, err *error) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	h.log.Error("panic in rtmp handler", "in", where, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+	h.c.setReason("panic")
+	if err != nil {
+		*err = fmt.Errorf("panic in %s: %v", where, r)
+	}
+}

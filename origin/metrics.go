@@ -1,0 +1,112 @@
+package origin
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Reasons for rewind_origin_auth_denied_total.
+const (
+	reasonBadName          = "bad_name"
+	reasonMissingSignature = "missing_signature"
+	reasonExpired          = "expired"
+	reasonBadSignature     = "bad_signature"
+	reasonHookDenied       = "hook_denied"
+	reasonHookError        = "hook_error"
+)
+
+// Reasons for rewind_origin_rejected_total.
+const (
+	reasonMaxConns      = "max_conns"
+	reasonMaxPublishers = "max_publishers"
+	reasonTakeover      = "takeover"
+	reasonBadMessage    = "bad_message"
+	reasonOversize      = "oversize"
+	reasonTimeout       = "timeout"
+	reasonSinkError     = "sink_error"
+)
+
+var (
+	authReasons   = []string{reasonBadName, reasonMissingSignature, reasonExpired, reasonBadSignature, reasonHookDenied, reasonHookError}
+	rejectReasons = []string{reasonMaxConns, reasonMaxPublishers, reasonTakeover, reasonBadMessage, reasonOversize, reasonTimeout, reasonSinkError}
+)
+
+// metrics are the origin's Prometheus collectors. They always exist (so the
+// code never checks for nil); they are registered only when a Registerer is
+// given.
+type metrics struct {
+	conns          prometheus.Gauge
+	connsTotal     prometheus.Counter
+	publishesTotal prometheus.Counter
+	publishers     prometheus.Gauge
+	authDenied     *prometheus.CounterVec
+	bytesIn        prometheus.Counter
+	framesIn       prometheus.Counter
+	sinkDropped    *prometheus.CounterVec
+	rejected       *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer, sinkNames []string) (*metrics, error) {
+	m := &metrics{
+		conns: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "rewind_origin_connections",
+			Help: "RTMP connections currently open.",
+		}),
+		connsTotal: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rewind_origin_connections_total",
+			Help: "RTMP connections accepted and served (connections refused by max_conns are in rewind_origin_rejected_total).",
+		}),
+		publishesTotal: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rewind_origin_publishes_total",
+			Help: "Publishes started (runs).",
+		}),
+		publishers: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "rewind_origin_publishers",
+			Help: "Publishers currently live.",
+		}),
+		authDenied: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rewind_origin_auth_denied_total",
+			Help: "Publishes refused by name validation or authentication, by reason.",
+		}, []string{"reason"}),
+		bytesIn: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rewind_origin_bytes_in_total",
+			Help: "Media payload bytes (audio, video, metadata) received from publishers.",
+		}),
+		framesIn: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rewind_origin_frames_in_total",
+			Help: "Media frames (audio, video, metadata) received from publishers.",
+		}),
+		sinkDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rewind_origin_sink_dropped_frames_total",
+			Help: "Frames dropped because a sink's queue was full, by sink.",
+		}, []string{"sink"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rewind_origin_rejected_total",
+			Help: "Connections or publishes refused or dropped by a limit or a protocol error, by reason.",
+		}, []string{"reason"}),
+	}
+	// Touch every known label so the series exist (at 0) from the start:
+	// rate() and alerts need the zero.
+	for _, r := range authReasons {
+		m.authDenied.WithLabelValues(r)
+	}
+	for _, r := range rejectReasons {
+		m.rejected.WithLabelValues(r)
+	}
+	for _, n := range sinkNames {
+		m.sinkDropped.WithLabelValues(n)
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{
+		m.conns, m.connsTotal, m.publishesTotal, m.publishers, m.authDenied,
+		m.bytesIn, m.framesIn, m.sinkDropped, m.rejected,
+	} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("origin: register metrics (one origin.Server per registry): %w", err)
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,74 @@
+package recorder
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	frames          *prometheus.CounterVec
+	framesDropped   *prometheus.CounterVec
+	segments        prometheus.Counter
+	segmentsDropped prometheus.Counter
+	discontinuities prometheus.Counter
+	uploaded        prometheus.Counter
+	bytesIngested   prometheus.Counter
+	bytesStored     prometheus.Counter
+	storeRequests   *prometheus.CounterVec
+	retries         *prometheus.CounterVec
+	spoolBytes      prometheus.Gauge
+	spoolLimitHits  prometheus.Counter
+	uploadLag       prometheus.Histogram
+	runsEnded       prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		frames: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rewind_recorder_frames_total", Help: "Media frames muxed into segments, by type.",
+		}, []string{"type"}),
+		framesDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rewind_recorder_frames_dropped_total", Help: "Frames not recorded, by reason.",
+		}, []string{"reason"}),
+		segments: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rewind_recorder_segments_total", Help: "Segments finished in the spool.",
+		}),
+		segmentsDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rewind_recorder_segments_dropped_total", Help: "Segments not spooled (spool full or disk error).",
+		}),
+		discontinuities: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rewind_recorder_discontinuities_total", Help: "Timestamp jumps turned into index discontinuities.",
+		}),
+		uploaded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rewind_recorder_segments_uploaded_total", Help: "Segments stored and indexed.",
+		}),
+		bytesIngested: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rewind_recorder_bytes_ingested_total", Help: "FLV payload bytes received by the recorder.",
+		}),
+		bytesStored: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rewind_recorder_bytes_stored_total", Help: "Bytes put to the store (segments, index, manifests).",
+		}),
+		storeRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rewind_recorder_store_requests_total", Help: "Store requests, by kind of object.",
+		}, []string{"kind"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rewind_recorder_upload_retries_total", Help: "Failed store requests that will be retried, by kind.",
+		}, []string{"kind"}),
+		spoolBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "rewind_recorder_spool_bytes", Help: "Bytes of finished segments waiting in the spool.",
+		}),
+		spoolLimitHits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rewind_recorder_spool_limit_hits_total", Help: "Times a segment was dropped because the spool was full.",
+		}),
+		uploadLag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "rewind_recorder_upload_lag_seconds", Help: "From a segment finished in the spool to it being indexed in the store.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 16),
+		}),
+		runsEnded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rewind_recorder_runs_ended_total", Help: "Runs whose ended run.json is in the store.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.frames, m.framesDropped, m.segments, m.segmentsDropped, m.discontinuities,
+			m.uploaded, m.bytesIngested, m.bytesStored, m.storeRequests, m.retries, m.spoolBytes,
+			m.spoolLimitHits, m.uploadLag, m.runsEnded)
+	}
+	return m
+}

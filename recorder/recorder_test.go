@@ -1,0 +1,349 @@
+package recorder
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/rewind-vod/rewind/catalog"
+	"github.com/rewind-vod/rewind/infra/store"
+	"github.com/rewind-vod/rewind/internal/flvfile"
+	"github.com/rewind-vod/rewind/internal/mediatest"
+)
+
+type harness struct {
+	t      *testing.T
+	st     *store.FS
+	rec    *Recorder
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newHarness(t *testing.T, spool string, st *store.FS, cfg Config) *harness {
+	t.Helper()
+	cfg.Spool = spool
+	if cfg.SegmentDuration == 0 {
+		cfg.SegmentDuration = 2 * time.Second
+	}
+	cfg.RetryMin, cfg.RetryMax = 10*time.Millisecond, 100*time.Millisecond
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	rec, err := New(cfg, st, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &harness{t: t, st: st, rec: rec, cancel: cancel, done: make(chan struct{})}
+	go func() { rec.Run(ctx); close(h.done) }()
+	t.Cleanup(h.stop)
+	return h
+}
+
+func (h *harness) stop() {
+	h.cancel()
+	<-h.done
+}
+
+func (h *harness) idle() {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := h.rec.WaitIdle(ctx); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+var testStream = catalog.Stream{App: "live", Name: "cam"}
+
+func (h *harness) open(run string) *Stream {
+	h.t.Helper()
+	s, err := h.rec.Open(StreamInfo{Stream: testStream, Run: run, StartedAt: time.Now()})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return s
+}
+
+func readTags(t *testing.T, path string) []flvfile.Tag {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tags, err := flvfile.ReadAll(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tags
+}
+
+func feed(s *Stream, tags []flvfile.Tag, tsShift uint32) {
+	for _, tag := range tags {
+		s.WriteFrame(Frame{Type: FrameType(tag.Type), Timestamp: tag.Timestamp + tsShift, Payload: tag.Body})
+	}
+}
+
+// checkRun verifies what DESIGN.md promises of a stored run and returns its
+// index and the concatenation of its segments.
+func checkRun(t *testing.T, st *store.FS, run string, wantState string) ([]catalog.Entry, string) {
+	t.Helper()
+	ctx := context.Background()
+	m, err := catalog.ReadManifest(ctx, st, testStream, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.State != wantState {
+		t.Errorf("run.json state %q, want %q", m.State, wantState)
+	}
+	entries, err := catalog.ReadIndex(ctx, st, testStream, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) == 0 {
+		t.Fatal("empty index")
+	}
+	all := filepath.Join(t.TempDir(), "all.ts")
+	out, err := os.Create(all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	for i, e := range entries {
+		if e.Seq != uint64(i+1) {
+			t.Errorf("entry %d has seq %d", i, e.Seq)
+		}
+		if i > 0 && e.StartMS < entries[i-1].StartMS {
+			t.Errorf("entry %d starts before the previous one", i)
+		}
+		path := filepath.Join(st.Root(), catalog.SegmentKey(testStream, run, e.Seq))
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatalf("segment %d: %v", e.Seq, err)
+		}
+		if fi.Size() != int64(e.Size) {
+			t.Errorf("segment %d: %d bytes, index says %d", e.Seq, fi.Size(), e.Size)
+		}
+		b, _ := os.ReadFile(path)
+		out.Write(b)
+	}
+	return entries, all
+}
+
+func TestRecordAudioVideo(t *testing.T) {
+	mediatest.Require(t)
+	dir := t.TempDir()
+	src := mediatest.WriteFLV(t, dir, "src", mediatest.Source{Seconds: 12})
+	want := mediatest.CountFrames(t, src)
+	st, err := store.NewFS(filepath.Join(dir, "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, filepath.Join(dir, "spool"), st, Config{})
+	run := catalog.NewRunID(time.Now(), "test")
+	s := h.open(run)
+	feed(s, readTags(t, src), 0)
+	s.Close()
+	h.idle()
+
+	entries, all := checkRun(t, st, run, catalog.StateEnded)
+	// 12 s cut at 2 s keyframes: six segments of 2 s.
+	if len(entries) != 6 {
+		t.Errorf("%d segments, want 6", len(entries))
+	}
+	var sum time.Duration
+	for _, e := range entries {
+		sum += e.Dur()
+		if e.Flags&catalog.FlagIndependent == 0 {
+			t.Errorf("segment %d not independent", e.Seq)
+		}
+		if e.Flags&(catalog.FlagDiscontinuity|catalog.FlagGap) != 0 {
+			t.Errorf("segment %d flagged %v", e.Seq, e.Flags)
+		}
+		seg := filepath.Join(st.Root(), catalog.SegmentKey(testStream, run, e.Seq))
+		if f := mediatest.Frames(t, seg, "v"); len(f) == 0 || f[0].KeyFrame != 1 {
+			t.Errorf("segment %d does not start on a keyframe", e.Seq)
+		}
+		mediatest.CountFrames(t, seg) // decodes without errors
+	}
+	got := mediatest.CountFrames(t, all)
+	if got != want {
+		t.Errorf("recorded frames %+v, published %+v", got, want)
+	}
+	media := mediatest.Duration(t, src)
+	if math.Abs(sum.Seconds()-media) > 0.1 {
+		t.Errorf("index durations sum to %v, media is %.3fs", sum, media)
+	}
+	m, _ := catalog.ReadManifest(context.Background(), st, testStream, run)
+	if m.Video == nil || m.Video.Width != 320 || m.Video.Height != 240 || m.Audio == nil || m.Audio.SampleRate != 44100 {
+		t.Errorf("manifest media: %+v %+v", m.Video, m.Audio)
+	}
+	if m.Video != nil && math.Abs(m.Video.FPS-25) > 0.5 {
+		t.Errorf("fps %v", m.Video.FPS)
+	}
+	last := entries[len(entries)-1]
+	if m.EndedAt == nil || !m.EndedAt.Equal(last.Start().Add(last.Dur()).Truncate(time.Millisecond)) {
+		t.Errorf("ended_at %v, last segment ends %v", m.EndedAt, last.Start().Add(last.Dur()))
+	}
+	if entries, _ := os.ReadDir(filepath.Join(dir, "spool")); len(entries) != 0 {
+		t.Errorf("spool not emptied: %v", entries)
+	}
+}
+
+func TestRecordSingleTrack(t *testing.T) {
+	mediatest.Require(t)
+	for _, tc := range []struct {
+		name string
+		src  mediatest.Source
+	}{
+		{"audio-only", mediatest.Source{Seconds: 5, NoVideo: true}},
+		{"video-only", mediatest.Source{Seconds: 5, NoAudio: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			src := mediatest.WriteFLV(t, dir, "src", tc.src)
+			want := mediatest.CountFrames(t, src)
+			st, _ := store.NewFS(filepath.Join(dir, "store"))
+			h := newHarness(t, filepath.Join(dir, "spool"), st, Config{})
+			run := catalog.NewRunID(time.Now(), "test")
+			s := h.open(run)
+			feed(s, readTags(t, src), 0)
+			s.Close()
+			h.idle()
+			entries, all := checkRun(t, st, run, catalog.StateEnded)
+			if len(entries) < 2 {
+				t.Errorf("%d segments", len(entries))
+			}
+			if got := mediatest.CountFrames(t, all); got != want {
+				t.Errorf("recorded %+v, published %+v", got, want)
+			}
+		})
+	}
+}
+
+// The 32-bit RTMP timestamp wraps after ~49.7 days; a stream crossing it
+// must keep sound timing and no discontinuity.
+func TestTimestampWrap(t *testing.T) {
+	mediatest.Require(t)
+	dir := t.TempDir()
+	src := mediatest.WriteFLV(t, dir, "src", mediatest.Source{Seconds: 6})
+	want := mediatest.CountFrames(t, src)
+	st, _ := store.NewFS(filepath.Join(dir, "store"))
+	h := newHarness(t, filepath.Join(dir, "spool"), st, Config{})
+	run := catalog.NewRunID(time.Now(), "test")
+	s := h.open(run)
+	feed(s, readTags(t, src), math.MaxUint32-3000) // wraps 3 s in
+	s.Close()
+	h.idle()
+	entries, all := checkRun(t, st, run, catalog.StateEnded)
+	for _, e := range entries {
+		if e.Flags&catalog.FlagDiscontinuity != 0 {
+			t.Errorf("segment %d: discontinuity at the wrap", e.Seq)
+		}
+	}
+	if got := mediatest.CountFrames(t, all); got != want {
+		t.Errorf("recorded %+v, published %+v", got, want)
+	}
+	if d := mediatest.Duration(t, all); math.Abs(d-6) > 0.2 {
+		t.Errorf("duration %.3f across the wrap, want 6", d)
+	}
+}
+
+// A jump in the publisher's timestamps becomes an index discontinuity while
+// the TS timeline stays continuous.
+func TestTimestampJump(t *testing.T) {
+	mediatest.Require(t)
+	dir := t.TempDir()
+	src := mediatest.WriteFLV(t, dir, "src", mediatest.Source{Seconds: 8})
+	tags := readTags(t, src)
+	st, _ := store.NewFS(filepath.Join(dir, "store"))
+	h := newHarness(t, filepath.Join(dir, "spool"), st, Config{})
+	run := catalog.NewRunID(time.Now(), "test")
+	s := h.open(run)
+	for _, tag := range tags {
+		ts := tag.Timestamp
+		if ts >= 4000 {
+			ts += 600_000 // ten minutes forward
+		}
+		s.WriteFrame(Frame{Type: FrameType(tag.Type), Timestamp: ts, Payload: tag.Body})
+	}
+	s.Close()
+	h.idle()
+	entries, all := checkRun(t, st, run, catalog.StateEnded)
+	disc := 0
+	for _, e := range entries {
+		if e.Flags&catalog.FlagDiscontinuity != 0 {
+			disc++
+		}
+	}
+	if disc != 1 {
+		t.Errorf("%d discontinuities, want 1", disc)
+	}
+	if d := mediatest.Duration(t, all); d > 9 {
+		t.Errorf("TS timeline spans %.1fs: the jump leaked into it", d)
+	}
+}
+
+// A process that dies mid-publish leaves a torn segment in the spool; the
+// next start keeps it (cut to whole packets), uploads and indexes every
+// segment and ends the run.
+func TestRecoverTornSegment(t *testing.T) {
+	mediatest.Require(t)
+	dir := t.TempDir()
+	src := mediatest.WriteFLV(t, dir, "src", mediatest.Source{Seconds: 7})
+	tags := readTags(t, src)
+	st, _ := store.NewFS(filepath.Join(dir, "store"))
+	spool := filepath.Join(dir, "spool")
+
+	h := newHarness(t, spool, st, Config{})
+	run := catalog.NewRunID(time.Now(), "test")
+	s := h.open(run)
+	feed(s, tags, 0)
+	// Die without Close: the open segment stays a .part, as after kill -9.
+	// Its buffered tail is flushed to the file but not finished.
+	s.seg.w.Flush()
+	h.idle2Segments(t)
+	h.stop()
+	part := segBase(runDir(spool, testStream, run), 4) + extPart
+	fi, err := os.Stat(part)
+	if err != nil {
+		t.Fatalf("no torn segment: %v", err)
+	}
+	// Tear it mid-packet.
+	os.Truncate(part, fi.Size()-100)
+
+	h2 := newHarness(t, spool, st, Config{})
+	h2.idle()
+	entries, all := checkRun(t, st, run, catalog.StateEnded)
+	if len(entries) != 4 {
+		t.Fatalf("%d segments, want 4 (3 whole + the torn one)", len(entries))
+	}
+	torn := filepath.Join(st.Root(), catalog.SegmentKey(testStream, run, 4))
+	mediatest.CountFrames(t, torn) // decodes without errors
+	if entries[3].Size%188 != 0 || entries[3].Dur() < 500*time.Millisecond {
+		t.Errorf("torn segment entry %+v", entries[3])
+	}
+	got := mediatest.CountFrames(t, all)
+	if want := mediatest.CountFrames(t, src); got.Video < want.Video-3 || got.Video > want.Video {
+		t.Errorf("recorded %d video frames of %d", got.Video, want.Video)
+	}
+}
+
+// idle2Segments waits until the three finished segments are uploaded.
+func (h *harness) idle2Segments(t *testing.T) {
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if n, _ := h.rec.Pending(); n == 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("segments not uploaded")
+}

@@ -1,0 +1,107 @@
+package recorder
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/rewind-vod/rewind/catalog"
+)
+
+// The spool keeps, per run, a local copy of run.json and each segment as
+// {seq}.meta (what the index entry will say) next to {seq}.ts.part while it
+// is written and {seq}.ts once it is finished and durable:
+//
+//	{spool}/{app}/{name}/{run}/run.json
+//	{spool}/{app}/{name}/{run}/0000000001.meta
+//	{spool}/{app}/{name}/{run}/0000000001.ts
+//
+// The meta file is written before the segment's first byte, so that a torn
+// segment found after a crash still has its sequence number and wall clock.
+const (
+	spoolManifest = "run.json"
+	extMeta       = ".meta"
+	extTS         = ".ts"
+	extPart       = ".ts.part"
+)
+
+// segMeta is a spooled segment's index entry in the making.
+type segMeta struct {
+	Seq      uint64        `json:"seq"`
+	StartMS  int64         `json:"start_ms"`
+	FirstDTS int64         `json:"first_dts"` // 90 kHz, run timeline, without the TS offset
+	Duration uint32        `json:"duration"`  // 90 kHz; 0 until finished
+	Size     uint32        `json:"size"`
+	Flags    catalog.Flags `json:"flags"`
+	Done     bool          `json:"done"`
+}
+
+func (m segMeta) entry() catalog.Entry {
+	return catalog.Entry{Seq: m.Seq, StartMS: m.StartMS, Duration: m.Duration, Size: m.Size, Flags: m.Flags}
+}
+
+func runDir(spool string, s catalog.Stream, run string) string {
+	return filepath.Join(spool, s.App, s.Name, run)
+}
+
+func segBase(dir string, seq uint64) string {
+	return filepath.Join(dir, fmt.Sprintf("%010d", seq))
+}
+
+// writeFileAtomic writes data to path via a temp file, fsync and rename, and
+// syncs the directory so the rename itself survives a crash.
+func writeFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return fmt.Errorf("spool: create temp in %s: %w", dir, err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("spool: write %s: %w", path, err)
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("spool: open dir %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("spool: sync dir %s: %w", dir, err)
+	}
+	return nil
+}
+
+func writeJSONAtomic(path string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("spool: encode %s: %w", path, err)
+	}
+	return writeFileAtomic(path, b)
+}
+
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("spool: read %s: %w", path, err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("spool: decode %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,487 @@
+package recorder
+
+import (
+	"bufio"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"time"
+
+	"github.com/rewind-vod/rewind/catalog"
+)
+
+// Stream records one publish (one run). WriteFrame and Close are called
+// from one goroutine; they do only local disk work.
+type Stream struct {
+	r   *Recorder
+	ru  *runUpload
+	log *slog.Logger
+
+	avc      *AVCConfig
+	asc      *AudioSpecificConfig
+	width    int
+	height   int
+	started  bool // the first segment has been opened (media decided)
+	hasVideo bool
+	hasAudio bool
+	tw       *tsWriter
+
+	// Timing. RTMP gives 32-bit millisecond timestamps; tl is the run's own
+	// continuous timeline in ms, which absorbs the 32-bit wrap and turns
+	// jumps into discontinuities instead of broken timing.
+	haveTS      bool
+	lastRaw     uint32
+	tl          int64
+	lastStep    int64 // last positive timestamp step, ms (a frame interval)
+	anchorWall  int64 // wall clock (unix ms) at anchorTL
+	anchorTL    int64
+	pendingDisc bool
+
+	// The segment being written; seg == nil while dropping (spool full).
+	seq         uint64
+	seg         *spoolSeg
+	segStart    int64 // 90 kHz timeline of the first frame
+	segEnd      int64 // 90 kHz end of the last frame so far
+	dropping    bool
+	pendingGap  bool
+	lastVideoTS int64 // 90 kHz DTS of the previous video frame
+	videoStep   int64 // 90 kHz, last video frame interval
+	fpsFrames   int
+	fpsDone     bool
+
+	buf     []byte
+	warned  map[string]time.Time
+	closing bool
+}
+
+type spoolSeg struct {
+	meta segMeta
+	f    *os.File
+	w    *bufio.Writer
+	size int64
+}
+
+// Open starts recording a publish as a new run in the spool.
+func (r *Recorder) Open(info StreamInfo) (*Stream, error) {
+	id, err := catalog.ParseRunID(info.Run)
+	if err != nil {
+		return nil, fmt.Errorf("recorder: %w", err)
+	}
+	if _, err := catalog.NewStream(info.Stream.App, info.Stream.Name); err != nil {
+		return nil, fmt.Errorf("recorder: %w", err)
+	}
+	<-r.recovered // a run dir of ours must not be taken for a crashed one
+	dir := runDir(r.cfg.Spool, info.Stream, info.Run)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("recorder: spool dir: %w", err)
+	}
+	ru := &runUpload{
+		dir:    dir,
+		stream: info.Stream,
+		run:    info.Run,
+		idx:    catalog.NewIndexWriter(nil), // a new run has nothing in the store
+		manifest: catalog.Manifest{
+			Version:          1,
+			Stream:           info.Stream.String(),
+			Run:              info.Run,
+			Node:             id.Node,
+			StartedAt:        info.StartedAt.UTC(),
+			State:            catalog.StateLive,
+			TargetDurationMS: r.cfg.SegmentDuration.Milliseconds(),
+		},
+	}
+	if err := writeJSONAtomic(dirFile(dir, spoolManifest), ru.manifest); err != nil {
+		return nil, fmt.Errorf("recorder: %w", err)
+	}
+	r.registerRun(ru)
+	r.log.Info("recording", "stream", info.Stream.String(), "run", info.Run)
+	return &Stream{
+		r:      r,
+		ru:     ru,
+		log:    r.log.With("stream", info.Stream.String(), "run", info.Run),
+		warned: map[string]time.Time{},
+	}, nil
+}
+
+func dirFile(dir, name string) string { return dir + string(os.PathSeparator) + name }
+
+// warn logs at most once a minute per kind of problem: a broken publisher
+// must not flood the log.
+func (s *Stream) warn(kind string, args ...any) {
+	if t, ok := s.warned[kind]; ok && time.Since(t) < time.Minute {
+		return
+	}
+	s.warned[kind] = time.Now()
+	s.log.Warn(kind, args...)
+}
+
+// WriteFrame muxes one FLV frame.
+func (s *Stream) WriteFrame(f Frame) {
+	if s.closing {
+		return
+	}
+	s.r.m.bytesIngested.Add(float64(len(f.Payload)))
+	switch f.Type {
+	case FrameVideo:
+		s.video(f)
+	case FrameAudio:
+		s.audio(f)
+	}
+}
+
+func (s *Stream) video(f Frame) {
+	t, err := parseVideoTag(f.Payload)
+	if err != nil {
+		s.warn("video frame ignored", "err", err)
+		s.r.m.framesDropped.WithLabelValues("unsupported").Inc()
+		return
+	}
+	switch t.packetType {
+	case flvAVCSeqHeader:
+		c, err := ParseAVCConfig(t.data)
+		if err != nil {
+			s.warn("bad AVC sequence header", "err", err)
+			return
+		}
+		if info, err := ParseSPS(c.SPS[0]); err == nil {
+			s.width, s.height = info.Width, info.Height
+		} else {
+			s.warn("unreadable SPS", "err", err)
+		}
+		s.avc = &c
+		return
+	case flvAVCEndOfSeq:
+		return
+	}
+	if s.avc == nil {
+		s.r.m.framesDropped.WithLabelValues("no_config").Inc()
+		return
+	}
+	if !s.startIfReady(true, t.keyframe) || !s.hasVideo {
+		s.r.m.framesDropped.WithLabelValues("before_keyframe").Inc()
+		return
+	}
+	dts := s.timeline(f.Timestamp) * 90
+	pts := dts + int64(t.cts)*90
+	s.buf, t.keyframe, err = avccToAnnexB(s.buf[:0], t.data, s.avc)
+	if err != nil {
+		s.warn("bad AVC frame", "err", err)
+		s.r.m.framesDropped.WithLabelValues("malformed").Inc()
+		return
+	}
+	if s.lastVideoTS != 0 && dts > s.lastVideoTS {
+		s.videoStep = dts - s.lastVideoTS
+	}
+	s.lastVideoTS = dts
+	elapsed := dts - s.segStart
+	switch {
+	case s.seg == nil && !s.dropping:
+		s.openSegment(dts, t.keyframe)
+	case t.keyframe && (elapsed >= s.target() || s.pendingDisc):
+		s.cut(dts, true)
+	case elapsed >= s.hardMax():
+		s.cut(dts, false)
+	}
+	if s.seg == nil {
+		s.r.m.framesDropped.WithLabelValues("spool").Inc()
+		return
+	}
+	if err := s.tw.writeVideo(dts, pts, t.keyframe, s.buf); err != nil {
+		s.spoolFailed(err)
+		return
+	}
+	// Flushing per frame bounds what a kill -9 can take to the frame
+	// being written; the bytes sit in the page cache, not yet synced.
+	if err := s.seg.w.Flush(); err != nil {
+		s.spoolFailed(err)
+		return
+	}
+	if !s.fpsDone {
+		s.fpsFrames++
+	}
+	s.segEnd = max(s.segEnd, dts+max(s.videoStep, 1))
+	s.r.m.frames.WithLabelValues("video").Inc()
+}
+
+func (s *Stream) audio(f Frame) {
+	t, err := parseAudioTag(f.Payload)
+	if err != nil {
+		s.warn("audio frame ignored", "err", err)
+		s.r.m.framesDropped.WithLabelValues("unsupported").Inc()
+		return
+	}
+	if t.packetType == flvAACSeqHeader {
+		c, err := ParseAudioSpecificConfig(t.data)
+		if err != nil {
+			s.warn("bad AAC sequence header", "err", err)
+			return
+		}
+		s.asc = &c
+		return
+	}
+	if s.asc == nil {
+		s.r.m.framesDropped.WithLabelValues("no_config").Inc()
+		return
+	}
+	if len(t.data) == 0 || len(t.data)+7 > 0x1fff {
+		s.r.m.framesDropped.WithLabelValues("malformed").Inc()
+		return
+	}
+	if !s.startIfReady(false, false) || !s.hasAudio {
+		s.r.m.framesDropped.WithLabelValues("before_keyframe").Inc()
+		return
+	}
+	pts := s.timeline(f.Timestamp) * 90
+	step := int64(1024 * 90000 / s.asc.SampleRate)
+	if !s.hasVideo {
+		elapsed := pts - s.segStart
+		switch {
+		case s.seg == nil && !s.dropping:
+			s.openSegment(pts, true)
+		case elapsed >= s.target() || s.pendingDisc:
+			s.cut(pts, true)
+		}
+	}
+	if s.seg == nil {
+		s.r.m.framesDropped.WithLabelValues("spool").Inc()
+		return
+	}
+	s.buf = s.asc.appendADTS(s.buf[:0], len(t.data))
+	s.buf = append(s.buf, t.data...)
+	if err := s.tw.writeAudio(pts, s.buf); err == nil {
+		err = s.seg.w.Flush()
+	}
+	if err != nil {
+		s.spoolFailed(err)
+		return
+	}
+	s.segEnd = max(s.segEnd, pts+step)
+	s.r.m.frames.WithLabelValues("audio").Inc()
+}
+
+// startIfReady decides, at the first media frame, which tracks the run has:
+// the ones whose sequence headers came first. With video, recording starts
+// at the first keyframe.
+func (s *Stream) startIfReady(isVideo, key bool) bool {
+	if s.started {
+		return true
+	}
+	if s.avc != nil && (!isVideo || !key) {
+		return false
+	}
+	s.hasVideo, s.hasAudio = s.avc != nil, s.asc != nil
+	tw, err := newTSWriter(s.hasVideo, s.hasAudio)
+	if err != nil {
+		s.warn("ts writer", "err", err)
+		return false
+	}
+	s.tw = tw
+	s.started = true
+	s.ru.mu.Lock()
+	if s.hasVideo {
+		s.ru.manifest.Video = &catalog.VideoInfo{Codec: s.avc.CodecString(), Width: s.width, Height: s.height}
+	}
+	if s.hasAudio {
+		s.ru.manifest.Audio = &catalog.AudioInfo{Codec: s.asc.CodecString(), SampleRate: s.asc.SampleRate, Channels: s.asc.Channels}
+	}
+	m := s.ru.manifest
+	s.ru.mu.Unlock()
+	if err := writeJSONAtomic(dirFile(s.ru.dir, spoolManifest), m); err != nil {
+		s.warn("spool manifest", "err", err)
+	}
+	return true
+}
+
+func (s *Stream) target() int64  { return s.r.cfg.SegmentDuration.Milliseconds() * 90 }
+func (s *Stream) hardMax() int64 { return s.r.cfg.MaxSegmentDuration.Milliseconds() * 90 }
+
+// timeline maps an RTMP timestamp onto the run's continuous timeline (ms).
+func (s *Stream) timeline(raw uint32) int64 {
+	now := time.Now().UnixMilli()
+	if !s.haveTS {
+		s.haveTS = true
+		s.lastRaw = raw
+		s.anchorWall, s.anchorTL = now, 0
+		return 0
+	}
+	// The signed difference of two uint32s is right across the 2^32 wrap.
+	d := int64(int32(raw - s.lastRaw))
+	s.lastRaw = raw
+	if limit := s.r.cfg.JumpThreshold.Milliseconds(); d > limit || d < -limit {
+		// Keep media time continuous (one frame on) and re-anchor the wall
+		// clock: the index marks the jump, the TS timing stays sound.
+		d = max(s.lastStep, 1)
+		s.tl += d
+		// Wall clock never goes back: a publisher running ahead of real time
+		// (a burst after a stall) keeps its lead.
+		s.anchorWall, s.anchorTL = max(now, s.anchorWall+(s.tl-s.anchorTL)), s.tl
+		s.pendingDisc = true
+		s.r.m.discontinuities.Inc()
+		s.warn("timestamp jump", "raw", raw)
+		return s.tl
+	}
+	if d > 0 {
+		s.lastStep = d
+	}
+	s.tl += d
+	return s.tl
+}
+
+// wallMS is the wall clock of a 90 kHz timeline position.
+func (s *Stream) wallMS(ts90 int64) int64 {
+	return s.anchorWall + (ts90/90 - s.anchorTL)
+}
+
+// cut finishes the current segment at ts90 and opens the next one there.
+func (s *Stream) cut(ts90 int64, independent bool) {
+	if s.seg != nil {
+		s.finishSegment(ts90)
+	}
+	s.dropping = false
+	s.openSegment(ts90, independent)
+}
+
+func (s *Stream) openSegment(ts90 int64, independent bool) {
+	flags := catalog.Flags(0)
+	if independent {
+		flags |= catalog.FlagIndependent
+	}
+	if s.pendingDisc {
+		flags |= catalog.FlagDiscontinuity
+		s.pendingDisc = false
+	}
+	if s.pendingGap {
+		flags |= catalog.FlagGap | catalog.FlagDiscontinuity
+	}
+	s.segStart, s.segEnd = ts90, ts90
+	if limit := s.r.cfg.SpoolLimit; limit > 0 && s.r.spoolBytes.get() >= limit {
+		s.r.m.spoolLimitHits.Inc()
+		s.r.m.segmentsDropped.Inc()
+		s.warn("spool full: dropping segments until it drains", "spool_bytes", s.r.spoolBytes.get(), "limit", limit)
+		s.dropping, s.pendingGap = true, true
+		return
+	}
+	seq := s.seq + 1
+	meta := segMeta{Seq: seq, StartMS: s.wallMS(ts90), FirstDTS: ts90, Flags: flags}
+	base := segBase(s.ru.dir, seq)
+	err := writeJSONAtomic(base+extMeta, meta)
+	var f *os.File
+	if err == nil {
+		f, err = os.OpenFile(base+extPart, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	}
+	if err != nil {
+		s.r.m.segmentsDropped.Inc()
+		s.warn("spool write failed: dropping segment", "err", err)
+		os.Remove(base + extMeta)
+		s.dropping, s.pendingGap = true, true
+		return
+	}
+	s.seq = seq
+	s.pendingGap = false
+	s.dropping = false
+	s.seg = &spoolSeg{meta: meta, f: f}
+	s.seg.w = bufio.NewWriterSize(countingWriter{f, &s.seg.size}, 64<<10)
+	s.tw.startSegment(s.seg.w)
+}
+
+type countingWriter struct {
+	f *os.File
+	n *int64
+}
+
+func (c countingWriter) Write(p []byte) (int, error) {
+	n, err := c.f.Write(p)
+	*c.n += int64(n)
+	return n, err
+}
+
+// finishSegment makes the segment durable (flush, fsync, rename) and hands
+// it to the upload agent.
+func (s *Stream) finishSegment(end90 int64) {
+	seg := s.seg
+	s.seg = nil
+	base := segBase(s.ru.dir, seg.meta.Seq)
+	err := seg.w.Flush()
+	if err == nil {
+		err = seg.f.Sync()
+	}
+	if cerr := seg.f.Close(); err == nil {
+		err = cerr
+	}
+	d := end90 - seg.meta.FirstDTS
+	seg.meta.Duration = uint32(min(max(d, 1), math.MaxUint32))
+	seg.meta.Size = uint32(seg.size)
+	seg.meta.Done = true
+	if err == nil {
+		err = writeJSONAtomic(base+extMeta, seg.meta)
+	}
+	if err == nil {
+		err = os.Rename(base+extPart, base+extTS)
+	}
+	if err == nil {
+		err = syncDir(s.ru.dir)
+	}
+	if err != nil {
+		s.warn("spool write failed: dropping segment", "err", err)
+		s.r.m.segmentsDropped.Inc()
+		os.Remove(base + extPart)
+		os.Remove(base + extTS)
+		os.Remove(base + extMeta)
+		s.pendingGap = true
+		return
+	}
+	if !s.fpsDone && s.hasVideo && d > 0 {
+		s.fpsDone = true
+		fps := math.Round(float64(s.fpsFrames)*90000/float64(d)*100) / 100
+		s.ru.mu.Lock()
+		if s.ru.manifest.Video != nil {
+			s.ru.manifest.Video.FPS = fps
+		}
+		s.ru.mu.Unlock()
+	}
+	s.r.m.segments.Inc()
+	s.r.spoolBytes.add(int64(seg.meta.Size))
+	s.r.enqueue(s.ru, seg.meta)
+}
+
+// spoolFailed drops the segment being written after a write error; the
+// next segment carries a gap flag.
+func (s *Stream) spoolFailed(err error) {
+	s.warn("spool write failed: dropping segment", "err", err)
+	s.r.m.segmentsDropped.Inc()
+	if s.seg != nil {
+		s.seg.f.Close()
+		base := segBase(s.ru.dir, s.seg.meta.Seq)
+		os.Remove(base + extPart)
+		os.Remove(base + extMeta)
+		s.seg = nil
+		s.seq-- // the number is reused: the index has no holes in seq
+	}
+	s.dropping, s.pendingGap = true, true
+}
+
+// Close finishes the last segment and ends the run.
+func (s *Stream) Close() {
+	if s.closing {
+		return
+	}
+	s.closing = true
+	if s.seg != nil {
+		s.finishSegment(s.segEnd)
+	}
+	s.ru.mu.Lock()
+	end := time.UnixMilli(s.wallMS(s.segEnd)).UTC()
+	if s.seq == 0 {
+		end = time.Now().UTC()
+	}
+	s.ru.manifest.State = catalog.StateEnded
+	s.ru.manifest.EndedAt = &end
+	m := s.ru.manifest
+	s.ru.mu.Unlock()
+	if err := writeJSONAtomic(dirFile(s.ru.dir, spoolManifest), m); err != nil {
+		s.warn("spool manifest", "err", err)
+	}
+	s.log.Info("publish ended", "segments", s.seq)
+	s.r.endRun(s.ru)
+}
