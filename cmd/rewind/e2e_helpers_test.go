@@ -300,4 +300,3 @@ func checkRun(t *testing.T, sr storedRun) mediatest.Counts {
 	}
 	return mediatest.CountFrames(t, sr.all)
 }
-

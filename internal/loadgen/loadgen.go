@@ -141,4 +141,3 @@ func frameGap(media []flvfile.Tag) uint32 {
 	}
 	return 40
 }
-
