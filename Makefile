@@ -62,8 +62,14 @@ fuzz:
 	done
 
 test: deps vet
-	REWIND_VERSITYGW=$(VERSITYGW) $(GO) test -count=1 -timeout 12m ./...
+	AWS_EC2_METADATA_DISABLED=true REWIND_VERSITYGW=$(VERSITYGW) $(GO) test -count=1 -timeout 12m ./...
 	$(MAKE) --no-print-directory fuzz
+
+# Ingest benchmark: N real-time publishers into `rewind origin` (see bench/ingest).
+BENCH_N ?= 10,50,100
+BENCH_DURATION ?= 30s
+bench: deps build
+	$(GO) run ./bench/ingest -rewind $(BIN) -n $(BENCH_N) -duration $(BENCH_DURATION)
 
 clean:
 	rm -rf bin

@@ -137,23 +137,43 @@ func checkRun(t *testing.T, st *store.FS, run string, wantState string) ([]catal
 	return entries, all
 }
 
-func TestRecordAudioVideo(t *testing.T) {
+// recorded is one source recorded through a fresh recorder into an FS store.
+type recorded struct {
+	src     string // the published FLV
+	st      *store.FS
+	run     string
+	entries []catalog.Entry
+	all     string // the stored segments, concatenated
+}
+
+// record publishes source through a recorder, each tag's timestamp passed
+// through retime (nil: unchanged), and checks the stored run.
+func record(t *testing.T, source mediatest.Source, retime func(uint32) uint32) recorded {
+	t.Helper()
 	mediatest.Require(t)
 	dir := t.TempDir()
-	src := mediatest.WriteFLV(t, dir, "src", mediatest.Source{Seconds: 12})
-	want := mediatest.CountFrames(t, src)
-	st, err := store.NewFS(filepath.Join(dir, "store"))
-	if err != nil {
-		t.Fatal(err)
+	r := recorded{src: mediatest.WriteFLV(t, dir, "src", source)}
+	r.st, _ = store.NewFS(filepath.Join(dir, "store"))
+	h := newHarness(t, filepath.Join(dir, "spool"), r.st, Config{})
+	r.run = catalog.NewRunID(time.Now(), "test")
+	s := h.open(r.run)
+	for _, tag := range readTags(t, r.src) {
+		ts := tag.Timestamp
+		if retime != nil {
+			ts = retime(ts)
+		}
+		s.WriteFrame(Frame{Type: FrameType(tag.Type), Timestamp: ts, Payload: tag.Body})
 	}
-	h := newHarness(t, filepath.Join(dir, "spool"), st, Config{})
-	run := catalog.NewRunID(time.Now(), "test")
-	s := h.open(run)
-	feed(s, readTags(t, src), 0)
 	s.Close()
 	h.idle()
+	r.entries, r.all = checkRun(t, r.st, r.run, catalog.StateEnded)
+	return r
+}
 
-	entries, all := checkRun(t, st, run, catalog.StateEnded)
+func TestRecordAudioVideo(t *testing.T) {
+	r := record(t, mediatest.Source{Seconds: 12}, nil)
+	src, st, run, entries, all := r.src, r.st, r.run, r.entries, r.all
+	want := mediatest.CountFrames(t, src)
 	// 12 s cut at 2 s keyframes: six segments of 2 s.
 	if len(entries) != 6 {
 		t.Errorf("%d segments, want 6", len(entries))
@@ -192,8 +212,8 @@ func TestRecordAudioVideo(t *testing.T) {
 	if m.EndedAt == nil || !m.EndedAt.Equal(last.Start().Add(last.Dur()).Truncate(time.Millisecond)) {
 		t.Errorf("ended_at %v, last segment ends %v", m.EndedAt, last.Start().Add(last.Dur()))
 	}
-	if entries, _ := os.ReadDir(filepath.Join(dir, "spool")); len(entries) != 0 {
-		t.Errorf("spool not emptied: %v", entries)
+	if left := filepath.Join(filepath.Dir(st.Root()), "spool"); dirEntries(left) != 0 {
+		t.Errorf("spool %s not emptied", left)
 	}
 }
 
@@ -207,17 +227,9 @@ func TestRecordSingleTrack(t *testing.T) {
 		{"video-only", mediatest.Source{Seconds: 5, NoAudio: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			src := mediatest.WriteFLV(t, dir, "src", tc.src)
-			want := mediatest.CountFrames(t, src)
-			st, _ := store.NewFS(filepath.Join(dir, "store"))
-			h := newHarness(t, filepath.Join(dir, "spool"), st, Config{})
-			run := catalog.NewRunID(time.Now(), "test")
-			s := h.open(run)
-			feed(s, readTags(t, src), 0)
-			s.Close()
-			h.idle()
-			entries, all := checkRun(t, st, run, catalog.StateEnded)
+			r := record(t, tc.src, nil)
+			want := mediatest.CountFrames(t, r.src)
+			entries, all := r.entries, r.all
 			if len(entries) < 2 {
 				t.Errorf("%d segments", len(entries))
 			}
@@ -231,18 +243,9 @@ func TestRecordSingleTrack(t *testing.T) {
 // The 32-bit RTMP timestamp wraps after ~49.7 days; a stream crossing it
 // must keep sound timing and no discontinuity.
 func TestTimestampWrap(t *testing.T) {
-	mediatest.Require(t)
-	dir := t.TempDir()
-	src := mediatest.WriteFLV(t, dir, "src", mediatest.Source{Seconds: 6})
-	want := mediatest.CountFrames(t, src)
-	st, _ := store.NewFS(filepath.Join(dir, "store"))
-	h := newHarness(t, filepath.Join(dir, "spool"), st, Config{})
-	run := catalog.NewRunID(time.Now(), "test")
-	s := h.open(run)
-	feed(s, readTags(t, src), math.MaxUint32-3000) // wraps 3 s in
-	s.Close()
-	h.idle()
-	entries, all := checkRun(t, st, run, catalog.StateEnded)
+	r := record(t, mediatest.Source{Seconds: 6}, func(ts uint32) uint32 { return ts + math.MaxUint32 - 3000 }) // wraps 3 s in
+	want := mediatest.CountFrames(t, r.src)
+	entries, all := r.entries, r.all
 	for _, e := range entries {
 		if e.Flags&catalog.FlagDiscontinuity != 0 {
 			t.Errorf("segment %d: discontinuity at the wrap", e.Seq)
@@ -259,24 +262,13 @@ func TestTimestampWrap(t *testing.T) {
 // A jump in the publisher's timestamps becomes an index discontinuity while
 // the TS timeline stays continuous.
 func TestTimestampJump(t *testing.T) {
-	mediatest.Require(t)
-	dir := t.TempDir()
-	src := mediatest.WriteFLV(t, dir, "src", mediatest.Source{Seconds: 8})
-	tags := readTags(t, src)
-	st, _ := store.NewFS(filepath.Join(dir, "store"))
-	h := newHarness(t, filepath.Join(dir, "spool"), st, Config{})
-	run := catalog.NewRunID(time.Now(), "test")
-	s := h.open(run)
-	for _, tag := range tags {
-		ts := tag.Timestamp
+	r := record(t, mediatest.Source{Seconds: 8}, func(ts uint32) uint32 {
 		if ts >= 4000 {
 			ts += 600_000 // ten minutes forward
 		}
-		s.WriteFrame(Frame{Type: FrameType(tag.Type), Timestamp: ts, Payload: tag.Body})
-	}
-	s.Close()
-	h.idle()
-	entries, all := checkRun(t, st, run, catalog.StateEnded)
+		return ts
+	})
+	entries, all := r.entries, r.all
 	disc := 0
 	for _, e := range entries {
 		if e.Flags&catalog.FlagDiscontinuity != 0 {
@@ -346,4 +338,9 @@ func (h *harness) idle2Segments(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatal("segments not uploaded")
+}
+
+func dirEntries(dir string) int {
+	e, _ := os.ReadDir(dir)
+	return len(e)
 }

@@ -10,6 +10,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"net/http"
@@ -21,6 +22,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sirupsen/logrus"
+
 	"github.com/rewind-vod/rewind/internal/flvfile"
 	"github.com/rewind-vod/rewind/internal/loadgen"
 )
@@ -31,6 +34,7 @@ func main() {
 	bin := flag.String("rewind", "bin/rewind", "rewind binary")
 	out := flag.String("out", "bench/out", "folder for the cached source media")
 	flag.Parse()
+	logrus.SetOutput(io.Discard) // go-rtmp's client logs every chunk-size change
 	if err := run(*ns, *dur, *bin, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -52,8 +56,8 @@ func run(ns string, dur time.Duration, bin, out string) error {
 		return err
 	}
 	fmt.Printf("ingest benchmark: %s per round, source %s (1280x720 30 fps, 2.5 Mbit/s video + 128 kbit/s AAC)\n", dur, filepath.Base(src))
-	fmt.Printf("%6s %14s %12s %10s %10s %10s %10s %12s %10s\n",
-		"N", "cpu s/strm-min", "rss MiB/pub", "sent", "recorded", "lost", "max late", "stored/ingest", "req/seg")
+	fmt.Printf("%6s %14s %12s %10s %10s %10s %10s %10s %13s %8s\n",
+		"N", "cpu s/strm-min", "rss MiB/pub", "sent", "received", "recorded", "lost", "max late", "stored/ingest", "req/seg")
 	for _, s := range strings.Split(ns, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n <= 0 {
@@ -63,8 +67,8 @@ func run(ns string, dur time.Duration, bin, out string) error {
 		if err != nil {
 			return fmt.Errorf("N=%d: %w", n, err)
 		}
-		fmt.Printf("%6d %14.3f %12.2f %10d %10d %10d %10s %12.4f %10.2f\n",
-			n, r.cpuPerStreamMin, r.rssPerPub, r.sent, r.recorded, r.sent-r.recorded,
+		fmt.Printf("%6d %14.3f %12.2f %10d %10d %10d %10d %10s %13.4f %8.2f\n",
+			n, r.cpuPerStreamMin, r.rssPerPub, r.sent, r.received, r.recorded, r.received-r.recorded,
 			r.maxLate.Round(time.Millisecond), r.storedPerIngested, r.reqPerSegment)
 	}
 	return nil
@@ -96,6 +100,7 @@ type result struct {
 	cpuPerStreamMin   float64
 	rssPerPub         float64
 	sent, recorded    int
+	received          int // by the origin
 	maxLate           time.Duration
 	storedPerIngested float64
 	reqPerSegment     float64
@@ -192,6 +197,13 @@ func round(bin string, tags []flvfile.Tag, n int, dur time.Duration) (result, er
 	if err != nil {
 		return r, err
 	}
+	if os.Getenv("BENCH_DEBUG") != "" {
+		for k, v := range m {
+			if strings.HasPrefix(k, "rewind_") {
+				fmt.Println(k, v)
+			}
+		}
+	}
 	var sentBytes int64
 	for _, s := range stats {
 		r.sent += s.Frames
@@ -199,6 +211,7 @@ func round(bin string, tags []flvfile.Tag, n int, dur time.Duration) (result, er
 		r.maxLate = max(r.maxLate, s.MaxLate)
 	}
 	r.recorded = int(m["rewind_recorder_frames_total"])
+	r.received = int(m["rewind_origin_frames_in_total"]) - 2*n // less the sequence headers
 	r.cpuPerStreamMin = (cpu1 - cpu0) / (float64(n) * dur.Minutes())
 	r.rssPerPub = float64(peak-rss0) / float64(n) / (1 << 20)
 	stored, err := dirBytes(filepath.Join(dir, "store"))

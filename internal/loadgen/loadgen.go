@@ -111,13 +111,16 @@ func Publish(ctx context.Context, addr, app, name string, tags []flvfile.Tag, d 
 	}
 }
 
-// split separates sequence headers (AVC/AAC config) from media tags.
+// split separates sequence headers (AVC/AAC config) from media frames.
 func split(tags []flvfile.Tag) (headers, media []flvfile.Tag) {
 	for _, t := range tags {
 		switch {
 		case t.Type == 9 && len(t.Body) > 1 && t.Body[1] == 0,
 			t.Type == 8 && len(t.Body) > 1 && t.Body[1] == 0:
 			headers = append(headers, t)
+		case t.Type == 9 && len(t.Body) > 1 && t.Body[1] == 2:
+			// AVC end of sequence: ffmpeg ends its files with one; it is
+			// not a frame, and a loop must not carry it mid-stream.
 		case t.Type == 8 || t.Type == 9:
 			media = append(media, t)
 		}
