@@ -19,7 +19,9 @@ FUZZ_TARGETS := \
 	./recorder:FuzzParseAudioSpecificConfig \
 	./recorder:FuzzParseSPS \
 	./recorder:FuzzAVCCToAnnexB \
-	./internal/flvfile:FuzzReadAll
+	./internal/flvfile:FuzzReadAll \
+	./vodapi:FuzzParseTime \
+	./vodapi/playlist:FuzzWrite
 
 .PHONY: all build run test deps apt-deps vet fuzz bench clean
 

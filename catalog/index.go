@@ -22,7 +22,8 @@ const (
 	FlagDiscontinuity Flags = 1 << iota
 	// FlagIndependent: the segment starts with a keyframe (IDR).
 	FlagIndependent
-	// FlagGap: the segment is missing (lost or unreadable); players skip it.
+	// FlagGap: media is missing just before this segment (segments lost to a
+	// full spool or a crash); the segment itself is whole and playable.
 	FlagGap
 
 	knownFlags = FlagDiscontinuity | FlagIndependent | FlagGap

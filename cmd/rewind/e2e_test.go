@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -42,6 +43,11 @@ func TestRecordEndToEndFS(t *testing.T) {
 	got := checkRun(t, fetchRun(t, st, camStream, runs[0]))
 	if got != want {
 		t.Errorf("stored frames %+v, published %+v", got, want)
+	}
+	// rewind dev replays what it recorded on the same HTTP address.
+	url := "http://" + n.httpAddr + "/hls/live/cam/index.m3u8"
+	if out, err := exec.Command("ffmpeg", "-v", "error", "-i", url, "-f", "null", "-").CombinedOutput(); err != nil || len(out) > 0 {
+		t.Errorf("replay of the recording: %v\n%s", err, out)
 	}
 	n.stop()
 }

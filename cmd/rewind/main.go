@@ -16,6 +16,7 @@ const usage = `rewind records live streams and serves them back.
 Usage:
   rewind dev     everything in one process, on local disk by default
   rewind origin  RTMP origin node + recorder
+  rewind vodapi  the replay API alone (stateless, reads the store)
   rewind sign    print a signed publish query (exp=...&sig=...)
 
 Run 'rewind <command> -h' for a command's flags. Every flag can also be
@@ -42,6 +43,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, "dev", args[1:], stderr)
 	case "origin":
 		return serve(ctx, "origin", args[1:], stderr)
+	case "vodapi":
+		return serveReplay(ctx, args[1:], stderr)
 	case "sign":
 		return sign(args[1:], stdout, stderr)
 	case "help", "-h", "--help":

@@ -21,6 +21,7 @@ import (
 	"github.com/rewind-vod/rewind/infra/store"
 	"github.com/rewind-vod/rewind/origin"
 	"github.com/rewind-vod/rewind/recorder"
+	"github.com/rewind-vod/rewind/vodapi"
 )
 
 // serveFlags are the flags of the serving roles (dev, origin).
@@ -50,6 +51,8 @@ type serveFlags struct {
 	drainTimeout      time.Duration
 
 	logLevel, logFormat string
+
+	replay replayFlags // dev only
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -106,6 +109,9 @@ func serve(ctx context.Context, role string, args []string, stderr io.Writer) er
 	fs.SetOutput(stderr)
 	var f serveFlags
 	f.register(fs)
+	if role == "dev" {
+		f.replay.register(fs)
+	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -164,11 +170,22 @@ func serve(ctx context.Context, role string, args []string, stderr io.Writer) er
 		return fmt.Errorf("http listen: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"status":"ok"}`)
-	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if role == "dev" {
+		api, err := vodapi.New(f.replay.config(f.segmentDuration), st, log, reg)
+		if err != nil {
+			rtmpLn.Close()
+			httpLn.Close()
+			return err
+		}
+		defer api.Close()
+		mux.Handle("/", api.Handler())
+	} else {
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"status":"ok"}`)
+		})
+	}
 	httpSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
 	sigs := make(chan os.Signal, 2)

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/rewind-vod/rewind/infra/store"
+	"github.com/rewind-vod/rewind/vodapi"
+)
+
+// replayFlags configure the replay API (dev and vodapi).
+type replayFlags struct {
+	segmentBaseURL  string
+	reconnectWindow time.Duration
+	maxWindow       time.Duration
+	cacheBytes      int64
+	corsOrigins     listFlag
+}
+
+func (f *replayFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.segmentBaseURL, "segment-base-url", "", "where players fetch segments (a CDN in front of the bucket); empty: served by this API under /seg")
+	fs.DurationVar(&f.reconnectWindow, "reconnect-window", 60*time.Second, "runs closer than this join into one recording")
+	fs.DurationVar(&f.maxWindow, "max-window", 24*time.Hour, "longest playlist window")
+	fs.Int64Var(&f.cacheBytes, "cache-bytes", 256<<20, "replay cache budget in bytes")
+	f.corsOrigins = listFlag{"*"}
+	fs.Var(&f.corsOrigins, "cors-origins", "origins allowed to call the API from a browser (comma-separated, * for any)")
+}
+
+func (f *replayFlags) config(target time.Duration) vodapi.Config {
+	return vodapi.Config{
+		SegmentBaseURL:  f.segmentBaseURL,
+		ReconnectWindow: f.reconnectWindow,
+		MaxWindow:       f.maxWindow,
+		CacheBytes:      f.cacheBytes,
+		TargetDuration:  target,
+		CORSOrigins:     f.corsOrigins,
+	}
+}
+
+// serveReplay runs the replay API alone: stateless, it reads only the
+// store, so any number of copies can run behind a CDN.
+func serveReplay(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("rewind vodapi", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f replayFlags
+	f.register(fs)
+	httpAddr := fs.String("http-addr", "127.0.0.1:8080", "HTTP listen address")
+	storeURL := fs.String("store", "file://./data/store", "object store: file:///abs/path, file://rel/path or s3://bucket/prefix")
+	s3Endpoint := fs.String("s3-endpoint", "", "S3 endpoint URL for S3-compatible servers")
+	s3Region := fs.String("s3-region", "", "S3 region")
+	s3PathStyle := fs.Bool("s3-path-style", false, "use path-style S3 URLs")
+	target := fs.Duration("segment-duration", 4*time.Second, "target segment duration of the recordings (for cache lifetimes)")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	logFormat := fs.String("log-format", "text", "text or json")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	log, err := newLogger(*logLevel, *logFormat, stderr)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, *storeURL, store.OpenOptions{Endpoint: *s3Endpoint, Region: *s3Region, PathStyle: *s3PathStyle})
+	if err != nil {
+		return fmt.Errorf("--store: %w", err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	api, err := vodapi.New(f.config(*target), st, log, reg)
+	if err != nil {
+		return err
+	}
+	defer api.Close()
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/", api.Handler())
+	ln, err := net.Listen("tcp", *httpAddr)
+	if err != nil {
+		return fmt.Errorf("http listen: %w", err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	sigCtx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	log.Info("rewind vodapi started", "http", ln.Addr().String(), "store", redactURL(*storeURL))
+	select {
+	case err := <-done:
+		return fmt.Errorf("http: %w", err)
+	case <-sigCtx.Done():
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("http shutdown", "err", err)
+	}
+	log.Info("stopped")
+	return nil
+}

@@ -1,0 +1,380 @@
+package vodapi
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	neturl "net/url"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/andybalholm/brotli"
+	"github.com/grafov/m3u8"
+	"github.com/klauspost/compress/zstd"
+)
+
+func get(t *testing.T, url string, hdr ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	// No transparent gzip: the tests look at the bytes as sent.
+	resp, err := (&http.Transport{DisableCompression: true}).RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
+func parseMedia(t *testing.T, body []byte) *m3u8.MediaPlaylist {
+	t.Helper()
+	p, typ, err := m3u8.DecodeFrom(bytes.NewReader(body), true)
+	if err != nil {
+		t.Fatalf("m3u8: %v\n%s", err, body)
+	}
+	if typ != m3u8.MEDIA {
+		t.Fatalf("not a media playlist:\n%s", body)
+	}
+	return p.(*m3u8.MediaPlaylist)
+}
+
+func segments(p *m3u8.MediaPlaylist) []*m3u8.MediaSegment {
+	var out []*m3u8.MediaSegment
+	for _, s := range p.Segments {
+		if s != nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// A closed window across a reconnect: VOD, one discontinuity, a
+// PROGRAM-DATE-TIME per run, immutable caching; ffmpeg decodes it to the
+// end over HTTP and its duration matches the window within a segment.
+func TestWindowAcrossReconnect(t *testing.T) {
+	a := newAPI(t, Config{})
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Second)
+	writeRun(t, a.st, t0, false)
+	writeRun(t, a.st, t0.Add(20*time.Second), false) // 12 s run, 8 s gap, then the reconnect
+	start, end := t0.Add(3*time.Second), t0.Add(29*time.Second)
+	url := fmt.Sprintf("%s/hls/live/cam/index.m3u8?start=%d&end=%s", a.ts.URL, start.Unix(), end.Format(time.RFC3339))
+	resp, body := get(t, url)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	if cc := resp.Header.Get("Cache-Control"); cc != "public, max-age=31536000, immutable" {
+		t.Errorf("Cache-Control %q for a closed window", cc)
+	}
+	if resp.Header.Get("Content-Type") != "application/vnd.apple.mpegurl" || resp.Header.Get("ETag") == "" || resp.Header.Get("Last-Modified") == "" {
+		t.Errorf("headers %v", resp.Header)
+	}
+	p := parseMedia(t, body)
+	if !p.Closed || p.MediaType != m3u8.VOD {
+		t.Errorf("closed=%v type=%v, want VOD with ENDLIST", p.Closed, p.MediaType)
+	}
+	segs := segments(p)
+	disc, pdt := 0, 0
+	for i, s := range segs {
+		if s.Discontinuity {
+			disc++
+		}
+		if !s.ProgramDateTime.IsZero() {
+			pdt++
+			if i > 0 && !s.Discontinuity {
+				t.Errorf("segment %d: PROGRAM-DATE-TIME without a discontinuity", i)
+			}
+		}
+		if math.Ceil(s.Duration) > float64(p.TargetDuration) {
+			t.Errorf("segment %d longer than TARGETDURATION", i)
+		}
+	}
+	if disc != 1 || pdt != 2 {
+		t.Errorf("%d discontinuities and %d PROGRAM-DATE-TIMEs, want 1 and 2:\n%s", disc, pdt, body)
+	}
+	// Each edge lies inside the first and last segment: the playlist covers
+	// the window to within one segment.
+	first, last := segs[0], segs[len(segs)-1]
+	if first.ProgramDateTime.After(start) || !first.ProgramDateTime.Add(secs(first.Duration)).After(start) {
+		t.Errorf("first segment %v+%.2fs does not hold the start %v", first.ProgramDateTime, first.Duration, start)
+	}
+	var sinceDisc float64
+	var lastPDT time.Time
+	for _, s := range segs {
+		if !s.ProgramDateTime.IsZero() {
+			lastPDT, sinceDisc = s.ProgramDateTime, 0
+		}
+		sinceDisc += s.Duration
+	}
+	if lastEnd := lastPDT.Add(secs(sinceDisc)); lastEnd.Before(end) || lastEnd.Add(-secs(last.Duration)).After(end) {
+		t.Errorf("last segment ends %v, the window %v", lastEnd, end)
+	}
+	if !strings.Contains(string(body), "#EXT-X-INDEPENDENT-SEGMENTS") {
+		t.Error("no INDEPENDENT-SEGMENTS")
+	}
+	// A real client reads it to the end. Timestamps restart at the
+	// reconnect (as HLS allows after a discontinuity), so decode with
+	// ffprobe, which does not remux.
+	cmd := exec.Command("ffprobe", "-v", "error", "-count_frames", "-show_entries", "stream=codec_type,nb_read_frames", "-of", "csv=p=0", url)
+	out, err := cmd.CombinedOutput()
+	if err != nil || strings.Contains(string(out), "rror") {
+		t.Errorf("ffprobe decode: %v\n%s", err, out)
+	}
+	var sum float64
+	for _, s := range segs {
+		sum += s.Duration
+	}
+	// 18 s of window, plus at most one segment's overhang at each edge.
+	if sum < 18 || sum > 18+2*2.2 {
+		t.Errorf("playlist lasts %.2fs for an 18 s window", sum)
+	}
+}
+
+func secs(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
+
+// One run's window decodes to the end with ffmpeg, its duration matching.
+func TestWindowDecodesWithFFmpeg(t *testing.T) {
+	a := newAPI(t, Config{})
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Second)
+	writeRun(t, a.st, t0, false)
+	url := fmt.Sprintf("%s/hls/live/cam/index.m3u8?start=%d&end=%d", a.ts.URL, t0.Unix(), t0.Add(12*time.Second).Unix())
+	out, err := exec.Command("ffmpeg", "-v", "error", "-i", url, "-f", "null", "-").CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Errorf("ffmpeg decode: %v\n%s", err, out)
+	}
+	d, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", url).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dur float64
+	fmt.Sscanf(strings.TrimSpace(string(d)), "%g", &dur)
+	if math.Abs(dur-12) > 2.1 {
+		t.Errorf("duration %.2f for a 12 s window", dur)
+	}
+}
+
+func TestEventBecomesVOD(t *testing.T) {
+	a := newAPI(t, Config{TargetDuration: 2 * time.Second})
+	run := writeRun(t, a.st, time.Now().Add(-12*time.Second), true)
+	url := a.ts.URL + "/hls/live/cam/index.m3u8"
+	resp, body := get(t, url)
+	p := parseMedia(t, body)
+	if p.Closed || p.MediaType != m3u8.EVENT {
+		t.Errorf("live run: closed=%v type=%v, want EVENT", p.Closed, p.MediaType)
+	}
+	if cc := resp.Header.Get("Cache-Control"); cc != "public, max-age=1, stale-while-revalidate=2" {
+		t.Errorf("live Cache-Control %q", cc)
+	}
+	endRun(t, a.st, run)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, body = get(t, url)
+		p = parseMedia(t, body)
+		if p.Closed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("playlist still EVENT after the run ended")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if p.MediaType != m3u8.VOD || resp.Header.Get("Cache-Control") != immutable {
+		t.Errorf("ended: type %v, Cache-Control %q", p.MediaType, resp.Header.Get("Cache-Control"))
+	}
+	// Run and recording playlists point at the same segments.
+	_, rb := get(t, a.ts.URL+"/hls/live/cam/runs/"+run+"/index.m3u8")
+	rp := parseMedia(t, rb)
+	if len(segments(rp)) != len(segments(p)) || !strings.HasPrefix(segments(rp)[0].URI, "../../"+run+"/") {
+		t.Errorf("run playlist: %d segments, first %q", len(segments(rp)), segments(rp)[0].URI)
+	}
+	base, _ := neturl.Parse(a.ts.URL + "/hls/live/cam/runs/" + run + "/index.m3u8")
+	ref, _ := neturl.Parse(segments(rp)[0].URI)
+	resp, _ = get(t, base.ResolveReference(ref).String())
+	if resp.StatusCode != 200 {
+		t.Errorf("segment via the run playlist's URI: %d", resp.StatusCode)
+	}
+}
+
+func TestRecordingsAndStreams(t *testing.T) {
+	a := newAPI(t, Config{})
+	t0 := time.Now().Add(-2 * time.Hour).Truncate(time.Second)
+	r1 := writeRun(t, a.st, t0, false)
+	r2 := writeRun(t, a.st, t0.Add(30*time.Second), false)  // joins r1
+	r3 := writeRun(t, a.st, t0.Add(10*time.Minute), false) // its own recording
+	_, body := get(t, a.ts.URL+"/v1/streams/live/cam/recordings")
+	var res struct {
+		Recordings []struct {
+			ID       string     `json:"id"`
+			Runs     []string   `json:"runs"`
+			State    string     `json:"state"`
+			EndedAt  *time.Time `json:"ended_at"`
+			Duration float64    `json:"duration"`
+			Playlist string     `json:"playlist_url"`
+		} `json:"recordings"`
+	}
+	if err := json.Unmarshal(body, &res); err != nil {
+		t.Fatal(err, string(body))
+	}
+	if len(res.Recordings) != 2 || res.Recordings[0].ID != r1 || len(res.Recordings[0].Runs) != 2 || res.Recordings[0].Runs[1] != r2 || res.Recordings[1].ID != r3 {
+		t.Fatalf("recordings: %s", body)
+	}
+	if rec := res.Recordings[0]; rec.State != "ended" || rec.EndedAt == nil || math.Abs(rec.Duration-42) > 1 {
+		t.Errorf("recording: %+v", rec)
+	}
+	_, pb := get(t, a.ts.URL+res.Recordings[0].Playlist)
+	if p := parseMedia(t, pb); len(segments(p)) != 2*len(testSegments(t)) || !p.Closed {
+		t.Errorf("recording playlist: %d segments closed=%v", len(segments(p)), p.Closed)
+	}
+	_, sb := get(t, a.ts.URL+"/v1/streams")
+	if !strings.Contains(string(sb), `"stream":"live/cam"`) {
+		t.Errorf("streams: %s", sb)
+	}
+}
+
+// Conditional requests, compression and the cache: the same bytes each
+// time, decoded identically for every coding, a warm hit with no store read.
+func TestCachingAndCompression(t *testing.T) {
+	a := newAPI(t, Config{})
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Second)
+	writeRun(t, a.st, t0, false)
+	url := fmt.Sprintf("%s/hls/live/cam/index.m3u8?start=%d&end=%d", a.ts.URL, t0.Unix(), t0.Add(12*time.Second).Unix())
+	resp, plain := get(t, url)
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Encoding") != "" || resp.Header.Get("Vary") != "Accept-Encoding" {
+		t.Fatalf("%d %v", resp.StatusCode, resp.Header)
+	}
+	etag := resp.Header.Get("ETag")
+	before := a.storeReads()
+	resp, _ = get(t, url, "If-None-Match", etag)
+	if resp.StatusCode != http.StatusNotModified || resp.Header.Get("ETag") != etag {
+		t.Errorf("If-None-Match: %d", resp.StatusCode)
+	}
+	if n := a.storeReads() - before; n != 0 {
+		t.Errorf("a warm hit made %v store reads", n)
+	}
+	decoders := map[string]func([]byte) ([]byte, error){
+		"gzip": func(b []byte) ([]byte, error) {
+			r, err := gzip.NewReader(bytes.NewReader(b))
+			if err != nil {
+				return nil, err
+			}
+			return io.ReadAll(r)
+		},
+		"br": func(b []byte) ([]byte, error) { return io.ReadAll(brotli.NewReader(bytes.NewReader(b))) },
+		"zstd": func(b []byte) ([]byte, error) {
+			d, _ := zstd.NewReader(nil)
+			defer d.Close()
+			return d.DecodeAll(b, nil)
+		},
+	}
+	for coding, decode := range decoders {
+		resp, b := get(t, url, "Accept-Encoding", coding)
+		if resp.Header.Get("Content-Encoding") != coding {
+			t.Errorf("%s: Content-Encoding %q", coding, resp.Header.Get("Content-Encoding"))
+			continue
+		}
+		got, err := decode(b)
+		if err != nil || !bytes.Equal(got, plain) {
+			t.Errorf("%s round trip: %v", coding, err)
+		}
+		if resp.Header.Get("ETag") == etag {
+			t.Errorf("%s shares the identity ETag", coding)
+		}
+	}
+	resp, _ = get(t, url, "Accept-Encoding", "gzip;q=0.5, br;q=0, zstd;q=0.9")
+	if resp.Header.Get("Content-Encoding") != "zstd" {
+		t.Errorf("q-values: got %q", resp.Header.Get("Content-Encoding"))
+	}
+	before = a.storeReads()
+	for range 3 {
+		get(t, url, "Accept-Encoding", "br")
+	}
+	if n := a.storeReads() - before; n != 0 {
+		t.Errorf("warm compressed hits made %v store reads", n)
+	}
+	// CORS for players on other origins.
+	resp, _ = get(t, url, "Origin", "https://player.example")
+	if resp.Header.Get("Access-Control-Allow-Origin") == "" {
+		t.Error("no CORS header")
+	}
+}
+
+func TestSegmentRange(t *testing.T) {
+	a := newAPI(t, Config{})
+	run := writeRun(t, a.st, time.Now().Add(-time.Hour), false)
+	url := a.ts.URL + "/seg/live/cam/" + run + "/1.ts"
+	resp, full := get(t, url)
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "video/mp2t" || !bytes.Equal(full, testSegments(t)[0].data) {
+		t.Fatalf("segment: %d %v", resp.StatusCode, resp.Header)
+	}
+	etag := resp.Header.Get("ETag")
+	resp, part := get(t, url, "Range", "bytes=188-375")
+	if resp.StatusCode != http.StatusPartialContent || !bytes.Equal(part, full[188:376]) ||
+		resp.Header.Get("Content-Range") != fmt.Sprintf("bytes 188-375/%d", len(full)) {
+		t.Errorf("range: %d %q", resp.StatusCode, resp.Header.Get("Content-Range"))
+	}
+	if resp, _ := get(t, url, "If-None-Match", etag); resp.StatusCode != http.StatusNotModified {
+		t.Errorf("segment If-None-Match: %d", resp.StatusCode)
+	}
+	req, _ := http.NewRequest(http.MethodHead, url, nil)
+	hr, err := http.DefaultClient.Do(req)
+	if err != nil || hr.StatusCode != 200 || hr.ContentLength != int64(len(full)) {
+		t.Errorf("HEAD: %v %v", err, hr)
+	}
+	if resp, _ := get(t, url, "Range", fmt.Sprintf("bytes=%d-", len(full)+10)); resp.StatusCode != http.StatusRequestedRangeNotSatisfiable {
+		t.Errorf("range past the end: %d", resp.StatusCode)
+	}
+}
+
+// Bad input is a 4xx JSON error, never a 5xx, never a read outside the store.
+func TestBadInput(t *testing.T) {
+	a := newAPI(t, Config{MaxWindow: time.Hour})
+	run := writeRun(t, a.st, time.Now().Add(-3*time.Hour), false)
+	now := time.Now().Unix()
+	for _, path := range []string{
+		"/hls/live/cam/index.m3u8?start=yesterday",
+		"/hls/live/cam/index.m3u8?start=1795000000&end=soon",
+		fmt.Sprintf("/hls/live/cam/index.m3u8?start=%d&end=%d", now, now-10),
+		fmt.Sprintf("/hls/live/cam/index.m3u8?start=%d&end=%d", now-7200, now),
+		"/hls/live/cam/index.m3u8?end=1795000000",
+		"/hls/live/nobody/index.m3u8",
+		fmt.Sprintf("/hls/live/nobody/index.m3u8?start=%d", now-60),
+		"/hls/live/cam/runs/not-a-run/index.m3u8",
+		"/hls/live/cam/runs/20261123T101500.123Z-node1-7f3a/index.m3u8",
+		"/hls/live/cam/recordings/20261123T101500.123Z-node1-7f3a/index.m3u8",
+		"/hls/../../etc/index.m3u8",
+		"/hls/live/%2e%2e/index.m3u8",
+		"/hls/%2e%2e/%2e%2e/index.m3u8",
+		"/hls/live/cam%2f..%2f..%2fetc/index.m3u8",
+		"/seg/live/cam/" + run + "/..%2f..%2frun.json",
+		"/seg/live/cam/" + run + "/0.ts",
+		"/seg/live/cam/" + run + "/99.ts",
+		"/seg/live/cam/" + run + "/1.json",
+		"/seg/live/cam/..%2f" + run + "/1.ts",
+		"/seg/live/c%00am/" + run + "/1.ts",
+		"/v1/streams?limit=0",
+		"/v1/streams/live/cam/recordings?from=x",
+		"/v1/streams/live/ca.m/recordings",
+		"/nope",
+	} {
+		resp, body := get(t, a.ts.URL+path)
+		if resp.StatusCode < 400 || resp.StatusCode >= 500 {
+			t.Errorf("%s: %d %s", path, resp.StatusCode, body)
+			continue
+		}
+		var e struct{ Error, Code string }
+		if err := json.Unmarshal(body, &e); err != nil || e.Error == "" || e.Code == "" {
+			t.Errorf("%s: not a JSON error: %s", path, body)
+		}
+		if !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+			t.Errorf("%s: Content-Type %q", path, resp.Header.Get("Content-Type"))
+		}
+	}
+}

@@ -1,0 +1,97 @@
+// Package vodapi is the replay API: a stateless Echo server that reads only
+// the store and builds HLS playlists for any wall-clock window from the
+// recording index, with caches and CDN-friendly headers.
+package vodapi
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rewind-vod/rewind/cache"
+	"github.com/rewind-vod/rewind/infra/store"
+)
+
+// Config tunes the API. Zero values take the defaults.
+type Config struct {
+	// SegmentBaseURL, when set, is where players fetch segments (a CDN in
+	// front of the bucket): URIs become {base}/{store key}. Empty: vodapi
+	// serves them itself (the embedded default).
+	SegmentBaseURL string
+	// ReconnectWindow joins runs into one recording when the gap between
+	// them is at most this long (default 60s).
+	ReconnectWindow time.Duration
+	// MaxWindow is the longest playlist window (default 24h).
+	MaxWindow time.Duration
+	// CacheBytes is the cache budget (default 256 MiB).
+	CacheBytes int64
+	// TargetDuration is assumed for runs whose manifest does not say (default 4s).
+	TargetDuration time.Duration
+	// CORSOrigins lists the origins allowed to read the API from a browser;
+	// "*" allows any (default).
+	CORSOrigins []string
+}
+
+func (c *Config) defaults() {
+	if c.ReconnectWindow <= 0 {
+		c.ReconnectWindow = 60 * time.Second
+	}
+	if c.MaxWindow <= 0 {
+		c.MaxWindow = 24 * time.Hour
+	}
+	if c.CacheBytes <= 0 {
+		c.CacheBytes = 256 << 20
+	}
+	if c.TargetDuration <= 0 {
+		c.TargetDuration = 4 * time.Second
+	}
+	if len(c.CORSOrigins) == 0 {
+		c.CORSOrigins = []string{"*"}
+	}
+}
+
+// Server is the replay API.
+type Server struct {
+	cfg       Config
+	log       *slog.Logger
+	rd        *reader
+	st        store.Store
+	playlists *cache.Cache[*rendered]
+	e         *echo.Echo
+	m         *metrics
+	now       func() time.Time
+}
+
+// New builds the API over st; reg may be nil.
+func New(cfg Config, st store.Store, log *slog.Logger, reg prometheus.Registerer) (*Server, error) {
+	cfg.defaults()
+	if log == nil {
+		log = slog.Default()
+	}
+	m := newMetrics(reg)
+	cst := countingStore{Store: st, reqs: m.storeRequests}
+	rd, err := newReader(cst, cfg.CacheBytes*3/4, cfg.TargetDuration/2, reg)
+	if err != nil {
+		return nil, fmt.Errorf("vodapi: %w", err)
+	}
+	pl, err := cache.New[*rendered](cache.Config{Name: "playlists", MaxBytes: cfg.CacheBytes / 4}, reg)
+	if err != nil {
+		return nil, fmt.Errorf("vodapi: %w", err)
+	}
+	s := &Server{cfg: cfg, log: log.With("component", "vodapi"), rd: rd, st: cst, playlists: pl, m: m, now: time.Now}
+	s.e = s.routes()
+	return s, nil
+}
+
+// Handler is the HTTP handler of the whole API.
+func (s *Server) Handler() http.Handler { return s.e }
+
+// Close releases the caches.
+func (s *Server) Close() {
+	s.rd.close()
+	s.playlists.Close()
+}

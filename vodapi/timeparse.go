@@ -1,0 +1,50 @@
+package vodapi
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ParseTime reads a query time: RFC 3339 (fractions allowed) or unix
+// seconds (fractions allowed). Anything else is an error saying which forms
+// are accepted.
+func ParseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, errors.New("empty time")
+	}
+	if len(s) > 40 {
+		return time.Time{}, fmt.Errorf("time %q...: too long", s[:40])
+	}
+	if isUnix(s) {
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil || f > 1e11 {
+			return time.Time{}, fmt.Errorf("time %q: unix seconds out of range", s)
+		}
+		sec, frac := math.Modf(f)
+		return time.Unix(int64(sec), int64(math.Round(frac*1e3))*1e6).UTC(), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("time %q: want RFC 3339 (2026-11-23T10:15:00Z) or unix seconds (1795000000.5)", s)
+	}
+	return t.UTC(), nil
+}
+
+func isUnix(s string) bool {
+	whole, frac, hasFrac := strings.Cut(s, ".")
+	if whole == "" || (hasFrac && frac == "") {
+		return false
+	}
+	for _, part := range []string{whole, frac} {
+		for _, c := range part {
+			if c < '0' || c > '9' {
+				return false
+			}
+		}
+	}
+	return true
+}
