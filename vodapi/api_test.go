@@ -207,7 +207,7 @@ func TestRecordingsAndStreams(t *testing.T) {
 	a := newAPI(t, Config{})
 	t0 := time.Now().Add(-2 * time.Hour).Truncate(time.Second)
 	r1 := writeRun(t, a.st, t0, false)
-	r2 := writeRun(t, a.st, t0.Add(30*time.Second), false)  // joins r1
+	r2 := writeRun(t, a.st, t0.Add(30*time.Second), false) // joins r1
 	r3 := writeRun(t, a.st, t0.Add(10*time.Minute), false) // its own recording
 	_, body := get(t, a.ts.URL+"/v1/streams/live/cam/recordings")
 	var res struct {

@@ -218,7 +218,7 @@ type playlistSpec struct {
 	runs   []runInfo
 	from   time.Time // zero: whole runs
 	to     time.Time
-	closed bool // VOD + ENDLIST: nothing will be added
+	closed bool   // VOD + ENDLIST: nothing will be added
 	uriDir string // segment URIs relative to the playlist: prefix to "{run}/{seq}.ts"
 }
 
