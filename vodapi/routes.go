@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -71,12 +72,17 @@ func (s *Server) stream(c echo.Context) (catalog.Stream, error) {
 	return st, nil
 }
 
-func runParam(c echo.Context, name string) (string, error) {
-	run := c.Param(name)
-	if err := catalog.ValidRunID(run); err != nil {
-		return "", badRequest("bad_run", err.Error())
+// streamRun validates the stream and the run id in the path parameter.
+func (s *Server) streamRun(c echo.Context, param string) (catalog.Stream, string, error) {
+	st, err := s.stream(c)
+	if err != nil {
+		return st, "", err
 	}
-	return run, nil
+	run := c.Param(param)
+	if err := catalog.ValidRunID(run); err != nil {
+		return st, "", badRequest("bad_run", err.Error())
+	}
+	return st, run, nil
 }
 
 func (s *Server) listStreams(c echo.Context) error {
@@ -459,11 +465,7 @@ func (s *Server) recordingFrom(ctx context.Context, st catalog.Stream, ids []str
 }
 
 func (s *Server) runPlaylist(c echo.Context) error {
-	st, err := s.stream(c)
-	if err != nil {
-		return err
-	}
-	run, err := runParam(c, "run")
+	st, run, err := s.streamRun(c, "run")
 	if err != nil {
 		return err
 	}
@@ -477,11 +479,7 @@ func (s *Server) runPlaylist(c echo.Context) error {
 }
 
 func (s *Server) recordingPlaylist(c echo.Context) error {
-	st, err := s.stream(c)
-	if err != nil {
-		return err
-	}
-	id, err := runParam(c, "id")
+	st, id, err := s.streamRun(c, "id")
 	if err != nil {
 		return err
 	}
@@ -490,12 +488,7 @@ func (s *Server) recordingPlaylist(c echo.Context) error {
 		if err != nil {
 			return playlistSpec{}, err
 		}
-		i := -1
-		for j, r := range ids {
-			if r == id {
-				i = j
-			}
-		}
+		i := slices.Index(ids, id)
 		if i < 0 {
 			return playlistSpec{}, notFound("no_recording", "no recording "+id)
 		}
@@ -508,11 +501,7 @@ func (s *Server) recordingPlaylist(c echo.Context) error {
 // segment serves one TS segment from the store with Range, HEAD and ETag
 // (the embedded default; with a CDN base URL players go to the CDN).
 func (s *Server) segment(c echo.Context) error {
-	st, err := s.stream(c)
-	if err != nil {
-		return err
-	}
-	run, err := runParam(c, "run")
+	st, run, err := s.streamRun(c, "run")
 	if err != nil {
 		return err
 	}
