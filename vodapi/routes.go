@@ -231,6 +231,11 @@ type playlistSpec struct {
 // servePlaylist renders (or takes from the cache) the playlist for the
 // normalized key and answers it with the right headers.
 func (s *Server) servePlaylist(c echo.Context, st catalog.Stream, key string, resolve func(ctx context.Context) (playlistSpec, error)) error {
+	tok, err := s.checkPlayback(c, st)
+	if err != nil {
+		return err
+	}
+	key += "|" + tok.query
 	coding := negotiate(c.Request().Header.Get("Accept-Encoding"))
 	ctx := c.Request().Context()
 	r, err := s.playlists.Get(ctx, key+"|"+coding, func(ctx context.Context) (*rendered, int64, time.Duration, error) {
@@ -238,7 +243,7 @@ func (s *Server) servePlaylist(c echo.Context, st catalog.Stream, key string, re
 		if err != nil {
 			return nil, 0, 0, err
 		}
-		r, err := s.render(st, spec, coding)
+		r, err := s.render(st, spec, coding, tok.query)
 		if err != nil {
 			return nil, 0, 0, err
 		}
@@ -255,6 +260,13 @@ func (s *Server) servePlaylist(c echo.Context, st catalog.Stream, key string, re
 	h.Set("Vary", "Accept-Encoding")
 	h.Set("ETag", r.etag)
 	h.Set("Cache-Control", r.cacheControl)
+	if !tok.exp.IsZero() {
+		// A shared cache must not serve a signed playlist past its token.
+		left := max(int(time.Until(tok.exp).Seconds()), 0)
+		if r.cacheControl == immutable {
+			h.Set("Cache-Control", fmt.Sprintf("public, max-age=%d", left))
+		}
+	}
 	if !r.lastModified.IsZero() {
 		h.Set("Last-Modified", r.lastModified.UTC().Format(http.TimeFormat))
 	}
@@ -280,7 +292,7 @@ func etagMatch(header, etag string) bool {
 	return false
 }
 
-func (s *Server) render(st catalog.Stream, spec playlistSpec, coding string) (*rendered, error) {
+func (s *Server) render(st catalog.Stream, spec playlistSpec, coding, token string) (*rendered, error) {
 	var runs []playlist.Run
 	target := s.cfg.TargetDuration
 	var lastMod time.Time
@@ -309,7 +321,7 @@ func (s *Server) render(st catalog.Stream, spec playlistSpec, coding string) (*r
 	}
 	opt := playlist.Options{
 		TargetDuration: target,
-		SegmentURI:     s.segmentURI(st, spec.uriDir),
+		SegmentURI:     s.segmentURI(st, spec.uriDir, token),
 	}
 	if spec.closed {
 		opt.Type, opt.Ended = "VOD", true
@@ -343,17 +355,20 @@ func codingSuffix(c string) string {
 // segmentURI makes short segment URIs: relative "{run}/{seq}.ts" under the
 // playlist's own folder on the embedded default, else the store key under
 // the configured CDN base.
-func (s *Server) segmentURI(st catalog.Stream, dir string) func(run string, seq uint64) string {
+func (s *Server) segmentURI(st catalog.Stream, dir, token string) func(run string, seq uint64) string {
+	if token != "" {
+		token = "?" + token
+	}
 	if base := strings.TrimRight(s.cfg.SegmentBaseURL, "/"); base != "" {
 		return func(run string, seq uint64) string {
-			return base + "/" + catalog.SegmentKey(st, run, seq)
+			return base + "/" + catalog.SegmentKey(st, run, seq) + token
 		}
 	}
 	var b []byte
 	return func(run string, seq uint64) string {
 		b = append(append(append(b[:0], dir...), run...), '/')
 		b = strconv.AppendUint(b, seq, 10)
-		b = append(b, ".ts"...)
+		b = append(append(b, ".ts"...), token...)
 		return string(b)
 	}
 }
@@ -505,6 +520,10 @@ func (s *Server) segment(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	tok, err := s.checkPlayback(c, st)
+	if err != nil {
+		return err
+	}
 	name := c.Param("seg")
 	num, ok := strings.CutSuffix(name, ".ts")
 	seq, perr := strconv.ParseUint(num, 10, 64)
@@ -524,6 +543,9 @@ func (s *Server) segment(c echo.Context) error {
 	h := c.Response().Header()
 	h.Set("Content-Type", "video/mp2t")
 	h.Set("Cache-Control", immutable) // segments never change
+	if !tok.exp.IsZero() {
+		h.Set("Cache-Control", fmt.Sprintf("public, max-age=%d", max(int(time.Until(tok.exp).Seconds()), 0)))
+	}
 	etag := info.ETag
 	if etag != "" && !strings.HasPrefix(etag, `"`) {
 		etag = `"` + etag + `"`

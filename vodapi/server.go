@@ -34,6 +34,9 @@ type Config struct {
 	// CORSOrigins lists the origins allowed to read the API from a browser;
 	// "*" allows any (default).
 	CORSOrigins []string
+	// PlaybackSecrets turns signed playback on: playlists and segments need
+	// a token from SignPlayback made with one of them (several for rotation).
+	PlaybackSecrets []string
 }
 
 func (c *Config) defaults() {

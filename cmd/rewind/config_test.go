@@ -7,11 +7,14 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/rewind-vod/rewind/catalog"
 	"github.com/rewind-vod/rewind/origin"
+	"github.com/rewind-vod/rewind/vodapi"
 )
 
 func TestFlagPrecedence(t *testing.T) {
@@ -82,6 +85,18 @@ func TestSignCommand(t *testing.T) {
 	}
 	if err := origin.VerifySignature([]string{"other"}, "live/cam", q, time.Now()); err == nil {
 		t.Error("verifies with another secret")
+	}
+	out.Reset()
+	if err := run(t.Context(), []string{"sign", "--play", "--secret", "s3cret", "--stream", "live/cam"}, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	pq, _ := url.ParseQuery(strings.TrimSpace(out.String()))
+	exp, _ := strconv.ParseInt(pq.Get("exp"), 10, 64)
+	if d := time.Until(time.Unix(exp, 0)); d < 59*time.Minute || d > 61*time.Minute {
+		t.Errorf("--play exp is %v away, want 1h", d)
+	}
+	if want := vodapi.SignPlayback("s3cret", catalog.Stream{App: "live", Name: "cam"}, time.Unix(exp, 0)); strings.TrimSpace(out.String()) != want {
+		t.Errorf("--play printed %q, want %q", out.String(), want)
 	}
 	for _, args := range [][]string{
 		{"sign", "--stream", "live/cam"},

@@ -27,6 +27,7 @@ type replayFlags struct {
 	maxWindow       time.Duration
 	cacheBytes      int64
 	corsOrigins     listFlag
+	playbackSecrets listFlag
 }
 
 func (f *replayFlags) register(fs *flag.FlagSet) {
@@ -35,6 +36,7 @@ func (f *replayFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.maxWindow, "max-window", 24*time.Hour, "longest playlist window")
 	fs.Int64Var(&f.cacheBytes, "cache-bytes", 256<<20, "replay cache budget in bytes")
 	f.corsOrigins = listFlag{"*"}
+	fs.Var(&f.playbackSecrets, "playback-secrets", "comma-separated HMAC secrets for signed playback URLs (empty: playback is open)")
 	fs.Var(&f.corsOrigins, "cors-origins", "origins allowed to call the API from a browser (comma-separated, * for any)")
 }
 
@@ -46,6 +48,7 @@ func (f *replayFlags) config(target time.Duration) vodapi.Config {
 		CacheBytes:      f.cacheBytes,
 		TargetDuration:  target,
 		CORSOrigins:     f.corsOrigins,
+		PlaybackSecrets: f.playbackSecrets,
 	}
 }
 
