@@ -10,9 +10,17 @@ import (
 )
 
 // ParseTime reads a query time: RFC 3339 (fractions allowed) or unix
-// seconds (fractions allowed). Anything else is an error saying which forms
-// are accepted.
+// seconds (fractions allowed), from 1970 to 9999. Anything else is an error
+// saying which forms are accepted.
 func ParseTime(s string) (time.Time, error) {
+	t, err := parseTime(s)
+	if err == nil && (t.Before(time.Unix(0, 0)) || t.Year() > 9999) {
+		return time.Time{}, fmt.Errorf("time %q: out of range (1970 to 9999)", s)
+	}
+	return t, err
+}
+
+func parseTime(s string) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, errors.New("empty time")
 	}
