@@ -6,7 +6,9 @@ BIN       := bin/rewind
 TOOLS     := $(CURDIR)/.tools/bin
 VERSITYGW_VERSION := v1.8.0
 VERSITYGW := $(TOOLS)/versitygw
-APT_PACKAGES := ffmpeg
+APT_PACKAGES := ffmpeg chromium
+PLAYWRIGHT_VERSION := 1.65.1
+PLAYWRIGHT := $(CURDIR)/.tools/node/node_modules/playwright-core/package.json
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FUZZTIME  ?= 5s
 
@@ -33,7 +35,7 @@ build:
 run: build
 	./$(BIN) dev
 
-deps: apt-deps $(VERSITYGW)
+deps: apt-deps $(VERSITYGW) $(PLAYWRIGHT)
 
 # Installs the Debian packages the tests need, only when one is missing.
 apt-deps:
@@ -44,6 +46,13 @@ apt-deps:
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
+
+# playwright-core drives Debian's Chromium in the replay page test (no
+# browser download: it uses /usr/bin/chromium).
+$(PLAYWRIGHT):
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm; }
+	@mkdir -p $(CURDIR)/.tools/node
+	npm install --prefix $(CURDIR)/.tools/node --no-audit --no-fund --silent playwright-core@$(PLAYWRIGHT_VERSION)
 
 # The S3-compatible server the tests start, built from the Go module proxy
 # at a pinned version into a git-ignored folder.

@@ -35,6 +35,7 @@ func (s *Server) routes() *echo.Echo {
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 	})
 	e.GET("/openapi.json", s.openAPIDoc)
+	s.webRoutes(e)
 	e.GET("/v1/streams", s.listStreams)
 	e.GET("/v1/streams/:app/:name/recordings", s.listRecordings)
 	e.GET("/hls/:app/:name/index.m3u8", s.windowPlaylist)
