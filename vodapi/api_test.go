@@ -378,3 +378,15 @@ func TestBadInput(t *testing.T) {
 		}
 	}
 }
+
+// With a CDN in front of the bucket, segment URIs point at the store keys
+// under the configured base.
+func TestSegmentBaseURL(t *testing.T) {
+	a := newAPI(t, Config{SegmentBaseURL: "https://cdn.example/rec/"})
+	run := writeRun(t, a.st, time.Now().Add(-time.Hour), false)
+	_, body := get(t, a.ts.URL+"/hls/live/cam/runs/"+run+"/index.m3u8")
+	segs := segments(parseMedia(t, body))
+	if want := "https://cdn.example/rec/streams/live/cam/" + run + "/seg/0000000001.ts"; segs[0].URI != want {
+		t.Errorf("URI %q, want %q", segs[0].URI, want)
+	}
+}

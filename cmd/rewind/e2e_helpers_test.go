@@ -300,3 +300,14 @@ func checkRun(t *testing.T, sr storedRun) mediatest.Counts {
 	}
 	return mediatest.CountFrames(t, sr.all)
 }
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}

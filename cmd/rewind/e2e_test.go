@@ -35,7 +35,14 @@ func TestRecordEndToEndFS(t *testing.T) {
 	src, want := source(t, 12)
 	dir := t.TempDir()
 	n := startNode(t, nil, "--store", "file://"+filepath.Join(dir, "store"), "--spool", filepath.Join(dir, "spool"))
-	if err := publish(t, src, n.url("live/cam")).wait(t); err != nil {
+	p := publish(t, src, n.url("live/cam"))
+	// While live, the latest-recording playlist is an EVENT that grows.
+	url := "http://" + n.httpAddr + "/hls/live/cam/index.m3u8"
+	time.Sleep(7 * time.Second)
+	if body := httpGet(t, url); !strings.Contains(body, "#EXT-X-PLAYLIST-TYPE:EVENT") || strings.Contains(body, "#EXT-X-ENDLIST") {
+		t.Errorf("live playlist is not a growing EVENT:\n%s", body)
+	}
+	if err := p.wait(t); err != nil {
 		t.Fatal(err)
 	}
 	st := fsStore(t, filepath.Join(dir, "store"))
@@ -44,8 +51,14 @@ func TestRecordEndToEndFS(t *testing.T) {
 	if got != want {
 		t.Errorf("stored frames %+v, published %+v", got, want)
 	}
-	// rewind dev replays what it recorded on the same HTTP address.
-	url := "http://" + n.httpAddr + "/hls/live/cam/index.m3u8"
+	// Once the publisher stopped it is VOD, and rewind dev replays it.
+	deadline := time.Now().Add(10 * time.Second)
+	for body := httpGet(t, url); !strings.Contains(body, "#EXT-X-PLAYLIST-TYPE:VOD") || !strings.Contains(body, "#EXT-X-ENDLIST"); body = httpGet(t, url) {
+		if time.Now().After(deadline) {
+			t.Fatalf("playlist did not turn VOD:\n%s", body)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	if out, err := exec.Command("ffmpeg", "-v", "error", "-i", url, "-f", "null", "-").CombinedOutput(); err != nil || len(out) > 0 {
 		t.Errorf("replay of the recording: %v\n%s", err, out)
 	}
