@@ -11,6 +11,7 @@ import (
 	neturl "net/url"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -388,5 +389,49 @@ func TestSegmentBaseURL(t *testing.T) {
 	segs := segments(parseMedia(t, body))
 	if want := "https://cdn.example/rec/streams/live/cam/" + run + "/seg/0000000001.ts"; segs[0].URI != want {
 		t.Errorf("URI %q, want %q", segs[0].URI, want)
+	}
+}
+
+// N concurrent cold requests for one playlist make the store reads of one.
+func TestConcurrentMissesReadOnce(t *testing.T) {
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Second)
+	one := newAPI(t, Config{})
+	writeRun(t, one.st, t0, false)
+	path := fmt.Sprintf("/hls/live/cam/index.m3u8?start=%d&end=%d", t0.Unix(), t0.Add(12*time.Second).Unix())
+	get(t, one.ts.URL+path)
+	single := one.storeReads()
+	if single == 0 {
+		t.Fatal("a cold request made no store reads")
+	}
+
+	many := newAPI(t, Config{})
+	writeRun(t, many.st, t0, false)
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			if resp, _ := get(t, many.ts.URL+path); resp.StatusCode != 200 {
+				t.Errorf("status %d", resp.StatusCode)
+			}
+		})
+	}
+	wg.Wait()
+	if got := many.storeReads(); got != single {
+		t.Errorf("20 concurrent cold requests made %v store reads; one makes %v", got, single)
+	}
+}
+
+func TestCORSAllowList(t *testing.T) {
+	a := newAPI(t, Config{CORSOrigins: []string{"https://player.example"}})
+	writeRun(t, a.st, time.Now().Add(-time.Hour), false)
+	url := a.ts.URL + "/v1/streams"
+	if resp, _ := get(t, url, "Origin", "https://player.example"); resp.Header.Get("Access-Control-Allow-Origin") != "https://player.example" {
+		t.Errorf("allowed origin: %q", resp.Header.Get("Access-Control-Allow-Origin"))
+	}
+	if resp, _ := get(t, url, "Origin", "https://evil.example"); resp.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("other origin allowed: %q", resp.Header.Get("Access-Control-Allow-Origin"))
+	}
+	// Errors are cached briefly, so a CDN absorbs repeats.
+	if resp, _ := get(t, a.ts.URL+"/hls/live/cam/index.m3u8?start=x"); resp.Header.Get("Cache-Control") != "public, max-age=5" {
+		t.Errorf("4xx Cache-Control %q", resp.Header.Get("Cache-Control"))
 	}
 }
