@@ -37,15 +37,19 @@ run: build
 
 deps: apt-deps $(VERSITYGW) $(PLAYWRIGHT)
 
-# Installs the Debian packages the tests need, only when one is missing.
-apt-deps:
-	@missing=""; for p in $(APT_PACKAGES); do \
+# apt_install installs those of the listed Debian packages that are missing;
+# it prints what it installs and does nothing when all are there.
+apt_install = missing=""; for p in $(1); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
-		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing || exit 1; \
 	fi
+
+# The Debian packages the tests need.
+apt-deps:
+	@$(call apt_install,$(APT_PACKAGES))
 
 # playwright-core drives Debian's Chromium in the replay page test (no
 # browser download: it uses /usr/bin/chromium).
@@ -77,10 +81,18 @@ test: deps vet
 	$(MAKE) --no-print-directory fuzz
 
 # Ingest benchmark: N real-time publishers into `rewind origin` (see bench/ingest).
+# Replay benchmark: 24 h playlist cold build, sizes, warm load vs nginx
+# (see bench/replay). nginx is installed only when missing; its default
+# service is stopped so that only the bench's own nginx runs.
 BENCH_N ?= 10,50,100
 BENCH_DURATION ?= 30s
+BENCH_APT_PACKAGES := nginx
 bench: deps build
+	@$(call apt_install,$(BENCH_APT_PACKAGES))
+	@# The package may start its default site on port 80: the bench runs its own.
+	@$(SUDO) service nginx stop >/dev/null 2>&1 || true
 	$(GO) run ./bench/ingest -rewind $(BIN) -n $(BENCH_N) -duration $(BENCH_DURATION)
+	$(GO) run ./bench/replay
 
 clean:
 	rm -rf bin
