@@ -42,6 +42,12 @@ func TestRecordEndToEndFS(t *testing.T) {
 	if body := httpGet(t, url); !strings.Contains(body, "#EXT-X-PLAYLIST-TYPE:EVENT") || strings.Contains(body, "#EXT-X-ENDLIST") {
 		t.Errorf("live playlist is not a growing EVENT:\n%s", body)
 	}
+	// The same HTTP address plays the live stream as FLV, from a keyframe.
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v", "-read_intervals", "%+#3",
+		"-show_entries", "frame=key_frame", "-of", "csv=p=0", "http://"+n.httpAddr+"/live/cam.flv").Output()
+	if first, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n"); err != nil || first != "1" {
+		t.Errorf("live HTTP-FLV: %v, first frame key_frame=%q", err, first)
+	}
 	if err := p.wait(t); err != nil {
 		t.Fatal(err)
 	}

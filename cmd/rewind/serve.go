@@ -52,7 +52,8 @@ type serveFlags struct {
 
 	logLevel, logFormat string
 
-	replay replayFlags // dev only
+	replay      replayFlags // dev only
+	playSecrets listFlag    // origin only; dev uses replay.playbackSecrets
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -111,6 +112,8 @@ func serve(ctx context.Context, role string, args []string, stderr io.Writer) er
 	f.register(fs)
 	if role == "dev" {
 		f.replay.register(fs)
+	} else {
+		fs.Var(&f.playSecrets, "playback-secrets", "comma-separated HMAC secrets for signed live playback (empty: open)")
 	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -141,6 +144,11 @@ func serve(ctx context.Context, role string, args []string, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	playSecrets := f.playSecrets
+	if role == "dev" {
+		playSecrets = f.replay.playbackSecrets
+	}
+	players := origin.NewPlayers(origin.PlayersConfig{Secrets: playSecrets}, log, reg)
 	org, err := origin.New(origin.Config{
 		Addr: f.rtmpAddr,
 		Node: f.node,
@@ -155,7 +163,7 @@ func serve(ctx context.Context, role string, args []string, stderr io.Writer) er
 		MaxPublishers:  f.maxPublishers,
 		MaxMessageSize: f.maxMessageSize,
 		ReadTimeout:    f.readTimeout,
-	}, []origin.Sink{recorderSink{rec}}, log, reg)
+	}, []origin.Sink{recorderSink{rec}, players}, log, reg)
 	if err != nil {
 		return err
 	}
@@ -186,7 +194,14 @@ func serve(ctx context.Context, role string, args []string, stderr io.Writer) er
 			io.WriteString(w, `{"status":"ok"}`)
 		})
 	}
-	httpSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// Live HTTP-FLV (GET /{app}/{name}.flv) first, everything else after.
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && players.ServeFLV(w, r) {
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+	httpSrv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)

@@ -1,0 +1,372 @@
+package origin
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rewind-vod/rewind/catalog"
+)
+
+// PlayersConfig tunes live playback.
+type PlayersConfig struct {
+	// Queue is how many frames a player may fall behind before it is
+	// dropped (default 1024, about 15 s of 30 fps video with audio).
+	Queue int
+	// Secrets, when set, require a signed play query: exp and sig = hex
+	// HMAC-SHA256(secret, "play:{app}/{name}:{exp}"), as for replay.
+	Secrets []string
+	// MaxGOPFrames bounds the GOP cache; a longer GOP is not cached (a new
+	// player then waits for the next keyframe). Default 2048.
+	MaxGOPFrames int
+}
+
+// Players is a Sink that fans each live stream out to HTTP-FLV players. It
+// keeps the sequence headers, the metadata and the frames since the last
+// keyframe (a GOP cache), so a new player starts on a keyframe at once.
+// Each player has a bounded queue; one that falls behind is dropped, never
+// slowing the publisher, the other sinks or the other players.
+type Players struct {
+	cfg PlayersConfig
+	log *slog.Logger
+
+	mu      sync.Mutex
+	streams map[string]*liveStream
+
+	players  prometheus.Gauge
+	dropped  prometheus.Counter
+	bytesOut prometheus.Counter
+}
+
+// NewPlayers makes the live playback sink; reg may be nil.
+func NewPlayers(cfg PlayersConfig, log *slog.Logger, reg prometheus.Registerer) *Players {
+	if cfg.Queue <= 0 {
+		cfg.Queue = 1024
+	}
+	if cfg.MaxGOPFrames <= 0 {
+		cfg.MaxGOPFrames = 2048
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	p := &Players{
+		cfg:     cfg,
+		log:     log.With("component", "players"),
+		streams: map[string]*liveStream{},
+		players: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "rewind_origin_players", Help: "HTTP-FLV players connected.",
+		}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rewind_origin_player_drops_total", Help: "Players dropped for falling behind.",
+		}),
+		bytesOut: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rewind_origin_bytes_out_total", Help: "Media bytes sent to players.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(p.players, p.dropped, p.bytesOut)
+	}
+	return p
+}
+
+// Name labels this sink in metrics.
+func (p *Players) Name() string { return "players" }
+
+// liveStream is one publish as players see it.
+type liveStream struct {
+	p   *Players
+	key string
+
+	mu       sync.Mutex
+	meta     *Frame
+	avcHdr   *Frame
+	aacHdr   *Frame
+	gop      []Frame // from the last keyframe on; nil when not cacheable
+	players  map[*player]struct{}
+	closed   bool
+	hasVideo bool
+}
+
+type player struct {
+	ch   chan Frame
+	gone chan struct{} // closed when the stream ends or the player is dropped
+	once sync.Once
+}
+
+func (pl *player) stop() { pl.once.Do(func() { close(pl.gone) }) }
+
+// Open starts fanning out a publish. A takeover closes the old run before
+// the new one opens, so a key has one live stream at a time.
+func (p *Players) Open(info StreamInfo) (SinkStream, error) {
+	ls := &liveStream{p: p, key: info.App + "/" + info.Name, players: map[*player]struct{}{}}
+	p.mu.Lock()
+	p.streams[ls.key] = ls
+	p.mu.Unlock()
+	return ls, nil
+}
+
+func isKeyframe(f Frame) bool {
+	return f.Type == FrameVideo && len(f.Payload) >= 2 && f.Payload[0]>>4 == 1 && !(f.Payload[0]&0x0f == 7 && f.Payload[1] != 1)
+}
+
+func isSeqHeader(f Frame) bool {
+	switch f.Type {
+	case FrameVideo:
+		return len(f.Payload) >= 2 && f.Payload[0]&0x0f == 7 && f.Payload[1] == 0
+	case FrameAudio:
+		return len(f.Payload) >= 2 && f.Payload[0]>>4 == 10 && f.Payload[1] == 0
+	}
+	return false
+}
+
+func (ls *liveStream) WriteFrame(f Frame) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	switch {
+	case f.Type == FrameData:
+		ls.meta = &f
+	case isSeqHeader(f) && f.Type == FrameVideo:
+		ls.avcHdr, ls.hasVideo = &f, true
+	case isSeqHeader(f):
+		ls.aacHdr = &f
+	case !ls.hasVideo && f.Type == FrameAudio:
+		// Audio only: every frame is a start point; keep the last one.
+		ls.gop = append(ls.gop[:0:0], f)
+	case isKeyframe(f):
+		ls.gop = append(ls.gop[:0:0], f)
+	case ls.gop != nil:
+		if len(ls.gop) >= ls.p.cfg.MaxGOPFrames {
+			ls.gop = nil
+		} else {
+			ls.gop = append(ls.gop, f)
+		}
+	}
+	for pl := range ls.players {
+		select {
+		case pl.ch <- f:
+		default:
+			delete(ls.players, pl)
+			pl.stop()
+			ls.p.dropped.Inc()
+			ls.p.log.Warn("player too slow, dropped", "stream", ls.key, "queue", cap(pl.ch))
+		}
+	}
+}
+
+func (ls *liveStream) Close() {
+	ls.p.mu.Lock()
+	if ls.p.streams[ls.key] == ls {
+		delete(ls.p.streams, ls.key)
+	}
+	ls.p.mu.Unlock()
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	ls.closed = true
+	for pl := range ls.players {
+		pl.stop()
+	}
+	clear(ls.players)
+}
+
+// join adds a player and returns what it must get first: metadata,
+// sequence headers and the GOP cache.
+func (ls *liveStream) join(pl *player) ([]Frame, bool) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if ls.closed {
+		return nil, false
+	}
+	var start []Frame
+	for _, f := range []*Frame{ls.meta, ls.avcHdr, ls.aacHdr} {
+		if f != nil {
+			start = append(start, *f)
+		}
+	}
+	start = append(start, ls.gop...)
+	ls.players[pl] = struct{}{}
+	return start, true
+}
+
+func (ls *liveStream) leave(pl *player) {
+	ls.mu.Lock()
+	delete(ls.players, pl)
+	ls.mu.Unlock()
+}
+
+// ServeFLV answers GET /{app}/{name}.flv with the live stream as FLV. It
+// returns false when the path is not of that form (for the caller's mux).
+func (p *Players) ServeFLV(w http.ResponseWriter, r *http.Request) bool {
+	app, file, ok := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	name, isFLV := strings.CutSuffix(file, ".flv")
+	if !ok || !isFLV || strings.Contains(name, "/") {
+		return false
+	}
+	st, err := catalog.NewStream(app, name)
+	if err != nil {
+		httpError(w, http.StatusBadRequest, "bad_stream", err.Error())
+		return true
+	}
+	if err := p.authorize(st, r.URL.Query()); err != nil {
+		httpError(w, http.StatusForbidden, "forbidden", err.Error())
+		return true
+	}
+	p.mu.Lock()
+	ls := p.streams[st.String()]
+	p.mu.Unlock()
+	if ls == nil {
+		httpError(w, http.StatusNotFound, "not_live", "stream "+st.String()+" is not live on this node")
+		return true
+	}
+	pl := &player{ch: make(chan Frame, p.cfg.Queue), gone: make(chan struct{})}
+	start, ok := ls.join(pl)
+	if !ok {
+		httpError(w, http.StatusNotFound, "not_live", "stream "+st.String()+" ended")
+		return true
+	}
+	defer ls.leave(pl)
+	p.players.Inc()
+	defer p.players.Dec()
+
+	flags := byte(0x04) // audio
+	if ls.hasVideo {
+		flags |= 0x01
+	}
+	out, done, err := p.openFLV(w, r)
+	if err != nil {
+		p.log.Debug("player gone before the first byte", "err", err)
+		return true
+	}
+	defer out.Close()
+	if _, err := out.Write([]byte{'F', 'L', 'V', 1, flags, 0, 0, 0, 9, 0, 0, 0, 0}); err != nil {
+		return true
+	}
+	var buf []byte
+	send := func(f Frame) error {
+		buf = appendTag(buf[:0], f)
+		// A player that cannot take a tag for long is as good as gone.
+		out.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		n, err := out.Write(buf)
+		p.bytesOut.Add(float64(n))
+		return err
+	}
+	for _, f := range start {
+		if send(f) != nil {
+			return true
+		}
+	}
+	for {
+		select {
+		case <-done:
+			return true
+		case <-pl.gone:
+			// Ended or dropped: send what is queued, then end the response.
+			for {
+				select {
+				case f := <-pl.ch:
+					if send(f) != nil {
+						return true
+					}
+				default:
+					return true
+				}
+			}
+		case f := <-pl.ch:
+			if send(f) != nil {
+				return true
+			}
+		}
+	}
+}
+
+// playerSendBuffer bounds what the kernel holds for one player, so that a
+// player that stops reading fills its queue (and is dropped) within seconds
+// instead of hiding behind megabytes of socket buffer.
+const playerSendBuffer = 128 << 10
+
+// flvConn is the raw connection of a player.
+type flvConn interface {
+	Write([]byte) (int, error)
+	SetWriteDeadline(time.Time) error
+	Close() error
+}
+
+// openFLV takes the connection over from net/http and answers the headers
+// itself: the body is the FLV stream until the connection closes (no
+// chunking, as FLV players expect). done is closed when the player hangs up.
+func (p *Players) openFLV(w http.ResponseWriter, r *http.Request) (flvConn, <-chan struct{}, error) {
+	conn, rw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		tc.SetWriteBuffer(playerSendBuffer)
+	}
+	conn.SetDeadline(time.Time{})
+	hdr := "HTTP/1.1 200 OK\r\nContent-Type: video/x-flv\r\nCache-Control: no-store\r\n" +
+		"Access-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n"
+	if _, err := io.WriteString(conn, hdr); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	done := make(chan struct{})
+	go func() {
+		// Players send nothing after the request: a read returns when they
+		// hang up (or when we close the connection).
+		io.Copy(io.Discard, rw)
+		close(done)
+	}()
+	return conn, done, nil
+}
+
+// appendTag appends one FLV tag and its PreviousTagSize.
+func appendTag(b []byte, f Frame) []byte {
+	n := len(f.Payload)
+	b = append(b, byte(f.Type), byte(n>>16), byte(n>>8), byte(n),
+		byte(f.Timestamp>>16), byte(f.Timestamp>>8), byte(f.Timestamp), byte(f.Timestamp>>24), 0, 0, 0)
+	b = append(b, f.Payload...)
+	return binary.BigEndian.AppendUint32(b, uint32(11+n))
+}
+
+func (p *Players) authorize(st catalog.Stream, q url.Values) error {
+	if len(p.cfg.Secrets) == 0 {
+		return nil
+	}
+	exp, sig := q.Get("exp"), q.Get("sig")
+	n, err := strconv.ParseInt(exp, 10, 64)
+	if err != nil || sig == "" {
+		return errors.New("a signed play URL (exp, sig) is required")
+	}
+	if time.Unix(n, 0).Before(time.Now()) {
+		return errors.New("the signed play URL has expired")
+	}
+	for _, s := range p.cfg.Secrets {
+		m := hmac.New(sha256.New, []byte(s))
+		m.Write([]byte("play:" + st.String() + ":" + exp))
+		if hmac.Equal([]byte(sig), []byte(hex.EncodeToString(m.Sum(nil)))) {
+			return nil
+		}
+	}
+	return errors.New("the play signature does not match")
+}
+
+func httpError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	b, _ := json.Marshal(map[string]string{"error": msg, "code": code})
+	w.Write(b)
+}
