@@ -94,6 +94,10 @@ func (s *Server) startPublish(st catalog.Stream, c *trackedConn, log *slog.Logge
 		h.mu.Unlock()
 		return nil, errShuttingDown
 	}
+	if s.draining.Load() {
+		h.mu.Unlock()
+		return nil, &refusal{reason: reasonDraining, err: errors.New("node is draining; publish to another node")}
+	}
 	sl := h.slots[p.key]
 	if sl == nil {
 		sl = &slot{sem: make(chan struct{}, 1)}
@@ -349,4 +353,39 @@ func (s *Server) Live() []LiveStream {
 		return strings.Compare(a.App+"/"+a.Name, b.App+"/"+b.Name)
 	})
 	return out
+}
+
+// Drain takes the node out of service: new publishes are refused (a load
+// balancer's readiness check fails, see Ready) while live ones go on.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// Ready reports whether the node takes new publishes.
+func (s *Server) Ready() bool { return !s.draining.Load() && !s.isClosing() }
+
+// Publishers is how many publishes are live now.
+func (s *Server) Publishers() int {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	return len(s.hub.live)
+}
+
+// Kick disconnects the live publisher of app/name; its run ends cleanly.
+// It reports whether there was one.
+func (s *Server) Kick(app, name string) bool {
+	key := app + "/" + name
+	s.hub.mu.Lock()
+	var found *publication
+	for p := range s.hub.live {
+		if p.key == key {
+			found = p
+		}
+	}
+	s.hub.mu.Unlock()
+	if found == nil {
+		return false
+	}
+	s.m.rejected.WithLabelValues(reasonKicked).Inc()
+	found.log.Info("publisher kicked", "stream", key)
+	found.conn.kill(reasonKicked)
+	return true
 }

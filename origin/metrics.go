@@ -25,11 +25,13 @@ const (
 	reasonOversize      = "oversize"
 	reasonTimeout       = "timeout"
 	reasonSinkError     = "sink_error"
+	reasonDraining      = "draining"
+	reasonKicked        = "kicked"
 )
 
 var (
 	authReasons   = []string{reasonBadName, reasonMissingSignature, reasonExpired, reasonBadSignature, reasonHookDenied, reasonHookError}
-	rejectReasons = []string{reasonMaxConns, reasonMaxPublishers, reasonTakeover, reasonBadMessage, reasonOversize, reasonTimeout, reasonSinkError}
+	rejectReasons = []string{reasonMaxConns, reasonMaxPublishers, reasonTakeover, reasonBadMessage, reasonOversize, reasonTimeout, reasonSinkError, reasonDraining, reasonKicked}
 )
 
 // metrics are the origin's Prometheus collectors. They always exist (so the

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -15,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -99,6 +99,7 @@ type liveStream struct {
 	players  map[*player]struct{}
 	closed   bool
 	hasVideo bool
+	bytesOut atomic.Uint64
 }
 
 type player struct {
@@ -261,6 +262,7 @@ func (p *Players) ServeFLV(w http.ResponseWriter, r *http.Request) bool {
 		out.SetWriteDeadline(time.Now().Add(10 * time.Second))
 		n, err := out.Write(buf)
 		p.bytesOut.Add(float64(n))
+		ls.bytesOut.Add(uint64(n))
 		return err
 	}
 	for _, f := range start {
@@ -364,9 +366,18 @@ func (p *Players) authorize(st catalog.Stream, q url.Values) error {
 }
 
 func httpError(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	b, _ := json.Marshal(map[string]string{"error": msg, "code": code})
-	w.Write(b)
+	writeJSON(w, status, map[string]string{"error": msg, "code": code})
+}
+
+// Stats reports the players of a live stream and the bytes sent to them.
+func (p *Players) Stats(app, name string) (players int, bytesOut uint64) {
+	p.mu.Lock()
+	ls := p.streams[app+"/"+name]
+	p.mu.Unlock()
+	if ls == nil {
+		return 0, 0
+	}
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	return len(ls.players), ls.bytesOut.Load()
 }

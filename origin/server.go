@@ -16,6 +16,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -98,9 +99,11 @@ type Server struct {
 	mu      sync.Mutex
 	served  bool
 	closing bool
-	addr    net.Addr
-	conns   map[*trackedConn]struct{}
-	lastMax time.Time // last "max connections" log line
+	// draining: new publishes are refused, live ones go on (see Drain).
+	draining atomic.Bool
+	addr     net.Addr
+	conns    map[*trackedConn]struct{}
+	lastMax  time.Time // last "max connections" log line
 
 	hub hub
 	wg  sync.WaitGroup // connections and sink goroutines

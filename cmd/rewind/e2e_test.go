@@ -1,9 +1,12 @@
 package main
 
 import (
+	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -224,4 +227,48 @@ func TestStoreOutage(t *testing.T) {
 		t.Error("the outage was not seen")
 	}
 	n.stop()
+}
+
+// SIGTERM during a publish: readyz fails at once and new publishes are
+// refused; the live publisher goes on until the drain timeout, then its run
+// is ended, the spool uploaded, and the process exits 0.
+func TestDrainOnSIGTERM(t *testing.T) {
+	t.Parallel()
+	src, _ := source(t, 12)
+	dir := t.TempDir()
+	n := startNode(t, nil, "--store", "file://"+filepath.Join(dir, "store"), "--spool", filepath.Join(dir, "spool"),
+		"--drain-timeout", "3s", "--admin-token", "tok")
+	p := publish(t, src, n.url("live/cam"))
+	time.Sleep(4 * time.Second)
+	n.cmd.Process.Signal(syscall.SIGTERM)
+	time.Sleep(300 * time.Millisecond)
+	resp, err := http.Get("http://" + n.httpAddr + "/readyz")
+	if err != nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("readyz while draining: %v %v", err, resp)
+	}
+	if err := publish(t, src, n.url("live/other")).wait(t); err == nil {
+		t.Error("a new publish was accepted while draining")
+	}
+	select {
+	case <-n.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("did not exit after the drain")
+	}
+	if code := n.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("exit code %d", code)
+	}
+	p.wait(t)
+	if d := p.finish.Sub(p.start); d < 6*time.Second || d > 10*time.Second {
+		t.Errorf("the publisher was cut after %v, want about 4 s + the 3 s drain", d)
+	}
+	st := fsStore(t, filepath.Join(dir, "store"))
+	runs := waitRuns(t, st, camStream, 1, time.Second) // already there: nothing left to do after exit
+	sr := fetchRun(t, st, camStream, runs[0])
+	checkRun(t, sr)
+	if d := sr.entries[len(sr.entries)-1].EndMS() - sr.entries[0].StartMS; d < 5500 {
+		t.Errorf("run holds %d ms; the publisher was live about 7 s", d)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(dir, "spool")); len(entries) != 0 {
+		t.Errorf("spool not empty after the drain: %v", entries)
+	}
 }

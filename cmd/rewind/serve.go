@@ -49,6 +49,7 @@ type serveFlags struct {
 	uploadBandwidth   int64
 	spoolLimit        int64
 	drainTimeout      time.Duration
+	adminToken        string
 
 	logLevel, logFormat string
 
@@ -81,7 +82,8 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.uploadRetryMax, "upload-retry-max", 30*time.Second, "longest wait between retries of a failed upload")
 	fs.Int64Var(&f.uploadBandwidth, "upload-bandwidth", 0, "upload cap in bytes per second (0: none)")
 	fs.Int64Var(&f.spoolLimit, "spool-limit", 20<<30, "spool size in bytes past which new segments are dropped (-1: none)")
-	fs.DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "on shutdown, how long to wait for the spool to upload")
+	fs.DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM: how long live publishers may go on, then how long the spool may take to upload")
+	fs.StringVar(&f.adminToken, "admin-token", "", "bearer token for the live management API (/v1/live); empty: that API is off")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
 }
@@ -179,6 +181,10 @@ func serve(ctx context.Context, role string, args []string, stderr io.Writer) er
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	liveAPI := org.APIHandler(f.adminToken, players)
+	for _, p := range []string{"/v1/live", "/v1/live/", "GET /readyz"} {
+		mux.Handle(p, liveAPI)
+	}
 	if role == "dev" {
 		api, err := vodapi.New(f.replay.config(f.segmentDuration), st, log, reg)
 		if err != nil {
@@ -238,6 +244,21 @@ func serve(ctx context.Context, role string, args []string, stderr io.Writer) er
 		os.Exit(1)
 	}()
 
+	// Drain: readyz fails and new publishes are refused, so the load
+	// balancer sends streamers elsewhere; live publishers may go on for a
+	// while, then they are closed and their runs ended.
+	org.Drain()
+	waitCtx, cancelWait := context.WithTimeout(context.Background(), f.drainTimeout)
+	for org.Publishers() > 0 && waitCtx.Err() == nil {
+		select {
+		case <-waitCtx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	cancelWait()
+	if n := org.Publishers(); n > 0 {
+		log.Info("drain timeout: closing live publishers", "publishers", n)
+	}
 	stopIngest()
 	<-ingestDone // every publish ended: every segment is in the spool
 	drainCtx, cancel := context.WithTimeout(context.Background(), f.drainTimeout)

@@ -1,0 +1,116 @@
+package origin
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/rewind-vod/rewind/catalog"
+)
+
+// LiveInfo is one live stream as the management API shows it.
+type LiveInfo struct {
+	Stream         string            `json:"stream"`
+	App            string            `json:"app"`
+	Name           string            `json:"name"`
+	Run            string            `json:"run"`
+	PublisherAddr  string            `json:"publisher_addr"`
+	StartedAt      time.Time         `json:"started_at"`
+	UptimeSeconds  float64           `json:"uptime_seconds"`
+	FramesIn       uint64            `json:"frames_in"`
+	BytesIn        uint64            `json:"bytes_in"`
+	BitrateInKbps  float64           `json:"bitrate_in_kbps"`
+	BytesOut       uint64            `json:"bytes_out"`
+	BitrateOutKbps float64           `json:"bitrate_out_kbps"`
+	FramesDropped  map[string]uint64 `json:"frames_dropped"`
+	Players        int               `json:"players"`
+}
+
+// APIHandler serves the live management API on the node's HTTP address:
+// GET /v1/live, GET and DELETE /v1/live/{app}/{name} (DELETE kicks the
+// publisher), GET /readyz. The /v1/live routes need "Authorization: Bearer
+// <adminToken>"; with no token configured they are refused outright, so
+// publisher addresses never leak by default. players may be nil.
+func (s *Server) APIHandler(adminToken string, players *Players) http.Handler {
+	mux := http.NewServeMux()
+	admin := func(h http.HandlerFunc) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			if adminToken == "" {
+				httpError(w, http.StatusForbidden, "admin_disabled", "the live management API needs --admin-token")
+				return
+			}
+			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(adminToken)) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="rewind"`)
+				httpError(w, http.StatusUnauthorized, "unauthorized", "a valid bearer token is required")
+				return
+			}
+			h(w, r)
+		}
+	}
+	info := func(ls LiveStream) LiveInfo {
+		up := time.Since(ls.StartedAt).Seconds()
+		li := LiveInfo{
+			Stream: ls.App + "/" + ls.Name, App: ls.App, Name: ls.Name, Run: ls.Run,
+			PublisherAddr: ls.ClientAddr, StartedAt: ls.StartedAt, UptimeSeconds: up,
+			FramesIn: ls.FramesIn, BytesIn: ls.BytesIn, FramesDropped: ls.Dropped,
+		}
+		if players != nil {
+			li.Players, li.BytesOut = players.Stats(ls.App, ls.Name)
+		}
+		if up > 0 {
+			li.BitrateInKbps = float64(ls.BytesIn) * 8 / up / 1000
+			li.BitrateOutKbps = float64(li.BytesOut) * 8 / up / 1000
+		}
+		return li
+	}
+	find := func(w http.ResponseWriter, r *http.Request) (LiveStream, bool) {
+		st, err := catalog.NewStream(r.PathValue("app"), r.PathValue("name"))
+		if err != nil {
+			httpError(w, http.StatusBadRequest, "bad_stream", err.Error())
+			return LiveStream{}, false
+		}
+		for _, ls := range s.Live() {
+			if ls.App == st.App && ls.Name == st.Name {
+				return ls, true
+			}
+		}
+		httpError(w, http.StatusNotFound, "not_live", st.String()+" is not live on this node")
+		return LiveStream{}, false
+	}
+	mux.HandleFunc("GET /v1/live", admin(func(w http.ResponseWriter, r *http.Request) {
+		out := []LiveInfo{}
+		for _, ls := range s.Live() {
+			out = append(out, info(ls))
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"node": s.cfg.Node, "streams": out})
+	}))
+	mux.HandleFunc("GET /v1/live/{app}/{name}", admin(func(w http.ResponseWriter, r *http.Request) {
+		if ls, ok := find(w, r); ok {
+			writeJSON(w, http.StatusOK, info(ls))
+		}
+	}))
+	mux.HandleFunc("DELETE /v1/live/{app}/{name}", admin(func(w http.ResponseWriter, r *http.Request) {
+		if ls, ok := find(w, r); ok {
+			s.Kick(ls.App, ls.Name)
+			w.WriteHeader(http.StatusNoContent)
+		}
+	}))
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !s.Ready() {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
