@@ -12,11 +12,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/rewind-vod/rewind/infra/store"
 	"github.com/rewind-vod/rewind/vodapi"
 )
 
@@ -60,26 +57,16 @@ func serveReplay(ctx context.Context, args []string, stderr io.Writer) error {
 	var f replayFlags
 	f.register(fs)
 	httpAddr := fs.String("http-addr", "127.0.0.1:8080", "HTTP listen address")
-	storeURL := fs.String("store", "file://./data/store", "object store: file:///abs/path, file://rel/path or s3://bucket/prefix")
-	s3Endpoint := fs.String("s3-endpoint", "", "S3 endpoint URL for S3-compatible servers")
-	s3Region := fs.String("s3-region", "", "S3 region")
-	s3PathStyle := fs.Bool("s3-path-style", false, "use path-style S3 URLs")
 	target := fs.Duration("segment-duration", 4*time.Second, "target segment duration of the recordings (for cache lifetimes)")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	logFormat := fs.String("log-format", "text", "text or json")
+	var common commonFlags
+	common.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	log, err := newLogger(*logLevel, *logFormat, stderr)
+	log, st, reg, err := common.setup(ctx, stderr)
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, *storeURL, store.OpenOptions{Endpoint: *s3Endpoint, Region: *s3Region, PathStyle: *s3PathStyle})
-	if err != nil {
-		return fmt.Errorf("--store: %w", err)
-	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	api, err := vodapi.New(f.config(*target), st, log, reg)
 	if err != nil {
 		return err
@@ -97,7 +84,7 @@ func serveReplay(ctx context.Context, args []string, stderr io.Writer) error {
 	defer stop()
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
-	log.Info("rewind vodapi started", "http", ln.Addr().String(), "store", redactURL(*storeURL))
+	log.Info("rewind vodapi started", "http", ln.Addr().String(), "store", redactURL(common.storeURL))
 	select {
 	case err := <-done:
 		return fmt.Errorf("http: %w", err)

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -14,11 +13,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/rewind-vod/rewind/infra/store"
 	"github.com/rewind-vod/rewind/origin"
 	"github.com/rewind-vod/rewind/recorder"
 	"github.com/rewind-vod/rewind/vodapi"
@@ -26,13 +22,12 @@ import (
 
 // serveFlags are the flags of the serving roles (dev, origin).
 type serveFlags struct {
-	rtmpAddr, httpAddr   string
-	storeURL, spool      string
-	s3Endpoint, s3Region string
-	s3PathStyle          bool
-	node                 string
-	segmentDuration      time.Duration
-	maxSegmentDuration   time.Duration
+	commonFlags
+	rtmpAddr, httpAddr string
+	spool              string
+	node               string
+	segmentDuration    time.Duration
+	maxSegmentDuration time.Duration
 
 	publishSecrets      listFlag
 	publishHook         string
@@ -51,21 +46,16 @@ type serveFlags struct {
 	drainTimeout      time.Duration
 	adminToken        string
 
-	logLevel, logFormat string
-
 	replay      replayFlags // dev only
 	playSecrets listFlag    // origin only; dev uses replay.playbackSecrets
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
+	f.commonFlags.register(fs)
 	host, _ := os.Hostname()
 	fs.StringVar(&f.rtmpAddr, "rtmp-addr", "127.0.0.1:1935", "RTMP listen address")
 	fs.StringVar(&f.httpAddr, "http-addr", "127.0.0.1:8080", "HTTP listen address (health, metrics; replay API in dev)")
-	fs.StringVar(&f.storeURL, "store", "file://./data/store", "object store: file:///abs/path, file://rel/path or s3://bucket/prefix")
 	fs.StringVar(&f.spool, "spool", "./data/spool", "local spool directory for segments not yet in the store")
-	fs.StringVar(&f.s3Endpoint, "s3-endpoint", "", "S3 endpoint URL for S3-compatible servers (AWS_ENDPOINT_URL is honoured too)")
-	fs.StringVar(&f.s3Region, "s3-region", "", "S3 region (default from the AWS config, else us-east-1)")
-	fs.BoolVar(&f.s3PathStyle, "s3-path-style", false, "use path-style S3 URLs (MinIO, versitygw)")
 	fs.StringVar(&f.node, "node", host, "node name, part of every run id")
 	fs.DurationVar(&f.segmentDuration, "segment-duration", 4*time.Second, "target segment duration: cut at the first keyframe after it")
 	fs.DurationVar(&f.maxSegmentDuration, "max-segment-duration", 0, "hard maximum segment duration: a longer GOP is cut anyway (default 3x target)")
@@ -84,23 +74,6 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.Int64Var(&f.spoolLimit, "spool-limit", 20<<30, "spool size in bytes past which new segments are dropped (-1: none)")
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM: how long live publishers may go on, then how long the spool may take to upload")
 	fs.StringVar(&f.adminToken, "admin-token", "", "bearer token for the live management API (/v1/live); empty: that API is off")
-	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
-	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
-}
-
-func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level: %w", err)
-	}
-	opts := &slog.HandlerOptions{Level: l}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, fmt.Errorf("--log-format: %q is not text or json", format)
 }
 
 // serve runs the RTMP origin and the recorder (role "origin"), plus, in
@@ -120,18 +93,10 @@ func serve(ctx context.Context, role string, args []string, stderr io.Writer) er
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	log, err := newLogger(f.logLevel, f.logFormat, stderr)
+	log, st, reg, err := f.setup(ctx, stderr)
 	if err != nil {
 		return err
 	}
-	slog.SetDefault(log)
-
-	st, err := store.Open(ctx, f.storeURL, store.OpenOptions{Endpoint: f.s3Endpoint, Region: f.s3Region, PathStyle: f.s3PathStyle})
-	if err != nil {
-		return fmt.Errorf("--store: %w", err)
-	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	rec, err := recorder.New(recorder.Config{
 		Spool:              f.spool,
