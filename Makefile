@@ -19,10 +19,11 @@ FUZZ_TARGETS := \
 	./catalog:FuzzDecodeChunk \
 	./catalog:FuzzParseStream \
 	./catalog:FuzzValidRunID \
-	./recorder:FuzzParseAVCConfig \
-	./recorder:FuzzParseAudioSpecificConfig \
-	./recorder:FuzzParseSPS \
-	./recorder:FuzzAVCCToAnnexB \
+	./media:FuzzParseAVCConfig \
+	./media:FuzzParseAudioSpecificConfig \
+	./media:FuzzParseSPS \
+	./media:FuzzAVCCToAnnexB \
+	./media:FuzzParseVideoTag \
 	./internal/flvfile:FuzzReadAll \
 	./vodapi:FuzzParseTime \
 	./vodapi/playlist:FuzzWrite

@@ -1,17 +1,12 @@
 package origin
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rewind-vod/rewind/catalog"
+	"github.com/rewind-vod/rewind/media"
 )
 
 // PlayersConfig tunes live playback.
@@ -120,16 +116,14 @@ func (p *Players) Open(info StreamInfo) (SinkStream, error) {
 	return ls, nil
 }
 
-func isKeyframe(f Frame) bool {
-	return f.Type == FrameVideo && len(f.Payload) >= 2 && f.Payload[0]>>4 == 1 && !(f.Payload[0]&0x0f == 7 && f.Payload[1] != 1)
-}
+func isKeyframe(f Frame) bool { return f.Type == FrameVideo && media.IsVideoKeyframe(f.Payload) }
 
 func isSeqHeader(f Frame) bool {
 	switch f.Type {
 	case FrameVideo:
-		return len(f.Payload) >= 2 && f.Payload[0]&0x0f == 7 && f.Payload[1] == 0
+		return media.IsAVCSeqHeader(f.Payload)
 	case FrameAudio:
-		return len(f.Payload) >= 2 && f.Payload[0]>>4 == 10 && f.Payload[1] == 0
+		return media.IsAACSeqHeader(f.Payload)
 	}
 	return false
 }
@@ -347,22 +341,8 @@ func (p *Players) authorize(st catalog.Stream, q url.Values) error {
 	if len(p.cfg.Secrets) == 0 {
 		return nil
 	}
-	exp, sig := q.Get("exp"), q.Get("sig")
-	n, err := strconv.ParseInt(exp, 10, 64)
-	if err != nil || sig == "" {
-		return errors.New("a signed play URL (exp, sig) is required")
-	}
-	if time.Unix(n, 0).Before(time.Now()) {
-		return errors.New("the signed play URL has expired")
-	}
-	for _, s := range p.cfg.Secrets {
-		m := hmac.New(sha256.New, []byte(s))
-		m.Write([]byte("play:" + st.String() + ":" + exp))
-		if hmac.Equal([]byte(sig), []byte(hex.EncodeToString(m.Sum(nil)))) {
-			return nil
-		}
-	}
-	return errors.New("the play signature does not match")
+	_, err := catalog.VerifyPlay(p.cfg.Secrets, st, q.Get("exp"), q.Get("sig"), time.Now())
+	return err
 }
 
 func httpError(w http.ResponseWriter, status int, code, msg string) {

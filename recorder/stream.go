@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rewind-vod/rewind/catalog"
+	"github.com/rewind-vod/rewind/media"
 )
 
 // Stream records one publish (one run). WriteFrame and Close are called
@@ -18,8 +19,8 @@ type Stream struct {
 	ru  *runUpload
 	log *slog.Logger
 
-	avc      *AVCConfig
-	asc      *AudioSpecificConfig
+	avc      *media.AVCConfig
+	asc      *media.AudioSpecificConfig
 	width    int
 	height   int
 	started  bool // the first segment has been opened (media decided)
@@ -131,40 +132,40 @@ func (s *Stream) WriteFrame(f Frame) {
 }
 
 func (s *Stream) video(f Frame) {
-	t, err := parseVideoTag(f.Payload)
+	t, err := media.ParseVideoTag(f.Payload)
 	if err != nil {
 		s.warn("video frame ignored", "err", err)
 		s.r.m.framesDropped.WithLabelValues("unsupported").Inc()
 		return
 	}
-	switch t.packetType {
-	case flvAVCSeqHeader:
-		c, err := ParseAVCConfig(t.data)
+	switch t.PacketType {
+	case media.AVCSeqHeader:
+		c, err := media.ParseAVCConfig(t.Data)
 		if err != nil {
 			s.warn("bad AVC sequence header", "err", err)
 			return
 		}
-		if info, err := ParseSPS(c.SPS[0]); err == nil {
+		if info, err := media.ParseSPS(c.SPS[0]); err == nil {
 			s.width, s.height = info.Width, info.Height
 		} else {
 			s.warn("unreadable SPS", "err", err)
 		}
 		s.avc = &c
 		return
-	case flvAVCEndOfSeq:
+	case media.AVCEndOfSeq:
 		return
 	}
 	if s.avc == nil {
 		s.r.m.framesDropped.WithLabelValues("no_config").Inc()
 		return
 	}
-	if !s.startIfReady(true, t.keyframe) || !s.hasVideo {
+	if !s.startIfReady(true, t.Keyframe) || !s.hasVideo {
 		s.r.m.framesDropped.WithLabelValues("before_keyframe").Inc()
 		return
 	}
 	dts := s.timeline(f.Timestamp) * 90
-	pts := dts + int64(t.cts)*90
-	s.buf, t.keyframe, err = avccToAnnexB(s.buf[:0], t.data, s.avc)
+	pts := dts + int64(t.CTS)*90
+	s.buf, t.Keyframe, err = media.AVCCToAnnexB(s.buf[:0], t.Data, s.avc)
 	if err != nil {
 		s.warn("bad AVC frame", "err", err)
 		s.r.m.framesDropped.WithLabelValues("malformed").Inc()
@@ -177,8 +178,8 @@ func (s *Stream) video(f Frame) {
 	elapsed := dts - s.segStart
 	switch {
 	case s.seg == nil && !s.dropping:
-		s.openSegment(dts, t.keyframe)
-	case t.keyframe && (elapsed >= s.target() || s.pendingDisc):
+		s.openSegment(dts, t.Keyframe)
+	case t.Keyframe && (elapsed >= s.target() || s.pendingDisc):
 		s.cut(dts, true)
 	case elapsed >= s.hardMax():
 		s.cut(dts, false)
@@ -187,7 +188,7 @@ func (s *Stream) video(f Frame) {
 		s.r.m.framesDropped.WithLabelValues("spool").Inc()
 		return
 	}
-	if err := s.tw.writeVideo(dts, pts, t.keyframe, s.buf); err != nil {
+	if err := s.tw.writeVideo(dts, pts, t.Keyframe, s.buf); err != nil {
 		s.spoolFailed(err)
 		return
 	}
@@ -205,14 +206,14 @@ func (s *Stream) video(f Frame) {
 }
 
 func (s *Stream) audio(f Frame) {
-	t, err := parseAudioTag(f.Payload)
+	t, err := media.ParseAudioTag(f.Payload)
 	if err != nil {
 		s.warn("audio frame ignored", "err", err)
 		s.r.m.framesDropped.WithLabelValues("unsupported").Inc()
 		return
 	}
-	if t.packetType == flvAACSeqHeader {
-		c, err := ParseAudioSpecificConfig(t.data)
+	if t.PacketType == media.AACSeqHeader {
+		c, err := media.ParseAudioSpecificConfig(t.Data)
 		if err != nil {
 			s.warn("bad AAC sequence header", "err", err)
 			return
@@ -224,7 +225,7 @@ func (s *Stream) audio(f Frame) {
 		s.r.m.framesDropped.WithLabelValues("no_config").Inc()
 		return
 	}
-	if len(t.data) == 0 || len(t.data)+7 > 0x1fff {
+	if len(t.Data) == 0 || len(t.Data)+7 > 0x1fff {
 		s.r.m.framesDropped.WithLabelValues("malformed").Inc()
 		return
 	}
@@ -247,8 +248,8 @@ func (s *Stream) audio(f Frame) {
 		s.r.m.framesDropped.WithLabelValues("spool").Inc()
 		return
 	}
-	s.buf = s.asc.appendADTS(s.buf[:0], len(t.data))
-	s.buf = append(s.buf, t.data...)
+	s.buf = s.asc.AppendADTS(s.buf[:0], len(t.Data))
+	s.buf = append(s.buf, t.Data...)
 	if err := s.tw.writeAudio(pts, s.buf); err == nil {
 		err = s.seg.w.Flush()
 	}

@@ -1,4 +1,4 @@
-package recorder
+package media
 
 import (
 	"encoding/binary"
@@ -88,11 +88,11 @@ var (
 	audNALU   = []byte{0, 0, 0, 1, naluAUD, 0xf0}
 )
 
-// avccToAnnexB converts one AVCC access unit (length-prefixed NALUs) to
+// AVCCToAnnexB converts one AVCC access unit (length-prefixed NALUs) to
 // Annex B for MPEG-TS: an AUD first, SPS/PPS before every IDR (so that each
 // segment decodes on its own), existing AUDs and parameter sets dropped in
 // favour of ours. It reports whether the unit holds an IDR slice.
-func avccToAnnexB(dst []byte, au []byte, cfg *AVCConfig) ([]byte, bool, error) {
+func AVCCToAnnexB(dst []byte, au []byte, cfg *AVCConfig) ([]byte, bool, error) {
 	dst = append(dst, audNALU...)
 	// First pass: find whether there is an IDR, to put parameter sets first.
 	idr := false

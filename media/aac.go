@@ -1,4 +1,4 @@
-package recorder
+package media
 
 import (
 	"errors"
@@ -68,8 +68,8 @@ func (c AudioSpecificConfig) CodecString() string {
 	return fmt.Sprintf("mp4a.40.%d", c.ObjectType)
 }
 
-// appendADTS appends a 7-byte ADTS header (no CRC) for one raw AAC frame.
-func (c AudioSpecificConfig) appendADTS(dst []byte, frameLen int) []byte {
+// AppendADTS appends a 7-byte ADTS header (no CRC) for one raw AAC frame.
+func (c AudioSpecificConfig) AppendADTS(dst []byte, frameLen int) []byte {
 	l := frameLen + 7
 	chCfg := c.Channels
 	if chCfg == 8 {

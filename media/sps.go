@@ -1,11 +1,11 @@
-package recorder
+package media
 
 import (
 	"errors"
 	"fmt"
 )
 
-// SPSInfo is what the recorder needs from an H.264 sequence parameter set.
+// SPSInfo is what rewind needs from an H.264 sequence parameter set.
 type SPSInfo struct {
 	Width, Height int
 }

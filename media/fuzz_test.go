@@ -1,4 +1,4 @@
-package recorder
+package media
 
 import (
 	"bytes"
@@ -22,7 +22,7 @@ func FuzzParseAVCConfig(f *testing.F) {
 		// without panicking.
 		au := []byte{0, 0, 0, 2, 0x65, 0x88, 0, 0, 0, 1, 0x09}
 		if c.LengthSize == 4 {
-			if out, idr, err := avccToAnnexB(nil, au, &c); err != nil || !idr || !bytes.HasPrefix(out, audNALU) {
+			if out, idr, err := AVCCToAnnexB(nil, au, &c); err != nil || !idr || !bytes.HasPrefix(out, audNALU) {
 				t.Fatalf("annex b: %v %v", idr, err)
 			}
 		}
@@ -42,7 +42,7 @@ func FuzzParseAudioSpecificConfig(f *testing.F) {
 		if c.SampleRate == 0 || c.Channels == 0 || c.ObjectType < 1 || c.ObjectType > 4 {
 			t.Fatalf("accepted an unusable config: %+v", c)
 		}
-		h := c.appendADTS(nil, 100)
+		h := c.AppendADTS(nil, 100)
 		if len(h) != 7 || h[0] != 0xff || h[1]&0xf0 != 0xf0 {
 			t.Fatalf("bad ADTS header % x", h)
 		}
@@ -67,7 +67,7 @@ func FuzzAVCCToAnnexB(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, au []byte, ls uint8) {
 		cfg := cfgs[[]uint8{1, 2, 4}[ls%3]]
-		out, _, err := avccToAnnexB(nil, au, cfg)
+		out, _, err := AVCCToAnnexB(nil, au, cfg)
 		if err == nil && !bytes.HasPrefix(out, audNALU) {
 			t.Fatal("no AUD first")
 		}
@@ -96,4 +96,21 @@ func TestParseAudioSpecificConfig(t *testing.T) {
 			t.Errorf("% x accepted", bad)
 		}
 	}
+}
+
+func FuzzParseVideoTag(f *testing.F) {
+	f.Add([]byte{0x17, 1, 0, 0, 0x21, 0, 0, 0, 2, 0x65, 0x88})
+	f.Add([]byte{0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v, err := ParseVideoTag(b)
+		if err == nil && (v.Codec != CodecAVC || len(v.Data) != len(b)-5) {
+			t.Fatalf("accepted %+v", v)
+		}
+		if IsVideoKeyframe(b) && IsAVCSeqHeader(b) {
+			t.Fatal("a sequence header is not a keyframe to start on")
+		}
+		if a, err := ParseAudioTag(b); err == nil && a.Format != SoundAAC {
+			t.Fatalf("accepted audio %+v", a)
+		}
+	})
 }

@@ -1,0 +1,40 @@
+package catalog
+
+import (
+	"errors"
+	"net/url"
+	"testing"
+	"time"
+)
+
+func TestPlayToken(t *testing.T) {
+	st := Stream{App: "live", Name: "cam"}
+	now := time.Unix(1_800_000_000, 0)
+	q, err := url.ParseQuery(SignPlay("new", st, now.Add(time.Hour)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp, err := VerifyPlay([]string{"old", "new"}, st, q.Get("exp"), q.Get("sig"), now)
+	if err != nil || !exp.Equal(now.Add(time.Hour)) {
+		t.Fatalf("good token: %v %v", exp, err)
+	}
+	cases := map[string]struct {
+		secrets   []string
+		st        Stream
+		exp, sig  string
+		now       time.Time
+		wantError error
+	}{
+		"missing":      {[]string{"new"}, st, "", "", now, ErrPlayTokenMissing},
+		"expired":      {[]string{"new"}, st, q.Get("exp"), q.Get("sig"), now.Add(2 * time.Hour), ErrPlayTokenExpired},
+		"wrong secret": {[]string{"other"}, st, q.Get("exp"), q.Get("sig"), now, ErrPlayTokenInvalid},
+		"other stream": {[]string{"new"}, Stream{App: "live", Name: "cam2"}, q.Get("exp"), q.Get("sig"), now, ErrPlayTokenInvalid},
+		"bad exp":      {[]string{"new"}, st, "soon", q.Get("sig"), now, ErrPlayTokenInvalid},
+		"tampered exp": {[]string{"new"}, st, "1900000000", q.Get("sig"), now, ErrPlayTokenInvalid},
+	}
+	for name, c := range cases {
+		if _, err := VerifyPlay(c.secrets, c.st, c.exp, c.sig, c.now); !errors.Is(err, c.wantError) {
+			t.Errorf("%s: got %v, want %v", name, err, c.wantError)
+		}
+	}
+}
