@@ -26,14 +26,34 @@ type LiveInfo struct {
 	BitrateOutKbps float64           `json:"bitrate_out_kbps"`
 	FramesDropped  map[string]uint64 `json:"frames_dropped"`
 	Players        int               `json:"players"`
+	Video          *LiveVideo        `json:"video,omitempty"`
+	Audio          *LiveAudio        `json:"audio,omitempty"`
+	Relays         []RelayStatus     `json:"relays"`
+}
+
+// LiveVideo is the video of a live stream: its codec and size from the
+// sequence header, its frame rate as measured over the last seconds.
+type LiveVideo struct {
+	Codec  string  `json:"codec"`
+	Width  int     `json:"width"`
+	Height int     `json:"height"`
+	FPS    float64 `json:"fps"`
+}
+
+// LiveAudio is the audio of a live stream, from its sequence header.
+type LiveAudio struct {
+	Codec      string `json:"codec"`
+	SampleRate int    `json:"sample_rate"`
+	Channels   int    `json:"channels"`
 }
 
 // APIHandler serves the live management API on the node's HTTP address:
 // GET /v1/live, GET and DELETE /v1/live/{app}/{name} (DELETE kicks the
 // publisher), GET /readyz. The /v1/live routes need "Authorization: Bearer
 // <adminToken>"; with no token configured they are refused outright, so
-// publisher addresses never leak by default. players may be nil.
-func (s *Server) APIHandler(adminToken string, players *Players) http.Handler {
+// publisher addresses never leak by default. Bit rates are over the last
+// few seconds.
+func (s *Server) APIHandler(adminToken string) http.Handler {
 	mux := http.NewServeMux()
 	admin := func(h http.HandlerFunc) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
@@ -51,18 +71,21 @@ func (s *Server) APIHandler(adminToken string, players *Players) http.Handler {
 		}
 	}
 	info := func(ls LiveStream) LiveInfo {
-		up := time.Since(ls.StartedAt).Seconds()
 		li := LiveInfo{
 			Stream: ls.App + "/" + ls.Name, App: ls.App, Name: ls.Name, Run: ls.Run,
-			PublisherAddr: ls.ClientAddr, StartedAt: ls.StartedAt, UptimeSeconds: up,
+			PublisherAddr: ls.ClientAddr, StartedAt: ls.StartedAt, UptimeSeconds: time.Since(ls.StartedAt).Seconds(),
 			FramesIn: ls.FramesIn, BytesIn: ls.BytesIn, FramesDropped: ls.Dropped,
+			BitrateInKbps: ls.BitrateIn / 1000, BytesOut: ls.BytesOut, BitrateOutKbps: ls.BitrateOut / 1000,
+			Players: ls.Players, Relays: ls.Relays,
 		}
-		if players != nil {
-			li.Players, li.BytesOut = players.Stats(ls.App, ls.Name)
+		if li.Relays == nil {
+			li.Relays = []RelayStatus{}
 		}
-		if up > 0 {
-			li.BitrateInKbps = float64(ls.BytesIn) * 8 / up / 1000
-			li.BitrateOutKbps = float64(li.BytesOut) * 8 / up / 1000
+		if ls.VideoCodec != "" {
+			li.Video = &LiveVideo{Codec: ls.VideoCodec, Width: ls.Width, Height: ls.Height, FPS: ls.FPS}
+		}
+		if ls.AudioCodec != "" {
+			li.Audio = &LiveAudio{Codec: ls.AudioCodec, SampleRate: ls.SampleRate, Channels: ls.Channels}
 		}
 		return li
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rewind-vod/rewind/catalog"
+	"github.com/rewind-vod/rewind/media"
 )
 
 // handoverTimeout bounds how long a new publisher waits for the previous run
@@ -65,6 +66,9 @@ type publication struct {
 	pending  atomic.Int32 // sink goroutines still running
 	framesIn atomic.Uint64
 	bytesIn  atomic.Uint64
+	bitsIn   rateMeter // payload bits
+	videoIn  rateMeter // video frames, for fps
+	facts    streamFacts // under mu
 }
 
 // requestStop asks the publication to end because a newer publisher took
@@ -226,10 +230,20 @@ func (p *publication) push(f Frame) {
 	p.bytesIn.Add(uint64(len(f.Payload)))
 	p.srv.m.framesIn.Inc()
 	p.srv.m.bytesIn.Add(float64(len(f.Payload)))
+	now := time.Now()
+	p.bitsIn.add(now, 8*uint64(len(f.Payload)))
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return
+	}
+	switch {
+	case f.Type == FrameVideo && media.IsAVCSeqHeader(f.Payload):
+		p.facts.learn(f)
+	case f.Type == FrameVideo:
+		p.videoIn.add(now, 1)
+	case f.Type == FrameAudio && media.IsAACSeqHeader(f.Payload):
+		p.facts.learn(f)
 	}
 	for _, q := range p.queues {
 		q.push(f)
@@ -319,6 +333,14 @@ type LiveStream struct {
 	// Dropped counts frames dropped per sink (by sink name) because the
 	// sink's queue was full.
 	Dropped map[string]uint64
+	streamFacts
+	BitrateIn float64 // bits per second over the last seconds
+	FPS       float64 // video frames per second over the last seconds
+	// What the stream's outputs (players and relays) sent.
+	Players    int
+	BytesOut   uint64
+	BitrateOut float64
+	Relays     []RelayStatus
 }
 
 // Live returns the publishes that are live now, oldest first.
@@ -343,6 +365,20 @@ func (s *Server) Live() []LiveStream {
 		}
 		for _, q := range p.queues {
 			ls.Dropped[q.name] = q.dropped.Load()
+		}
+		now := time.Now()
+		ls.BitrateIn, ls.FPS = p.bitsIn.rate(now), p.videoIn.rate(now)
+		p.mu.Lock()
+		ls.streamFacts = p.facts
+		p.mu.Unlock()
+		for _, sk := range s.sinks {
+			if o, ok := sk.Sink.(outputSink); ok {
+				n, st, relays := o.outputStats(p.key)
+				ls.Players += n
+				ls.BytesOut += st.BytesOut
+				ls.BitrateOut += st.BitrateOut
+				ls.Relays = append(ls.Relays, relays...)
+			}
 		}
 		out = append(out, ls)
 	}

@@ -112,3 +112,38 @@ func newMetrics(reg prometheus.Registerer, sinkNames []string) (*metrics, error)
 	}
 	return m, nil
 }
+
+var (
+	streamBitrateDesc = prometheus.NewDesc("rewind_origin_stream_bitrate_bps",
+		"Bit rate of a live stream over the last seconds: in from the publisher, out to its players and relays.",
+		[]string{"stream", "direction"}, nil)
+	streamFPSDesc = prometheus.NewDesc("rewind_origin_stream_fps",
+		"Video frames per second of a live stream over the last seconds.",
+		[]string{"stream"}, nil)
+	streamOmittedDesc = prometheus.NewDesc("rewind_origin_stream_series_omitted",
+		"Live streams left out of the per-stream metrics by the MaxStreamSeries bound.",
+		nil, nil)
+)
+
+// streamCollector reports per-stream gauges at scrape time from the live
+// publishes, so a stream's series go away when it ends, and at most
+// MaxStreamSeries streams (the oldest) get series.
+type streamCollector struct{ s *Server }
+
+func (c *streamCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- streamBitrateDesc
+	ch <- streamFPSDesc
+	ch <- streamOmittedDesc
+}
+
+func (c *streamCollector) Collect(ch chan<- prometheus.Metric) {
+	live := c.s.Live()
+	n := min(len(live), c.s.cfg.MaxStreamSeries)
+	for _, ls := range live[:n] {
+		key := ls.App + "/" + ls.Name
+		ch <- prometheus.MustNewConstMetric(streamBitrateDesc, prometheus.GaugeValue, ls.BitrateIn, key, "in")
+		ch <- prometheus.MustNewConstMetric(streamBitrateDesc, prometheus.GaugeValue, ls.BitrateOut, key, "out")
+		ch <- prometheus.MustNewConstMetric(streamFPSDesc, prometheus.GaugeValue, ls.FPS, key)
+	}
+	ch <- prometheus.MustNewConstMetric(streamOmittedDesc, prometheus.GaugeValue, float64(len(live)-n))
+}

@@ -2,6 +2,8 @@ package origin
 
 import (
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -43,10 +45,16 @@ type Players struct {
 	mu      sync.Mutex
 	streams map[string]*liveStream
 
-	players  prometheus.Gauge
+	players  *prometheus.GaugeVec // by protocol
 	dropped  prometheus.Counter
 	bytesOut prometheus.Counter
 }
+
+// Player protocols, the values of the players metric's protocol label.
+const (
+	protoFLV  = "http-flv"
+	protoRTMP = "rtmp"
+)
 
 // NewPlayers makes the live playback sink; reg may be nil.
 func NewPlayers(cfg PlayersConfig, log *slog.Logger, reg prometheus.Registerer) *Players {
@@ -63,9 +71,9 @@ func NewPlayers(cfg PlayersConfig, log *slog.Logger, reg prometheus.Registerer) 
 		cfg:     cfg,
 		log:     log.With("component", "players"),
 		streams: map[string]*liveStream{},
-		players: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "rewind_origin_players", Help: "HTTP-FLV players connected.",
-		}),
+		players: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "rewind_origin_players", Help: "Live players connected, by protocol (http-flv, rtmp).",
+		}, []string{"protocol"}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "rewind_origin_player_drops_total", Help: "Players dropped for falling behind.",
 		}),
@@ -73,6 +81,8 @@ func NewPlayers(cfg PlayersConfig, log *slog.Logger, reg prometheus.Registerer) 
 			Name: "rewind_origin_bytes_out_total", Help: "Media bytes sent to players.",
 		}),
 	}
+	p.players.WithLabelValues(protoFLV)
+	p.players.WithLabelValues(protoRTMP)
 	if reg != nil {
 		reg.MustRegister(p.players, p.dropped, p.bytesOut)
 	}
@@ -96,6 +106,7 @@ type liveStream struct {
 	closed   bool
 	hasVideo bool
 	bytesOut atomic.Uint64
+	bitsOut  rateMeter
 }
 
 type player struct {
@@ -179,13 +190,12 @@ func (ls *liveStream) Close() {
 
 // join adds a player and returns what it must get first: metadata,
 // sequence headers and the GOP cache.
-func (ls *liveStream) join(pl *player) ([]Frame, bool) {
+func (ls *liveStream) join(pl *player) (start []Frame, hasVideo, ok bool) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	if ls.closed {
-		return nil, false
+		return nil, false, false
 	}
-	var start []Frame
 	for _, f := range []*Frame{ls.meta, ls.avcHdr, ls.aacHdr} {
 		if f != nil {
 			start = append(start, *f)
@@ -193,7 +203,7 @@ func (ls *liveStream) join(pl *player) ([]Frame, bool) {
 	}
 	start = append(start, ls.gop...)
 	ls.players[pl] = struct{}{}
-	return start, true
+	return start, ls.hasVideo, true
 }
 
 func (ls *liveStream) leave(pl *player) {
@@ -215,29 +225,20 @@ func (p *Players) ServeFLV(w http.ResponseWriter, r *http.Request) bool {
 		httpError(w, http.StatusBadRequest, "bad_stream", err.Error())
 		return true
 	}
-	if err := p.authorize(st, r.URL.Query()); err != nil {
+	sub, err := p.subscribe(st, r.URL.Query(), protoFLV)
+	switch {
+	case errors.Is(err, errNotLive):
+		httpError(w, http.StatusNotFound, "not_live", err.Error())
+		return true
+	case err != nil:
 		httpError(w, http.StatusForbidden, "forbidden", err.Error())
 		return true
 	}
-	p.mu.Lock()
-	ls := p.streams[st.String()]
-	p.mu.Unlock()
-	if ls == nil {
-		httpError(w, http.StatusNotFound, "not_live", "stream "+st.String()+" is not live on this node")
-		return true
-	}
-	pl := &player{ch: make(chan Frame, p.cfg.Queue), gone: make(chan struct{})}
-	start, ok := ls.join(pl)
-	if !ok {
-		httpError(w, http.StatusNotFound, "not_live", "stream "+st.String()+" ended")
-		return true
-	}
-	defer ls.leave(pl)
-	p.players.Inc()
-	defer p.players.Dec()
+	defer sub.leave()
+	ls, pl, start := sub.ls, sub.pl, sub.start
 
 	flags := byte(0x04) // audio
-	if ls.hasVideo {
+	if sub.hasVideo {
 		flags |= 0x01
 	}
 	out, done, err := p.openFLV(w, r)
@@ -255,8 +256,7 @@ func (p *Players) ServeFLV(w http.ResponseWriter, r *http.Request) bool {
 		// A player that cannot take a tag for long is as good as gone.
 		out.SetWriteDeadline(time.Now().Add(10 * time.Second))
 		n, err := out.Write(buf)
-		p.bytesOut.Add(float64(n))
-		ls.bytesOut.Add(uint64(n))
+		ls.sent(n)
 		return err
 	}
 	for _, f := range start {
@@ -286,6 +286,51 @@ func (p *Players) ServeFLV(w http.ResponseWriter, r *http.Request) bool {
 			}
 		}
 	}
+}
+
+var errNotLive = errors.New("stream is not live on this node")
+
+// subscription is one player of a live stream.
+type subscription struct {
+	p     *Players
+	ls    *liveStream
+	pl    *player
+	start []Frame // metadata, sequence headers and the GOP cache
+	// hasVideo: the stream had video when the player joined.
+	hasVideo bool
+	proto    string
+}
+
+// subscribe checks the play auth and adds a player to a live stream.
+func (p *Players) subscribe(st catalog.Stream, q url.Values, proto string) (*subscription, error) {
+	if err := p.authorize(st, q); err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	ls := p.streams[st.String()]
+	p.mu.Unlock()
+	if ls == nil {
+		return nil, fmt.Errorf("%s: %w", st, errNotLive)
+	}
+	pl := &player{ch: make(chan Frame, p.cfg.Queue), gone: make(chan struct{})}
+	start, hasVideo, ok := ls.join(pl)
+	if !ok {
+		return nil, fmt.Errorf("%s: %w", st, errNotLive)
+	}
+	p.players.WithLabelValues(proto).Inc()
+	return &subscription{p: p, ls: ls, pl: pl, start: start, hasVideo: hasVideo, proto: proto}, nil
+}
+
+func (s *subscription) leave() {
+	s.ls.leave(s.pl)
+	s.p.players.WithLabelValues(s.proto).Dec()
+}
+
+// sent counts n bytes sent to a player of the stream.
+func (ls *liveStream) sent(n int) {
+	ls.p.bytesOut.Add(float64(n))
+	ls.bytesOut.Add(uint64(n))
+	ls.bitsOut.add(time.Now(), 8*uint64(n))
 }
 
 // playerSendBuffer bounds what the kernel holds for one player, so that a
@@ -349,15 +394,15 @@ func httpError(w http.ResponseWriter, status int, code, msg string) {
 	writeJSON(w, status, map[string]string{"error": msg, "code": code})
 }
 
-// Stats reports the players of a live stream and the bytes sent to them.
-func (p *Players) Stats(app, name string) (players int, bytesOut uint64) {
+func (p *Players) outputStats(key string) (int, OutputStats, []RelayStatus) {
 	p.mu.Lock()
-	ls := p.streams[app+"/"+name]
+	ls := p.streams[key]
 	p.mu.Unlock()
 	if ls == nil {
-		return 0, 0
+		return 0, OutputStats{}, nil
 	}
 	ls.mu.Lock()
-	defer ls.mu.Unlock()
-	return len(ls.players), ls.bytesOut.Load()
+	n := len(ls.players)
+	ls.mu.Unlock()
+	return n, OutputStats{BytesOut: ls.bytesOut.Load(), BitrateOut: ls.bitsOut.rate(time.Now())}, nil
 }

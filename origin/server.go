@@ -40,6 +40,7 @@ const (
 	DefaultMaxMessageSize = 8 << 20
 	DefaultReadTimeout    = 10 * time.Second
 	DefaultSinkQueue      = 4096
+	DefaultStreamSeries   = 100
 )
 
 // Config configures the origin. Zero values take the defaults above.
@@ -62,6 +63,10 @@ type Config struct {
 	// SinkQueue is how many frames are buffered per sink per stream before
 	// frames are dropped for that sink.
 	SinkQueue int
+	// MaxStreamSeries bounds the per-stream metrics (bit rate, fps): the
+	// oldest live streams up to this many get series, the rest are only
+	// counted (default 100), so label cardinality stays bounded.
+	MaxStreamSeries int
 }
 
 // AuthConfig configures publish auth. With no secrets and no hook, any
@@ -142,6 +147,11 @@ func New(cfg Config, sinks []Sink, logger *slog.Logger, reg prometheus.Registere
 		hub:   hub{slots: map[string]*slot{}, live: map[*publication]struct{}{}},
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if reg != nil {
+		if err := reg.Register(&streamCollector{s: s}); err != nil {
+			return nil, fmt.Errorf("origin: register per-stream metrics: %w", err)
+		}
+	}
 	if cfg.Auth.HookURL != "" {
 		s.hook = newHookClient(cfg.Auth.HookURL, cfg.Auth.HookTimeout)
 	}
@@ -175,6 +185,7 @@ func normalize(cfg *Config) error {
 		{"MaxPublishers", &cfg.MaxPublishers, DefaultMaxPublishers},
 		{"MaxMessageSize", &cfg.MaxMessageSize, DefaultMaxMessageSize},
 		{"SinkQueue", &cfg.SinkQueue, DefaultSinkQueue},
+		{"MaxStreamSeries", &cfg.MaxStreamSeries, DefaultStreamSeries},
 	} {
 		if *f.v < 0 {
 			return fmt.Errorf("origin: %s is negative (%d)", f.name, *f.v)

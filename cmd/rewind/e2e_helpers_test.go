@@ -69,8 +69,8 @@ func (s *syncBuf) String() string {
 	return s.b.String()
 }
 
-// node is one running `rewind dev` process.
-type node struct {
+// proc is one running `rewind dev` process.
+type proc struct {
 	t        *testing.T
 	args     []string
 	env      []string
@@ -82,9 +82,9 @@ type node struct {
 }
 
 // startNode runs `rewind dev` on free ports with the given extra flags.
-func startNode(t *testing.T, env []string, args ...string) *node {
+func startNode(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
-	n := &node{t: t, env: env, rtmpAddr: freeAddr(t), httpAddr: freeAddr(t)}
+	n := &proc{t: t, env: env, rtmpAddr: freeAddr(t), httpAddr: freeAddr(t)}
 	n.args = append([]string{"dev", "--rtmp-addr", n.rtmpAddr, "--http-addr", n.httpAddr, "--segment-duration", "2s"}, args...)
 	n.start()
 	t.Cleanup(func() {
@@ -96,7 +96,7 @@ func startNode(t *testing.T, env []string, args ...string) *node {
 	return n
 }
 
-func (n *node) start() {
+func (n *proc) start() {
 	n.t.Helper()
 	n.cmd = exec.Command(binPath, n.args...)
 	n.cmd.Env = append(os.Environ(), n.env...)
@@ -127,7 +127,7 @@ func (n *node) start() {
 	n.t.Fatalf("rewind not healthy:\n%s", n.log.String())
 }
 
-func (n *node) kill() {
+func (n *proc) kill() {
 	if n.cmd.Process != nil {
 		n.cmd.Process.Kill()
 		<-n.exited
@@ -135,7 +135,7 @@ func (n *node) kill() {
 }
 
 // stop sends SIGTERM and waits for a clean exit.
-func (n *node) stop() {
+func (n *proc) stop() {
 	n.t.Helper()
 	n.cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -148,7 +148,7 @@ func (n *node) stop() {
 	}
 }
 
-func (n *node) url(stream string) string { return "rtmp://" + n.rtmpAddr + "/" + stream }
+func (n *proc) url(stream string) string { return "rtmp://" + n.rtmpAddr + "/" + stream }
 
 // publisher is a running ffmpeg that replays a file over RTMP in real time.
 type publisher struct {

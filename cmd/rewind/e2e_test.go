@@ -74,7 +74,7 @@ func TestRecordEndToEndFS(t *testing.T) {
 	n.stop()
 }
 
-func s3Node(t *testing.T, srv *s3test.Server, dir string, args ...string) (*node, store.Store) {
+func s3Node(t *testing.T, srv *s3test.Server, dir string, args ...string) (*proc, store.Store) {
 	t.Helper()
 	st := srv.Store(t)
 	prefix := st.(*store.S3).Prefix()

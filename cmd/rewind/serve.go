@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -13,8 +14,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/rewind-vod/rewind/infra/store"
 	"github.com/rewind-vod/rewind/origin"
 	"github.com/rewind-vod/rewind/recorder"
 	"github.com/rewind-vod/rewind/vodapi"
@@ -98,42 +101,12 @@ func serve(ctx context.Context, role string, args []string, stderr io.Writer) er
 		return err
 	}
 
-	rec, err := recorder.New(recorder.Config{
-		Spool:              f.spool,
-		Node:               f.node,
-		SegmentDuration:    f.segmentDuration,
-		MaxSegmentDuration: f.maxSegmentDuration,
-		UploadConcurrency:  f.uploadConcurrency,
-		RetryMax:           f.uploadRetryMax,
-		BandwidthLimit:     f.uploadBandwidth,
-		SpoolLimit:         f.spoolLimit,
-	}, st, log, reg)
+	n, err := buildNode(role, &f, log, st, reg)
 	if err != nil {
 		return err
 	}
-	playSecrets := f.playSecrets
-	if role == "dev" {
-		playSecrets = f.replay.playbackSecrets
-	}
-	players := origin.NewPlayers(origin.PlayersConfig{Secrets: playSecrets}, log, reg)
-	org, err := origin.New(origin.Config{
-		Addr: f.rtmpAddr,
-		Node: f.node,
-		Auth: origin.AuthConfig{
-			Secrets:      f.publishSecrets,
-			HookURL:      f.publishHook,
-			HookTimeout:  f.publishHookTimeout,
-			HookFailOpen: f.publishHookFailOpen,
-		},
-		Takeover:       f.takeover,
-		MaxConns:       f.maxConns,
-		MaxPublishers:  f.maxPublishers,
-		MaxMessageSize: f.maxMessageSize,
-		ReadTimeout:    f.readTimeout,
-	}, []origin.Sink{recorderSink{rec}, players}, log, reg)
-	if err != nil {
-		return err
-	}
+	defer n.close()
+	rec, org := n.rec, n.org
 
 	rtmpLn, err := net.Listen("tcp", f.rtmpAddr)
 	if err != nil {
@@ -144,35 +117,7 @@ func serve(ctx context.Context, role string, args []string, stderr io.Writer) er
 		rtmpLn.Close()
 		return fmt.Errorf("http listen: %w", err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	liveAPI := org.APIHandler(f.adminToken, players)
-	for _, p := range []string{"/v1/live", "/v1/live/", "GET /readyz"} {
-		mux.Handle(p, liveAPI)
-	}
-	if role == "dev" {
-		api, err := vodapi.New(f.replay.config(f.segmentDuration), st, log, reg)
-		if err != nil {
-			rtmpLn.Close()
-			httpLn.Close()
-			return err
-		}
-		defer api.Close()
-		mux.Handle("/", api.Handler())
-	} else {
-		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			io.WriteString(w, `{"status":"ok"}`)
-		})
-	}
-	// Live HTTP-FLV (GET /{app}/{name}.flv) first, everything else after.
-	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodGet && players.ServeFLV(w, r) {
-			return
-		}
-		mux.ServeHTTP(w, r)
-	})
-	httpSrv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	httpSrv := &http.Server{Handler: n.handler, ReadHeaderTimeout: 10 * time.Second}
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
@@ -248,4 +193,95 @@ func redactURL(u string) string {
 		}
 	}
 	return u
+}
+
+// metricsRegistry is where a node registers its metrics and /metrics
+// gathers them from.
+type metricsRegistry interface {
+	prometheus.Registerer
+	prometheus.Gatherer
+}
+
+// node is the parts of a serving process (dev or origin), wired together.
+type node struct {
+	rec     *recorder.Recorder
+	players *origin.Players
+	org     *origin.Server
+	api     *vodapi.Server // dev only
+	handler http.Handler   // everything on the HTTP address
+}
+
+func (n *node) close() {
+	if n.api != nil {
+		n.api.Close()
+	}
+}
+
+// buildNode makes the recorder, the live players, the origin and, in dev,
+// the replay API, and the HTTP handler that serves them; nothing runs yet.
+func buildNode(role string, f *serveFlags, log *slog.Logger, st store.Store, reg metricsRegistry) (*node, error) {
+	rec, err := recorder.New(recorder.Config{
+		Spool:              f.spool,
+		Node:               f.node,
+		SegmentDuration:    f.segmentDuration,
+		MaxSegmentDuration: f.maxSegmentDuration,
+		UploadConcurrency:  f.uploadConcurrency,
+		RetryMax:           f.uploadRetryMax,
+		BandwidthLimit:     f.uploadBandwidth,
+		SpoolLimit:         f.spoolLimit,
+	}, st, log, reg)
+	if err != nil {
+		return nil, err
+	}
+	playSecrets := f.playSecrets
+	if role == "dev" {
+		playSecrets = f.replay.playbackSecrets
+	}
+	players := origin.NewPlayers(origin.PlayersConfig{Secrets: playSecrets}, log, reg)
+	org, err := origin.New(origin.Config{
+		Addr: f.rtmpAddr,
+		Node: f.node,
+		Auth: origin.AuthConfig{
+			Secrets:      f.publishSecrets,
+			HookURL:      f.publishHook,
+			HookTimeout:  f.publishHookTimeout,
+			HookFailOpen: f.publishHookFailOpen,
+		},
+		Takeover:       f.takeover,
+		MaxConns:       f.maxConns,
+		MaxPublishers:  f.maxPublishers,
+		MaxMessageSize: f.maxMessageSize,
+		ReadTimeout:    f.readTimeout,
+	}, []origin.Sink{recorderSink{rec}, players}, log, reg)
+	if err != nil {
+		return nil, err
+	}
+	n := &node{rec: rec, players: players, org: org}
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	liveAPI := org.APIHandler(f.adminToken)
+	for _, p := range []string{"/v1/live", "/v1/live/", "GET /readyz"} {
+		mux.Handle(p, liveAPI)
+	}
+	if role == "dev" {
+		n.api, err = vodapi.New(f.replay.config(f.segmentDuration), st, log, reg)
+		if err != nil {
+			return nil, err
+		}
+		mux.Handle("/", n.api.Handler())
+	} else {
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"status":"ok"}`)
+		})
+	}
+	// Live HTTP-FLV (GET /{app}/{name}.flv) first, everything else after.
+	n.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && players.ServeFLV(w, r) {
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+	return n, nil
 }
