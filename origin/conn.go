@@ -70,6 +70,8 @@ type trackedConn struct {
 	// Deadline bookkeeping; lastRead is touched only by go-rtmp's reading
 	// goroutine, lastWrite only by its writing goroutine.
 	lastRead, lastWrite time.Time
+	// readForever lifts the idle timeout (players); reading goroutine only.
+	readForever bool
 
 	bytesIn atomic.Int64
 
@@ -86,7 +88,12 @@ type trackedConn struct {
 // busy (an auth hook or a takeover hand-over), only while we wait for the
 // peer. Refreshes are coarse to keep timer churn low.
 func (c *trackedConn) Read(b []byte) (int, error) {
-	if now := time.Now(); now.Sub(c.lastRead) > c.timeout/16 {
+	if c.readForever {
+		if !c.lastRead.IsZero() {
+			c.lastRead = time.Time{}
+			_ = c.Conn.SetReadDeadline(time.Time{})
+		}
+	} else if now := time.Now(); now.Sub(c.lastRead) > c.timeout/16 {
 		c.lastRead = now
 		_ = c.Conn.SetReadDeadline(now.Add(c.timeout))
 	}
@@ -134,6 +141,18 @@ func (c *trackedConn) Close() error {
 	err := c.Conn.Close()
 	c.done.Do(func() { c.srv.untrack(c) })
 	return err
+}
+
+// noReadTimeout lifts the idle read timeout, for a connection that plays:
+// players send next to nothing. Call it on go-rtmp's connection goroutine
+// (a handler method), which is the one that reads.
+func (c *trackedConn) noReadTimeout() { c.readForever = true }
+
+// clearReason forgets a reason set before (a refusal that did not happen).
+func (c *trackedConn) clearReason() {
+	c.mu.Lock()
+	c.reason = ""
+	c.mu.Unlock()
 }
 
 // ourReason returns the reason we gave for ending the connection, if any.

@@ -52,8 +52,10 @@ type connHandler struct {
 	app      string
 	appQuery string
 
+	conn        *rtmp.Conn // from OnServe
 	pub         *publication
 	pubStreamID uint32
+	play        *rtmpPlayer
 
 	scratch bytes.Buffer
 }
@@ -110,13 +112,6 @@ func (h *connHandler) refuse(err error, attrs ...any) error {
 	h.c.setReason("publish_refused")
 	h.log.Warn("publish refused", append(attrs, "reason", r.reason, "err", r.err)...)
 	return err
-}
-
-func (h *connHandler) OnPlay(_ *rtmp.StreamContext, _ uint32, cmd *message.NetStreamPlay) (err error) {
-	defer h.recover("OnPlay", &err)
-	h.c.setReason("play_refused")
-	h.log.Info("play refused: not supported", "name", truncate(cmd.StreamName, 140))
-	return errors.New("play is not supported")
 }
 
 func (h *connHandler) OnAudio(ts uint32, payload io.Reader) (err error) {
@@ -189,6 +184,9 @@ func (h *connHandler) OnClose() {
 	why := "connection closed"
 	if r := h.c.ourReason(); r != "" {
 		why += " (" + r + ")"
+	}
+	if h.play != nil {
+		h.play.stop()
 	}
 	h.endPublish(why)
 }

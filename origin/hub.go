@@ -66,8 +66,8 @@ type publication struct {
 	pending  atomic.Int32 // sink goroutines still running
 	framesIn atomic.Uint64
 	bytesIn  atomic.Uint64
-	bitsIn   rateMeter // payload bits
-	videoIn  rateMeter // video frames, for fps
+	bitsIn   rateMeter   // payload bits
+	videoIn  rateMeter   // video frames, for fps
 	facts    streamFacts // under mu
 }
 

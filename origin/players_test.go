@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/rewind-vod/rewind/catalog"
 )
 
 func flvServer(t *testing.T, p *Players) string {
@@ -26,33 +28,36 @@ func flvServer(t *testing.T, p *Players) string {
 	return hs.URL
 }
 
-// ffmpeg plays a live stream over HTTP-FLV: it decodes and, thanks to the
-// GOP cache, starts on a keyframe even when it joins mid-GOP.
-func TestHTTPFLVPlay(t *testing.T) {
+// ffmpeg plays a live stream over HTTP-FLV and over RTMP: it decodes and,
+// thanks to the GOP cache, starts on a keyframe even when it joins mid-GOP.
+func TestLivePlay(t *testing.T) {
 	players := NewPlayers(PlayersConfig{}, testLogger(t), nil)
 	ts := startServer(t, Config{}, players)
 	base := flvServer(t, players)
-	pub := ffmpeg(t, ts.url("live/cam"), 8)
+	pub := ffmpeg(t, ts.url("live/cam"), 12)
 	time.Sleep(3 * time.Second) // mid-GOP (2 s GOPs)
-	url := base + "/live/cam.flv"
-
-	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v", "-read_intervals", "%+#5",
-		"-show_entries", "frame=key_frame", "-of", "csv=p=0", url).Output()
-	if err != nil {
-		t.Fatalf("ffprobe: %v", err)
-	}
-	if first := strings.SplitN(strings.TrimSpace(string(out)), "\n", 2)[0]; first != "1" {
-		t.Errorf("first frame key_frame=%q, want a keyframe first:\n%s", first, out)
-	}
-	dec, err := exec.Command("ffmpeg", "-v", "error", "-i", url, "-t", "2", "-f", "null", "-").CombinedOutput()
-	if err != nil || len(strings.TrimSpace(string(dec))) > 0 {
-		t.Errorf("ffmpeg decode of the live FLV: %v\n%s", err, dec)
+	for proto, url := range map[string]string{"http-flv": base + "/live/cam.flv", "rtmp": ts.url("live/cam")} {
+		out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v", "-read_intervals", "%+#5",
+			"-show_entries", "frame=key_frame", "-of", "csv=p=0", url).Output()
+		if err != nil {
+			t.Fatalf("%s: ffprobe: %v", proto, err)
+		}
+		if first := strings.SplitN(strings.TrimSpace(string(out)), "\n", 2)[0]; first != "1" {
+			t.Errorf("%s: first frame key_frame=%q, want a keyframe first:\n%s", proto, first, out)
+		}
+		dec, err := exec.Command("ffmpeg", "-v", "error", "-i", url, "-t", "2", "-f", "null", "-").CombinedOutput()
+		if err != nil || len(strings.TrimSpace(string(dec))) > 0 {
+			t.Errorf("%s: ffmpeg decode of the live stream: %v\n%s", proto, err, dec)
+		}
 	}
 	if err := pub.wait(t); err != nil {
 		t.Fatal(err)
 	}
-	if resp, err := http.Get(url); err != nil || resp.StatusCode != http.StatusNotFound {
+	if resp, err := http.Get(base + "/live/cam.flv"); err != nil || resp.StatusCode != http.StatusNotFound {
 		t.Errorf("ended stream: %v %v", err, resp)
+	}
+	if out, err := exec.Command("ffprobe", "-v", "error", "-rw_timeout", "5000000", ts.url("live/cam")).CombinedOutput(); err == nil {
+		t.Errorf("rtmp play of an ended stream succeeded: %s", out)
 	}
 	for path, want := range map[string]int{"/live/bad.name.flv": 400, "/live/nobody.flv": 404} {
 		if resp, err := http.Get(base + path); err != nil || resp.StatusCode != want {
@@ -128,4 +133,39 @@ func TestSlowPlayerDropped(t *testing.T) {
 	if float64(got) != in || got == 0 {
 		t.Errorf("the recorder sink got %d frames of %v received", got, in)
 	}
+}
+
+// With play secrets, both protocols need a signed query (the replay token).
+func TestSignedLivePlay(t *testing.T) {
+	players := NewPlayers(PlayersConfig{Secrets: []string{"old", "new"}}, testLogger(t), nil)
+	ts := startServer(t, Config{}, players)
+	base := flvServer(t, players)
+	pub := ffmpeg(t, ts.url("live/cam"), 10)
+	waitFor(t, 5*time.Second, "stream live", func() bool { return len(ts.srv.Live()) == 1 })
+	time.Sleep(time.Second)
+	st := catalog.Stream{App: "live", Name: "cam"}
+	good := "?" + catalog.SignPlay("old", st, time.Now().Add(time.Hour))
+	bad := map[string]string{
+		"unsigned":     "",
+		"expired":      "?" + catalog.SignPlay("new", st, time.Now().Add(-time.Minute)),
+		"wrong secret": "?" + catalog.SignPlay("guess", st, time.Now().Add(time.Hour)),
+		"other stream": "?" + catalog.SignPlay("new", catalog.Stream{App: "live", Name: "other"}, time.Now().Add(time.Hour)),
+	}
+	probe := func(url string) error {
+		return exec.Command("ffprobe", "-v", "error", "-rw_timeout", "5000000", "-read_intervals", "%+#3", "-show_entries", "frame=key_frame", url).Run()
+	}
+	for proto, url := range map[string]string{"http-flv": base + "/live/cam.flv", "rtmp": ts.url("live/cam")} {
+		if err := probe(url + good); err != nil {
+			t.Errorf("%s signed: %v", proto, err)
+		}
+		for what, q := range bad {
+			if err := probe(url + q); err == nil {
+				t.Errorf("%s %s: played", proto, what)
+			}
+		}
+	}
+	if resp, err := http.Get(base + "/live/cam.flv" + bad["expired"]); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("expired http-flv: %v %v", err, resp)
+	}
+	pub.wait(t)
 }
