@@ -88,6 +88,7 @@ test: deps vet
 # (see bench/replay). nginx is installed only when missing; its default
 # service is stopped so that only the bench's own nginx runs.
 BENCH_N ?= 10,50,100
+BENCH_FANOUT_N ?= 10,100,500
 BENCH_DURATION ?= 30s
 BENCH_APT_PACKAGES := nginx
 bench: deps build
@@ -95,6 +96,7 @@ bench: deps build
 	@# The package may start its default site on port 80: the bench runs its own.
 	@$(SUDO) service nginx stop >/dev/null 2>&1 || true
 	$(GO) run ./bench/ingest -rewind $(BIN) -n $(BENCH_N) -duration $(BENCH_DURATION)
+	$(GO) run ./bench/fanout -rewind $(BIN) -n $(BENCH_FANOUT_N) -duration $(BENCH_DURATION)
 	$(GO) run ./bench/replay
 
 clean:

@@ -33,7 +33,9 @@ type runRec struct {
 	firstVideo []byte
 	firstAudio []byte
 	firstData  []byte
-	closed     bool
+	// firstPicture is the first video frame that is not a sequence header.
+	firstPicture []byte
+	closed       bool
 	lastTS     map[FrameType]uint32
 }
 
@@ -110,6 +112,9 @@ func (ts *testStream) WriteFrame(f Frame) {
 	case f.Type == FrameData && r.firstData == nil:
 		r.firstData = f.Payload
 	}
+	if f.Type == FrameVideo && r.firstPicture == nil && !isSeqHeader(f) {
+		r.firstPicture = f.Payload
+	}
 	r.lastTS[f.Type] = f.Timestamp
 }
 
@@ -172,6 +177,12 @@ type testServer struct {
 // startServer runs an origin on 127.0.0.1:0 until the test ends.
 func startServer(t *testing.T, cfg Config, sinks ...Sink) *testServer {
 	t.Helper()
+	return startServerAt(t, "127.0.0.1:0", cfg, sinks...)
+}
+
+// startServerAt runs an origin on addr until the test ends.
+func startServerAt(t *testing.T, addr string, cfg Config, sinks ...Sink) *testServer {
+	t.Helper()
 	if cfg.Node == "" {
 		cfg.Node = "test-node"
 	}
@@ -180,7 +191,7 @@ func startServer(t *testing.T, cfg Config, sinks ...Sink) *testServer {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,6 +48,11 @@ type serveFlags struct {
 	spoolLimit        int64
 	drainTimeout      time.Duration
 	adminToken        string
+	maxStreamSeries   int
+
+	relayRules   listFlag
+	relayQueue   int
+	relayTimeout time.Duration
 
 	replay      replayFlags // dev only
 	playSecrets listFlag    // origin only; dev uses replay.playbackSecrets
@@ -77,6 +82,10 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.Int64Var(&f.spoolLimit, "spool-limit", 20<<30, "spool size in bytes past which new segments are dropped (-1: none)")
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM: how long live publishers may go on, then how long the spool may take to upload")
 	fs.StringVar(&f.adminToken, "admin-token", "", "bearer token for the live management API (/v1/live); empty: that API is off")
+	fs.IntVar(&f.maxStreamSeries, "max-stream-series", 100, "live streams that get per-stream metrics (bit rate, fps); the rest are counted only")
+	fs.Var(&f.relayRules, "relay", "comma-separated re-push rules match=rtmp://host/app/name; match is *, an app or app/name; {app} and {name} are replaced")
+	fs.IntVar(&f.relayQueue, "relay-queue", 1024, "frames a relay target may fall behind before frames are dropped for it")
+	fs.DurationVar(&f.relayTimeout, "relay-timeout", 10*time.Second, "relay connect and send timeout")
 }
 
 // serve runs the RTMP origin and the recorder (role "origin"), plus, in
@@ -238,6 +247,21 @@ func buildNode(role string, f *serveFlags, log *slog.Logger, st store.Store, reg
 		playSecrets = f.replay.playbackSecrets
 	}
 	players := origin.NewPlayers(origin.PlayersConfig{Secrets: playSecrets}, log, reg)
+	sinks := []origin.Sink{recorderSink{rec}, players}
+	var rules []origin.RelayRule
+	for _, s := range f.relayRules {
+		r, err := origin.ParseRelayRule(s)
+		if err != nil {
+			return nil, fmt.Errorf("--relay: %w", err)
+		}
+		rules = append(rules, r)
+	}
+	// The relay sink always exists, so its metrics do too (at zero).
+	relay, err := origin.NewRelay(origin.RelayConfig{Rules: rules, Queue: f.relayQueue, Timeout: f.relayTimeout}, log, reg)
+	if err != nil {
+		return nil, err
+	}
+	sinks = append(sinks, relay)
 	org, err := origin.New(origin.Config{
 		Addr: f.rtmpAddr,
 		Node: f.node,
@@ -247,12 +271,13 @@ func buildNode(role string, f *serveFlags, log *slog.Logger, st store.Store, reg
 			HookTimeout:  f.publishHookTimeout,
 			HookFailOpen: f.publishHookFailOpen,
 		},
-		Takeover:       f.takeover,
-		MaxConns:       f.maxConns,
-		MaxPublishers:  f.maxPublishers,
-		MaxMessageSize: f.maxMessageSize,
-		ReadTimeout:    f.readTimeout,
-	}, []origin.Sink{recorderSink{rec}, players}, log, reg)
+		Takeover:        f.takeover,
+		MaxConns:        f.maxConns,
+		MaxPublishers:   f.maxPublishers,
+		MaxMessageSize:  f.maxMessageSize,
+		ReadTimeout:     f.readTimeout,
+		MaxStreamSeries: f.maxStreamSeries,
+	}, sinks, log, reg)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,150 @@
+// Command fanout is the live playback benchmark (`make bench`): one
+// publisher at ~2.5 Mbit/s, replaying a pre-encoded FLV in real time over
+// RTMP into `rewind origin`, and N HTTP-FLV players reading
+// GET /{app}/{name}.flv from it. It reports the origin's CPU and memory per
+// player, the egress, the players dropped and how far behind the publisher
+// the players are.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/rewind-vod/rewind/internal/flvfile"
+)
+
+func main() {
+	ns := flag.String("n", "10,100,500", "player counts to run")
+	dur := flag.Duration("duration", 30*time.Second, "publish time per round")
+	bin := flag.String("rewind", "bin/rewind", "rewind binary")
+	out := flag.String("out", "bench/out", "folder for the cached source media")
+	flag.Parse()
+	logrus.SetOutput(io.Discard) // go-rtmp's client logs every chunk-size change
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, *ns, *dur, *bin, *out)
+	stop()
+	if err != nil {
+		slog.Error("fanout bench failed", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, ns string, dur time.Duration, bin, out string) error {
+	var counts []int
+	for s := range strings.SplitSeq(ns, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n <= 0 {
+			return fmt.Errorf("bad -n %q", s)
+		}
+		counts = append(counts, n)
+	}
+	src, err := sourceFLV(out)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("source: %w", err)
+	}
+	tags, err := flvfile.ReadAll(f)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("source %s: %w", src, err)
+	}
+	fmt.Printf("fanout benchmark: %s per round, 1 publisher of %s (1280x720 30 fps, 2.5 Mbit/s video + 128 kbit/s AAC), N HTTP-FLV players\n",
+		dur, filepath.Base(src))
+	fmt.Printf("%5s %6s %11s %8s %8s %10s %10s %6s %6s %8s %8s %8s %11s %9s %6s %6s\n",
+		"N", "cores", "ms/pl-min", "rss MiB", "KiB/pl", "egress", "(metrics)", "drops", "early",
+		"lag p50", "p99", "max", "in/sent", "pub late", "bench", "host")
+	var notes []string
+	for _, n := range counts {
+		slog.Info("round", "players", n, "duration", dur)
+		r, err := round(ctx, bin, tags, n, dur)
+		if err != nil {
+			return fmt.Errorf("N=%d: %w", n, err)
+		}
+		printRow(r)
+		notes = append(notes, note(r))
+	}
+	fmt.Println("cores: origin CPU s per wall s (ingest and recording of the one publisher included); ms/pl-min: origin CPU ms per player-minute;")
+	fmt.Println("rss MiB: origin VmHWM; KiB/pl: (VmHWM - VmRSS before the players) / N; egress: Mbit/s read by all players, (metrics): rewind_origin_bytes_out_total;")
+	fmt.Println("drops: rewind_origin_player_drops_total; early: players whose stream ended before the publisher's; lag ms: video tag arrival - (publish start + timestamp)")
+	fmt.Printf("over all players, dropped ones included, from the first keyframe %s after joining;\n", skipAfterJoin)
+	fmt.Println("in/sent: media frames the origin took in / the publisher sent; pub late: publisher's worst pacing delay;")
+	fmt.Printf("bench: cores used by this process (players and publisher); host: cores busy on the whole machine (%d cores).\n", runtime.NumCPU())
+	for _, s := range notes {
+		fmt.Println(s)
+	}
+	return nil
+}
+
+func printRow(r result) {
+	secs := r.window.Seconds()
+	mbps := func(bytes float64) float64 { return bytes * 8 / secs / 1e6 }
+	ms := func(d time.Duration) string {
+		if len(r.lags) == 0 {
+			return "-"
+		}
+		return strconv.FormatInt(d.Milliseconds(), 10)
+	}
+	fmt.Printf("%5d %6.2f %11.1f %8.1f %8.1f %10.1f %10.1f %6.0f %6d %8s %8s %8s %11s %9s %6.2f %6.2f\n",
+		r.n, r.cpu/secs, r.cpu*1000/(float64(r.n)*r.window.Minutes()),
+		float64(r.rssPeak)/(1<<20), float64(r.rssPeak-r.rssBase)/float64(r.n)/(1<<10),
+		mbps(float64(r.rxBytes)), mbps(r.outBytes), r.drops, r.early,
+		ms(quantile(r.lags, 0.5)), ms(quantile(r.lags, 0.99)), ms(quantile(r.lags, 1)),
+		fmt.Sprintf("%d/%d", r.in, r.sent), r.pubLate.Round(time.Millisecond), r.benchCPU/secs, r.hostCPU/secs)
+}
+
+// note is what the row leaves out: the window, the bias of the lag
+// figures, sink-level drops and why players ended early.
+func note(r result) string {
+	s := fmt.Sprintf("N=%d: window %.1f s, %d lag samples, %.0f tags/player, RTMP setup %s (lag overstated by at most this), players sink dropped %.0f frames",
+		r.n, r.window.Seconds(), len(r.lags), r.tagsPerPlayer, r.setup.Round(time.Millisecond), r.sinkDrops)
+	if r.cut > 0 {
+		// A dropped player may still be reading its socket backlog when the
+		// stream ends, so it is not "early": drops counts it.
+		s += fmt.Sprintf("; %d players still reading 15 s after the stream ended were cut off", r.cut)
+	}
+	if r.early > 0 {
+		s += fmt.Sprintf("; %d players ended early (%d never connected), first error: %q", r.early, r.notJoined, r.playerErr)
+	}
+	return s
+}
+
+// sourceFLV encodes the bench media once and caches it: the same file and
+// ffmpeg command as bench/ingest, so either bench may make it.
+func sourceFLV(out string) (string, error) {
+	path := filepath.Join(out, "src-720p30-2500k.flv")
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return "", err
+	}
+	tmp := path + ".tmp.flv"
+	cmd := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin",
+		"-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+		"-t", "20", "-c:v", "libx264", "-preset", "veryfast", "-b:v", "2500k", "-maxrate", "2500k", "-bufsize", "5000k",
+		"-g", "60", "-keyint_min", "60", "-sc_threshold", "0", "-bf", "2", "-pix_fmt", "yuv420p",
+		"-c:a", "aac", "-b:a", "128k", "-f", "flv", "-y", tmp)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("encode source: %w", err)
+	}
+	return path, os.Rename(tmp, path)
+}
