@@ -36,7 +36,7 @@ type runRec struct {
 	// firstPicture is the first video frame that is not a sequence header.
 	firstPicture []byte
 	closed       bool
-	lastTS     map[FrameType]uint32
+	lastTS       map[FrameType]uint32
 }
 
 // testSink records every StreamInfo, counts frames per type and keeps the

@@ -486,4 +486,3 @@ func (r *Relay) outputStats(key string) (int, OutputStats, []RelayStatus) {
 	}
 	return 0, out, sts
 }
-

@@ -223,8 +223,12 @@ func (s *Server) players() *Players {
 	return nil
 }
 
-func audioMessage(p []byte) message.Message { return &message.AudioMessage{Payload: bytes.NewReader(p)} }
-func videoMessage(p []byte) message.Message { return &message.VideoMessage{Payload: bytes.NewReader(p)} }
+func audioMessage(p []byte) message.Message {
+	return &message.AudioMessage{Payload: bytes.NewReader(p)}
+}
+func videoMessage(p []byte) message.Message {
+	return &message.VideoMessage{Payload: bytes.NewReader(p)}
+}
 
 // setDataFrameMessage is how a publisher sends metadata: @setDataFrame
 // followed by what an FLV script tag holds.
