@@ -1,6 +1,12 @@
 package recorder
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 type metrics struct {
 	frames          *prometheus.CounterVec
@@ -71,4 +77,59 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			m.spoolLimitHits, m.uploadLag, m.runsEnded)
 	}
 	return m
+}
+
+var segmentAgeDesc = prometheus.NewDesc("rewind_recorder_stream_segment_age_seconds",
+	"Seconds since a live run last finished a segment (or began): past a few target durations the stream is not being recorded.",
+	[]string{"stream"}, nil)
+
+var segmentAgeOmittedDesc = prometheus.NewDesc("rewind_recorder_stream_series_omitted",
+	"Live runs left out of the per-stream recorder metrics by the MaxStreamSeries bound.", nil, nil)
+
+// segmentAgeCollector reports, at scrape time, how long each live run has
+// gone without a new segment; at most MaxStreamSeries runs (the oldest).
+type segmentAgeCollector struct{ r *Recorder }
+
+func (c *segmentAgeCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- segmentAgeDesc
+	ch <- segmentAgeOmittedDesc
+}
+
+func (c *segmentAgeCollector) Collect(ch chan<- prometheus.Metric) {
+	type age struct {
+		stream string
+		began  string // run id: sorts by start time
+		secs   float64
+	}
+	now := time.Now()
+	var ages []age
+	// advance locks a run, then the recorder: copy the list, then lock runs.
+	c.r.mu.Lock()
+	runs := make([]*runUpload, 0, len(c.r.runs))
+	for _, ru := range c.r.runs {
+		runs = append(runs, ru)
+	}
+	c.r.mu.Unlock()
+	for _, ru := range runs {
+		ru.mu.Lock()
+		if !ru.ended {
+			ages = append(ages, age{ru.stream.String(), ru.run, now.Sub(ru.lastCut).Seconds()})
+		}
+		ru.mu.Unlock()
+	}
+	slices.SortFunc(ages, func(a, b age) int { return strings.Compare(a.began, b.began) })
+	seen := map[string]bool{}
+	omitted := 0
+	for _, a := range ages {
+		if seen[a.stream] { // a takeover's old run still closing
+			continue
+		}
+		if len(seen) >= c.r.cfg.MaxStreamSeries {
+			omitted++
+			continue
+		}
+		seen[a.stream] = true
+		ch <- prometheus.MustNewConstMetric(segmentAgeDesc, prometheus.GaugeValue, a.secs, a.stream)
+	}
+	ch <- prometheus.MustNewConstMetric(segmentAgeOmittedDesc, prometheus.GaugeValue, float64(omitted))
 }

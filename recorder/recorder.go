@@ -36,6 +36,9 @@ type Config struct {
 	RetryMax          time.Duration // longest retry delay (default 30s)
 	BandwidthLimit    int64         // upload bytes per second, 0 = unlimited
 	SpoolLimit        int64         // spool bytes; past it new segments are dropped (default 20 GiB, <0 = unlimited)
+	// MaxStreamSeries bounds the per-stream metrics: the oldest live runs
+	// up to this many get series (default 100).
+	MaxStreamSeries int
 }
 
 func (c *Config) defaults() error {
@@ -65,6 +68,9 @@ func (c *Config) defaults() error {
 	}
 	if c.SpoolLimit == 0 {
 		c.SpoolLimit = 20 << 30
+	}
+	if c.MaxStreamSeries <= 0 {
+		c.MaxStreamSeries = 100
 	}
 	if c.Node == "" {
 		c.Node = "node"
@@ -140,6 +146,11 @@ func New(cfg Config, st store.Store, log *slog.Logger, reg prometheus.Registerer
 		recovered: make(chan struct{}),
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
+	if reg != nil {
+		if err := reg.Register(&segmentAgeCollector{r: r}); err != nil {
+			return nil, fmt.Errorf("recorder: register per-stream metrics: %w", err)
+		}
+	}
 	r.spoolBytes.g = r.m.spoolBytes
 	r.queue.init()
 	if cfg.BandwidthLimit > 0 {

@@ -24,6 +24,7 @@ type runUpload struct {
 	manifest catalog.Manifest // the local run.json as last written
 	livePut  bool             // the live run.json is in the store
 	ended    bool             // no more segments will come
+	lastCut  time.Time        // when the last segment was finished (or the run began)
 	finished bool             // ended run.json stored and spool cleared
 	pending  []uint64         // seqs spooled and not yet indexed, in order
 	done     map[uint64]doneSeg
@@ -90,6 +91,7 @@ func (q *jobQueue) pop(ctx context.Context) (uploadJob, bool) {
 // registerRun makes the upload state of a new or recovered run.
 func (r *Recorder) registerRun(ru *runUpload) {
 	ru.done = map[uint64]doneSeg{}
+	ru.lastCut = time.Now()
 	r.mu.Lock()
 	r.runs[ru.dir] = ru
 	r.mu.Unlock()
@@ -97,10 +99,12 @@ func (r *Recorder) registerRun(ru *runUpload) {
 
 // enqueue hands a finished, durable spool segment to the upload agent.
 func (r *Recorder) enqueue(ru *runUpload, meta segMeta) {
+	now := time.Now()
 	ru.mu.Lock()
 	ru.pending = append(ru.pending, meta.Seq)
+	ru.lastCut = now
 	ru.mu.Unlock()
-	r.queue.push(uploadJob{ru: ru, meta: meta, finished: time.Now()})
+	r.queue.push(uploadJob{ru: ru, meta: meta, finished: now})
 }
 
 // endRun records that a run will get no more segments; its ended run.json

@@ -10,6 +10,9 @@ import (
 // meet only here, so neither imports the other.
 type recorderSink struct{ r *recorder.Recorder }
 
+// Name labels the recorder in the origin's metrics and /v1/live.
+func (s recorderSink) Name() string { return "recorder" }
+
 func (s recorderSink) Open(info origin.StreamInfo) (origin.SinkStream, error) {
 	st, err := s.r.Open(recorder.StreamInfo{
 		Stream:    catalog.Stream{App: info.App, Name: info.Name},
