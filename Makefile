@@ -6,6 +6,8 @@ BIN       := bin/rewind
 TOOLS     := $(CURDIR)/.tools/bin
 VERSITYGW_VERSION := v1.8.0
 VERSITYGW := $(TOOLS)/versitygw
+GOAWS_VERSION := v0.4.4
+GOAWS     := $(TOOLS)/goaws
 APT_PACKAGES := ffmpeg chromium
 PLAYWRIGHT_VERSION := 1.65.1
 PLAYWRIGHT := $(CURDIR)/.tools/node/node_modules/playwright-core/package.json
@@ -24,6 +26,7 @@ FUZZ_TARGETS := \
 	./media:FuzzParseSPS \
 	./media:FuzzAVCCToAnnexB \
 	./media:FuzzParseVideoTag \
+	./infra/queue:FuzzDecodeRecord \
 	./internal/flvfile:FuzzReadAll \
 	./vodapi:FuzzParseTime \
 	./vodapi/playlist:FuzzWrite
@@ -38,7 +41,7 @@ build:
 run: build
 	./$(BIN) dev
 
-deps: apt-deps $(VERSITYGW) $(PLAYWRIGHT)
+deps: apt-deps $(VERSITYGW) $(GOAWS) $(PLAYWRIGHT)
 
 # apt_install installs those of the listed Debian packages that are missing;
 # it prints what it installs and does nothing when all are there.
@@ -67,6 +70,13 @@ $(VERSITYGW):
 	@mkdir -p $(TOOLS)
 	GOBIN=$(TOOLS) $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
 
+# The SQS-compatible server the queue tests start. Its main package is
+# app/cmd, so go install names the binary "cmd": renamed to goaws.
+$(GOAWS):
+	@mkdir -p $(TOOLS)
+	GOBIN=$(TOOLS) $(GO) install github.com/Admiral-Piett/goaws/app/cmd@$(GOAWS_VERSION)
+	mv -f $(TOOLS)/cmd $(GOAWS)
+
 vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -80,7 +90,7 @@ fuzz:
 	done
 
 test: deps vet
-	AWS_EC2_METADATA_DISABLED=true REWIND_VERSITYGW=$(VERSITYGW) $(GO) test -count=1 -timeout 12m ./...
+	AWS_EC2_METADATA_DISABLED=true REWIND_VERSITYGW=$(VERSITYGW) REWIND_GOAWS=$(GOAWS) $(GO) test -count=1 -timeout 12m ./...
 	$(MAKE) --no-print-directory fuzz
 
 # Ingest benchmark: N real-time publishers into `rewind origin` (see bench/ingest).
