@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/rewind-vod/rewind/catalog"
+	"github.com/rewind-vod/rewind/internal/durable"
 )
 
 // The spool keeps, per run, a local copy of run.json and each segment as
@@ -49,39 +50,9 @@ func segBase(dir string, seq uint64) string {
 	return filepath.Join(dir, fmt.Sprintf("%010d", seq))
 }
 
-// writeFileAtomic writes data to path via a temp file, fsync and rename, and
-// syncs the directory so the rename itself survives a crash.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("spool: create temp in %s: %w", dir, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("spool: write %s: %w", path, err)
-	}
-	return syncDir(dir)
-}
-
+// syncDir makes creations and renames in a spool directory durable.
 func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("spool: open dir %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
+	if err := durable.SyncDir(dir); err != nil {
 		return fmt.Errorf("spool: sync dir %s: %w", dir, err)
 	}
 	return nil
@@ -92,7 +63,10 @@ func writeJSONAtomic(path string, v any) error {
 	if err != nil {
 		return fmt.Errorf("spool: encode %s: %w", path, err)
 	}
-	return writeFileAtomic(path, b)
+	if err := durable.WriteFile(path, b); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	return nil
 }
 
 func readJSON(path string, v any) error {

@@ -11,11 +11,13 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/rewind-vod/rewind/internal/durable"
 )
 
 // tempPrefix starts the name of a message file being written. The leading
 // dot makes it an invalid ID, so a temp file is never read as a message.
-const tempPrefix = ".tmp-"
+const tempPrefix = durable.TempPrefix
 
 // msgDir is the folder of an embedded queue: one file per message.
 type msgDir struct {
@@ -43,26 +45,7 @@ func (d msgDir) write(r *record) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(d.path, tempPrefix+"*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, d.file(r.ID))
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	return syncDir(d.path)
+	return durable.WriteFile(d.file(r.ID), data)
 }
 
 // remove deletes the message file durably; a missing file is not an error.
@@ -70,7 +53,7 @@ func (d msgDir) remove(id string) error {
 	if err := os.Remove(d.file(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	return syncDir(d.path)
+	return durable.SyncDir(d.path)
 }
 
 func (d msgDir) file(id string) string { return filepath.Join(d.path, id+recordExt) }
@@ -122,20 +105,8 @@ func openMsgDir(dir string) (msgDir, error) {
 	if err := os.MkdirAll(abs, 0o755); err != nil {
 		return msgDir{}, err
 	}
-	if err := syncDir(filepath.Dir(abs)); err != nil {
+	if err := durable.SyncDir(filepath.Dir(abs)); err != nil {
 		return msgDir{}, fmt.Errorf("sync parent: %w", err)
 	}
 	return msgDir{path: abs}, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/rewind-vod/rewind/internal/durable"
 )
 
 // tempPrefix starts the name of an object being written. The backslash makes
@@ -102,7 +104,7 @@ func (s *FS) Put(ctx context.Context, key string, data []byte, contentType strin
 		_ = os.Remove(tmp)
 		return fmt.Errorf("fs put %s: %w", key, err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := durable.SyncDir(dir); err != nil {
 		return fmt.Errorf("fs put %s: %w", key, err)
 	}
 	return nil
@@ -160,19 +162,7 @@ func (s *FS) mkdirs(dir string) error {
 	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
 	}
-	return syncDir(parent)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return durable.SyncDir(parent)
 }
 
 // Get opens the object; the reader holds the file open, so a concurrent
