@@ -3,17 +3,11 @@
 package s3test
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/rewind-vod/rewind/infra/store"
+	"github.com/rewind-vod/rewind/internal/testproc"
 )
 
 // EnvBinary names the environment variable that overrides the versitygw path.
@@ -46,9 +41,7 @@ type Server struct {
 	dataDir string
 
 	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{} // closed when cmd has exited
-	out  *syncBuffer
+	proc *testproc.Proc // nil while stopped
 }
 
 // Start runs versitygw on a free local port with a fresh data folder and a
@@ -61,9 +54,9 @@ func Start(t testing.TB) *Server {
 		t.Fatalf("versitygw not found: run `make deps` (%v)", err)
 	}
 	s := &Server{
-		AccessKey: "AK" + strings.ToUpper(randHex(8)),
-		SecretKey: randHex(20),
-		Bucket:    "rewind-test-" + randHex(4),
+		AccessKey: "AK" + strings.ToUpper(testproc.RandHex(8)),
+		SecretKey: testproc.RandHex(20),
+		Bucket:    "rewind-test-" + testproc.RandHex(4),
 		Region:    "us-east-1",
 		t:         t,
 		bin:       bin,
@@ -74,7 +67,7 @@ func Start(t testing.TB) *Server {
 	// The port is picked then released; another process may grab it before
 	// versitygw binds, so retry with a new one.
 	for attempt := 1; ; attempt++ {
-		port, err := freePort()
+		port, err := testproc.FreePort()
 		if err != nil {
 			t.Fatalf("s3test: %v", err)
 		}
@@ -91,7 +84,7 @@ func Start(t testing.TB) *Server {
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
 	if _, err := s.Client().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(s.Bucket)}); err != nil {
-		t.Fatalf("s3test: create bucket %s: %v\n%s", s.Bucket, err, s.out.String())
+		t.Fatalf("s3test: create bucket %s: %v\n%s", s.Bucket, err, s.Logs())
 	}
 	return s
 }
@@ -108,65 +101,33 @@ func (s *Server) Args() []string {
 	}
 }
 
-// start launches the process and waits until it answers HTTP.
+// start launches the process and waits until it answers HTTP (403 for
+// an unsigned request is fine).
 func (s *Server) start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cmd != nil {
+	if s.proc != nil {
 		return nil
 	}
 	cmd := exec.Command(s.bin, s.Args()...)
 	cmd.Env = cleanEnv()
-	out := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	setPdeathsig(cmd)
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start versitygw: %w", err)
+	p, err := testproc.Start(cmd, startTimeout, testproc.HTTPCheck(s.Endpoint+"/", nil))
+	if err != nil {
+		return fmt.Errorf("%s: %w", strings.Join(s.Args(), " "), err)
 	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-
-	if err := waitReady(s.Endpoint, done); err != nil {
-		_ = cmd.Process.Kill()
-		<-done
-		return fmt.Errorf("versitygw %s: %w\n%s", strings.Join(s.Args(), " "), err, out.String())
-	}
-	s.cmd, s.done, s.out = cmd, done, out
+	s.proc = p
 	return nil
-}
-
-// waitReady polls until the server gives any HTTP answer (403 for an
-// unsigned request is fine) or the process exits.
-func waitReady(endpoint string, exited <-chan struct{}) error {
-	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(startTimeout)
-	for {
-		resp, err := client.Get(endpoint + "/")
-		if err == nil {
-			_ = resp.Body.Close()
-			return nil
-		}
-		select {
-		case <-exited:
-			return errors.New("exited before answering")
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("no answer within %s: %w", startTimeout, err)
-		}
-	}
 }
 
 // Stop kills the server and keeps its data; Restart brings it back.
 func (s *Server) Stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cmd == nil {
+	if s.proc == nil {
 		return
 	}
-	_ = s.cmd.Process.Kill()
-	<-s.done
-	s.cmd = nil
+	s.proc.Kill()
+	s.proc = nil
 }
 
 // Restart starts the server again on the same port with the same data
@@ -189,7 +150,7 @@ func (s *Server) Restart() {
 func (s *Server) Running() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.cmd != nil
+	return s.proc != nil
 }
 
 // Env is the environment a subprocess needs to reach this server through
@@ -224,7 +185,7 @@ func (s *Server) Store(t testing.TB) store.Store {
 	t.Helper()
 	st, err := store.NewS3(context.Background(), store.S3Config{
 		Bucket:      s.Bucket,
-		Prefix:      "t-" + randHex(6) + "/",
+		Prefix:      "t-" + testproc.RandHex(6) + "/",
 		Endpoint:    s.Endpoint,
 		Region:      s.Region,
 		PathStyle:   true,
@@ -240,40 +201,14 @@ func (s *Server) Store(t testing.TB) store.Store {
 func (s *Server) Logs() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.out == nil {
+	if s.proc == nil {
 		return ""
 	}
-	return s.out.String()
+	return s.proc.Output()
 }
 
-// binary finds versitygw: $REWIND_VERSITYGW, else .tools/bin/versitygw in
-// the module root (the nearest folder upwards holding go.mod).
-func binary() (string, error) {
-	if p := os.Getenv(EnvBinary); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("$%s: %w", EnvBinary, err)
-		}
-		return p, nil
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			p := filepath.Join(dir, ".tools", "bin", "versitygw")
-			if _, err := os.Stat(p); err != nil {
-				return "", err
-			}
-			return p, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
+// binary finds versitygw: $REWIND_VERSITYGW, else .tools/bin/versitygw.
+func binary() (string, error) { return testproc.Binary(EnvBinary, "versitygw") }
 
 // cleanEnv drops variables versitygw would read as configuration, so the
 // command line alone decides how it runs.
@@ -288,42 +223,4 @@ func cleanEnv() []string {
 		env = append(env, kv)
 	}
 	return env
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func randHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// syncBuffer collects process output, keeping only the last 64 KiB.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	const keep = 64 << 10
-	b.buf.Write(p)
-	if b.buf.Len() > keep {
-		b.buf.Next(b.buf.Len() - keep)
-	}
-	return len(p), nil
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -10,11 +10,7 @@
 package sqstest
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -32,6 +28,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/rewind-vod/rewind/infra/queue"
+	"github.com/rewind-vod/rewind/internal/testproc"
 )
 
 // EnvBinary names the environment variable that overrides the goaws path.
@@ -54,9 +51,7 @@ type Server struct {
 	backend string // goaws itself: http://127.0.0.1:PORT
 
 	mu    sync.Mutex
-	cmd   *exec.Cmd
-	done  chan struct{} // closed when cmd has exited
-	out   *syncBuffer
+	proc  *testproc.Proc // nil while stopped
 	front *httptest.Server
 	fwd   *http.Transport
 }
@@ -111,9 +106,9 @@ func config(port int) string {
 `, port, Account)
 }
 
-// start launches goaws on a fresh port and waits until it is healthy.
+// start launches goaws on a fresh port and waits until /health answers 200.
 func (s *Server) start() error {
-	port, err := freePort()
+	port, err := testproc.FreePort()
 	if err != nil {
 		return err
 	}
@@ -126,47 +121,15 @@ func (s *Server) start() error {
 	// for any goaws.yaml.
 	cmd := exec.Command(s.bin, "-config", cfg, "Local")
 	cmd.Dir = s.dir
-	out := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	setPdeathsig(cmd)
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start goaws: %w", err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	if err := waitReady(backend, done); err != nil {
-		_ = cmd.Process.Kill()
-		<-done
-		return fmt.Errorf("goaws on %s: %w\n%s", backend, err, out.String())
+	healthy := testproc.HTTPCheck(backend+"/health", func(status int) bool { return status == http.StatusOK })
+	p, err := testproc.Start(cmd, startTimeout, healthy)
+	if err != nil {
+		return fmt.Errorf("goaws on %s: %w", backend, err)
 	}
 	s.mu.Lock()
-	s.cmd, s.done, s.out, s.backend = cmd, done, out, backend
+	s.proc, s.backend = p, backend
 	s.mu.Unlock()
 	return nil
-}
-
-// waitReady polls /health until goaws answers 200 or exits.
-func waitReady(backend string, exited <-chan struct{}) error {
-	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(startTimeout)
-	for {
-		resp, err := client.Get(backend + "/health")
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("health: %s", resp.Status)
-		}
-		select {
-		case <-exited:
-			return errors.New("exited before answering")
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("no answer within %s: %w", startTimeout, err)
-		}
-	}
 }
 
 // Stop closes the front and kills goaws (its queues live in memory only).
@@ -178,10 +141,9 @@ func (s *Server) Stop() {
 		s.fwd.CloseIdleConnections()
 		s.front = nil
 	}
-	if s.cmd != nil {
-		_ = s.cmd.Process.Kill()
-		<-s.done
-		s.cmd = nil
+	if s.proc != nil {
+		s.proc.Kill()
+		s.proc = nil
 	}
 }
 
@@ -210,7 +172,7 @@ func (s *Server) NewQueue(t testing.TB, visibility time.Duration) string {
 	secs := max(int((visibility+time.Second-1)/time.Second), 1)
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
-	name := "rewind-test-" + randHex(6)
+	name := "rewind-test-" + testproc.RandHex(6)
 	out, err := s.Client().CreateQueue(ctx, &sqs.CreateQueueInput{
 		QueueName:  aws.String(name),
 		Attributes: map[string]string{"VisibilityTimeout": strconv.Itoa(secs)},
@@ -253,75 +215,11 @@ func (s *Server) Queue(t testing.TB, lease time.Duration) *queue.SQS {
 func (s *Server) Logs() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.out == nil {
+	if s.proc == nil {
 		return ""
 	}
-	return s.out.String()
+	return s.proc.Output()
 }
 
-// binary finds goaws: $REWIND_GOAWS, else .tools/bin/goaws in the module
-// root (the nearest folder upwards holding go.mod).
-func binary() (string, error) {
-	if p := os.Getenv(EnvBinary); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("$%s: %w", EnvBinary, err)
-		}
-		return p, nil
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			p := filepath.Join(dir, ".tools", "bin", "goaws")
-			if _, err := os.Stat(p); err != nil {
-				return "", err
-			}
-			return p, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func randHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// syncBuffer collects process output, keeping only the last 64 KiB.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	const keep = 64 << 10
-	b.buf.Write(p)
-	if b.buf.Len() > keep {
-		b.buf.Next(b.buf.Len() - keep)
-	}
-	return len(p), nil
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// binary finds goaws: $REWIND_GOAWS, else .tools/bin/goaws.
+func binary() (string, error) { return testproc.Binary(EnvBinary, "goaws") }

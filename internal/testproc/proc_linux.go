@@ -1,11 +1,11 @@
-package s3test
+package testproc
 
 import (
 	"os/exec"
 	"syscall"
 )
 
-// setPdeathsig makes the kernel kill versitygw if the test binary dies
+// setPdeathsig makes the kernel kill the server if the test binary dies
 // without running its cleanups (e.g. a timeout panic), so no server outlives
 // the test.
 func setPdeathsig(cmd *exec.Cmd) {
