@@ -13,7 +13,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/rewind-vod/rewind/internal/benchkit"
 	"github.com/rewind-vod/rewind/internal/flvfile"
 )
 
@@ -53,7 +53,7 @@ func run(ctx context.Context, ns string, dur time.Duration, bin, out string) err
 		}
 		counts = append(counts, n)
 	}
-	src, err := sourceFLV(out)
+	src, err := benchkit.SourceFLV(out)
 	if err != nil {
 		return err
 	}
@@ -124,27 +124,4 @@ func note(r result) string {
 		s += fmt.Sprintf("; %d players ended early (%d never connected), first error: %q", r.early, r.notJoined, r.playerErr)
 	}
 	return s
-}
-
-// sourceFLV encodes the bench media once and caches it: the same file and
-// ffmpeg command as bench/ingest, so either bench may make it.
-func sourceFLV(out string) (string, error) {
-	path := filepath.Join(out, "src-720p30-2500k.flv")
-	if _, err := os.Stat(path); err == nil {
-		return path, nil
-	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return "", err
-	}
-	tmp := path + ".tmp.flv"
-	cmd := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin",
-		"-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-		"-t", "20", "-c:v", "libx264", "-preset", "veryfast", "-b:v", "2500k", "-maxrate", "2500k", "-bufsize", "5000k",
-		"-g", "60", "-keyint_min", "60", "-sc_threshold", "0", "-bf", "2", "-pix_fmt", "yuv420p",
-		"-c:a", "aac", "-b:a", "128k", "-f", "flv", "-y", tmp)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("encode source: %w", err)
-	}
-	return path, os.Rename(tmp, path)
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rewind-vod/rewind/internal/benchkit"
 	"github.com/rewind-vod/rewind/internal/flvfile"
 	"github.com/rewind-vod/rewind/internal/loadgen"
 )
@@ -50,10 +51,10 @@ type snapshot struct {
 func (o *originProc) snapshot(ctx context.Context, players []*player) (snapshot, error) {
 	s := snapshot{at: time.Now()}
 	var err error
-	if s.cpu, err = cpuSeconds(o.pid()); err != nil {
+	if s.cpu, err = benchkit.CPUSeconds(o.pid()); err != nil {
 		return s, err
 	}
-	if s.benchCPU, err = cpuSeconds("self"); err != nil {
+	if s.benchCPU, err = benchkit.CPUSeconds("self"); err != nil {
 		return s, err
 	}
 	if s.hostCPU, err = hostBusySeconds(); err != nil {
@@ -62,7 +63,7 @@ func (o *originProc) snapshot(ctx context.Context, players []*player) (snapshot,
 	for _, p := range players {
 		s.rx += p.rx.Load()
 	}
-	s.m, err = scrape(ctx, o.url("/metrics"))
+	s.m, err = benchkit.Scrape(ctx, o.url("/metrics"))
 	return s, err
 }
 
@@ -96,7 +97,7 @@ func round(ctx context.Context, bin string, tags []flvfile.Tag, n int, dur time.
 	if err := waitMetric(ctx, metrics, "rewind_origin_publishers", zero, 10*time.Second); err != nil {
 		return r, fmt.Errorf("probe publish end: %w", err)
 	}
-	m0, err := scrape(ctx, metrics)
+	m0, err := benchkit.Scrape(ctx, metrics)
 	if err != nil {
 		return r, err
 	}
@@ -122,7 +123,7 @@ func round(ctx context.Context, bin string, tags []flvfile.Tag, n int, dur time.
 	if err := waitMetric(ctx, metrics, "rewind_origin_publishers", func(v float64) bool { return v >= 1 }, 10*time.Second); err != nil {
 		return r, fmt.Errorf("publisher not live: %w", err)
 	}
-	if r.rssBase, err = statusBytes(o.pid(), "VmRSS"); err != nil {
+	if r.rssBase, err = benchkit.StatusBytes(o.pid(), "VmRSS"); err != nil {
 		return r, err
 	}
 
@@ -181,11 +182,11 @@ func round(ctx context.Context, bin string, tags []flvfile.Tag, n int, dur time.
 	if err := waitMetric(ctx, metrics, "rewind_origin_publishers", zero, 10*time.Second); err != nil {
 		return r, fmt.Errorf("publish end: %w", err)
 	}
-	m2, err := scrape(ctx, metrics)
+	m2, err := benchkit.Scrape(ctx, metrics)
 	if err != nil {
 		return r, err
 	}
-	if r.rssPeak, err = statusBytes(o.pid(), "VmHWM"); err != nil {
+	if r.rssPeak, err = benchkit.StatusBytes(o.pid(), "VmHWM"); err != nil {
 		return r, err
 	}
 

@@ -6,14 +6,11 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"flag"
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,6 +21,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/rewind-vod/rewind/internal/benchkit"
 	"github.com/rewind-vod/rewind/internal/flvfile"
 	"github.com/rewind-vod/rewind/internal/loadgen"
 )
@@ -42,7 +40,7 @@ func main() {
 }
 
 func run(ns string, dur time.Duration, bin, out string) error {
-	src, err := sourceFLV(out)
+	src, err := benchkit.SourceFLV(out)
 	if err != nil {
 		return err
 	}
@@ -74,28 +72,6 @@ func run(ns string, dur time.Duration, bin, out string) error {
 	return nil
 }
 
-// sourceFLV encodes the bench media once and caches it.
-func sourceFLV(out string) (string, error) {
-	path := filepath.Join(out, "src-720p30-2500k.flv")
-	if _, err := os.Stat(path); err == nil {
-		return path, nil
-	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return "", err
-	}
-	tmp := path + ".tmp.flv"
-	cmd := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin",
-		"-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-		"-t", "20", "-c:v", "libx264", "-preset", "veryfast", "-b:v", "2500k", "-maxrate", "2500k", "-bufsize", "5000k",
-		"-g", "60", "-keyint_min", "60", "-sc_threshold", "0", "-bf", "2", "-pix_fmt", "yuv420p",
-		"-c:a", "aac", "-b:a", "128k", "-f", "flv", "-y", tmp)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("encode source: %w", err)
-	}
-	return path, os.Rename(tmp, path)
-}
-
 type result struct {
 	cpuPerStreamMin   float64
 	rssPerPub         float64
@@ -106,15 +82,6 @@ type result struct {
 	reqPerSegment     float64
 }
 
-func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func round(bin string, tags []flvfile.Tag, n int, dur time.Duration) (result, error) {
 	var r result
 	dir, err := os.MkdirTemp("", "rewind-bench-")
@@ -122,7 +89,14 @@ func round(bin string, tags []flvfile.Tag, n int, dur time.Duration) (result, er
 		return r, err
 	}
 	defer os.RemoveAll(dir)
-	rtmpAddr, httpAddr := freeAddr(), freeAddr()
+	rtmpAddr, err := benchkit.FreeAddr()
+	if err != nil {
+		return result{}, err
+	}
+	httpAddr, err := benchkit.FreeAddr()
+	if err != nil {
+		return result{}, err
+	}
 	cmd := exec.Command(bin, "origin", "--rtmp-addr", rtmpAddr, "--http-addr", httpAddr,
 		"--store", "file://"+filepath.Join(dir, "store"), "--spool", filepath.Join(dir, "spool"),
 		"--node", "bench", "--log-level", "warn", "--max-publishers", "1000", "--max-conns", "2000")
@@ -132,12 +106,12 @@ func round(bin string, tags []flvfile.Tag, n int, dur time.Duration) (result, er
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
 	metricsURL := "http://" + httpAddr + "/metrics"
-	if err := waitHTTP("http://"+httpAddr+"/healthz", 10*time.Second); err != nil {
+	if err := benchkit.WaitHTTP(context.Background(), "http://"+httpAddr+"/healthz", 10*time.Second); err != nil {
 		return r, err
 	}
 	pid := cmd.Process.Pid
-	cpu0, _ := cpuSeconds(pid)
-	rss0, _ := rssBytes(pid)
+	cpu0, _ := benchkit.CPUSeconds(strconv.Itoa(pid))
+	rss0, _ := benchkit.StatusBytes(strconv.Itoa(pid), "VmRSS")
 
 	var mu sync.Mutex
 	var stats []loadgen.Stats
@@ -153,7 +127,7 @@ func round(bin string, tags []flvfile.Tag, n int, dur time.Duration) (result, er
 			case <-stopSample:
 				return
 			case <-t.C:
-				if v, err := rssBytes(pid); err == nil && v > peak {
+				if v, err := benchkit.StatusBytes(strconv.Itoa(pid), "VmRSS"); err == nil && v > peak {
 					peak = v
 				}
 			}
@@ -179,7 +153,7 @@ func round(bin string, tags []flvfile.Tag, n int, dur time.Duration) (result, er
 	// Wait until every run is ended in the store.
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		m, err := scrape(metricsURL)
+		m, err := benchkit.Scrape(context.Background(), metricsURL)
 		if err == nil && m["rewind_recorder_runs_ended_total"] >= float64(n) {
 			break
 		}
@@ -189,11 +163,11 @@ func round(bin string, tags []flvfile.Tag, n int, dur time.Duration) (result, er
 		time.Sleep(200 * time.Millisecond)
 	}
 	close(stopSample)
-	cpu1, err := cpuSeconds(pid)
+	cpu1, err := benchkit.CPUSeconds(strconv.Itoa(pid))
 	if err != nil {
 		return r, err
 	}
-	m, err := scrape(metricsURL)
+	m, err := benchkit.Scrape(context.Background(), metricsURL)
 	if err != nil {
 		return r, err
 	}
@@ -223,74 +197,6 @@ func round(bin string, tags []flvfile.Tag, n int, dur time.Duration) (result, er
 		r.reqPerSegment = m["rewind_recorder_store_requests_total"] / segs
 	}
 	return r, nil
-}
-
-func waitHTTP(url string, d time.Duration) error {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(url); err == nil {
-			resp.Body.Close()
-			return nil
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return fmt.Errorf("%s not up", url)
-}
-
-// scrape sums every sample of each metric family (labels folded).
-func scrape(url string) (map[string]float64, error) {
-	resp, err := http.Get(url)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	m := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		name, val, ok := strings.Cut(line, " ")
-		if !ok {
-			continue
-		}
-		if i := strings.IndexByte(name, '{'); i >= 0 {
-			name = name[:i]
-		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
-		if err == nil {
-			m[name] += v
-		}
-	}
-	return m, sc.Err()
-}
-
-// cpuSeconds is the process's user + system CPU time from /proc.
-func cpuSeconds(pid int) (float64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	s := string(b)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	ut, _ := strconv.ParseFloat(fields[11], 64)
-	st, _ := strconv.ParseFloat(fields[12], 64)
-	return (ut + st) / 100, nil // USER_HZ is 100 on Linux
-}
-
-func rssBytes(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS")
 }
 
 func dirBytes(root string) (int64, error) {
