@@ -9,10 +9,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/rewind-vod/rewind/infra/awsconfig"
 )
 
 // SQS limits this code works within.
@@ -89,14 +90,7 @@ func NewSQS(ctx context.Context, cfg SQSConfig) (*SQS, error) {
 		return nil, fmt.Errorf("queue: sqs: lease %v out of range (0 to 12h)", cfg.Lease)
 	}
 
-	var loadOpts []func(*config.LoadOptions) error
-	if cfg.Region != "" {
-		loadOpts = append(loadOpts, config.WithRegion(cfg.Region))
-	}
-	if cfg.Credentials != nil {
-		loadOpts = append(loadOpts, config.WithCredentialsProvider(cfg.Credentials))
-	}
-	awsCfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
+	awsCfg, err := awsconfig.Load(ctx, cfg.Region, cfg.Credentials)
 	if err != nil {
 		return nil, fmt.Errorf("queue: sqs: load aws config: %w", err)
 	}
