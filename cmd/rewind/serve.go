@@ -256,12 +256,16 @@ func buildNode(role string, f *serveFlags, log *slog.Logger, st store.Store, reg
 		}
 		rules = append(rules, r)
 	}
-	// The relay sink always exists, so its metrics do too (at zero).
+	// The relay's metrics always exist (at zero, for the alerts); it is a
+	// sink only when there are rules, so a node without relays does not
+	// queue every frame for it.
 	relay, err := origin.NewRelay(origin.RelayConfig{Rules: rules, Queue: f.relayQueue, Timeout: f.relayTimeout}, log, reg)
 	if err != nil {
 		return nil, err
 	}
-	sinks = append(sinks, relay)
+	if len(rules) > 0 {
+		sinks = append(sinks, relay)
+	}
 	org, err := origin.New(origin.Config{
 		Addr: f.rtmpAddr,
 		Node: f.node,
