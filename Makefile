@@ -8,7 +8,12 @@ VERSITYGW_VERSION := v1.8.0
 VERSITYGW := $(TOOLS)/versitygw
 GOAWS_VERSION := v0.4.4
 GOAWS     := $(TOOLS)/goaws
-APT_PACKAGES := ffmpeg chromium
+# The libav -dev packages and pkg-config build the editor (go-astiav, cgo)
+# against Debian bookworm's FFmpeg 5.1; ffmpeg/ffprobe and chromium check
+# media and playback in the tests.
+BUILD_APT_PACKAGES := pkg-config libavformat-dev libavcodec-dev libavutil-dev \
+	libswscale-dev libswresample-dev libavfilter-dev libavdevice-dev
+APT_PACKAGES := $(BUILD_APT_PACKAGES) ffmpeg chromium
 PLAYWRIGHT_VERSION := 1.65.1
 PLAYWRIGHT := $(CURDIR)/.tools/node/node_modules/playwright-core/package.json
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -27,16 +32,20 @@ FUZZ_TARGETS := \
 	./media:FuzzAVCCToAnnexB \
 	./media:FuzzParseVideoTag \
 	./infra/queue:FuzzDecodeRecord \
+	./editor/thumb:FuzzFrame \
 	./internal/flvfile:FuzzReadAll \
 	./vodapi:FuzzParseTime \
 	./vodapi/playlist:FuzzWrite
 
-.PHONY: all build run test deps apt-deps vet fuzz bench clean
+.PHONY: all build build-deps run test deps apt-deps vet nocgo fuzz bench clean
 
 all: build
 
-build:
+build: build-deps
 	$(GO) build -o $(BIN) ./cmd/rewind
+
+build-deps:
+	@$(call apt_install,$(BUILD_APT_PACKAGES))
 
 run: build
 	./$(BIN) dev
@@ -89,7 +98,13 @@ fuzz:
 		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
 	done
 
-test: deps vet
+# Everything but the editor builds without cgo (the Lambda build of vodapi):
+# the editor is wired into cmd/rewind behind a cgo build constraint.
+nocgo:
+	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/rewind
+	CGO_ENABLED=0 GOARCH=arm64 $(GO) build -o /dev/null ./cmd/rewind
+
+test: deps vet nocgo
 	AWS_EC2_METADATA_DISABLED=true REWIND_VERSITYGW=$(VERSITYGW) REWIND_GOAWS=$(GOAWS) $(GO) test -count=1 -timeout 12m ./...
 	$(MAKE) --no-print-directory fuzz
 

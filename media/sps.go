@@ -259,3 +259,24 @@ func skipScalingList(r *bitReader, size int) error {
 	}
 	return nil
 }
+
+// SPSID reads the seq_parameter_set_id of an SPS NALU (with its header
+// byte): the editor gives re-encoded pictures an id the source does not use.
+func SPSID(nalu []byte) (int, error) {
+	if len(nalu) < 4 || nalu[0]&0x1f != naluSPS {
+		return 0, errors.New("sps: not an SPS NALU")
+	}
+	// The id follows profile, constraint flags and level: a few bytes in.
+	r := &bitReader{b: unescapeRBSP(nalu[1:min(len(nalu), 32)])}
+	if _, err := r.bits(24); err != nil {
+		return 0, err
+	}
+	id, err := r.ue()
+	if err != nil {
+		return 0, err
+	}
+	if id > 31 {
+		return 0, fmt.Errorf("sps: id %d out of range", id)
+	}
+	return int(id), nil
+}

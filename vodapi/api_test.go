@@ -312,7 +312,7 @@ func TestSegmentRange(t *testing.T) {
 	run := writeRun(t, a.st, time.Now().Add(-time.Hour), false)
 	url := a.ts.URL + "/seg/live/cam/" + run + "/1.ts"
 	resp, full := get(t, url)
-	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "video/mp2t" || !bytes.Equal(full, testSegments(t)[0].data) {
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "video/mp2t" || !bytes.Equal(full, testSegments(t)[0].Data) {
 		t.Fatalf("segment: %d %v", resp.StatusCode, resp.Header)
 	}
 	etag := resp.Header.Get("ETag")

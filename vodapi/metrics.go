@@ -6,6 +6,7 @@ type metrics struct {
 	storeRequests *prometheus.CounterVec
 	requests      *prometheus.CounterVec
 	duration      *prometheus.HistogramVec
+	clips         prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -20,9 +21,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "rewind_vodapi_request_duration_seconds", Help: "HTTP request latency by route.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
 		}, []string{"route"}),
+		clips: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rewind_vodapi_clips_created_total", Help: "Clip jobs accepted and queued.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.storeRequests, m.requests, m.duration)
+		reg.MustRegister(m.storeRequests, m.requests, m.duration, m.clips)
 	}
 	return m
 }

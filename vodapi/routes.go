@@ -1,7 +1,6 @@
 package vodapi
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -26,9 +25,9 @@ func (s *Server) routes() *echo.Echo {
 	e.Use(s.observe)
 	e.Use(middleware.CORSWithConfig(middleware.CORSConfig{
 		AllowOrigins:  s.cfg.CORSOrigins,
-		AllowMethods:  []string{http.MethodGet, http.MethodHead, http.MethodOptions},
-		AllowHeaders:  []string{"Range", "If-None-Match", "Content-Type"},
-		ExposeHeaders: []string{"Content-Length", "Content-Range", "ETag"},
+		AllowMethods:  []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodOptions},
+		AllowHeaders:  []string{"Range", "If-None-Match", "Content-Type", "Idempotency-Key"},
+		ExposeHeaders: []string{"Content-Length", "Content-Range", "ETag", "Location"},
 		MaxAge:        86400,
 	}))
 	e.GET("/healthz", func(c echo.Context) error {
@@ -38,6 +37,8 @@ func (s *Server) routes() *echo.Echo {
 	s.webRoutes(e)
 	e.GET("/v1/streams", s.listStreams)
 	e.GET("/v1/streams/:app/:name/recordings", s.listRecordings)
+	s.clipRoutes(e)
+	s.thumbRoutes(e)
 	e.GET("/hls/:app/:name/index.m3u8", s.windowPlaylist)
 	e.GET("/hls/:app/:name/runs/:run/index.m3u8", s.runPlaylist)
 	e.GET("/hls/:app/:name/recordings/:id/index.m3u8", s.recordingPlaylist)
@@ -532,29 +533,9 @@ func (s *Server) segment(c echo.Context) error {
 	if !ok || perr != nil || seq == 0 || seq > catalog.MaxSeq || len(num) > 10 {
 		return badRequest("bad_segment", "segment must be {seq}.ts")
 	}
-	key := catalog.SegmentKey(st, run, seq)
-	rc, info, err := s.st.Get(c.Request().Context(), key, nil)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(rc); err != nil {
-		return fmt.Errorf("read %s: %w", key, err)
-	}
-	h := c.Response().Header()
-	h.Set("Content-Type", "video/mp2t")
-	h.Set("Cache-Control", immutable) // segments never change
+	cc := immutable // segments never change
 	if !tok.exp.IsZero() {
-		h.Set("Cache-Control", fmt.Sprintf("public, max-age=%d", max(int(time.Until(tok.exp).Seconds()), 0)))
+		cc = fmt.Sprintf("public, max-age=%d", max(int(time.Until(tok.exp).Seconds()), 0))
 	}
-	etag := info.ETag
-	if etag != "" && !strings.HasPrefix(etag, `"`) {
-		etag = `"` + etag + `"`
-	}
-	if etag != "" {
-		h.Set("ETag", etag)
-	}
-	http.ServeContent(c.Response(), c.Request(), "", info.LastModified, bytes.NewReader(buf.Bytes()))
-	return nil
+	return s.serveObject(c, catalog.SegmentKey(st, run, seq), cc)
 }

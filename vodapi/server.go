@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rewind-vod/rewind/cache"
+	"github.com/rewind-vod/rewind/infra/queue"
 	"github.com/rewind-vod/rewind/infra/store"
 )
 
@@ -37,6 +39,15 @@ type Config struct {
 	// PlaybackSecrets turns signed playback on: playlists and segments need
 	// a token from SignPlayback made with one of them (several for rotation).
 	PlaybackSecrets []string
+	// Jobs is the clip job queue; nil turns POST /v1/clips off (503).
+	Jobs queue.Queue
+	// MaxClip is the longest clip accepted (default 3h).
+	MaxClip time.Duration
+	// Thumbs renders thumbnails and sprites; nil turns them off (501).
+	Thumbs Thumbnailer
+	// PublicURL is the API's external base URL (no trailing '/') for the
+	// URLs in answers and webhooks; empty gives paths.
+	PublicURL string
 }
 
 func (c *Config) defaults() {
@@ -52,6 +63,10 @@ func (c *Config) defaults() {
 	if c.TargetDuration <= 0 {
 		c.TargetDuration = 4 * time.Second
 	}
+	if c.MaxClip <= 0 {
+		c.MaxClip = 3 * time.Hour
+	}
+	c.PublicURL = strings.TrimSuffix(c.PublicURL, "/")
 	if len(c.CORSOrigins) == 0 {
 		c.CORSOrigins = []string{"*"}
 	}
@@ -62,8 +77,10 @@ type Server struct {
 	cfg       Config
 	log       *slog.Logger
 	rd        *reader
-	st        store.Store
+	st        store.Store // counted
+	raw       store.Store // as given: for optional interfaces (Presigner)
 	playlists *cache.Cache[*rendered]
+	stills    *cache.Cache[[]byte] // thumbnails and sprite sheets
 	e         *echo.Echo
 	m         *metrics
 	now       func() time.Time
@@ -77,7 +94,7 @@ func New(cfg Config, st store.Store, log *slog.Logger, reg prometheus.Registerer
 	}
 	m := newMetrics(reg)
 	cst := countingStore{Store: st, reqs: m.storeRequests}
-	rd, err := newReader(cst, cfg.CacheBytes*3/4, cfg.TargetDuration/2, reg)
+	rd, err := newReader(cst, cfg.CacheBytes*5/8, cfg.TargetDuration/2, reg)
 	if err != nil {
 		return nil, fmt.Errorf("vodapi: %w", err)
 	}
@@ -85,7 +102,12 @@ func New(cfg Config, st store.Store, log *slog.Logger, reg prometheus.Registerer
 	if err != nil {
 		return nil, fmt.Errorf("vodapi: %w", err)
 	}
-	s := &Server{cfg: cfg, log: log.With("component", "vodapi"), rd: rd, st: cst, playlists: pl, m: m, now: time.Now}
+	stills, err := cache.New[[]byte](cache.Config{Name: "stills", MaxBytes: max(cfg.CacheBytes/8, 1<<20)}, reg)
+	if err != nil {
+		pl.Close()
+		return nil, fmt.Errorf("vodapi: %w", err)
+	}
+	s := &Server{cfg: cfg, log: log.With("component", "vodapi"), rd: rd, st: cst, raw: st, playlists: pl, stills: stills, m: m, now: time.Now}
 	s.e = s.routes()
 	return s, nil
 }
@@ -97,4 +119,5 @@ func (s *Server) Handler() http.Handler { return s.e }
 func (s *Server) Close() {
 	s.rd.close()
 	s.playlists.Close()
+	s.stills.Close()
 }

@@ -17,6 +17,7 @@ Usage:
   rewind dev     everything in one process, on local disk by default
   rewind origin  RTMP origin node + recorder
   rewind vodapi  the replay API alone (stateless, reads the store)
+  rewind editor  the clip worker (cuts, transcodes; needs a cgo build)
   rewind sign    print a signed publish query (exp=...&sig=...)
 
 Run 'rewind <command> -h' for a command's flags. Every flag can also be
@@ -45,6 +46,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, "origin", args[1:], stderr)
 	case "vodapi":
 		return serveReplay(ctx, args[1:], stderr)
+	case "editor":
+		return serveEditor(ctx, args[1:], stderr)
 	case "sign":
 		return sign(args[1:], stdout, stderr)
 	case "help", "-h", "--help":

@@ -333,9 +333,9 @@ func exportedByDevNode(t *testing.T) exportedMetrics {
 	fs := flag.NewFlagSet("rewind dev", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	var f serveFlags
-	f.register(fs)
-	f.replay.register(fs)
+	f.registerRole(fs, "dev")
 	err := fs.Parse([]string{
+		"--jobs", "file://" + t.TempDir(),
 		"--spool", t.TempDir(),
 		"--store", "file://" + t.TempDir(),
 		"--rtmp-addr", "127.0.0.1:0",

@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os/signal"
 	"syscall"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/rewind-vod/rewind/infra/queue"
 	"github.com/rewind-vod/rewind/vodapi"
 )
 
@@ -25,9 +24,16 @@ type replayFlags struct {
 	cacheBytes      int64
 	corsOrigins     listFlag
 	playbackSecrets listFlag
+	jobs            queueFlags
+	maxClip         time.Duration
+	publicURL       string
 }
 
-func (f *replayFlags) register(fs *flag.FlagSet) {
+// register adds the flags; jobsDefault is the default clip job queue.
+func (f *replayFlags) register(fs *flag.FlagSet, jobsDefault string) {
+	f.jobs.register(fs, jobsDefault)
+	fs.DurationVar(&f.maxClip, "max-clip", 3*time.Hour, "longest clip a client may ask for")
+	fs.StringVar(&f.publicURL, "public-url", "", "the API's external base URL, for URLs in answers and webhooks (default: paths)")
 	fs.StringVar(&f.segmentBaseURL, "segment-base-url", "", "where players fetch segments (a CDN in front of the bucket); empty: served by this API under /seg")
 	fs.DurationVar(&f.reconnectWindow, "reconnect-window", 60*time.Second, "runs closer than this join into one recording")
 	fs.DurationVar(&f.maxWindow, "max-window", 24*time.Hour, "longest playlist window")
@@ -37,8 +43,12 @@ func (f *replayFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.corsOrigins, "cors-origins", "origins allowed to call the API from a browser (comma-separated, * for any)")
 }
 
-func (f *replayFlags) config(target time.Duration) vodapi.Config {
+func (f *replayFlags) config(target time.Duration, jobs queue.Queue) vodapi.Config {
 	return vodapi.Config{
+		Jobs:            jobs,
+		Thumbs:          newStills(),
+		MaxClip:         f.maxClip,
+		PublicURL:       f.publicURL,
 		SegmentBaseURL:  f.segmentBaseURL,
 		ReconnectWindow: f.reconnectWindow,
 		MaxWindow:       f.maxWindow,
@@ -55,7 +65,7 @@ func serveReplay(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("rewind vodapi", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var f replayFlags
-	f.register(fs)
+	f.register(fs, "")
 	httpAddr := fs.String("http-addr", "127.0.0.1:8080", "HTTP listen address")
 	target := fs.Duration("segment-duration", 4*time.Second, "target segment duration of the recordings (for cache lifetimes)")
 	var common commonFlags
@@ -67,7 +77,14 @@ func serveReplay(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	api, err := vodapi.New(f.config(*target), st, log, reg)
+	jobs, err := f.jobs.open(ctx, 0)
+	if err != nil {
+		return err
+	}
+	if jobs != nil {
+		defer jobs.Close()
+	}
+	api, err := vodapi.New(f.config(*target, jobs), st, log, reg)
 	if err != nil {
 		return err
 	}
@@ -75,26 +92,19 @@ func serveReplay(ctx context.Context, args []string, stderr io.Writer) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("/", api.Handler())
-	ln, err := net.Listen("tcp", *httpAddr)
+	hs, err := startHTTP(*httpAddr, mux)
 	if err != nil {
-		return fmt.Errorf("http listen: %w", err)
+		return err
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	sigCtx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	log.Info("rewind vodapi started", "http", ln.Addr().String(), "store", redactURL(common.storeURL))
+	log.Info("rewind vodapi started", "http", hs.addr, "store", redactURL(common.storeURL))
 	select {
-	case err := <-done:
+	case err := <-hs.done:
 		return fmt.Errorf("http: %w", err)
 	case <-sigCtx.Done():
 	}
-	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		log.Warn("http shutdown", "err", err)
-	}
+	hs.shutdown(log)
 	log.Info("stopped")
 	return nil
 }

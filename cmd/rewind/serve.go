@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/rewind-vod/rewind/infra/queue"
 	"github.com/rewind-vod/rewind/infra/store"
 	"github.com/rewind-vod/rewind/origin"
 	"github.com/rewind-vod/rewind/recorder"
@@ -55,6 +56,7 @@ type serveFlags struct {
 	relayTimeout time.Duration
 
 	replay      replayFlags // dev only
+	editor      editorFlags // dev only
 	playSecrets listFlag    // origin only; dev uses replay.playbackSecrets
 }
 
@@ -88,6 +90,18 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.relayTimeout, "relay-timeout", 10*time.Second, "relay connect and send timeout")
 }
 
+// registerRole adds the flags of role: dev has the replay API and the
+// editor besides the origin's.
+func (f *serveFlags) registerRole(fs *flag.FlagSet, role string) {
+	f.register(fs)
+	if role == "dev" {
+		f.replay.register(fs, "file://./data/jobs")
+		f.editor.register(fs)
+	} else {
+		fs.Var(&f.playSecrets, "playback-secrets", "comma-separated HMAC secrets for signed live playback (empty: open)")
+	}
+}
+
 // serve runs the RTMP origin and the recorder (role "origin"), plus, in
 // "dev", everything else on the same HTTP address. The first SIGINT or
 // SIGTERM stops ingest, lets the recorder upload its spool for up to
@@ -96,12 +110,7 @@ func serve(ctx context.Context, role string, args []string, stderr io.Writer) er
 	fs := flag.NewFlagSet("rewind "+role, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var f serveFlags
-	f.register(fs)
-	if role == "dev" {
-		f.replay.register(fs)
-	} else {
-		fs.Var(&f.playSecrets, "playback-secrets", "comma-separated HMAC secrets for signed live playback (empty: open)")
-	}
+	f.registerRole(fs, role)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -140,6 +149,13 @@ func serve(ctx context.Context, role string, args []string, stderr io.Writer) er
 	go func() { ingestDone <- org.Serve(ingestCtx, rtmpLn) }()
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- httpSrv.Serve(httpLn) }()
+	workCtx, stopWork := context.WithCancel(context.Background())
+	workDone := make(chan error, 1)
+	if n.worker != nil {
+		go func() { workDone <- n.worker.Run(workCtx) }()
+	} else {
+		workDone <- nil
+	}
 	log.Info("rewind started", "role", role, "rtmp", rtmpLn.Addr().String(), "http", httpLn.Addr().String(),
 		"store", redactURL(f.storeURL), "spool", f.spool, "node", f.node)
 
@@ -185,6 +201,8 @@ func serve(ctx context.Context, role string, args []string, stderr io.Writer) er
 		log.Warn("drain timed out; the rest stays in the spool for the next start", "err", err)
 	}
 	cancel()
+	stopWork() // running clip jobs go back to the queue
+	<-workDone
 	stopRec()
 	<-recDone
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -217,12 +235,17 @@ type node struct {
 	players *origin.Players
 	org     *origin.Server
 	api     *vodapi.Server // dev only
+	jobs    queue.Queue    // dev only: clip jobs, shared by the API and the worker
+	worker  clipWorker     // dev only, cgo builds only
 	handler http.Handler   // everything on the HTTP address
 }
 
 func (n *node) close() {
 	if n.api != nil {
 		n.api.Close()
+	}
+	if n.jobs != nil {
+		n.jobs.Close()
 	}
 }
 
@@ -294,16 +317,21 @@ func buildNode(role string, f *serveFlags, log *slog.Logger, st store.Store, reg
 		mux.Handle(p, liveAPI)
 	}
 	if role == "dev" {
-		n.api, err = vodapi.New(f.replay.config(f.segmentDuration), st, log, reg)
-		if err != nil {
+		// One queue object for both sides: the embedded queue wakes its
+		// receivers in memory.
+		if n.jobs, err = f.replay.jobs.open(context.Background(), f.editor.lease); err != nil {
 			return nil, err
 		}
+		n.api, err = vodapi.New(f.replay.config(f.segmentDuration, n.jobs), st, log, reg)
+		if err != nil {
+			n.close()
+			return nil, err
+		}
+		f.editor.publicURL = f.replay.publicURL
+		n.worker = devEditor(&f.editor, st, n.jobs, log, reg)
 		mux.Handle("/", n.api.Handler())
 	} else {
-		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			io.WriteString(w, `{"status":"ok"}`)
-		})
+		mux.HandleFunc("GET /healthz", healthz)
 	}
 	// Live HTTP-FLV (GET /{app}/{name}.flv) first, everything else after.
 	n.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -455,6 +455,8 @@ func ContentTypeFor(key string) string {
 		return "video/mp4"
 	case ".jpg":
 		return "image/jpeg"
+	case ".vtt":
+		return "text/vtt"
 	}
 	return "application/octet-stream"
 }

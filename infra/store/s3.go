@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -307,4 +308,20 @@ func s3Err(op, key string, err error) error {
 		}
 	}
 	return fmt.Errorf("s3 %s %s: %w", op, key, err)
+}
+
+// PresignGet returns a URL that reads the object without credentials until
+// ttl passes (for redirects to large outputs instead of proxying them).
+func (s *S3) PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error) {
+	if err := ValidateKey(key); err != nil {
+		return "", fmt.Errorf("s3 presign: %w", err)
+	}
+	req, err := s3.NewPresignClient(s.client).PresignGetObject(ctx, &s3.GetObjectInput{
+		Bucket: aws.String(s.bucket),
+		Key:    aws.String(s.prefix + key),
+	}, s3.WithPresignExpires(ttl))
+	if err != nil {
+		return "", s3Err("presign", key, err)
+	}
+	return req.URL, nil
 }

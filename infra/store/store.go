@@ -65,3 +65,8 @@ type Store interface {
 	// Delete removes the object; deleting a missing key is not an error.
 	Delete(ctx context.Context, key string) error
 }
+
+// Presigner is a store that can hand out time-limited read URLs (S3).
+type Presigner interface {
+	PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error)
+}

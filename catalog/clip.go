@@ -1,0 +1,309 @@
+package catalog
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rewind-vod/rewind/infra/store"
+)
+
+// Clip jobs: the API writes the job document under clips/{id}/ and queues
+// the id; the editor worker is then the only writer of that document. Both
+// sides meet here, never in each other's packages.
+
+// ClipsPrefix is the prefix of every clip job and its outputs.
+const ClipsPrefix = "clips/"
+
+// Clip job states.
+const (
+	ClipQueued    = "queued"
+	ClipRunning   = "running"
+	ClipSucceeded = "succeeded"
+	ClipFailed    = "failed"
+)
+
+// Output formats and cut modes.
+const (
+	FormatMP4    = "mp4"
+	FormatTS     = "ts"
+	FormatHLS    = "hls"
+	ModeCopy     = "copy"
+	ModeAccurate = "accurate"
+)
+
+// ErrBadClipID is returned (wrapped) for an id that is not a clip id.
+var ErrBadClipID = errors.New("invalid clip id")
+
+// ErrBadClipJob is returned (wrapped) by ReadClipJob for a document that
+// cannot be a job (undecodable or invalid): retrying will not help.
+var ErrBadClipJob = errors.New("invalid clip job document")
+
+const clipIDLen = 24
+
+// NewClipID returns a random clip id (24 lowercase hex digits).
+func NewClipID() string {
+	var b [clipIDLen / 2]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// IdempotentClipID derives the clip id from a client's Idempotency-Key, so a
+// repeat finds the same job without any index to keep consistent.
+func IdempotentClipID(key string) string {
+	sum := sha256.Sum256([]byte("rewind-clip\x00" + key))
+	return hex.EncodeToString(sum[:clipIDLen/2])
+}
+
+// ValidClipID checks that id can be a clip id (and so a key part).
+func ValidClipID(id string) error {
+	if len(id) != clipIDLen {
+		return fmt.Errorf("%w: %s", ErrBadClipID, quoteTrunc(id))
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return fmt.Errorf("%w: %s", ErrBadClipID, quoteTrunc(id))
+		}
+	}
+	return nil
+}
+
+// ClipPrefix is "clips/{id}/": the job document and every output.
+func ClipPrefix(id string) string { return ClipsPrefix + id + "/" }
+
+// ClipJobKey is "clips/{id}/job.json".
+func ClipJobKey(id string) string { return ClipPrefix(id) + "job.json" }
+
+// ClipTranscode asks for a scaled re-encode.
+type ClipTranscode struct {
+	Height       int   `json:"height"`
+	VideoBitrate int64 `json:"video_bitrate,omitempty"` // bit/s
+	AudioBitrate int64 `json:"audio_bitrate,omitempty"` // bit/s
+}
+
+// ClipRequest is what the client asked for, as validated by the API.
+type ClipRequest struct {
+	Stream     string         `json:"stream"`
+	Start      time.Time      `json:"start"`
+	End        time.Time      `json:"end"`
+	Format     string         `json:"format"`
+	Mode       string         `json:"mode"`
+	Transcode  *ClipTranscode `json:"transcode,omitempty"`
+	WebhookURL string         `json:"webhook_url,omitempty"`
+}
+
+// ClipPart is one run's share of a clip: the segments FirstSeq..LastSeq,
+// the first of which starts at StartMS (wall clock). Parts are in time order.
+type ClipPart struct {
+	Run      string `json:"run"`
+	FirstSeq uint64 `json:"first_seq"`
+	LastSeq  uint64 `json:"last_seq"`
+	StartMS  int64  `json:"start_ms"`
+	EndMS    int64  `json:"end_ms"` // end of the last segment
+}
+
+// ClipOutput describes the finished file (for HLS, the playlist).
+type ClipOutput struct {
+	Key         string  `json:"key"`
+	Files       int     `json:"files,omitempty"` // HLS: playlist and segments
+	ContentType string  `json:"content_type"`
+	Duration    float64 `json:"duration"`
+	Size        int64   `json:"size"`
+	Width       int     `json:"width,omitempty"`
+	Height      int     `json:"height,omitempty"`
+}
+
+// ClipJob is the job document, clips/{id}/job.json.
+type ClipJob struct {
+	ID             string      `json:"id"`
+	Status         string      `json:"status"`
+	Progress       int         `json:"progress"`
+	Error          string      `json:"error,omitempty"`
+	Attempts       int         `json:"attempts"`
+	Request        ClipRequest `json:"request"`
+	Parts          []ClipPart  `json:"parts"`
+	Output         *ClipOutput `json:"output,omitempty"`
+	IdempotencyKey string      `json:"idempotency_key,omitempty"`
+	CreatedAt      time.Time   `json:"created_at"`
+	UpdatedAt      time.Time   `json:"updated_at"`
+	StartedAt      *time.Time  `json:"started_at,omitempty"`
+	FinishedAt     *time.Time  `json:"finished_at,omitempty"`
+	Webhook        *ClipHook   `json:"webhook,omitempty"`
+}
+
+// ClipHook is the webhook's delivery state (for a job with a webhook_url).
+type ClipHook struct {
+	Attempts    int        `json:"attempts"`
+	DeliveredAt *time.Time `json:"delivered_at,omitempty"`
+	LastError   string     `json:"last_error,omitempty"`
+}
+
+// Done says the job will not change any more.
+func (j *ClipJob) Done() bool { return j.Status == ClipSucceeded || j.Status == ClipFailed }
+
+// Validate checks what the worker relies on.
+func (j *ClipJob) Validate() error {
+	if err := ValidClipID(j.ID); err != nil {
+		return err
+	}
+	switch j.Status {
+	case ClipQueued, ClipRunning, ClipSucceeded, ClipFailed:
+	default:
+		return fmt.Errorf("clip %s: unknown status %q", j.ID, j.Status)
+	}
+	if _, err := ParseStream(j.Request.Stream); err != nil {
+		return fmt.Errorf("clip %s: %w", j.ID, err)
+	}
+	if !j.Request.End.After(j.Request.Start) {
+		return fmt.Errorf("clip %s: end is not after start", j.ID)
+	}
+	switch j.Request.Format {
+	case FormatMP4, FormatTS, FormatHLS:
+	default:
+		return fmt.Errorf("clip %s: unknown format %q", j.ID, j.Request.Format)
+	}
+	switch j.Request.Mode {
+	case ModeCopy, ModeAccurate:
+	default:
+		return fmt.Errorf("clip %s: unknown mode %q", j.ID, j.Request.Mode)
+	}
+	if len(j.Parts) == 0 {
+		return fmt.Errorf("clip %s: no parts", j.ID)
+	}
+	for _, p := range j.Parts {
+		if err := ValidRunID(p.Run); err != nil {
+			return fmt.Errorf("clip %s: %w", j.ID, err)
+		}
+		if p.FirstSeq == 0 || p.LastSeq < p.FirstSeq || p.LastSeq > MaxSeq || p.EndMS <= p.StartMS {
+			return fmt.Errorf("clip %s: bad part %s %d..%d", j.ID, p.Run, p.FirstSeq, p.LastSeq)
+		}
+	}
+	if j.Output != nil {
+		if err := store.ValidateKey(j.Output.Key); err != nil {
+			return fmt.Errorf("clip %s: output: %w", j.ID, err)
+		}
+	}
+	return nil
+}
+
+// ClipView is the job as clients see it (GET /v1/clips/{id} and webhooks).
+type ClipView struct {
+	ID         string          `json:"id"`
+	Status     string          `json:"status"`
+	Progress   int             `json:"progress"`
+	Error      string          `json:"error,omitempty"`
+	Stream     string          `json:"stream"`
+	Start      time.Time       `json:"start"`
+	End        time.Time       `json:"end"`
+	Format     string          `json:"format"`
+	Mode       string          `json:"mode"`
+	Transcode  *ClipTranscode  `json:"transcode,omitempty"`
+	Attempts   int             `json:"attempts"`
+	CreatedAt  time.Time       `json:"created_at"`
+	UpdatedAt  time.Time       `json:"updated_at"`
+	FinishedAt *time.Time      `json:"finished_at,omitempty"`
+	StatusURL  string          `json:"status_url"`
+	Output     *ClipViewOutput `json:"output,omitempty"`
+}
+
+// ClipViewOutput is the output as clients see it.
+type ClipViewOutput struct {
+	URL         string  `json:"url"`
+	ContentType string  `json:"content_type"`
+	Duration    float64 `json:"duration"`
+	Size        int64   `json:"size"`
+	Width       int     `json:"width,omitempty"`
+	Height      int     `json:"height,omitempty"`
+}
+
+// ClipStatusPath is the API path of a job.
+func ClipStatusPath(id string) string { return "/v1/clips/" + id }
+
+// View is the client's view of the job; base is the API's public URL
+// ("" for paths relative to the API).
+func (j *ClipJob) View(base string) ClipView {
+	v := ClipView{ID: j.ID, Status: j.Status, Progress: j.Progress, Error: j.Error,
+		Stream: j.Request.Stream, Start: j.Request.Start, End: j.Request.End,
+		Format: j.Request.Format, Mode: j.Request.Mode, Transcode: j.Request.Transcode,
+		Attempts: j.Attempts, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, FinishedAt: j.FinishedAt,
+		StatusURL: base + ClipStatusPath(j.ID)}
+	if j.Status == ClipSucceeded && j.Output != nil {
+		o := j.Output
+		v.Output = &ClipViewOutput{URL: base + ClipStatusPath(j.ID) + "/output", ContentType: o.ContentType,
+			Duration: o.Duration, Size: o.Size, Width: o.Width, Height: o.Height}
+	}
+	return v
+}
+
+// maxJobSize bounds a job document read (parts of a long clip included).
+const maxJobSize = 4 << 20
+
+// WriteClipJob stores the job document.
+func WriteClipJob(ctx context.Context, st store.Store, j *ClipJob) error {
+	if err := j.Validate(); err != nil {
+		return err
+	}
+	b, err := json.Marshal(j)
+	if err != nil {
+		return fmt.Errorf("encode clip %s: %w", j.ID, err)
+	}
+	if err := st.Put(ctx, ClipJobKey(j.ID), b, "application/json"); err != nil {
+		return fmt.Errorf("write clip %s: %w", j.ID, err)
+	}
+	return nil
+}
+
+// ReadClipJob reads and checks a job document; a missing one is
+// store.ErrNotFound (wrapped).
+func ReadClipJob(ctx context.Context, st store.Store, id string) (*ClipJob, error) {
+	if err := ValidClipID(id); err != nil {
+		return nil, err
+	}
+	b, err := getAll(ctx, st, ClipJobKey(id), maxJobSize)
+	if err != nil {
+		return nil, err
+	}
+	var j ClipJob
+	if err := json.Unmarshal(b, &j); err != nil {
+		return nil, fmt.Errorf("%w: clip %s: %w", ErrBadClipJob, id, err)
+	}
+	if j.ID != id {
+		return nil, fmt.Errorf("%w: clip %s: document names %q", ErrBadClipJob, id, j.ID)
+	}
+	if err := j.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadClipJob, err)
+	}
+	return &j, nil
+}
+
+// ClipMessage is the queue message body: the id only, so the document in the
+// store stays the one truth.
+type ClipMessage struct {
+	Clip string `json:"clip"`
+}
+
+// EncodeClipMessage is the queue body for a job.
+func EncodeClipMessage(id string) []byte {
+	b, _ := json.Marshal(ClipMessage{Clip: id})
+	return b
+}
+
+// DecodeClipMessage parses and checks a queue body.
+func DecodeClipMessage(body []byte) (string, error) {
+	var m ClipMessage
+	if err := json.Unmarshal(body, &m); err != nil {
+		return "", fmt.Errorf("clip message: %w", err)
+	}
+	if err := ValidClipID(m.Clip); err != nil {
+		return "", fmt.Errorf("clip message: %w", err)
+	}
+	return m.Clip, nil
+}

@@ -1,0 +1,109 @@
+package catalog
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rewind-vod/rewind/infra/store"
+)
+
+func TestClipIDs(t *testing.T) {
+	a, b := NewClipID(), NewClipID()
+	if a == b || ValidClipID(a) != nil || ValidClipID(b) != nil {
+		t.Fatalf("ids %q %q", a, b)
+	}
+	k := IdempotentClipID("order-42")
+	if k != IdempotentClipID("order-42") || k == IdempotentClipID("order-43") || ValidClipID(k) != nil {
+		t.Errorf("idempotent id %q", k)
+	}
+	for _, bad := range []string{"", "abc", strings.Repeat("A", 24), strings.Repeat("g", 24), "../../" + strings.Repeat("a", 18), strings.Repeat("a", 25)} {
+		if err := ValidClipID(bad); !errors.Is(err, ErrBadClipID) {
+			t.Errorf("ValidClipID(%q) = %v", bad, err)
+		}
+	}
+	if got := ClipJobKey(k); got != "clips/"+k+"/job.json" || store.ValidateKey(got) != nil {
+		t.Errorf("job key %q", got)
+	}
+}
+
+func testJob() *ClipJob {
+	now := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	return &ClipJob{ID: NewClipID(), Status: ClipQueued, CreatedAt: now, UpdatedAt: now,
+		Request: ClipRequest{Stream: "live/cam", Start: now.Add(-time.Hour), End: now.Add(-59 * time.Minute), Format: FormatMP4, Mode: ModeCopy},
+		Parts:   []ClipPart{{Run: NewRunID(now.Add(-2*time.Hour), "n1"), FirstSeq: 3, LastSeq: 20, StartMS: 1, EndMS: 2}}}
+}
+
+// A job survives the store round trip; documents that cannot be jobs are
+// refused with ErrBadClipJob, so a worker drops them instead of retrying.
+func TestClipJobRoundTrip(t *testing.T) {
+	st, err := store.NewFS(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	j := testJob()
+	if err := WriteClipJob(ctx, st, j); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadClipJob(ctx, st, j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Request.Stream != "live/cam" || len(got.Parts) != 1 || got.Parts[0] != j.Parts[0] || !got.CreatedAt.Equal(j.CreatedAt) {
+		t.Errorf("round trip %+v", got)
+	}
+	if _, err := ReadClipJob(ctx, st, NewClipID()); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("missing job: %v", err)
+	}
+	for name, mutate := range map[string]func(*ClipJob){
+		"status":  func(j *ClipJob) { j.Status = "done" },
+		"format":  func(j *ClipJob) { j.Request.Format = "gif" },
+		"mode":    func(j *ClipJob) { j.Request.Mode = "fast" },
+		"stream":  func(j *ClipJob) { j.Request.Stream = "a/../b" },
+		"window":  func(j *ClipJob) { j.Request.End = j.Request.Start },
+		"parts":   func(j *ClipJob) { j.Parts = nil },
+		"run":     func(j *ClipJob) { j.Parts[0].Run = "../x" },
+		"seqs":    func(j *ClipJob) { j.Parts[0].LastSeq = 1 },
+		"output":  func(j *ClipJob) { j.Output = &ClipOutput{Key: "../etc/passwd"} },
+		"part ms": func(j *ClipJob) { j.Parts[0].EndMS = 0 },
+	} {
+		bad := testJob()
+		mutate(bad)
+		if err := WriteClipJob(ctx, st, bad); err == nil {
+			t.Errorf("%s: invalid job written", name)
+		}
+	}
+	id := NewClipID()
+	for _, doc := range []string{`{`, `{"id":"` + NewClipID() + `"}`, `{"id":"` + id + `","status":"queued"}`} {
+		if err := st.Put(ctx, ClipJobKey(id), []byte(doc), ""); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ReadClipJob(ctx, st, id); !errors.Is(err, ErrBadClipJob) {
+			t.Errorf("%s: %v", doc, err)
+		}
+	}
+}
+
+func TestClipMessageAndView(t *testing.T) {
+	j := testJob()
+	id, err := DecodeClipMessage(EncodeClipMessage(j.ID))
+	if err != nil || id != j.ID {
+		t.Fatalf("message round trip: %q %v", id, err)
+	}
+	for _, b := range []string{``, `{}`, `{"clip":"../x"}`, `[1]`} {
+		if _, err := DecodeClipMessage([]byte(b)); err == nil {
+			t.Errorf("message %q accepted", b)
+		}
+	}
+	j.Output = &ClipOutput{Key: ClipPrefix(j.ID) + "clip.mp4", ContentType: "video/mp4", Duration: 60, Size: 10}
+	if v := j.View("https://x"); v.Output != nil || v.StatusURL != "https://x/v1/clips/"+j.ID {
+		t.Errorf("queued view %+v", v)
+	}
+	j.Status = ClipSucceeded
+	if v := j.View(""); v.Output == nil || v.Output.URL != "/v1/clips/"+j.ID+"/output" || v.Output.Duration != 60 {
+		t.Errorf("succeeded view %+v", v.Output)
+	}
+}

@@ -1,0 +1,54 @@
+//go:build cgo
+
+package main
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/asticode/go-astiav"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rewind-vod/rewind/editor"
+	"github.com/rewind-vod/rewind/editor/thumb"
+	"github.com/rewind-vod/rewind/infra/queue"
+	"github.com/rewind-vod/rewind/infra/store"
+	"github.com/rewind-vod/rewind/vodapi"
+)
+
+func newClipWorker(f *editorFlags, st store.Store, q queue.Queue, log *slog.Logger, reg prometheus.Registerer) (clipWorker, error) {
+	return editor.New(editor.Config{
+		Concurrency:     f.concurrency,
+		MaxAttempts:     f.maxAttempts,
+		Lease:           f.lease,
+		RetryDelay:      f.retryDelay,
+		WorkDir:         f.workDir,
+		PublicURL:       f.publicURL,
+		WebhookSecret:   f.webhookSecret,
+		WebhookAttempts: f.webhookAttempts,
+	}, st, q, log, reg), nil
+}
+
+// stills renders vodapi's thumbnails and sprites with the editor's libav code.
+type stills struct{}
+
+func newStills() vodapi.Thumbnailer {
+	// swscale warns on every JPEG-range scaler; keep libav to errors.
+	astiav.SetLogLevel(astiav.LogLevelError)
+	return stills{}
+}
+
+func (stills) Frame(ctx context.Context, segment []byte, at time.Duration, width int) ([]byte, error) {
+	return thumb.Frame(ctx, segment, at, thumb.Options{Width: width})
+}
+
+func (stills) Sprite(ctx context.Context, tiles []vodapi.Tile, tileWidth, columns int) ([]byte, error) {
+	tt := make([]thumb.Tile, len(tiles))
+	for i, t := range tiles {
+		tt[i] = thumb.Tile{Segment: t.Segment, At: t.At}
+	}
+	b, _, err := thumb.Sprite(ctx, tt, thumb.SpriteOptions{TileWidth: tileWidth, Columns: columns})
+	return b, err
+}

@@ -1,0 +1,226 @@
+package av
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+
+	"github.com/asticode/go-astiav"
+)
+
+// accurateCutter cuts on exact frames: GOPs wholly inside [From, To) are
+// stream-copied, the (at most two) GOPs an edge falls in are decoded and
+// re-encoded with libx264. Audio is copied and cut by packet PTS.
+type accurateCutter struct{}
+
+func (c *accurateCutter) setup(j *job, in *input) error {
+	if in.video != nil && in.video.CodecParameters().CodecID() != astiav.CodecIDH264 {
+		return fmt.Errorf("av: %s: accurate mode needs H.264 video", in.path)
+	}
+	if err := addCopyStreams(j, in); err != nil {
+		return err
+	}
+	if j.o.format == FormatMP4 && j.o.video != nil {
+		ps, err := edgeHeaders(in)
+		if err != nil {
+			return err
+		}
+		cp := j.o.video.st.CodecParameters()
+		if err := cp.SetExtraData(append(cp.ExtraData(), ps...)); err != nil {
+			return fmt.Errorf("av: %s: extradata: %w", j.out, err)
+		}
+	}
+	return nil
+}
+
+func (c *accurateCutter) flush(*job) error { return nil }
+func (c *accurateCutter) close()           {}
+
+// accuratePart is the state of one part's cut.
+type accuratePart struct {
+	j         *job
+	in        *input
+	from, to  int64
+	gop       []*sample // video from the last keyframe on, decode order
+	aq        []*sample // audio held until the video before it is written
+	wrote     bool      // some video of this part is written
+	videoDone bool
+	// origin is the source PTS that lands on the part's start on the output
+	// timeline: the first frame shown at or after From, so the output
+	// starts with a frame at 0 (From itself if the part has no video).
+	origin    int64
+	originSet bool
+}
+
+// setOrigin fixes the origin once; later calls do nothing.
+func (a *accuratePart) setOrigin(pts int64) {
+	if !a.originSet {
+		a.origin, a.originSet = pts, true
+	}
+}
+
+func (c *accurateCutter) cut(j *job, in *input, p Part) (int64, error) {
+	video, audio, err := copyStreams(j, in)
+	if err != nil {
+		return 0, err
+	}
+	if video && in.video.CodecParameters().CodecID() != astiav.CodecIDH264 {
+		return 0, fmt.Errorf("av: %s: accurate mode needs H.264 video", in.path)
+	}
+	vn, an := j.streamCounts()
+	a := &accuratePart{j: j, in: in, from: ticks(p.From), to: ticks(p.To), videoDone: !video}
+	defer a.free()
+	audioDone := !audio
+	for !a.videoDone || !audioDone {
+		s, err := in.next(j.ctx)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return 0, err
+		}
+		switch {
+		case !s.video && audio && !audioDone:
+			if s.pts >= a.to {
+				audioDone = true
+				s.free()
+			} else if s.pts < a.from {
+				s.free()
+			} else if err := a.pushAudio(s); err != nil {
+				return 0, err
+			}
+		case s.video && !a.videoDone:
+			if err := a.pushVideo(s); err != nil {
+				return 0, err
+			}
+		default:
+			s.free()
+		}
+	}
+	if len(a.gop) > 0 {
+		last := a.gop[len(a.gop)-1]
+		end := last.pts + last.dur
+		for _, s := range a.gop {
+			end = max(end, s.pts+s.dur)
+		}
+		if err := a.finishGOP(end, -1); err != nil {
+			return 0, err
+		}
+	}
+	if err := a.flushAudio(-1); err != nil {
+		return 0, err
+	}
+	return j.writtenEnd(vn, an), nil
+}
+
+func (a *accuratePart) free() {
+	freeSamples(a.gop)
+	freeSamples(a.aq)
+	a.gop, a.aq = nil, nil
+}
+
+func (a *accuratePart) pushAudio(s *sample) error {
+	if !a.videoDone {
+		a.aq = append(a.aq, s)
+		return nil
+	}
+	defer s.free()
+	return a.writeAudio(s)
+}
+
+func (a *accuratePart) writeAudio(s *sample) error {
+	a.setOrigin(a.from) // no video frame in range
+	if s.pts < a.origin {
+		return nil
+	}
+	t := a.j.offset + s.pts - a.origin
+	return a.j.write(a.j.o.audio, s.pkt, t, t, s.dur)
+}
+
+// flushAudio writes held audio shown before until (all if until < 0).
+func (a *accuratePart) flushAudio(until int64) error {
+	n := 0
+	for _, s := range a.aq {
+		if until >= 0 && s.pts >= until {
+			break
+		}
+		err := a.writeAudio(s)
+		s.free()
+		n++
+		if err != nil {
+			return err
+		}
+	}
+	a.aq = append(a.aq[:0], a.aq[n:]...)
+	return nil
+}
+
+func (a *accuratePart) pushVideo(s *sample) error {
+	if !s.key {
+		if len(a.gop) == 0 {
+			s.free() // before the first keyframe: undecodable
+			return nil
+		}
+		a.gop = append(a.gop, s)
+		return nil
+	}
+	if len(a.gop) > 0 {
+		if err := a.finishGOP(s.pts, s.pts-s.dts); err != nil {
+			s.free()
+			return err
+		}
+	}
+	if s.pts >= a.to {
+		s.free()
+		a.videoDone = true
+		return a.flushAudio(-1)
+	}
+	a.gop = append(a.gop, s)
+	return nil
+}
+
+// finishGOP handles the buffered GOP now that it is known to end at end
+// (the next keyframe's PTS). nextDelay is that keyframe's PTS-DTS, -1 if
+// there is none.
+func (a *accuratePart) finishGOP(end, nextDelay int64) error {
+	g := a.gop
+	a.gop = nil
+	defer freeSamples(g)
+	if end <= a.from {
+		return nil
+	}
+	inside := true
+	first := int64(math.MaxInt64)
+	for _, s := range g {
+		if s.pts < a.from || s.pts >= a.to {
+			inside = false
+		} else {
+			first = min(first, s.pts)
+		}
+	}
+	if first == math.MaxInt64 {
+		return a.flushAudio(end) // nothing of this GOP is shown in range
+	}
+	a.setOrigin(first)
+	var err error
+	if inside {
+		err = a.copyGOP(g)
+	} else {
+		err = a.encodeGOP(g, end, nextDelay)
+	}
+	if err != nil {
+		return err
+	}
+	return a.flushAudio(end)
+}
+
+func (a *accuratePart) copyGOP(g []*sample) error {
+	for _, s := range g {
+		if err := a.j.write(a.j.o.video, s.pkt, a.j.offset+s.pts-a.origin, a.j.offset+s.dts-a.origin, s.dur); err != nil {
+			return err
+		}
+	}
+	a.wrote = true
+	return nil
+}

@@ -1,0 +1,133 @@
+package av
+
+import (
+	"fmt"
+
+	"github.com/asticode/go-astiav"
+)
+
+// encodeGOP decodes g (one GOP, decode order, ending at end) and re-encodes
+// the frames shown in [from, to). The encoder runs without B-frames, so its
+// packets are given DTS = PTS - delay with a constant delay chosen to stay
+// below the copied packets that follow (the next keyframe's own PTS-DTS) and
+// above those before (this keyframe's).
+func (a *accuratePart) encodeGOP(g []*sample, end, nextDelay int64) (err error) {
+	in := a.in
+	delay := g[0].pts - g[0].dts
+	if !a.wrote {
+		delay = max(nextDelay, 0)
+	}
+	var size int64
+	for _, s := range g {
+		size += int64(s.pkt.Size())
+	}
+	span := max(end-g[0].pts, in.vDur)
+	bitrate := max(size*8*tickHz/span, 100_000)
+	srcID, _ := spsID(g[0].pkt.Data())
+
+	dec, err := openDecoder(in.fc, in.video)
+	if err != nil {
+		return fmt.Errorf("av: %s: %w", in.path, err)
+	}
+	defer dec.Free()
+	frame := astiav.AllocFrame()
+	defer frame.Free()
+	pkt := astiav.AllocPacket()
+	defer pkt.Free()
+	var enc *astiav.CodecContext
+	defer func() {
+		if enc != nil {
+			enc.Free()
+		}
+	}()
+
+	emit := func(p *astiav.Packet) error {
+		t := a.j.offset + p.Pts() - a.origin
+		return a.j.write(a.j.o.video, p, t, t-delay, in.vDur)
+	}
+	onFrame := func(f *astiav.Frame) error {
+		if f.Pts() == astiav.NoPtsValue {
+			return nil
+		}
+		pts := to90k(f.Pts(), in.video.TimeBase()) - in.base
+		if pts < a.from || pts >= a.to {
+			return nil
+		}
+		if enc == nil {
+			o := edgeOptions(in, f.Width(), f.Height(), f.PixelFormat(), f.SampleAspectRatio(), srcID)
+			o.bitrate, o.maxrate, o.bufsize = bitrate, bitrate*3/2, bitrate*2
+			var err error
+			if enc, err = openX264(o); err != nil {
+				return err
+			}
+		}
+		f.SetPts(pts)
+		f.SetPictureType(astiav.PictureTypeNone)
+		if err := enc.SendFrame(f); err != nil {
+			return fmt.Errorf("av: encode: %w", err)
+		}
+		return receivePackets(enc, pkt, emit)
+	}
+
+	for _, s := range g {
+		if err := a.j.ctx.Err(); err != nil {
+			return err
+		}
+		if err := dec.SendPacket(s.pkt); err != nil {
+			return fmt.Errorf("av: %s: decode: %w", in.path, err)
+		}
+		if err := receiveFrames(dec, frame, onFrame); err != nil {
+			return err
+		}
+	}
+	if err := dec.SendPacket(nil); err != nil {
+		return fmt.Errorf("av: %s: decode: %w", in.path, err)
+	}
+	if err := receiveFrames(dec, frame, onFrame); err != nil {
+		return err
+	}
+	if enc == nil {
+		return nil
+	}
+	if err := enc.SendFrame(nil); err != nil {
+		return fmt.Errorf("av: encode: %w", err)
+	}
+	if err := receivePackets(enc, pkt, emit); err != nil {
+		return err
+	}
+	a.wrote = true
+	return nil
+}
+
+// edgeOptions is how edges are encoded: like the source as far as libx264
+// allows, without B-frames, with one keyframe (the first) and a
+// parameter-set id of its own (srcID+1), so the edges' in-band SPS/PPS never
+// replace the source's in a decoder, whatever order it meets them in.
+func edgeOptions(in *input, w, h int, pf astiav.PixelFormat, sar astiav.Rational, srcID int) x264Options {
+	cp := in.video.CodecParameters()
+	return x264Options{
+		width: w, height: h, pixFmt: pf, sar: sar,
+		fps:     in.fps,
+		bitrate: 1_000_000,
+		gop:     1 << 16, bframes: 0,
+		profile: x264Profile(cp.Profile()), level: x264Level(cp.Level()),
+		spsID: (srcID + 1) % 32,
+	}
+}
+
+// edgeHeaders predicts the SPS/PPS the edge encoder will send in-band for
+// in's first video, from a throwaway encoder asked for global headers. MP4
+// lists them in avcC next to the source's, so players that only read avcC
+// can decode the edges too.
+func edgeHeaders(in *input) ([]byte, error) {
+	cp := in.video.CodecParameters()
+	srcID, _ := spsID(cp.ExtraData())
+	o := edgeOptions(in, cp.Width(), cp.Height(), cp.PixelFormat(), cp.SampleAspectRatio(), srcID)
+	o.globalHeader = true
+	enc, err := openX264(o)
+	if err != nil {
+		return nil, err
+	}
+	defer enc.Free()
+	return append([]byte(nil), enc.ExtraData()...), nil
+}

@@ -1,0 +1,177 @@
+package editor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rewind-vod/rewind/catalog"
+	"github.com/rewind-vod/rewind/editor/av"
+	"github.com/rewind-vod/rewind/infra/store"
+)
+
+// Share of the progress bar per stage: fetching is quick next to cutting
+// and transcoding, uploading quicker still on the same network.
+const (
+	fetchShare  = 0.15
+	cutShare    = 0.80
+	uploadShare = 0.05
+)
+
+// run does the work of one attempt in a scratch folder it removes after.
+func (w *Worker) run(ctx context.Context, job *catalog.ClipJob, log *slog.Logger) (*catalog.ClipOutput, error) {
+	dir, err := os.MkdirTemp(w.cfg.WorkDir, "clip-"+job.ID+"-")
+	if err != nil {
+		return nil, fmt.Errorf("scratch folder: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	st, err := catalog.ParseStream(job.Request.Stream)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errPermanent, err)
+	}
+	prog := w.progress(ctx, job, log)
+
+	var total, done int
+	for _, p := range job.Parts {
+		total += int(p.LastSeq - p.FirstSeq + 1)
+	}
+	from, to := job.Request.Start.UnixMilli(), job.Request.End.UnixMilli()
+	parts := make([]av.Part, 0, len(job.Parts))
+	for i, p := range job.Parts {
+		path := filepath.Join(dir, fmt.Sprintf("part-%d.ts", i))
+		err := w.fetchPart(ctx, st, p, path, func() {
+			done++
+			prog(fetchShare * float64(done) / float64(total))
+		})
+		if err != nil {
+			return nil, err
+		}
+		// Offsets from the part's first segment, which starts on the
+		// keyframe the recorder cut at: its wall clock is StartMS.
+		parts = append(parts, av.Part{Path: path,
+			From: time.Duration(max(from-p.StartMS, 0)) * time.Millisecond,
+			To:   time.Duration(min(to, p.EndMS)-p.StartMS) * time.Millisecond})
+	}
+
+	out := filepath.Join(dir, "clip."+job.Request.Format)
+	if job.Request.Format == catalog.FormatHLS {
+		out = filepath.Join(dir, "hls")
+	}
+	opt := av.Options{Format: av.Format(job.Request.Format), Mode: av.Mode(job.Request.Mode),
+		Progress: func(f float64) { prog(fetchShare + cutShare*f) }}
+	if t := job.Request.Transcode; t != nil {
+		opt.Transcode = &av.Transcode{Height: t.Height, VideoBitrate: t.VideoBitrate, AudioBitrate: t.AudioBitrate}
+	}
+	res, err := av.Cut(ctx, parts, out, opt)
+	if err != nil {
+		return nil, fmt.Errorf("cut: %w", err)
+	}
+	key, files, err := w.upload(ctx, job, out, res)
+	if err != nil {
+		return nil, err
+	}
+	prog(1)
+	return &catalog.ClipOutput{Key: key, Files: files, ContentType: store.ContentTypeFor(key),
+		Duration: res.Duration.Seconds(), Size: res.Size, Width: res.Width, Height: res.Height}, nil
+}
+
+// fetchPart writes the part's segments, in order, into one file: TS
+// segments concatenate, each beginning with its tables and a keyframe.
+func (w *Worker) fetchPart(ctx context.Context, st catalog.Stream, p catalog.ClipPart, path string, each func()) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("scratch file: %w", err)
+	}
+	defer f.Close()
+	for seq := p.FirstSeq; seq <= p.LastSeq; seq++ {
+		key := catalog.SegmentKey(st, p.Run, seq)
+		rc, _, err := w.st.Get(ctx, key, nil)
+		if errors.Is(err, store.ErrNotFound) {
+			// Gone (retention) or never stored: the offsets would be wrong
+			// without it, and waiting will not bring it back.
+			return fmt.Errorf("%w: segment %s is not in the store", errPermanent, key)
+		}
+		if err != nil {
+			return fmt.Errorf("fetch %s: %w", key, err)
+		}
+		n, err := io.Copy(f, rc)
+		rc.Close()
+		if err != nil {
+			return fmt.Errorf("fetch %s: %w", key, err)
+		}
+		w.m.fetched.Add(float64(n))
+		each()
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("scratch file: %w", err)
+	}
+	return nil
+}
+
+// upload stores the output under clips/{id}/; an HLS playlist goes last so
+// it never names a segment that is not there yet.
+func (w *Worker) upload(ctx context.Context, job *catalog.ClipJob, out string, res av.Result) (key string, files int, err error) {
+	prefix := catalog.ClipPrefix(job.ID)
+	if job.Request.Format != catalog.FormatHLS {
+		key = prefix + "clip." + job.Request.Format
+		return key, 0, w.putFile(ctx, key, out)
+	}
+	names := make([]string, 0, len(res.Files))
+	for _, f := range res.Files {
+		names = append(names, filepath.Base(f))
+	}
+	slices.SortFunc(names, func(a, b string) int {
+		switch {
+		case a == "index.m3u8":
+			return 1
+		case b == "index.m3u8":
+			return -1
+		}
+		return strings.Compare(a, b)
+	})
+	if len(names) == 0 || names[len(names)-1] != "index.m3u8" {
+		return "", 0, fmt.Errorf("hls output has no playlist")
+	}
+	for _, n := range names {
+		if err := w.putFile(ctx, prefix+"hls/"+n, filepath.Join(out, n)); err != nil {
+			return "", 0, err
+		}
+	}
+	return prefix + "hls/index.m3u8", len(names), nil
+}
+
+func (w *Worker) putFile(ctx context.Context, key, path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read output: %w", err)
+	}
+	if err := w.st.Put(ctx, key, b, store.ContentTypeFor(key)); err != nil {
+		return fmt.Errorf("store output: %w", err)
+	}
+	w.m.stored.Add(float64(len(b)))
+	return nil
+}
+
+// progress returns a reporter that rewrites the job document when the
+// percentage moves, at most once a second (clients poll it).
+func (w *Worker) progress(ctx context.Context, job *catalog.ClipJob, log *slog.Logger) func(float64) {
+	var last time.Time
+	return func(f float64) {
+		pct := min(max(int(f*100), 0), 99) // 100 is only for succeeded
+		if pct <= job.Progress || time.Since(last) < time.Second {
+			return
+		}
+		last = time.Now()
+		job.Progress, job.UpdatedAt = pct, w.now().UTC()
+		if err := catalog.WriteClipJob(ctx, w.st, job); err != nil && ctx.Err() == nil {
+			log.Warn("write progress", "err", err)
+		}
+	}
+}
