@@ -39,6 +39,8 @@ var requiredAlerts = []struct{ kind, alert string }{
 	{"auth-deny spike", "RewindAuthDeniedSpike"},
 	{"no segments from a live stream", "RewindStreamNoSegments"},
 	{"no segments on a node with publishers", "RewindNoSegmentsRecorded"},
+	{"clip jobs failing", "RewindClipJobsFailing"},
+	{"webhooks failing", "RewindWebhookFailing"},
 }
 
 // severities are the values an alert's severity label may take (what
