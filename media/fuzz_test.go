@@ -56,6 +56,11 @@ func FuzzParseSPS(f *testing.F) {
 		if err == nil && (info.Width <= 0 || info.Height <= 0) {
 			t.Fatalf("accepted size %dx%d", info.Width, info.Height)
 		}
+		// Whatever parses as an SPS has a readable id, in range.
+		id, idErr := SPSID(b)
+		if (err == nil && idErr != nil) || (idErr == nil && (id < 0 || id > 31)) {
+			t.Fatalf("SPSID = %d, %v (ParseSPS: %v)", id, idErr, err)
+		}
 	})
 }
 

@@ -102,7 +102,10 @@ func ParseSPS(nalu []byte) (SPSInfo, error) {
 	if _, err := r.bits(16); err != nil { // constraint flags + level
 		return info, err
 	}
-	if _, err := r.ue(); err != nil { // seq_parameter_set_id
+	if id, err := r.ue(); err != nil || id > 31 { // seq_parameter_set_id
+		if err == nil {
+			err = fmt.Errorf("sps: id %d out of range", id)
+		}
 		return info, err
 	}
 	chromaFormat := uint32(1)
