@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,6 +17,7 @@ import (
 	"github.com/rewind-vod/rewind/catalog"
 	"github.com/rewind-vod/rewind/infra/queue"
 	"github.com/rewind-vod/rewind/infra/store"
+	"github.com/rewind-vod/rewind/internal/s3test"
 )
 
 func post(t *testing.T, url, body string, hdr ...string) (*http.Response, []byte) {
@@ -267,5 +270,78 @@ func TestClipsDisabled(t *testing.T) {
 		if resp.StatusCode != http.StatusNotImplemented || !strings.Contains(string(b), "thumbnails_unavailable") {
 			t.Errorf("%s: %d %s", p, resp.StatusCode, b)
 		}
+	}
+}
+
+// On S3, /output redirects to a presigned URL that reads the object
+// without credentials; an HLS clip's playlist is answered by the API so its
+// relative segment URIs come back here, and they redirect in turn.
+func TestClipOutputOnS3(t *testing.T) {
+	st := s3test.Start(t).Store(t)
+	srv, err := New(Config{}, st, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() { ts.Close(); srv.Close() })
+	ctx := context.Background()
+	t0 := time.Now().Add(-time.Hour).UTC()
+	put := func(key string, body []byte) {
+		if err := st.Put(ctx, key, body, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	job := func(format, key string) string {
+		j := &catalog.ClipJob{ID: catalog.NewClipID(), Status: catalog.ClipSucceeded, Progress: 100, CreatedAt: t0, UpdatedAt: t0,
+			Request: catalog.ClipRequest{Stream: "live/cam", Start: t0, End: t0.Add(time.Minute), Format: format, Mode: "copy"},
+			Parts:   []catalog.ClipPart{{Run: catalog.NewRunID(t0, "n1"), FirstSeq: 1, LastSeq: 2, StartMS: 1, EndMS: 2}},
+			Output:  &catalog.ClipOutput{Key: key, ContentType: store.ContentTypeFor(key), Size: 5}}
+		j.Output.Key = catalog.ClipPrefix(j.ID) + key
+		if err := catalog.WriteClipJob(ctx, st, j); err != nil {
+			t.Fatal(err)
+		}
+		return j.ID
+	}
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	follow := func(u string) (int, string) {
+		resp, err := noRedirect.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusFound {
+			t.Fatalf("%s: %d, want a redirect", u, resp.StatusCode)
+		}
+		loc := resp.Header.Get("Location")
+		if !strings.Contains(loc, "X-Amz-Signature=") {
+			t.Errorf("redirect to %q is not presigned", loc)
+		}
+		resp, err = http.Get(loc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+
+	id := job("mp4", "clip.mp4")
+	put(catalog.ClipPrefix(id)+"clip.mp4", []byte("movie"))
+	if code, body := follow(ts.URL + "/v1/clips/" + id + "/output"); code != 200 || body != "movie" {
+		t.Errorf("presigned mp4: %d %q", code, body)
+	}
+
+	id = job("hls", "hls/index.m3u8")
+	put(catalog.ClipPrefix(id)+"hls/seg_00000.ts", []byte("seg-0"))
+	put(catalog.ClipPrefix(id)+"hls/index.m3u8", []byte("#EXTM3U\n#EXTINF:4,\nseg_00000.ts\n#EXT-X-ENDLIST\n"))
+	resp, body := get(t, ts.URL+"/v1/clips/"+id+"/output")
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "seg_00000.ts") {
+		t.Fatalf("hls playlist: %d %s", resp.StatusCode, body)
+	}
+	if code, b := follow(ts.URL + "/v1/clips/" + id + "/seg_00000.ts"); code != 200 || b != "seg-0" {
+		t.Errorf("presigned hls segment: %d %q", code, b)
+	}
+	if resp, _ := get(t, ts.URL+"/v1/clips/"+id+"/job.json"); resp.StatusCode != 404 {
+		t.Errorf("a non-segment file name is served: %d", resp.StatusCode)
 	}
 }

@@ -184,6 +184,19 @@ func TestClips(t *testing.T) {
 		if !moovFirst(t, path) {
 			t.Error("MP4 is not faststart (moov after mdat)")
 		}
+		// The local store serves the output with Range.
+		req, _ := http.NewRequest(http.MethodGet, c.api+v.Output.URL, nil)
+		req.Header.Set("Range", "bytes=100-199")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		part, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		whole, _ := os.ReadFile(path)
+		if resp.StatusCode != http.StatusPartialContent || !bytes.Equal(part, whole[100:200]) || resp.Header.Get("Content-Type") != "video/mp4" {
+			t.Errorf("range of the output: %d, %d bytes, %q", resp.StatusCode, len(part), resp.Header.Get("Content-Type"))
+		}
 		c.hookMu.Lock()
 		hooks, bad := len(c.hooks), c.bad
 		c.hookMu.Unlock()
