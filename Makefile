@@ -109,6 +109,8 @@ test: deps vet nocgo
 	$(MAKE) --no-print-directory fuzz
 
 # Ingest benchmark: N real-time publishers into `rewind origin` (see bench/ingest).
+# Clip benchmark: a 10-minute clip of a recorded 1080p30 stream, copy vs
+# ffmpeg -c copy and accurate vs a full re-encode (see bench/clip).
 # Replay benchmark: 24 h playlist cold build, sizes, warm load vs nginx
 # (see bench/replay). nginx is installed only when missing; its default
 # service is stopped so that only the bench's own nginx runs.
@@ -123,6 +125,7 @@ bench: deps build
 	$(GO) run ./bench/ingest -rewind $(BIN) -n $(BENCH_N) -duration $(BENCH_DURATION)
 	$(GO) run ./bench/fanout -rewind $(BIN) -n $(BENCH_FANOUT_N) -duration $(BENCH_DURATION)
 	$(GO) run ./bench/replay
+	$(GO) run ./bench/clip
 
 clean:
 	rm -rf bin
