@@ -110,6 +110,23 @@ type ClipPart struct {
 	EndMS    int64  `json:"end_ms"` // end of the last segment
 }
 
+// PartOf is run's share of a clip of [start, end): the segments of entries
+// (the run's index, in order) that overlap it; false if none does.
+func PartOf(run string, entries []Entry, start, end time.Time) (ClipPart, bool) {
+	from, to := start.UnixMilli(), end.UnixMilli()
+	var p ClipPart
+	for _, e := range entries {
+		if e.EndMS() <= from || e.StartMS >= to {
+			continue
+		}
+		if p.FirstSeq == 0 {
+			p = ClipPart{Run: run, FirstSeq: e.Seq, StartMS: e.StartMS}
+		}
+		p.LastSeq, p.EndMS = e.Seq, e.EndMS()
+	}
+	return p, p.FirstSeq != 0
+}
+
 // ClipOutput describes the finished file (for HLS, the playlist).
 type ClipOutput struct {
 	Key         string  `json:"key"`

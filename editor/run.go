@@ -8,8 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/rewind-vod/rewind/catalog"
@@ -123,28 +121,17 @@ func (w *Worker) upload(ctx context.Context, job *catalog.ClipJob, out string, r
 		key = prefix + "clip." + job.Request.Format
 		return key, 0, w.putFile(ctx, key, out)
 	}
-	names := make([]string, 0, len(res.Files))
-	for _, f := range res.Files {
-		names = append(names, filepath.Base(f))
-	}
-	slices.SortFunc(names, func(a, b string) int {
-		switch {
-		case a == "index.m3u8":
-			return 1
-		case b == "index.m3u8":
-			return -1
-		}
-		return strings.Compare(a, b)
-	})
-	if len(names) == 0 || names[len(names)-1] != "index.m3u8" {
+	// av lists the playlist first, then the segments in order.
+	if len(res.Files) == 0 || filepath.Base(res.Files[0]) != "index.m3u8" {
 		return "", 0, fmt.Errorf("hls output has no playlist")
 	}
-	for _, n := range names {
-		if err := w.putFile(ctx, prefix+"hls/"+n, filepath.Join(out, n)); err != nil {
+	for _, f := range res.Files[1:] {
+		if err := w.putFile(ctx, prefix+"hls/"+filepath.Base(f), f); err != nil {
 			return "", 0, err
 		}
 	}
-	return prefix + "hls/index.m3u8", len(names), nil
+	key = prefix + "hls/index.m3u8"
+	return key, len(res.Files), w.putFile(ctx, key, res.Files[0])
 }
 
 func (w *Worker) putFile(ctx context.Context, key, path string) error {

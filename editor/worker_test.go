@@ -49,28 +49,24 @@ func startWorker(t *testing.T, cfg Config, st store.Store, q queue.Queue) *Worke
 
 // submit does what POST /v1/clips does once it has validated the request:
 // the job document, then the queue message. The part covers the
-// segments of run (written by runtest) that overlap [from, to) seconds.
+// segments of run that overlap [from, to) seconds.
 func submit(t *testing.T, st store.Store, q queue.Queue, run string, runStart time.Time, from, to float64, format, mode, hook string) string {
 	t.Helper()
 	start := runStart.Add(time.Duration(from * float64(time.Second)))
 	end := runStart.Add(time.Duration(to * float64(time.Second)))
-	p := catalog.ClipPart{Run: run}
-	at := runStart
-	for i, s := range runtest.Segments(t) {
-		segEnd := at.Add(s.Dur)
-		if segEnd.After(start) && at.Before(end) {
-			if p.FirstSeq == 0 {
-				p.FirstSeq, p.StartMS = uint64(i+1), at.UnixMilli()
-			}
-			p.LastSeq, p.EndMS = uint64(i+1), segEnd.UnixMilli()
-		}
-		at = segEnd
+	ctx := context.Background()
+	entries, err := catalog.ReadIndex(ctx, st, testStream, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, ok := catalog.PartOf(run, entries, start, end)
+	if !ok {
+		t.Fatalf("no segment of %s in [%s, %s)", run, start, end)
 	}
 	now := time.Now().UTC()
 	j := &catalog.ClipJob{ID: catalog.NewClipID(), Status: catalog.ClipQueued, CreatedAt: now, UpdatedAt: now,
 		Request: catalog.ClipRequest{Stream: testStream.String(), Start: start, End: end, Format: format, Mode: mode, WebhookURL: hook},
 		Parts:   []catalog.ClipPart{p}}
-	ctx := context.Background()
 	if err := catalog.WriteClipJob(ctx, st, j); err != nil {
 		t.Fatal(err)
 	}

@@ -210,19 +210,10 @@ func (s *Server) clipParts(ctx context.Context, st catalog.Stream, start, end ti
 	if err != nil {
 		return nil, err
 	}
-	from, to := start.UnixMilli(), end.UnixMilli()
 	var parts []catalog.ClipPart
 	for _, r := range runs {
-		var p *catalog.ClipPart
-		for _, e := range r.entries {
-			if e.EndMS() <= from || e.StartMS >= to {
-				continue
-			}
-			if p == nil {
-				parts = append(parts, catalog.ClipPart{Run: r.id, FirstSeq: e.Seq, StartMS: e.StartMS})
-				p = &parts[len(parts)-1]
-			}
-			p.LastSeq, p.EndMS = e.Seq, e.EndMS()
+		if p, ok := catalog.PartOf(r.id, r.entries, start, end); ok {
+			parts = append(parts, p)
 		}
 	}
 	if len(parts) == 0 {

@@ -482,6 +482,19 @@ func (s *Server) recordingFrom(ctx context.Context, st catalog.Stream, ids []str
 	return playlistSpec{runs: runs, closed: closed}, nil
 }
 
+// recordingSpec resolves a recording id (its first run) into its runs.
+func (s *Server) recordingSpec(ctx context.Context, st catalog.Stream, id string) (playlistSpec, error) {
+	ids, err := s.rd.listRuns(ctx, st)
+	if err != nil {
+		return playlistSpec{}, err
+	}
+	i := slices.Index(ids, id)
+	if i < 0 {
+		return playlistSpec{}, notFound("no_recording", "no recording "+id)
+	}
+	return s.recordingFrom(ctx, st, ids, i, s.now(), false)
+}
+
 func (s *Server) runPlaylist(c echo.Context) error {
 	st, run, err := s.streamRun(c, "run")
 	if err != nil {
@@ -502,15 +515,7 @@ func (s *Server) recordingPlaylist(c echo.Context) error {
 		return err
 	}
 	return s.servePlaylist(c, st, "rec|"+st.String()+"|"+id, func(ctx context.Context) (playlistSpec, error) {
-		ids, err := s.rd.listRuns(ctx, st)
-		if err != nil {
-			return playlistSpec{}, err
-		}
-		i := slices.Index(ids, id)
-		if i < 0 {
-			return playlistSpec{}, notFound("no_recording", "no recording "+id)
-		}
-		spec, err := s.recordingFrom(ctx, st, ids, i, s.now(), false)
+		spec, err := s.recordingSpec(ctx, st, id)
 		spec.uriDir = "../../"
 		return spec, err
 	})

@@ -165,19 +165,6 @@ func (s *Server) sendImage(c echo.Context, jpg []byte, cacheControl string) erro
 	return c.Blob(http.StatusOK, "image/jpeg", jpg)
 }
 
-// recordingSpec resolves a recording id (its first run) into its runs.
-func (s *Server) recordingSpec(ctx context.Context, st catalog.Stream, id string) (playlistSpec, error) {
-	ids, err := s.rd.listRuns(ctx, st)
-	if err != nil {
-		return playlistSpec{}, err
-	}
-	i := slices.Index(ids, id)
-	if i < 0 {
-		return playlistSpec{}, notFound("no_recording", "no recording "+id)
-	}
-	return s.recordingFrom(ctx, st, ids, i, s.now(), false)
-}
-
 // spriteLayout is the scrubbing track of one recording: a tile every
 // `every`, spriteColumns x spriteRows tiles per sheet.
 type spriteLayout struct {

@@ -182,18 +182,9 @@ func (r recording) bytes() int64 {
 // part is what vodapi's clipParts makes of [start, end) for this one run:
 // the segments overlapping it, from the first's start to the last's end.
 func (r recording) part(start, end time.Time) (catalog.ClipPart, error) {
-	from, to := start.UnixMilli(), end.UnixMilli()
-	var p catalog.ClipPart
-	for _, e := range r.entries {
-		if e.EndMS() <= from || e.StartMS >= to {
-			continue
-		}
-		if p.FirstSeq == 0 {
-			p = catalog.ClipPart{Run: r.run, FirstSeq: e.Seq, StartMS: e.StartMS}
-		}
-		p.LastSeq, p.EndMS = e.Seq, e.EndMS()
-	}
-	if p.FirstSeq == 0 {
+	to := end.UnixMilli()
+	p, ok := catalog.PartOf(r.run, r.entries, start, end)
+	if !ok {
 		return p, errors.New("no segment overlaps the clip range")
 	}
 	if p.EndMS < to {

@@ -48,6 +48,9 @@ func newClipNode(t *testing.T) *clipNode {
 	t.Helper()
 	src, _ := source(t, 10)
 	c := &clipNode{dir: t.TempDir(), fps: 25}
+	if err := os.Mkdir(filepath.Join(c.dir, "work"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	c.n = startNode(t, nil, c.args()...)
 	c.api = "http://" + c.n.httpAddr
 	for range 2 {
@@ -78,13 +81,7 @@ func newClipNode(t *testing.T) *clipNode {
 func (c *clipNode) args() []string {
 	return []string{"--store", "file://" + filepath.Join(c.dir, "store"), "--spool", filepath.Join(c.dir, "spool"),
 		"--jobs", "file://" + filepath.Join(c.dir, "jobs"), "--webhook-secret", clipHookSecret,
-		"--editor-lease", "3s", "--editor-retry-delay", "1s", "--editor-work-dir", t2dir(c.dir)}
-}
-
-func t2dir(dir string) string {
-	p := filepath.Join(dir, "work")
-	os.MkdirAll(p, 0o755)
-	return p
+		"--editor-lease", "3s", "--editor-retry-delay", "1s", "--editor-work-dir", filepath.Join(c.dir, "work")}
 }
 
 func (sr storedRun) start() time.Time { return time.UnixMilli(sr.entries[0].StartMS).UTC() }
