@@ -8,6 +8,11 @@ VERSITYGW_VERSION := v1.8.0
 VERSITYGW := $(TOOLS)/versitygw
 GOAWS_VERSION := v0.4.4
 GOAWS     := $(TOOLS)/goaws
+# AWS's Lambda Runtime Interface Emulator: the Lambda test runs the
+# function's bootstrap under it. Untagged upstream, so a pseudo-version.
+RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
+RIE       := $(TOOLS)/aws-lambda-rie
+LAMBDA_ZIP := build/rewind-vodapi-lambda.zip
 # The libav -dev packages and pkg-config build the editor (go-astiav, cgo)
 # against Debian bookworm's FFmpeg 5.1; ffmpeg/ffprobe and chromium check
 # media and playback in the tests.
@@ -32,12 +37,13 @@ FUZZ_TARGETS := \
 	./media:FuzzAVCCToAnnexB \
 	./media:FuzzParseVideoTag \
 	./infra/queue:FuzzDecodeRecord \
+	./infra/lambdahttp:FuzzRequest \
 	./editor/thumb:FuzzFrame \
 	./internal/flvfile:FuzzReadAll \
 	./vodapi:FuzzParseTime \
 	./vodapi/playlist:FuzzWrite
 
-.PHONY: all build build-deps run test deps apt-deps vet nocgo fuzz bench clean
+.PHONY: all build build-deps run test deps apt-deps terraform-check vet nocgo lambda fuzz bench clean
 
 all: build
 
@@ -50,7 +56,7 @@ build-deps:
 run: build
 	./$(BIN) dev
 
-deps: apt-deps $(VERSITYGW) $(GOAWS) $(PLAYWRIGHT)
+deps: apt-deps $(VERSITYGW) $(GOAWS) $(RIE) $(PLAYWRIGHT) terraform-check
 
 # apt_install installs those of the listed Debian packages that are missing;
 # it prints what it installs and does nothing when all are there.
@@ -86,6 +92,15 @@ $(GOAWS):
 	GOBIN=$(TOOLS) $(GO) install github.com/Admiral-Piett/goaws/app/cmd@$(GOAWS_VERSION)
 	mv -f $(TOOLS)/cmd $(GOAWS)
 
+$(RIE):
+	@mkdir -p $(TOOLS)
+	GOBIN=$(TOOLS) $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
+
+# terraform is not a Debian package; these machines have it at
+# /usr/local/bin. The Terraform tests need it and say so when it is missing.
+terraform-check:
+	@command -v terraform >/dev/null || { echo "terraform not found: install Terraform >= 1.5 (https://developer.hashicorp.com/terraform/install) at /usr/local/bin"; exit 1; }
+
 vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -104,8 +119,17 @@ nocgo:
 	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/rewind
 	CGO_ENABLED=0 GOARCH=arm64 $(GO) build -o /dev/null ./cmd/rewind
 
-test: deps vet nocgo
-	AWS_EC2_METADATA_DISABLED=true REWIND_VERSITYGW=$(VERSITYGW) REWIND_GOAWS=$(GOAWS) $(GO) test -count=1 -timeout 12m ./...
+# The vodapi Lambda (provided.al2023, arm64): one static binary named
+# bootstrap at the root of the zip (terraform/modules/vodapi deploys it).
+# lambda.norpc drops the RPC mode only the retired go1.x runtime used.
+lambda:
+	@mkdir -p build/lambda
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w' -o build/lambda/bootstrap ./cmd/rewind
+	$(GO) run ./internal/zipdir -o $(LAMBDA_ZIP) build/lambda
+	@echo "built $(LAMBDA_ZIP)"
+
+test: deps vet nocgo lambda
+	AWS_EC2_METADATA_DISABLED=true REWIND_VERSITYGW=$(VERSITYGW) REWIND_GOAWS=$(GOAWS) REWIND_LAMBDA_RIE=$(RIE) REWIND_LAMBDA_ZIP=$(CURDIR)/$(LAMBDA_ZIP) $(GO) test -count=1 -timeout 12m ./...
 	$(MAKE) --no-print-directory fuzz
 
 # Ingest benchmark: N real-time publishers into `rewind origin` (see bench/ingest).
@@ -128,4 +152,4 @@ bench: deps build
 	$(GO) run ./bench/clip
 
 clean:
-	rm -rf bin
+	rm -rf bin build

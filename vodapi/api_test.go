@@ -390,6 +390,22 @@ func TestSegmentBaseURL(t *testing.T) {
 	if want := "https://cdn.example/rec/streams/live/cam/" + run + "/seg/0000000001.ts"; segs[0].URI != want {
 		t.Errorf("URI %q, want %q", segs[0].URI, want)
 	}
+
+	// "/": root-relative, for a CDN serving the bucket and the API on one
+	// host (the Terraform deployment).
+	a = newAPI(t, Config{SegmentBaseURL: "/"})
+	run = writeRun(t, a.st, time.Now().Add(-time.Hour), false)
+	_, body = get(t, a.ts.URL+"/hls/live/cam/runs/"+run+"/index.m3u8")
+	segs = segments(parseMedia(t, body))
+	if want := "/streams/live/cam/" + run + "/seg/0000000001.ts"; segs[0].URI != want {
+		t.Errorf("URI %q, want %q", segs[0].URI, want)
+	}
+
+	for _, bad := range []string{"cdn.example", "//cdn.example/x", "ftp://cdn.example", "https://cdn.example/?a=1", "https://u:p@cdn.example", "https://"} {
+		if _, err := New(Config{SegmentBaseURL: bad}, a.st, nil, nil); err == nil {
+			t.Errorf("segment base URL %q accepted", bad)
+		}
+	}
 }
 
 // N concurrent cold requests for one playlist make the store reads of one.

@@ -362,7 +362,10 @@ func (s *Server) segmentURI(st catalog.Stream, dir, token string) func(run strin
 	if token != "" {
 		token = "?" + token
 	}
-	if base := strings.TrimRight(s.cfg.SegmentBaseURL, "/"); base != "" {
+	if s.cfg.SegmentBaseURL != "" {
+		// "/" leaves base empty: root-relative URIs, for a CDN that routes
+		// /streams/ to the bucket on the API's own host.
+		base := strings.TrimRight(s.cfg.SegmentBaseURL, "/")
 		return func(run string, seq uint64) string {
 			return base + "/" + catalog.SegmentKey(st, run, seq) + token
 		}

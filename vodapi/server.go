@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -21,8 +22,10 @@ import (
 // Config tunes the API. Zero values take the defaults.
 type Config struct {
 	// SegmentBaseURL, when set, is where players fetch segments (a CDN in
-	// front of the bucket): URIs become {base}/{store key}. Empty: vodapi
-	// serves them itself (the embedded default).
+	// front of the bucket): URIs become {base}/{store key}. An absolute
+	// http(s) URL, or a path such as "/" for a CDN that serves the bucket
+	// and this API on one host. Empty: vodapi serves them itself (the
+	// embedded default).
 	SegmentBaseURL string
 	// ReconnectWindow joins runs into one recording when the gap between
 	// them is at most this long (default 60s).
@@ -89,6 +92,9 @@ type Server struct {
 // New builds the API over st; reg may be nil.
 func New(cfg Config, st store.Store, log *slog.Logger, reg prometheus.Registerer) (*Server, error) {
 	cfg.defaults()
+	if err := validBaseURL(cfg.SegmentBaseURL); err != nil {
+		return nil, fmt.Errorf("vodapi: segment base URL: %w", err)
+	}
 	if log == nil {
 		log = slog.Default()
 	}
@@ -120,4 +126,24 @@ func (s *Server) Close() {
 	s.rd.close()
 	s.playlists.Close()
 	s.stills.Close()
+}
+
+// validBaseURL accepts "", an absolute http(s) URL without query or
+// fragment, or a root-relative path.
+func validBaseURL(base string) error {
+	if base == "" {
+		return nil
+	}
+	u, err := url.Parse(base)
+	switch {
+	case err != nil:
+		return err
+	case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+		return fmt.Errorf("%q: no query, fragment or user info allowed", base)
+	case u.Scheme == "" && u.Host == "" && strings.HasPrefix(base, "/") && !strings.HasPrefix(base, "//"):
+		return nil
+	case (u.Scheme == "http" || u.Scheme == "https") && u.Host != "":
+		return nil
+	}
+	return fmt.Errorf("%q: want an http(s) URL or a path starting with /", base)
 }

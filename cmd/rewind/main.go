@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/rewind-vod/rewind/infra/lambdahttp"
 )
 
 const usage = `rewind records live streams and serves them back.
@@ -16,7 +18,9 @@ const usage = `rewind records live streams and serves them back.
 Usage:
   rewind dev     everything in one process, on local disk by default
   rewind origin  RTMP origin node + recorder
-  rewind vodapi  the replay API alone (stateless, reads the store)
+  rewind vodapi  the replay API alone (stateless, reads the store); in AWS
+                 Lambda (provided.al2023) it is the default and answers
+                 function URL / API Gateway HTTP API events
   rewind editor  the clip worker (cuts, transcodes; needs a cgo build)
   rewind sign    print a signed publish query (exp=...&sig=...)
 
@@ -35,6 +39,11 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 && lambdahttp.InLambda() {
+		// Lambda starts the binary (as "bootstrap") with no arguments: the
+		// replay API is the role it runs, configured by REWIND_* variables.
+		args = []string{"vodapi"}
+	}
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return errors.New("no command")

@@ -10,8 +10,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/rewind-vod/rewind/infra/lambdahttp"
 	"github.com/rewind-vod/rewind/infra/queue"
 	"github.com/rewind-vod/rewind/vodapi"
 )
@@ -34,7 +36,7 @@ func (f *replayFlags) register(fs *flag.FlagSet, jobsDefault string) {
 	f.jobs.register(fs, jobsDefault)
 	fs.DurationVar(&f.maxClip, "max-clip", 3*time.Hour, "longest clip a client may ask for")
 	fs.StringVar(&f.publicURL, "public-url", "", "the API's external base URL, for URLs in answers and webhooks (default: paths)")
-	fs.StringVar(&f.segmentBaseURL, "segment-base-url", "", "where players fetch segments (a CDN in front of the bucket); empty: served by this API under /seg")
+	fs.StringVar(&f.segmentBaseURL, "segment-base-url", "", "where players fetch segments: a CDN in front of the bucket (https://cdn.example), or / when the CDN serves the bucket and this API on one host; empty: served by this API under /seg")
 	fs.DurationVar(&f.reconnectWindow, "reconnect-window", 60*time.Second, "runs closer than this join into one recording")
 	fs.DurationVar(&f.maxWindow, "max-window", 24*time.Hour, "longest playlist window")
 	fs.Int64Var(&f.cacheBytes, "cache-bytes", 256<<20, "replay cache budget in bytes")
@@ -92,6 +94,13 @@ func serveReplay(ctx context.Context, args []string, stderr io.Writer) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("/", api.Handler())
+	if lambdahttp.InLambda() {
+		// The same routes answer Lambda's HTTP events; Start runs until
+		// the function's environment is shut down.
+		log.Info("rewind vodapi started in Lambda", "store", redactURL(common.storeURL))
+		lambda.StartWithOptions(lambdahttp.New(mux, log).Invoke, lambda.WithContext(ctx))
+		return nil
+	}
 	hs, err := startHTTP(*httpAddr, mux)
 	if err != nil {
 		return err
