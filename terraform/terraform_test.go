@@ -386,14 +386,19 @@ func TestLeastPrivilege(t *testing.T) {
 				if a.Name != "policy" && a.Name != "assume_role_policy" && a.Name != "source_policy_documents" {
 					return
 				}
-				vars := a.Expr.Variables()
-				if len(vars) == 0 {
-					t.Errorf("%s: %s is not from an aws_iam_policy_document", pos(c, a.SrcRange), a.Name)
-				}
-				for _, tr := range vars {
-					if tr.RootName() != "data" || len(tr) < 2 || tr[1].(hcl.TraverseAttr).Name != "aws_iam_policy_document" {
+				docs := 0
+				for _, tr := range a.Expr.Variables() {
+					switch {
+					case tr.RootName() == "each" || tr.RootName() == "count":
+						// An index into a document per instance.
+					case tr.RootName() != "data" || len(tr) < 2 || tr[1].(hcl.TraverseAttr).Name != "aws_iam_policy_document":
 						t.Errorf("%s: %s must come from data.aws_iam_policy_document, not an inline JSON policy", pos(c, a.SrcRange), a.Name)
+					default:
+						docs++
 					}
+				}
+				if docs == 0 {
+					t.Errorf("%s: %s is not from an aws_iam_policy_document", pos(c, a.SrcRange), a.Name)
 				}
 			})
 			for _, blk := range b.Blocks {

@@ -13,6 +13,13 @@ locals {
   cors_wildcard = contains(var.cors_allowed_origins, "*")
 
   custom_certificate = var.acm_certificate_arn != null
+
+  # Paths served from the bucket. Media segments of recordings: the bucket
+  # policy only lets CloudFront read streams/*/seg/*, so run.json and indexes
+  # answer 403 here. Clip outputs: clips/{id}/job.json is not matched, it
+  # goes to the API behaviour, and the bucket policy does not let CloudFront
+  # read it anyway.
+  bucket_paths = ["/streams/*", "/clips/*/clip.*", "/clips/*/hls/*"]
 }
 
 resource "aws_cloudfront_origin_access_control" "bucket" {
@@ -163,41 +170,19 @@ resource "aws_cloudfront_distribution" "this" {
     response_headers_policy_id = aws_cloudfront_response_headers_policy.cors.id
   }
 
-  # Media segments of recordings (the bucket policy only lets CloudFront read
-  # streams/*/seg/*: run.json and indexes answer 403 here).
-  ordered_cache_behavior {
-    path_pattern               = "/streams/*"
-    target_origin_id           = "bucket"
-    allowed_methods            = ["GET", "HEAD", "OPTIONS"]
-    cached_methods             = ["GET", "HEAD"]
-    compress                   = true
-    viewer_protocol_policy     = "redirect-to-https"
-    cache_policy_id            = aws_cloudfront_cache_policy.objects.id
-    response_headers_policy_id = aws_cloudfront_response_headers_policy.cors.id
-  }
-
-  # Clip outputs. clips/{id}/job.json is not matched: it goes to the API
-  # behaviour, and the bucket policy does not let CloudFront read it anyway.
-  ordered_cache_behavior {
-    path_pattern               = "/clips/*/clip.*"
-    target_origin_id           = "bucket"
-    allowed_methods            = ["GET", "HEAD", "OPTIONS"]
-    cached_methods             = ["GET", "HEAD"]
-    compress                   = true
-    viewer_protocol_policy     = "redirect-to-https"
-    cache_policy_id            = aws_cloudfront_cache_policy.objects.id
-    response_headers_policy_id = aws_cloudfront_response_headers_policy.cors.id
-  }
-
-  ordered_cache_behavior {
-    path_pattern               = "/clips/*/hls/*"
-    target_origin_id           = "bucket"
-    allowed_methods            = ["GET", "HEAD", "OPTIONS"]
-    cached_methods             = ["GET", "HEAD"]
-    compress                   = true
-    viewer_protocol_policy     = "redirect-to-https"
-    cache_policy_id            = aws_cloudfront_cache_policy.objects.id
-    response_headers_policy_id = aws_cloudfront_response_headers_policy.cors.id
+  # The bucket's paths, in order (see local.bucket_paths).
+  dynamic "ordered_cache_behavior" {
+    for_each = local.bucket_paths
+    content {
+      path_pattern               = ordered_cache_behavior.value
+      target_origin_id           = "bucket"
+      allowed_methods            = ["GET", "HEAD", "OPTIONS"]
+      cached_methods             = ["GET", "HEAD"]
+      compress                   = true
+      viewer_protocol_policy     = "redirect-to-https"
+      cache_policy_id            = aws_cloudfront_cache_policy.objects.id
+      response_headers_policy_id = aws_cloudfront_response_headers_policy.cors.id
+    }
   }
 
   restrictions {

@@ -87,12 +87,15 @@ resource "aws_sqs_queue_redrive_allow_policy" "dlq" {
   })
 }
 
-data "aws_iam_policy_document" "jobs_queue" {
+# Both queues refuse plain HTTP.
+data "aws_iam_policy_document" "queue_tls" {
+  for_each = { jobs = aws_sqs_queue.jobs.arn, dlq = aws_sqs_queue.dlq.arn }
+
   statement {
     sid       = "DenyInsecureTransport"
     effect    = "Deny"
     actions   = ["sqs:*"]
-    resources = [aws_sqs_queue.jobs.arn]
+    resources = [each.value]
 
     principals {
       type        = "*"
@@ -107,34 +110,11 @@ data "aws_iam_policy_document" "jobs_queue" {
   }
 }
 
-resource "aws_sqs_queue_policy" "jobs" {
-  queue_url = aws_sqs_queue.jobs.id
-  policy    = data.aws_iam_policy_document.jobs_queue.json
-}
+resource "aws_sqs_queue_policy" "tls" {
+  for_each = { jobs = aws_sqs_queue.jobs.id, dlq = aws_sqs_queue.dlq.id }
 
-data "aws_iam_policy_document" "dlq" {
-  statement {
-    sid       = "DenyInsecureTransport"
-    effect    = "Deny"
-    actions   = ["sqs:*"]
-    resources = [aws_sqs_queue.dlq.arn]
-
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
-  }
-}
-
-resource "aws_sqs_queue_policy" "dlq" {
-  queue_url = aws_sqs_queue.dlq.id
-  policy    = data.aws_iam_policy_document.dlq.json
+  queue_url = each.value
+  policy    = data.aws_iam_policy_document.queue_tls[each.key].json
 }
 
 # ------------------------------------------------------------------- secret

@@ -41,6 +41,12 @@ locals {
   # New segments are dropped past this, before the volume is full.
   spool_limit_bytes = floor(var.spool_volume_gib * 1024 * 1024 * 1024 * 0.9)
 
+  # Load balancer ports: what it listens on, and the instance port behind.
+  listeners = {
+    rtmp = { listen_port = var.rtmp_port, target_port = var.rtmp_port }
+    http = { listen_port = 80, target_port = var.http_port }
+  }
+
   # A clean stop: publishers drain (drain), then the spool uploads (drain),
   # plus a margin. docker stop waits this long before SIGKILL.
   stop_timeout_seconds = 2 * var.drain_timeout_seconds + 30
@@ -162,32 +168,14 @@ resource "aws_lb" "this" {
   tags = var.tags
 }
 
-resource "aws_lb_target_group" "rtmp" {
-  name                 = "${var.name}-rtmp"
-  port                 = var.rtmp_port
-  protocol             = "TCP"
-  vpc_id               = var.vpc_id
-  target_type          = "instance"
-  preserve_client_ip   = "true"
-  deregistration_delay = local.deregistration_delay_seconds
+# One target group and listener per port: RTMP, and HTTP (HTTP-FLV live play,
+# /healthz) listened on 80. Both check health through /healthz, since the
+# RTMP port answers for a healthy process only there.
+resource "aws_lb_target_group" "this" {
+  for_each = local.listeners
 
-  # The RTMP port answers for a healthy process only through /healthz.
-  health_check {
-    protocol            = "HTTP"
-    port                = tostring(var.http_port)
-    path                = "/healthz"
-    matcher             = "200"
-    interval            = 10
-    healthy_threshold   = 2
-    unhealthy_threshold = 2
-  }
-
-  tags = var.tags
-}
-
-resource "aws_lb_target_group" "http" {
-  name                 = "${var.name}-http"
-  port                 = var.http_port
+  name                 = "${var.name}-${each.key}"
+  port                 = each.value.target_port
   protocol             = "TCP"
   vpc_id               = var.vpc_id
   target_type          = "instance"
@@ -207,27 +195,16 @@ resource "aws_lb_target_group" "http" {
   tags = var.tags
 }
 
-resource "aws_lb_listener" "rtmp" {
+resource "aws_lb_listener" "this" {
+  for_each = local.listeners
+
   load_balancer_arn = aws_lb.this.arn
-  port              = var.rtmp_port
+  port              = each.value.listen_port
   protocol          = "TCP"
 
   default_action {
     type             = "forward"
-    target_group_arn = aws_lb_target_group.rtmp.arn
-  }
-
-  tags = var.tags
-}
-
-resource "aws_lb_listener" "http" {
-  load_balancer_arn = aws_lb.this.arn
-  port              = 80
-  protocol          = "TCP"
-
-  default_action {
-    type             = "forward"
-    target_group_arn = aws_lb_target_group.http.arn
+    target_group_arn = aws_lb_target_group.this[each.key].arn
   }
 
   tags = var.tags
@@ -307,7 +284,7 @@ resource "aws_autoscaling_group" "this" {
   max_size                  = var.max_size
   desired_capacity          = var.desired_capacity
   vpc_zone_identifier       = var.subnet_ids
-  target_group_arns         = [aws_lb_target_group.rtmp.arn, aws_lb_target_group.http.arn]
+  target_group_arns         = [for tg in aws_lb_target_group.this : tg.arn]
   health_check_type         = "ELB"
   health_check_grace_period = 180
 
