@@ -187,7 +187,7 @@ func TestEventBecomesVOD(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if p.MediaType != m3u8.VOD || resp.Header.Get("Cache-Control") != immutable {
+	if p.MediaType != m3u8.VOD || resp.Header.Get("Cache-Control") != "public, max-age=31536000, immutable" {
 		t.Errorf("ended: type %v, Cache-Control %q", p.MediaType, resp.Header.Get("Cache-Control"))
 	}
 	// Run and recording playlists point at the same segments.

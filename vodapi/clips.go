@@ -107,7 +107,7 @@ func (s *Server) createClip(c echo.Context) error {
 func (s *Server) accepted(c echo.Context, j *catalog.ClipJob) error {
 	h := c.Response().Header()
 	h.Set("Location", catalog.ClipStatusPath(j.ID))
-	h.Set("Cache-Control", "no-store")
+	s.setCache(h, noStore, playToken{})
 	return c.JSON(http.StatusAccepted, map[string]string{
 		"id": j.ID, "status": j.Status, "status_url": s.cfg.PublicURL + catalog.ClipStatusPath(j.ID)})
 }
@@ -239,11 +239,11 @@ func (s *Server) getClip(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	cc := "no-store"
+	life := noStore
 	if j.Done() {
-		cc = "private, max-age=60"
+		life = cacheLife{maxAge: time.Minute, private: true}
 	}
-	c.Response().Header().Set("Cache-Control", cc)
+	s.setCache(c.Response().Header(), life, playToken{})
 	return c.JSON(http.StatusOK, j.View(s.cfg.PublicURL))
 }
 
@@ -268,7 +268,7 @@ func (s *Server) clipOutput(c echo.Context) error {
 		return err
 	}
 	if j.Request.Format == catalog.FormatHLS && s.cfg.SegmentBaseURL == "" {
-		return s.serveObject(c, j.Output.Key, "private, max-age=60")
+		return s.serveObject(c, j.Output.Key, cacheLife{maxAge: time.Minute, private: true}, playToken{})
 	}
 	return s.redirectOrServe(c, j.Output.Key)
 }
@@ -295,53 +295,4 @@ func validClipFile(name string) bool {
 	}
 	_, err := strconv.ParseUint(num, 10, 32)
 	return err == nil
-}
-
-func (s *Server) redirectOrServe(c echo.Context, key string) error {
-	if s.cfg.SegmentBaseURL != "" {
-		return c.Redirect(http.StatusFound, strings.TrimSuffix(s.cfg.SegmentBaseURL, "/")+"/"+key)
-	}
-	if p, ok := s.raw.(store.Presigner); ok {
-		u, err := p.PresignGet(c.Request().Context(), key, presignTTL)
-		if err != nil {
-			return err
-		}
-		c.Response().Header().Set("Cache-Control", "no-store")
-		return c.Redirect(http.StatusFound, u)
-	}
-	return s.serveObject(c, key, "private, max-age=3600")
-}
-
-// serveObject answers a stored object with Range, HEAD and ETag.
-func (s *Server) serveObject(c echo.Context, key, cacheControl string) error {
-	rc, info, err := s.st.Get(c.Request().Context(), key, nil)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	h := c.Response().Header()
-	h.Set("Content-Type", store.ContentTypeFor(key))
-	h.Set("Cache-Control", cacheControl)
-	if etag := quoteETag(info.ETag); etag != "" {
-		h.Set("ETag", etag)
-	}
-	// The store's reader may not seek (S3): a local file does, and that is
-	// the only store served from here without a redirect.
-	if rs, ok := rc.(io.ReadSeeker); ok {
-		http.ServeContent(c.Response(), c.Request(), "", info.LastModified, rs)
-		return nil
-	}
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(rc); err != nil {
-		return fmt.Errorf("read %s: %w", key, err)
-	}
-	http.ServeContent(c.Response(), c.Request(), "", info.LastModified, bytes.NewReader(buf.Bytes()))
-	return nil
-}
-
-func quoteETag(etag string) string {
-	if etag != "" && !strings.HasPrefix(etag, `"`) {
-		return `"` + etag + `"`
-	}
-	return etag
 }

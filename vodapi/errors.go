@@ -3,6 +3,7 @@ package vodapi
 import (
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -55,17 +56,30 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 			code = "http_error"
 		}
 	}
-	h := c.Response().Header()
 	if status >= 500 {
 		s.log.Error("request failed", "path", c.Request().URL.Path, "err", err)
-		h.Set("Cache-Control", "no-store")
-	} else {
-		h.Set("Cache-Control", "public, max-age=5")
 	}
+	s.setCache(c.Response().Header(), s.errorLife(status, code), playToken{})
 	body := map[string]string{"error": msg, "code": code}
 	if c.Request().Method == http.MethodHead {
 		c.NoContent(status)
 		return
 	}
 	c.JSON(status, body)
+}
+
+// errorLife is how long an error answer may be cached: our own failures and
+// answers to the credential (403: another token may succeed on the same
+// URL) never; "nothing recorded yet" only as long as the live edge, since
+// the first segment of a new publish turns it into a playlist; other client
+// errors briefly, so that a CDN absorbs repeats.
+func (s *Server) errorLife(status int, code string) cacheLife {
+	switch {
+	case status >= 500, status == http.StatusUnauthorized, status == http.StatusForbidden:
+		return noStore
+	case code == "no_recordings" || code == "no_recording":
+		return s.liveLife()
+	default:
+		return shortLife(5 * time.Second)
+	}
 }

@@ -3,6 +3,7 @@ package vodapi
 import (
 	_ "embed"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 )
@@ -13,6 +14,6 @@ import (
 var openAPI []byte
 
 func (s *Server) openAPIDoc(c echo.Context) error {
-	c.Response().Header().Set("Cache-Control", "public, max-age=300")
+	s.setCache(c.Response().Header(), shortLife(5*time.Minute), playToken{})
 	return c.Blob(http.StatusOK, "application/json", openAPI)
 }

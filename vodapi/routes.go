@@ -122,7 +122,7 @@ func (s *Server) listStreams(c echo.Context) error {
 		}
 		res.Streams = append(res.Streams, item{st.String(), st.App, st.Name, "/v1/streams/" + st.String() + "/recordings"})
 	}
-	c.Response().Header().Set("Cache-Control", "public, max-age=5")
+	s.setCache(c.Response().Header(), shortLife(5*time.Second), playToken{})
 	return c.JSON(http.StatusOK, res)
 }
 
@@ -202,23 +202,16 @@ func (s *Server) listRecordings(c echo.Context) error {
 		}
 		out.Recordings = append(out.Recordings, it)
 	}
-	c.Response().Header().Set("Cache-Control", s.liveCacheControl())
+	s.setCache(c.Response().Header(), s.liveLife(), playToken{})
 	return c.JSON(http.StatusOK, out)
 }
-
-func (s *Server) liveCacheControl() string {
-	half := max(int(s.cfg.TargetDuration.Seconds()/2), 1)
-	return fmt.Sprintf("public, max-age=%d, stale-while-revalidate=%d", half, 2*half)
-}
-
-const immutable = "public, max-age=31536000, immutable"
 
 // rendered is a playlist ready to send: compressed once, cached as is.
 type rendered struct {
 	body         []byte
 	coding       string
 	etag         string
-	cacheControl string
+	life         cacheLife
 	lastModified time.Time
 }
 
@@ -262,14 +255,7 @@ func (s *Server) servePlaylist(c echo.Context, st catalog.Stream, key string, re
 	h := c.Response().Header()
 	h.Set("Vary", "Accept-Encoding")
 	h.Set("ETag", r.etag)
-	h.Set("Cache-Control", r.cacheControl)
-	if !tok.exp.IsZero() {
-		// A shared cache must not serve a signed playlist past its token.
-		left := max(int(time.Until(tok.exp).Seconds()), 0)
-		if r.cacheControl == immutable {
-			h.Set("Cache-Control", fmt.Sprintf("public, max-age=%d", left))
-		}
-	}
+	s.setCache(h, r.life, tok)
 	if !r.lastModified.IsZero() {
 		h.Set("Last-Modified", r.lastModified.UTC().Format(http.TimeFormat))
 	}
@@ -338,9 +324,9 @@ func (s *Server) render(st catalog.Stream, spec playlistSpec, coding, token stri
 	sum := sha256.Sum256(body)
 	r := &rendered{coding: coding, lastModified: lastMod, etag: `"` + hex.EncodeToString(sum[:12]) + codingSuffix(coding) + `"`}
 	if spec.closed {
-		r.cacheControl = immutable
+		r.life = forever
 	} else {
-		r.cacheControl = s.liveCacheControl()
+		r.life = s.liveLife()
 	}
 	if r.body, err = compress(coding, body); err != nil {
 		return nil, err
@@ -541,9 +527,5 @@ func (s *Server) segment(c echo.Context) error {
 	if !ok || perr != nil || seq == 0 || seq > catalog.MaxSeq || len(num) > 10 {
 		return badRequest("bad_segment", "segment must be {seq}.ts")
 	}
-	cc := immutable // segments never change
-	if !tok.exp.IsZero() {
-		cc = fmt.Sprintf("public, max-age=%d", max(int(time.Until(tok.exp).Seconds()), 0))
-	}
-	return s.serveObject(c, catalog.SegmentKey(st, run, seq), cc)
+	return s.serveObject(c, catalog.SegmentKey(st, run, seq), forever, tok) // segments never change
 }

@@ -88,7 +88,7 @@ func (s *Server) thumbnail(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	th, _, err := s.stillsFor(c, st)
+	th, tok, err := s.stillsFor(c, st)
 	if err != nil {
 		return err
 	}
@@ -125,7 +125,7 @@ func (s *Server) thumbnail(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.sendImage(c, jpg, immutable) // a recorded frame never changes
+	return s.sendImage(c, jpg, forever, tok) // a recorded frame never changes
 }
 
 func widthParam(v string, def int) (int, error) {
@@ -153,11 +153,11 @@ func (s *Server) readSegment(ctx context.Context, st catalog.Stream, run string,
 	return b, nil
 }
 
-func (s *Server) sendImage(c echo.Context, jpg []byte, cacheControl string) error {
+func (s *Server) sendImage(c echo.Context, jpg []byte, life cacheLife, tok playToken) error {
 	sum := sha256.Sum256(jpg)
 	etag := `"` + hex.EncodeToString(sum[:8]) + `"`
 	h := c.Response().Header()
-	h.Set("Cache-Control", cacheControl)
+	s.setCache(h, life, tok)
 	h.Set("ETag", etag)
 	if etagMatch(c.Request().Header.Get("If-None-Match"), etag) {
 		return c.NoContent(http.StatusNotModified)
@@ -236,12 +236,11 @@ func (s *Server) thumbnailTrack(c echo.Context) error {
 		fmt.Fprintf(&b, "%s --> %s\nsprites/%d.jpg%s#xywh=%d,%d,%d,%d\n\n", vttTime(from), vttTime(to), k/perSheet, query,
 			(cell%spriteColumns)*l.tileW, (cell/spriteColumns)*l.tileH, l.tileW, l.tileH)
 	}
-	cc := immutable
+	life := forever
 	if !spec.closed {
-		cc = s.liveCacheControl()
+		life = s.liveLife()
 	}
-	h := c.Response().Header()
-	h.Set("Cache-Control", cc)
+	s.setCache(c.Response().Header(), life, tok)
 	return c.Blob(http.StatusOK, "text/vtt; charset=utf-8", []byte(b.String()))
 }
 
@@ -263,7 +262,7 @@ func (s *Server) spriteSheet(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	th, _, err := s.stillsFor(c, st)
+	th, tok, err := s.stillsFor(c, st)
 	if err != nil {
 		return err
 	}
@@ -324,9 +323,9 @@ func (s *Server) spriteSheet(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	cc := immutable
+	life := forever
 	if !complete {
-		cc = s.liveCacheControl()
+		life = s.liveLife()
 	}
-	return s.sendImage(c, jpg, cc)
+	return s.sendImage(c, jpg, life, tok)
 }

@@ -4,6 +4,7 @@ import (
 	"embed"
 	"io/fs"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 )
@@ -18,7 +19,7 @@ func (s *Server) webRoutes(e *echo.Echo) {
 	sub, _ := fs.Sub(webFiles, "web")
 	files := http.FileServer(http.FS(sub))
 	e.GET("/", func(c echo.Context) error {
-		c.Response().Header().Set("Cache-Control", "public, max-age=60")
+		s.setCache(c.Response().Header(), shortLife(time.Minute), playToken{})
 		b, err := webFiles.ReadFile("web/index.html")
 		if err != nil {
 			return err
@@ -26,7 +27,7 @@ func (s *Server) webRoutes(e *echo.Echo) {
 		return c.HTMLBlob(http.StatusOK, b)
 	})
 	e.GET("/web/*", func(c echo.Context) error {
-		c.Response().Header().Set("Cache-Control", "public, max-age=300")
+		s.setCache(c.Response().Header(), shortLife(5*time.Minute), playToken{})
 		http.StripPrefix("/web/", files).ServeHTTP(c.Response(), c.Request())
 		return nil
 	})

@@ -1,0 +1,66 @@
+package vodapi
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/rewind-vod/rewind/infra/store"
+)
+
+// Stored objects answered from here: segments on the embedded default and
+// clip outputs (redirected to the CDN or a presigned URL when there is one).
+
+func (s *Server) redirectOrServe(c echo.Context, key string) error {
+	if s.cfg.SegmentBaseURL != "" {
+		return c.Redirect(http.StatusFound, strings.TrimSuffix(s.cfg.SegmentBaseURL, "/")+"/"+key)
+	}
+	if p, ok := s.raw.(store.Presigner); ok {
+		u, err := p.PresignGet(c.Request().Context(), key, presignTTL)
+		if err != nil {
+			return err
+		}
+		s.setCache(c.Response().Header(), noStore, playToken{})
+		return c.Redirect(http.StatusFound, u)
+	}
+	return s.serveObject(c, key, cacheLife{maxAge: time.Hour, private: true}, playToken{})
+}
+
+// serveObject answers a stored object with Range, HEAD and ETag.
+func (s *Server) serveObject(c echo.Context, key string, life cacheLife, tok playToken) error {
+	rc, info, err := s.st.Get(c.Request().Context(), key, nil)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	h := c.Response().Header()
+	h.Set("Content-Type", store.ContentTypeFor(key))
+	s.setCache(h, life, tok)
+	if etag := quoteETag(info.ETag); etag != "" {
+		h.Set("ETag", etag)
+	}
+	// The store's reader may not seek (S3): a local file does, and that is
+	// the only store served from here without a redirect.
+	if rs, ok := rc.(io.ReadSeeker); ok {
+		http.ServeContent(c.Response(), c.Request(), "", info.LastModified, rs)
+		return nil
+	}
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(rc); err != nil {
+		return fmt.Errorf("read %s: %w", key, err)
+	}
+	http.ServeContent(c.Response(), c.Request(), "", info.LastModified, bytes.NewReader(buf.Bytes()))
+	return nil
+}
+
+func quoteETag(etag string) string {
+	if etag != "" && !strings.HasPrefix(etag, `"`) {
+		return `"` + etag + `"`
+	}
+	return etag
+}
