@@ -26,23 +26,6 @@ SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # spuriously with "context deadline exceeded" on go1.26 (golang/go#75804).
 FUZZTIME  ?= 60000x
 
-# Fuzz targets run briefly in `make test`: package:target.
-FUZZ_TARGETS := \
-	./catalog:FuzzDecodeChunk \
-	./catalog:FuzzParseStream \
-	./catalog:FuzzValidRunID \
-	./media:FuzzParseAVCConfig \
-	./media:FuzzParseAudioSpecificConfig \
-	./media:FuzzParseSPS \
-	./media:FuzzAVCCToAnnexB \
-	./media:FuzzParseVideoTag \
-	./infra/queue:FuzzDecodeRecord \
-	./infra/lambdahttp:FuzzRequest \
-	./editor/thumb:FuzzFrame \
-	./internal/flvfile:FuzzReadAll \
-	./vodapi:FuzzParseTime \
-	./vodapi/playlist:FuzzWrite
-
 .PHONY: all build build-deps run test deps apt-deps terraform-check vet nocgo lambda fuzz bench clean
 
 all: build
@@ -106,11 +89,14 @@ vet:
 		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
+# Every fuzz target runs briefly in `make test`: the packages whose tests
+# declare one are found by grep, their targets by `go test -list`.
 fuzz:
-	@for t in $(FUZZ_TARGETS); do \
-		pkg=$${t%%:*}; name=$${t##*:}; \
-		echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
-		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
+	@for dir in $$(grep -l '^func Fuzz' $$(git ls-files '*_test.go' 2>/dev/null || find . -name '*_test.go') | xargs -n1 dirname | sort -u); do \
+		for name in $$($(GO) test -list '^Fuzz' ./$$dir | grep '^Fuzz'); do \
+			echo "fuzz ./$$dir $$name ($(FUZZTIME))"; \
+			$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) ./$$dir || exit 1; \
+		done; \
 	done
 
 # Everything but the editor builds without cgo (the Lambda build of vodapi):

@@ -2,12 +2,12 @@ package origin
 
 import (
 	"crypto/subtle"
-	"encoding/json"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/rewind-vod/rewind/catalog"
+	"github.com/rewind-vod/rewind/infra/httpjson"
 )
 
 // LiveInfo is one live stream as the management API shows it.
@@ -128,12 +128,7 @@ func (s *Server) APIHandler(adminToken string) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
-	return mux
+	return httpjson.Mux(mux) // its own 404/405 in JSON too
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { httpjson.Write(w, status, v) }

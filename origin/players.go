@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rewind-vod/rewind/catalog"
+	"github.com/rewind-vod/rewind/infra/httpjson"
 	"github.com/rewind-vod/rewind/media"
 )
 
@@ -391,7 +392,7 @@ func (p *Players) authorize(st catalog.Stream, q url.Values) error {
 }
 
 func httpError(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, map[string]string{"error": msg, "code": code})
+	httpjson.Error(w, status, code, msg)
 }
 
 func (p *Players) outputStats(key string) (int, OutputStats, []RelayStatus) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,9 +40,24 @@ func (s *Server) serveObject(c echo.Context, key string, life cacheLife, tok pla
 	}
 	defer rc.Close()
 	h := c.Response().Header()
+	etag := quoteETag(info.ETag)
+	req := c.Request()
+	rng := req.Header.Get("Range")
+	if ir := req.Header.Get("If-Range"); ir != "" && ir != etag {
+		rng = "" // a changed (or date-validated) object: the whole of it
+	}
+	whole, err := checkRange(rng, info.Size)
+	if err != nil {
+		h.Set("Content-Range", fmt.Sprintf("bytes */%d", info.Size))
+		return &apiError{http.StatusRequestedRangeNotSatisfiable, "bad_range",
+			"Range " + strconv.Quote(truncateString(rng, 64)) + " selects nothing of the " + strconv.FormatInt(info.Size, 10) + " bytes"}
+	}
+	if whole {
+		req.Header.Del("Range")
+	}
 	h.Set("Content-Type", store.ContentTypeFor(key))
 	s.setCache(h, life, tok)
-	if etag := quoteETag(info.ETag); etag != "" {
+	if etag != "" {
 		h.Set("ETag", etag)
 	}
 	// The store's reader may not seek (S3): a local file does, and that is
@@ -63,4 +79,12 @@ func quoteETag(etag string) string {
 		return `"` + etag + `"`
 	}
 	return etag
+}
+
+// truncateString cuts s to at most n bytes, for echoing client input.
+func truncateString(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }

@@ -27,6 +27,12 @@ func (s *Server) webRoutes(e *echo.Echo) {
 		return c.HTMLBlob(http.StatusOK, b)
 	})
 	e.GET("/web/*", func(c echo.Context) error {
+		// Only the embedded files themselves: a miss is a JSON 404 like any
+		// other, and folders are not listed.
+		name := c.Param("*")
+		if fi, err := fs.Stat(sub, name); !fs.ValidPath(name) || err != nil || fi.IsDir() {
+			return notFound("not_found", "no file /web/"+name)
+		}
 		s.setCache(c.Response().Header(), shortLife(5*time.Minute), playToken{})
 		http.StripPrefix("/web/", files).ServeHTTP(c.Response(), c.Request())
 		return nil

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/rewind-vod/rewind/infra/httpjson"
 	"github.com/rewind-vod/rewind/infra/queue"
 	"github.com/rewind-vod/rewind/infra/store"
 	"github.com/rewind-vod/rewind/origin"
@@ -334,11 +335,12 @@ func buildNode(role string, f *serveFlags, log *slog.Logger, st store.Store, reg
 		mux.HandleFunc("GET /healthz", healthz)
 	}
 	// Live HTTP-FLV (GET /{app}/{name}.flv) first, everything else after.
+	routed := httpjson.Mux(mux)
 	n.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet && players.ServeFLV(w, r) {
 			return
 		}
-		mux.ServeHTTP(w, r)
+		routed.ServeHTTP(w, r)
 	})
 	return n, nil
 }
