@@ -26,7 +26,7 @@ SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # spuriously with "context deadline exceeded" on go1.26 (golang/go#75804).
 FUZZTIME  ?= 60000x
 
-.PHONY: all build build-deps run test deps apt-deps terraform-check vet nocgo lambda fuzz bench clean
+.PHONY: all build build-deps run test deps apt-deps terraform-check vet nocgo lambda fuzz bench soak clean
 
 all: build
 
@@ -88,6 +88,7 @@ vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags soak ./bench/soak
 
 # Every fuzz target runs briefly in `make test`: the packages whose tests
 # declare one are found by grep, their targets by `go test -list`.
@@ -136,6 +137,14 @@ bench: deps build
 	$(GO) run ./bench/fanout -rewind $(BIN) -n $(BENCH_FANOUT_N) -duration $(BENCH_DURATION)
 	$(GO) run ./bench/replay
 	$(GO) run ./bench/clip
+
+# Soak (not in `make test`): about SOAK_DURATION of publishers that drop and
+# return, a kill -9 of the origin, a 60 s S3 outage, a flapping relay target
+# and stalling players, then the checks that nothing was lost (bench/soak).
+SOAK_DURATION ?= 10m
+soak: deps build
+	AWS_EC2_METADATA_DISABLED=true REWIND_BIN=$(CURDIR)/$(BIN) REWIND_VERSITYGW=$(VERSITYGW) REWIND_SOAK_DURATION=$(SOAK_DURATION) \
+		$(GO) test -tags soak -run '^TestSoak$$' -count=1 -timeout 30m -v ./bench/soak
 
 clean:
 	rm -rf bin build

@@ -183,9 +183,20 @@ func (s *Server) Client() *s3.Client {
 // sharing a server do not see each other's keys.
 func (s *Server) Store(t testing.TB) store.Store {
 	t.Helper()
+	return s.StoreAt(t, "t-"+testproc.RandHex(6)+"/")
+}
+
+// URL is the --store URL of prefix ("" or ending in '/') in the bucket, for
+// a rewind subprocess (with --s3-endpoint Endpoint --s3-path-style and Env).
+func (s *Server) URL(prefix string) string { return "s3://" + s.Bucket + "/" + prefix }
+
+// StoreAt opens an S3 store on the bucket under prefix, to read what a
+// subprocess given URL(prefix) wrote.
+func (s *Server) StoreAt(t testing.TB, prefix string) store.Store {
+	t.Helper()
 	st, err := store.NewS3(context.Background(), store.S3Config{
 		Bucket:      s.Bucket,
-		Prefix:      "t-" + testproc.RandHex(6) + "/",
+		Prefix:      prefix,
 		Endpoint:    s.Endpoint,
 		Region:      s.Region,
 		PathStyle:   true,
