@@ -128,6 +128,12 @@ func (s *Server) parseClip(c echo.Context) (catalog.ClipRequest, error) {
 	if err := dec.Decode(&b); err != nil {
 		return req, badRequest("bad_body", "body must be a JSON clip request: "+err.Error())
 	}
+	// One JSON object and nothing after it: a body with trailing bytes is
+	// not what the client meant to send (two requests glued, a cut-off
+	// proxy rewrite), so it is refused rather than half read.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return req, badRequest("bad_body", "body must be one JSON clip request with nothing after it")
+	}
 	st, err := catalog.ParseStream(b.Stream)
 	if err != nil {
 		return req, badRequest("bad_stream", err.Error())
