@@ -16,8 +16,12 @@ import (
 // Stored objects answered from here: segments on the embedded default and
 // clip outputs (redirected to the CDN or a presigned URL when there is one).
 
-func (s *Server) redirectOrServe(c echo.Context, key string) error {
+// redirectOrServe answers key, opened with tok: a redirect is not kept by
+// caches (it is cheap to make again, and the token may die first); a file
+// served here is the client's own for an hour, bounded by tok.
+func (s *Server) redirectOrServe(c echo.Context, key string, tok playToken) error {
 	if s.cfg.SegmentBaseURL != "" {
+		s.setCache(c.Response().Header(), noStore, tok)
 		return c.Redirect(http.StatusFound, strings.TrimSuffix(s.cfg.SegmentBaseURL, "/")+"/"+key)
 	}
 	if p, ok := s.raw.(store.Presigner); ok {
@@ -25,10 +29,10 @@ func (s *Server) redirectOrServe(c echo.Context, key string) error {
 		if err != nil {
 			return err
 		}
-		s.setCache(c.Response().Header(), noStore, playToken{})
+		s.setCache(c.Response().Header(), noStore, tok)
 		return c.Redirect(http.StatusFound, u)
 	}
-	return s.serveObject(c, key, cacheLife{maxAge: time.Hour, private: true}, playToken{})
+	return s.serveObject(c, key, cacheLife{maxAge: time.Hour, private: true}, tok)
 }
 
 // serveObject answers a stored object with Range, HEAD and ETag.
