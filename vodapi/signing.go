@@ -46,15 +46,21 @@ func (s *Server) checkPlayback(c echo.Context, st catalog.Stream) (playToken, er
 	q := c.QueryParams()
 	exp, sig := q.Get("exp"), q.Get("sig")
 	t, err := catalog.VerifyPlay(s.cfg.PlaybackSecrets, st, exp, sig, s.now())
-	switch {
-	case errors.Is(err, catalog.ErrPlayTokenMissing):
-		return playToken{}, &apiError{403, "signature_required", "this stream needs a signed URL (exp and sig)"}
-	case errors.Is(err, catalog.ErrPlayTokenExpired):
-		return playToken{}, &apiError{403, "signature_expired", err.Error()}
-	case err != nil:
-		return playToken{}, &apiError{403, "bad_signature", err.Error()}
+	if err != nil {
+		return playToken{}, playRefusal(err)
 	}
 	return playToken{query: "exp=" + url.QueryEscape(exp) + "&sig=" + url.QueryEscape(sig), exp: t}, nil
+}
+
+// playRefusal is the 403 for a play token catalog refused with err.
+func playRefusal(err error) error {
+	switch {
+	case errors.Is(err, catalog.ErrPlayTokenMissing):
+		return &apiError{403, "signature_required", "this stream needs a signed URL (exp and sig)"}
+	case errors.Is(err, catalog.ErrPlayTokenExpired):
+		return &apiError{403, "signature_expired", err.Error()}
+	}
+	return &apiError{403, "bad_signature", err.Error()}
 }
 
 // Clips are guarded like the streams they are cut from: with playback
@@ -92,7 +98,8 @@ func (s *Server) validAPIToken(tok string) bool {
 // clipCredential checks what can be checked before the clip's stream is
 // known, so that nothing is read or validated for a request without a
 // credential and no one learns which clip ids exist: an API token is
-// checked whole; otherwise a play token must at least be there. It says
+// checked whole; a play token must be there and not expired (its
+// signature needs the clip's stream). It says
 // whether the request holds a valid API token.
 func (s *Server) clipCredential(c echo.Context) (apiToken bool, err error) {
 	if !s.clipsGuarded() {
@@ -111,6 +118,9 @@ func (s *Server) clipCredential(c echo.Context) (apiToken bool, err error) {
 	if q.Get("exp") == "" || q.Get("sig") == "" {
 		return false, &apiError{http.StatusForbidden, "credential_required",
 			"clips need the stream's signed URL (exp and sig) or an API token (Authorization: Bearer)"}
+	}
+	if _, err := catalog.PlayTokenExpiry(q.Get("exp"), s.now()); err != nil {
+		return false, playRefusal(err)
 	}
 	return false, nil
 }
