@@ -6,7 +6,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	neturl "net/url"
 	"strconv"
 	"strings"
@@ -17,6 +20,7 @@ import (
 	"github.com/rewind-vod/rewind/catalog"
 	"github.com/rewind-vod/rewind/infra/store"
 	"github.com/rewind-vod/rewind/internal/runtest"
+	"github.com/rewind-vod/rewind/internal/s3test"
 )
 
 // With playback secrets, every clip route needs the clip's stream's play
@@ -360,5 +364,37 @@ func TestClipIdempotencyDeadRecord(t *testing.T) {
 	resp, b = post(t, a.ts.URL+"/v1/clips", body, "Idempotency-Key", "order-10")
 	if again, _ := acceptedID(t, "repeat", resp, b); again != id || resp.Header.Get("Idempotent-Replayed") != "true" {
 		t.Errorf("repeat after repair: %s, want %s", again, id)
+	}
+}
+
+// On S3, the presigned URL a clip output redirects to lives no longer than
+// the play token that opened it, and the redirect is not cached.
+func TestClipPresignBoundedByToken(t *testing.T) {
+	st := s3test.Start(t).Store(t)
+	srv, err := New(Config{PlaybackSecrets: []string{testSecret}}, st, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() { ts.Close(); srv.Close() })
+	id := finishedClip(t, st, fixStream, "mp4", "clip.mp4", "movie")
+	for ttl, want := range map[time.Duration]int{10 * time.Minute: 600, 3 * time.Hour: int(presignTTL.Seconds())} {
+		tok := SignPlayback(testSecret, fixStream, time.Now().Add(ttl))
+		resp, b := do(t, http.MethodGet, ts.URL+"/v1/clips/"+id+"/output?"+tok)
+		if resp.StatusCode != http.StatusFound || resp.Header.Get("Cache-Control") != "no-store" {
+			t.Fatalf("token %s: %d %s, Cache-Control %q", ttl, resp.StatusCode, b, resp.Header.Get("Cache-Control"))
+		}
+		loc, err := neturl.Parse(resp.Header.Get("Location"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := strconv.Atoi(loc.Query().Get("X-Amz-Expires"))
+		if got > want || got < want-5 {
+			t.Errorf("token %s: presigned for %d s, want %d", ttl, got, want)
+		}
+		resp, b = do(t, http.MethodGet, loc.String())
+		if resp.StatusCode != 200 || string(b) != "movie" {
+			t.Errorf("token %s: presigned GET %d %q", ttl, resp.StatusCode, b)
+		}
 	}
 }

@@ -25,7 +25,7 @@ func (s *Server) redirectOrServe(c echo.Context, key string, tok playToken) erro
 		return c.Redirect(http.StatusFound, strings.TrimSuffix(s.cfg.SegmentBaseURL, "/")+"/"+key)
 	}
 	if p, ok := s.raw.(store.Presigner); ok {
-		u, err := p.PresignGet(c.Request().Context(), key, presignTTL)
+		u, err := p.PresignGet(c.Request().Context(), key, s.presignLife(tok))
 		if err != nil {
 			return err
 		}
@@ -33,6 +33,16 @@ func (s *Server) redirectOrServe(c echo.Context, key string, tok playToken) erro
 		return c.Redirect(http.StatusFound, u)
 	}
 	return s.serveObject(c, key, cacheLife{maxAge: time.Hour, private: true}, tok)
+}
+
+// presignLife is how long a presigned URL lives: presignTTL, and no longer
+// than the token that opened the answer, since the URL opens the object
+// without it; a second at least (the shortest S3 takes).
+func (s *Server) presignLife(tok playToken) time.Duration {
+	if tok.exp.IsZero() {
+		return presignTTL
+	}
+	return max(min(presignTTL, tok.exp.Sub(s.now()).Truncate(time.Second)), time.Second)
 }
 
 // serveObject answers a stored object with Range, HEAD and ETag.
