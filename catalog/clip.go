@@ -108,14 +108,6 @@ func ReadClipIdem(ctx context.Context, st store.Store, stream Stream, key string
 	return r, nil
 }
 
-// DeleteClipIdem removes the record of key on stream.
-func DeleteClipIdem(ctx context.Context, st store.Store, stream Stream, key string) error {
-	if err := st.Delete(ctx, ClipIdemKey(stream, key)); err != nil {
-		return fmt.Errorf("delete idempotency record: %w", err)
-	}
-	return nil
-}
-
 // ValidClipID checks that id can be a clip id (and so a key part).
 func ValidClipID(id string) error {
 	if len(id) != clipIDLen {

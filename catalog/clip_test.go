@@ -15,13 +15,12 @@ func TestClipIDs(t *testing.T) {
 	if a == b || ValidClipID(a) != nil || ValidClipID(b) != nil {
 		t.Fatalf("ids %q %q", a, b)
 	}
-	k := a
 	for _, bad := range []string{"", "abc", strings.Repeat("A", 24), strings.Repeat("g", 24), "../../" + strings.Repeat("a", 18), strings.Repeat("a", 25)} {
 		if err := ValidClipID(bad); !errors.Is(err, ErrBadClipID) {
 			t.Errorf("ValidClipID(%q) = %v", bad, err)
 		}
 	}
-	if got := ClipJobKey(k); got != "clips/"+k+"/job.json" || store.ValidateKey(got) != nil {
+	if got := ClipJobKey(a); got != "clips/"+a+"/job.json" || store.ValidateKey(got) != nil {
 		t.Errorf("job key %q", got)
 	}
 }
@@ -143,11 +142,5 @@ func TestClipIdemRecord(t *testing.T) {
 	}
 	if _, err := ReadClipIdem(ctx, st, cam, "bad"); !errors.Is(err, ErrBadClipJob) {
 		t.Errorf("bad record: %v", err)
-	}
-	if err := DeleteClipIdem(ctx, st, cam, "order-42"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ReadClipIdem(ctx, st, cam, "order-42"); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("deleted record: %v", err)
 	}
 }

@@ -398,3 +398,76 @@ func TestClipPresignBoundedByToken(t *testing.T) {
 		}
 	}
 }
+
+// racingStore is a real store where another copy of the API records the
+// same Idempotency-Key (its own job and record) right after this copy
+// writes its record and before it reads it back: the narrowest race the
+// read-back settles.
+type racingStore struct {
+	store.Store
+	stream catalog.Stream
+	key    string
+	rival  *catalog.ClipJob
+	once   sync.Once
+}
+
+func (r *racingStore) Put(ctx context.Context, key string, data []byte, contentType string) error {
+	if err := r.Store.Put(ctx, key, data, contentType); err != nil {
+		return err
+	}
+	if key != catalog.ClipIdemKey(r.stream, r.key) {
+		return nil
+	}
+	var err error
+	r.once.Do(func() {
+		if err = catalog.WriteClipJob(ctx, r.Store, r.rival); err == nil {
+			err = catalog.WriteClipIdem(ctx, r.Store, r.stream, r.key, catalog.ClipIdem{ID: r.rival.ID, CreatedAt: time.Now()})
+		}
+	})
+	return err
+}
+
+// When another copy's record lands between this copy's write and its read
+// back, this copy drops its own job, queues nothing and answers the
+// other's job, so both clients hold one id.
+func TestClipIdempotencyReadBack(t *testing.T) {
+	fs, err := store.NewFS(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Second)
+	run := runtest.WriteRun(t, fs, fixStream, t0, false)
+	body := clipBodyFor(fixStream, t0)
+	// The rival asked for the same clip: same request, same parts.
+	start, end := time.Unix(t0.Unix()+1, 0).UTC(), time.Unix(t0.Unix()+5, 0).UTC()
+	rival := &catalog.ClipJob{ID: catalog.NewClipID(), Status: catalog.ClipQueued, IdempotencyKey: "order-77",
+		Request:   catalog.ClipRequest{Stream: fixStream.String(), Start: start, End: end, Format: "mp4", Mode: "copy"},
+		Parts:     []catalog.ClipPart{{Run: run, FirstSeq: 1, LastSeq: 3, StartMS: t0.UnixMilli(), EndMS: t0.UnixMilli() + 6000}},
+		CreatedAt: t0, UpdatedAt: t0}
+	st := &racingStore{Store: fs, stream: fixStream, key: "order-77", rival: rival}
+	q := openQueue(t)
+	srv, err := New(Config{Jobs: q}, st, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() { ts.Close(); srv.Close() })
+
+	resp, b := post(t, ts.URL+"/v1/clips", body, "Idempotency-Key", "order-77")
+	id, _ := acceptedID(t, "submit", resp, b)
+	if id != rival.ID || resp.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("answered %s (replayed %q), want the rival's %s", id, resp.Header.Get("Idempotent-Replayed"), rival.ID)
+	}
+	if got := queued(t, q); len(got) != 0 {
+		t.Errorf("queued %v: the rival queues its own job", got)
+	}
+	res, err := fs.List(context.Background(), catalog.ClipsPrefix, store.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range res.Objects {
+		if strings.HasSuffix(o.Key, "/job.json") && o.Key != catalog.ClipJobKey(rival.ID) {
+			t.Errorf("the losing job's document %s is still stored", o.Key)
+		}
+	}
+}

@@ -168,6 +168,8 @@ func (s *Server) keyJob(ctx context.Context, st catalog.Stream, ikey string) (*c
 // claimKey records that the key made job id and returns the job the record
 // names once written: id, or that of a concurrent submit on another copy.
 func (s *Server) claimKey(ctx context.Context, st catalog.Stream, ikey, id string) (string, error) {
+	// Another copy may have recorded the key while this one resolved the
+	// parts: its live job wins.
 	if prev, err := s.keyJob(ctx, st, ikey); err != nil || prev != nil {
 		if prev != nil {
 			return prev.ID, nil
