@@ -55,11 +55,57 @@ func NewClipID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// IdempotentClipID derives the clip id from a client's Idempotency-Key, so a
-// repeat finds the same job without any index to keep consistent.
-func IdempotentClipID(key string) string {
-	sum := sha256.Sum256([]byte("rewind-clip\x00" + key))
-	return hex.EncodeToString(sum[:clipIDLen/2])
+// ClipIdemPrefix holds the Idempotency-Key records: which job a key made.
+// "idem" can never be a clip id, so it shares clips/ with the jobs.
+const ClipIdemPrefix = ClipsPrefix + "idem/"
+
+// ClipIdemKey is "clips/idem/{hex sha256(stream \x00 key)}.json", the record
+// of the job that key made on stream. The stream is part of the hash so a
+// key only ever reaches clips of the stream it was sent with (which the
+// caller must be allowed to open); the key itself is not stored there.
+func ClipIdemKey(stream Stream, key string) string {
+	sum := sha256.Sum256([]byte(stream.String() + "\x00" + key))
+	return ClipIdemPrefix + hex.EncodeToString(sum[:]) + ".json"
+}
+
+// ClipIdem is an Idempotency-Key record. Clip ids are always random
+// (NewClipID): the record, not the id, ties a key to its job, so knowing a
+// key never gives a clip id.
+type ClipIdem struct {
+	ID        string    `json:"id"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// WriteClipIdem records that key made job id on stream.
+func WriteClipIdem(ctx context.Context, st store.Store, stream Stream, key string, r ClipIdem) error {
+	if err := ValidClipID(r.ID); err != nil {
+		return err
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encode idempotency record of clip %s: %w", r.ID, err)
+	}
+	if err := st.Put(ctx, ClipIdemKey(stream, key), b, "application/json"); err != nil {
+		return fmt.Errorf("write idempotency record of clip %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// ReadClipIdem reads the record of key on stream; a missing one is
+// store.ErrNotFound (wrapped), an undecodable one ErrBadClipJob.
+func ReadClipIdem(ctx context.Context, st store.Store, stream Stream, key string) (ClipIdem, error) {
+	var r ClipIdem
+	b, err := getAll(ctx, st, ClipIdemKey(stream, key), 4<<10)
+	if err != nil {
+		return r, err
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return r, fmt.Errorf("%w: idempotency record: %w", ErrBadClipJob, err)
+	}
+	if err := ValidClipID(r.ID); err != nil {
+		return r, fmt.Errorf("%w: idempotency record: %w", ErrBadClipJob, err)
+	}
+	return r, nil
 }
 
 // ValidClipID checks that id can be a clip id (and so a key part).

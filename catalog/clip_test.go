@@ -15,16 +15,12 @@ func TestClipIDs(t *testing.T) {
 	if a == b || ValidClipID(a) != nil || ValidClipID(b) != nil {
 		t.Fatalf("ids %q %q", a, b)
 	}
-	k := IdempotentClipID("order-42")
-	if k != IdempotentClipID("order-42") || k == IdempotentClipID("order-43") || ValidClipID(k) != nil {
-		t.Errorf("idempotent id %q", k)
-	}
 	for _, bad := range []string{"", "abc", strings.Repeat("A", 24), strings.Repeat("g", 24), "../../" + strings.Repeat("a", 18), strings.Repeat("a", 25)} {
 		if err := ValidClipID(bad); !errors.Is(err, ErrBadClipID) {
 			t.Errorf("ValidClipID(%q) = %v", bad, err)
 		}
 	}
-	if got := ClipJobKey(k); got != "clips/"+k+"/job.json" || store.ValidateKey(got) != nil {
+	if got := ClipJobKey(a); got != "clips/"+a+"/job.json" || store.ValidateKey(got) != nil {
 		t.Errorf("job key %q", got)
 	}
 }
@@ -105,5 +101,46 @@ func TestClipMessageAndView(t *testing.T) {
 	j.Status = ClipSucceeded
 	if v := j.View(""); v.Output == nil || v.Output.URL != "/v1/clips/"+j.ID+"/output" || v.Output.Duration != 60 {
 		t.Errorf("succeeded view %+v", v.Output)
+	}
+}
+
+// An Idempotency-Key record is scoped by stream, names a random id that
+// nothing about the key gives away, and survives the store round trip.
+func TestClipIdemRecord(t *testing.T) {
+	st, err := store.NewFS(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	cam, other := Stream{App: "live", Name: "cam"}, Stream{App: "live", Name: "other"}
+	k := ClipIdemKey(cam, "order-42")
+	if k != ClipIdemKey(cam, "order-42") || k == ClipIdemKey(cam, "order-43") || k == ClipIdemKey(other, "order-42") {
+		t.Errorf("record keys not one per stream and key: %q", k)
+	}
+	if !strings.HasPrefix(k, ClipIdemPrefix) || store.ValidateKey(k) != nil || strings.Contains(k, "order") {
+		t.Errorf("record key %q", k)
+	}
+	if _, err := ReadClipIdem(ctx, st, cam, "order-42"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("missing record: %v", err)
+	}
+	rec := ClipIdem{ID: NewClipID(), CreatedAt: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)}
+	if err := WriteClipIdem(ctx, st, cam, "order-42", rec); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadClipIdem(ctx, st, cam, "order-42")
+	if err != nil || got.ID != rec.ID || !got.CreatedAt.Equal(rec.CreatedAt) {
+		t.Errorf("round trip %+v, %v", got, err)
+	}
+	if _, err := ReadClipIdem(ctx, st, other, "order-42"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the key reaches another stream's record: %v", err)
+	}
+	if err := WriteClipIdem(ctx, st, cam, "x", ClipIdem{ID: "../job"}); !errors.Is(err, ErrBadClipID) {
+		t.Errorf("record of a bad id written: %v", err)
+	}
+	if err := st.Put(ctx, ClipIdemKey(cam, "bad"), []byte(`{"id":"nope"}`), ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadClipIdem(ctx, st, cam, "bad"); !errors.Is(err, ErrBadClipJob) {
+		t.Errorf("bad record: %v", err)
 	}
 }

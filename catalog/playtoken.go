@@ -41,6 +41,22 @@ func VerifyPlay(secrets []string, stream Stream, exp, sig string, now time.Time)
 	if exp == "" || sig == "" {
 		return time.Time{}, ErrPlayTokenMissing
 	}
+	t, err := PlayTokenExpiry(exp, now)
+	if err != nil {
+		return time.Time{}, err
+	}
+	for _, secret := range secrets {
+		if hmac.Equal([]byte(sig), []byte(playMAC(secret, stream, exp))) {
+			return t, nil
+		}
+	}
+	return time.Time{}, ErrPlayTokenInvalid
+}
+
+// PlayTokenExpiry checks the exp of a token, the part that needs no
+// stream: unix seconds, not yet past at now. VerifyPlay checks it too;
+// alone it lets a caller refuse a dead token before looking anything up.
+func PlayTokenExpiry(exp string, now time.Time) (time.Time, error) {
 	n, err := strconv.ParseInt(exp, 10, 64)
 	if err != nil || n <= 0 || len(exp) > 12 {
 		return time.Time{}, errors.Join(ErrPlayTokenInvalid, errors.New("exp must be unix seconds"))
@@ -49,10 +65,5 @@ func VerifyPlay(secrets []string, stream Stream, exp, sig string, now time.Time)
 	if !t.After(now) {
 		return time.Time{}, ErrPlayTokenExpired
 	}
-	for _, secret := range secrets {
-		if hmac.Equal([]byte(sig), []byte(playMAC(secret, stream, exp))) {
-			return t, nil
-		}
-	}
-	return time.Time{}, ErrPlayTokenInvalid
+	return t, nil
 }

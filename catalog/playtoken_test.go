@@ -38,3 +38,24 @@ func TestPlayToken(t *testing.T) {
 		}
 	}
 }
+
+// The expiry alone is checked without any stream: what vodapi refuses
+// before it knows which stream a clip is of.
+func TestPlayTokenExpiry(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	if got, err := PlayTokenExpiry("1800000060", now); err != nil || !got.Equal(now.Add(time.Minute)) {
+		t.Errorf("live: %v %v", got, err)
+	}
+	for exp, want := range map[string]error{
+		"1800000000":    ErrPlayTokenExpired, // now is already too late
+		"1799999999":    ErrPlayTokenExpired,
+		"soon":          ErrPlayTokenInvalid,
+		"0":             ErrPlayTokenInvalid,
+		"-5":            ErrPlayTokenInvalid,
+		"1234567890123": ErrPlayTokenInvalid, // more than 12 digits
+	} {
+		if _, err := PlayTokenExpiry(exp, now); !errors.Is(err, want) {
+			t.Errorf("%q: %v, want %v", exp, err, want)
+		}
+	}
+}

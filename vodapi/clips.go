@@ -3,15 +3,19 @@ package vodapi
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"net/http"
 	"net/url"
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -55,6 +59,9 @@ func (s *Server) createClip(c echo.Context) error {
 	if s.cfg.Jobs == nil {
 		return &apiError{http.StatusServiceUnavailable, "clips_disabled", "this API has no job queue configured"}
 	}
+	if _, err := s.clipCredential(c); err != nil {
+		return err
+	}
 	ikey := c.Request().Header.Get("Idempotency-Key")
 	if len(ikey) > maxIdempotencyKey || strings.ContainsFunc(ikey, func(r rune) bool { return r < 0x20 || r > 0x7e }) {
 		return badRequest("bad_idempotency_key", "Idempotency-Key must be at most 255 printable ASCII characters")
@@ -63,53 +70,177 @@ func (s *Server) createClip(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	id := catalog.NewClipID()
-	if ikey != "" {
-		id = catalog.IdempotentClipID(ikey)
-		prev, err := catalog.ReadClipJob(ctx, s.st, id)
-		switch {
-		case err == nil:
-			if !reflect.DeepEqual(prev.Request, req) {
-				return &apiError{http.StatusUnprocessableEntity, "idempotency_mismatch",
-					"this Idempotency-Key was used for a different request"}
-			}
-			c.Response().Header().Set("Idempotent-Replayed", "true")
-			return s.accepted(c, prev)
-		case !errors.Is(err, store.ErrNotFound):
-			return err
-		}
-	}
 	st, _ := catalog.ParseStream(req.Stream)
-	parts, err := s.clipParts(ctx, st, req.Start, req.End)
+	tok, err := s.clipAccess(c, st)
 	if err != nil {
 		return err
 	}
-	now := s.now().UTC()
-	job := &catalog.ClipJob{ID: id, Status: catalog.ClipQueued, Request: req, Parts: parts,
-		IdempotencyKey: ikey, CreatedAt: now, UpdatedAt: now}
-	if err := catalog.WriteClipJob(ctx, s.st, job); err != nil {
+	ctx := c.Request().Context()
+	var job *catalog.ClipJob
+	replayed := false
+	if ikey == "" {
+		job, err = s.submitNew(ctx, st, req)
+	} else {
+		job, replayed, err = s.submitOnce(ctx, st, req, ikey)
+	}
+	if err != nil {
 		return err
 	}
-	if _, err := s.cfg.Jobs.Send(ctx, catalog.EncodeClipMessage(id)); err != nil {
-		// Not queued: remove the document so a retry with the same key
-		// submits afresh instead of finding a job nobody will run.
-		if derr := s.st.Delete(context.WithoutCancel(ctx), catalog.ClipJobKey(id)); derr != nil {
-			s.log.Error("clip not queued and its document not removed", "clip", id, "err", derr)
+	if replayed {
+		if !reflect.DeepEqual(job.Request, req) {
+			return &apiError{http.StatusUnprocessableEntity, "idempotency_mismatch",
+				"this Idempotency-Key was used for a different request"}
 		}
-		s.log.Error("queue clip", "clip", id, "err", err)
+		c.Response().Header().Set("Idempotent-Replayed", "true")
+	}
+	return s.accepted(c, job, tok)
+}
+
+// submitNew submits a request without an Idempotency-Key: a new job.
+func (s *Server) submitNew(ctx context.Context, st catalog.Stream, req catalog.ClipRequest) (*catalog.ClipJob, error) {
+	job, err := s.newJob(ctx, st, req, "")
+	if err != nil {
+		return nil, err
+	}
+	return job, s.enqueue(ctx, job)
+}
+
+// submitOnce submits the request once per Idempotency-Key and stream: the
+// job the key already made (replayed), or a new one.
+//
+// Ids are random; the record clips/idem/{hash}.json ties the key to its
+// job. The job document is written before the record, so a record always
+// names a written job unless that job was removed again (not queued): such
+// a dead record is overwritten. Two submits on this API copy are
+// serialized by a lock. Two on different copies both write the record and
+// read it back: whoever reads the other's id drops its own document and
+// answers that job. Both can still win when one reads back before the
+// other writes; closing that needs a conditional put (S3 If-None-Match),
+// which the store does not offer.
+func (s *Server) submitOnce(ctx context.Context, st catalog.Stream, req catalog.ClipRequest, ikey string) (*catalog.ClipJob, bool, error) {
+	unlock := s.idem.lock(catalog.ClipIdemKey(st, ikey))
+	defer unlock()
+	if prev, err := s.keyJob(ctx, st, ikey); err != nil || prev != nil {
+		return prev, prev != nil, err
+	}
+	job, err := s.newJob(ctx, st, req, ikey)
+	if err != nil {
+		return nil, false, err
+	}
+	winner, err := s.claimKey(ctx, st, ikey, job.ID)
+	if err == nil && winner != job.ID {
+		s.dropJob(ctx, job.ID, "another submit with its key won")
+		prev, err := catalog.ReadClipJob(ctx, s.st, winner)
+		return prev, true, err
+	}
+	if err != nil {
+		s.dropJob(ctx, job.ID, "its key was not recorded")
+		return nil, false, err
+	}
+	return job, false, s.enqueue(ctx, job)
+}
+
+// keyJob is the live job the key made on st, nil when there is none (no
+// record, or a dead one: its job was never written or was removed).
+func (s *Server) keyJob(ctx context.Context, st catalog.Stream, ikey string) (*catalog.ClipJob, error) {
+	rec, err := catalog.ReadClipIdem(ctx, s.st, st, ikey)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, nil
+	case errors.Is(err, catalog.ErrBadClipJob):
+		s.log.Warn("unreadable idempotency record, replaced", "stream", st.String(), "err", err)
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	job, err := catalog.ReadClipJob(ctx, s.st, rec.ID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	case job.IdempotencyKey != ikey || job.Request.Stream != st.String():
+		return nil, nil // not the key's job: the record is not to be trusted
+	}
+	return job, nil
+}
+
+// claimKey records that the key made job id and returns the job the record
+// names once written: id, or that of a concurrent submit on another copy.
+func (s *Server) claimKey(ctx context.Context, st catalog.Stream, ikey, id string) (string, error) {
+	// Another copy may have recorded the key while this one resolved the
+	// parts: its live job wins.
+	if prev, err := s.keyJob(ctx, st, ikey); err != nil || prev != nil {
+		if prev != nil {
+			return prev.ID, nil
+		}
+		return "", err
+	}
+	if err := catalog.WriteClipIdem(ctx, s.st, st, ikey, catalog.ClipIdem{ID: id, CreatedAt: s.now().UTC()}); err != nil {
+		return "", err
+	}
+	rec, err := catalog.ReadClipIdem(ctx, s.st, st, ikey)
+	if err != nil {
+		return "", fmt.Errorf("read back idempotency record: %w", err)
+	}
+	return rec.ID, nil
+}
+
+// newJob resolves the request against the index and writes its document
+// under a new random id.
+func (s *Server) newJob(ctx context.Context, st catalog.Stream, req catalog.ClipRequest, ikey string) (*catalog.ClipJob, error) {
+	parts, err := s.clipParts(ctx, st, req.Start, req.End)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now().UTC()
+	job := &catalog.ClipJob{ID: catalog.NewClipID(), Status: catalog.ClipQueued, Request: req, Parts: parts,
+		IdempotencyKey: ikey, CreatedAt: now, UpdatedAt: now}
+	if err := catalog.WriteClipJob(ctx, s.st, job); err != nil {
+		return nil, err
+	}
+	return job, nil
+}
+
+// enqueue queues a written job.
+func (s *Server) enqueue(ctx context.Context, job *catalog.ClipJob) error {
+	if _, err := s.cfg.Jobs.Send(ctx, catalog.EncodeClipMessage(job.ID)); err != nil {
+		// Not queued: remove the document so a retry with the same key
+		// submits afresh (its record is then dead) instead of finding a
+		// job nobody will run.
+		s.dropJob(ctx, job.ID, "not queued")
+		s.log.Error("queue clip", "clip", job.ID, "err", err)
 		return &apiError{http.StatusServiceUnavailable, "queue_unavailable", "the job queue is unavailable; retry later"}
 	}
 	s.m.clips.Inc()
-	return s.accepted(c, job)
+	return nil
 }
 
-func (s *Server) accepted(c echo.Context, j *catalog.ClipJob) error {
+// dropJob removes the document of a job that will not be queued.
+func (s *Server) dropJob(ctx context.Context, id, why string) {
+	if err := s.st.Delete(context.WithoutCancel(ctx), catalog.ClipJobKey(id)); err != nil {
+		s.log.Error("clip document not removed", "clip", id, "why", why, "err", err)
+	}
+}
+
+// idemLocks serialize the submits of one Idempotency-Key on this copy of
+// the API (striped: unrelated keys may share a lock, briefly).
+type idemLocks [64]sync.Mutex
+
+func (l *idemLocks) lock(key string) (unlock func()) {
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	m := &l[h.Sum32()%uint32(len(l))]
+	m.Lock()
+	return m.Unlock
+}
+
+func (s *Server) accepted(c echo.Context, j *catalog.ClipJob, tok playToken) error {
 	h := c.Response().Header()
-	h.Set("Location", catalog.ClipStatusPath(j.ID))
-	s.setCache(h, noStore, playToken{})
+	h.Set("Location", tok.on(catalog.ClipStatusPath(j.ID)))
+	s.setCache(h, noStore, tok)
 	return c.JSON(http.StatusAccepted, map[string]string{
-		"id": j.ID, "status": j.Status, "status_url": s.cfg.PublicURL + catalog.ClipStatusPath(j.ID)})
+		"id": j.ID, "status": j.Status, "status_url": tok.on(s.cfg.PublicURL + catalog.ClipStatusPath(j.ID))})
 }
 
 // parseClip reads and validates the body; every failure is a 4xx.
@@ -127,6 +258,12 @@ func (s *Server) parseClip(c echo.Context) (catalog.ClipRequest, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&b); err != nil {
 		return req, badRequest("bad_body", "body must be a JSON clip request: "+err.Error())
+	}
+	// One JSON object and nothing after it: a body with trailing bytes is
+	// not what the client meant to send (two requests glued, a cut-off
+	// proxy rewrite), so it is refused rather than half read.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return req, badRequest("bad_body", "body must be one JSON clip request with nothing after it")
 	}
 	st, err := catalog.ParseStream(b.Stream)
 	if err != nil {
@@ -222,20 +359,37 @@ func (s *Server) clipParts(ctx context.Context, st catalog.Stream, start, end ti
 	return parts, nil
 }
 
-func (s *Server) clipJob(c echo.Context) (*catalog.ClipJob, error) {
+// clipJob reads the job named in the path and checks that the request may
+// see it: the credential is checked against the stream the job was cut
+// from, so a token for one stream opens no clip of another.
+func (s *Server) clipJob(c echo.Context) (*catalog.ClipJob, playToken, error) {
+	if _, err := s.clipCredential(c); err != nil {
+		return nil, playToken{}, err
+	}
 	id := c.Param("id")
 	if err := catalog.ValidClipID(id); err != nil {
-		return nil, badRequest("bad_clip_id", err.Error())
+		return nil, playToken{}, badRequest("bad_clip_id", err.Error())
 	}
 	j, err := catalog.ReadClipJob(c.Request().Context(), s.st, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, notFound("no_clip", "no clip "+id)
+		return nil, playToken{}, notFound("no_clip", "no clip "+id)
 	}
-	return j, err
+	if err != nil {
+		return nil, playToken{}, err
+	}
+	st, err := catalog.ParseStream(j.Request.Stream)
+	if err != nil {
+		return nil, playToken{}, fmt.Errorf("clip %s: %w", id, err)
+	}
+	tok, err := s.clipAccess(c, st)
+	if err != nil {
+		return nil, playToken{}, err
+	}
+	return j, tok, nil
 }
 
 func (s *Server) getClip(c echo.Context) error {
-	j, err := s.clipJob(c)
+	j, tok, err := s.clipJob(c)
 	if err != nil {
 		return err
 	}
@@ -243,40 +397,94 @@ func (s *Server) getClip(c echo.Context) error {
 	if j.Done() {
 		life = cacheLife{maxAge: time.Minute, private: true}
 	}
-	s.setCache(c.Response().Header(), life, playToken{})
-	return c.JSON(http.StatusOK, j.View(s.cfg.PublicURL))
+	s.setCache(c.Response().Header(), life, tok)
+	v := j.View(s.cfg.PublicURL)
+	v.StatusURL = tok.on(v.StatusURL)
+	if v.Output != nil {
+		v.Output.URL = tok.on(v.Output.URL)
+	}
+	return c.JSON(http.StatusOK, v)
 }
 
 // finished returns the job when its output exists.
-func (s *Server) finished(c echo.Context) (*catalog.ClipJob, error) {
-	j, err := s.clipJob(c)
+func (s *Server) finished(c echo.Context) (*catalog.ClipJob, playToken, error) {
+	j, tok, err := s.clipJob(c)
 	if err != nil {
-		return nil, err
+		return nil, tok, err
 	}
 	if j.Status != catalog.ClipSucceeded || j.Output == nil {
-		return nil, &apiError{http.StatusConflict, "clip_not_ready", "clip " + j.ID + " is " + j.Status}
+		return nil, tok, &apiError{http.StatusConflict, "clip_not_ready", "clip " + j.ID + " is " + j.Status}
 	}
-	return j, nil
+	return j, tok, nil
 }
 
 // clipOutput answers the clip: a redirect to the CDN or a presigned URL
 // when there is one, else the file itself with Range. An HLS playlist is
 // always answered here, so its relative segment URIs come back to clipFile.
 func (s *Server) clipOutput(c echo.Context) error {
-	j, err := s.finished(c)
+	j, tok, err := s.finished(c)
 	if err != nil {
 		return err
 	}
 	if j.Request.Format == catalog.FormatHLS && s.cfg.SegmentBaseURL == "" {
-		return s.serveObject(c, j.Output.Key, cacheLife{maxAge: time.Minute, private: true}, playToken{})
+		life := cacheLife{maxAge: time.Minute, private: true}
+		if tok.query == "" {
+			return s.serveObject(c, j.Output.Key, life, tok)
+		}
+		return s.serveClipPlaylist(c, j.Output.Key, life, tok)
 	}
-	return s.redirectOrServe(c, j.Output.Key)
+	return s.redirectOrServe(c, j.Output.Key, tok)
+}
+
+// maxClipPlaylist bounds an HLS clip playlist read (a 3 h clip of 2 s
+// segments is well under it).
+const maxClipPlaylist = 1 << 20
+
+// serveClipPlaylist answers an HLS clip's playlist with the play token on
+// every segment URI, as replay playlists carry it, so a player that opened
+// the playlist with it also gets the segments.
+func (s *Server) serveClipPlaylist(c echo.Context, key string, life cacheLife, tok playToken) error {
+	rc, _, err := s.st.Get(c.Request().Context(), key, nil)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	raw, err := io.ReadAll(io.LimitReader(rc, maxClipPlaylist+1))
+	if err != nil {
+		return fmt.Errorf("read %s: %w", key, err)
+	}
+	if len(raw) > maxClipPlaylist {
+		return fmt.Errorf("read %s: playlist larger than %d bytes", key, maxClipPlaylist)
+	}
+	body := tokenURIs(raw, tok)
+	sum := sha256.Sum256(body)
+	etag := `"` + hex.EncodeToString(sum[:12]) + `"`
+	h := c.Response().Header()
+	s.setCache(h, life, tok)
+	h.Set("ETag", etag)
+	if etagMatch(c.Request().Header.Get("If-None-Match"), etag) {
+		return c.NoContent(http.StatusNotModified)
+	}
+	return c.Blob(http.StatusOK, store.ContentTypeFor(key), body)
+}
+
+// tokenURIs adds the token to every URI line of a media playlist. The
+// editor's playlists (libav's hls muxer, MPEG-TS segments) name segments
+// on their own lines and have no URI attributes (no EXT-X-MAP, no keys).
+func tokenURIs(playlist []byte, tok playToken) []byte {
+	lines := strings.Split(string(playlist), "\n")
+	for i, l := range lines {
+		if u := strings.TrimRight(l, "\r"); u != "" && !strings.HasPrefix(u, "#") {
+			lines[i] = tok.on(u) + l[len(u):]
+		}
+	}
+	return []byte(strings.Join(lines, "\n"))
 }
 
 // clipFile serves an HLS clip's segments (names as the editor writes them).
 func (s *Server) clipFile(c echo.Context) error {
 	name := c.Param("file")
-	j, err := s.finished(c)
+	j, tok, err := s.finished(c)
 	if err != nil {
 		return err
 	}
@@ -284,7 +492,7 @@ func (s *Server) clipFile(c echo.Context) error {
 	if j.Request.Format != catalog.FormatHLS || dir == j.Output.Key || !validClipFile(name) {
 		return notFound("no_file", "clip "+j.ID+" has no file "+strconv.Quote(name))
 	}
-	return s.redirectOrServe(c, dir+name)
+	return s.redirectOrServe(c, dir+name, tok)
 }
 
 // validClipFile accepts what the editor names HLS segments: seg_NNNNN.ts.

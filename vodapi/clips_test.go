@@ -210,6 +210,9 @@ func TestClipBadRequests(t *testing.T) {
 	}{
 		{"not json", `{"stream":`, "bad_body", 400, nil},
 		{"unknown field", ok(`,"speed":2`), "bad_body", 400, nil},
+		{"trailing garbage", ok("") + "garbage", "bad_body", 400, nil},
+		{"trailing object", ok("") + ok(""), "bad_body", 400, nil},
+		{"trailing brace", ok("") + "}", "bad_body", 400, nil},
 		{"bad stream", `{"stream":"live/../x","start":1,"end":2}`, "bad_stream", 400, nil},
 		{"no start", `{"stream":"live/cam","end":2}`, "bad_time", 400, nil},
 		{"bad time", `{"stream":"live/cam","start":"yesterday","end":2}`, "bad_time", 400, nil},

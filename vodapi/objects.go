@@ -17,19 +17,33 @@ import (
 // Stored objects answered from here: segments on the embedded default and
 // clip outputs (redirected to the CDN or a presigned URL when there is one).
 
-func (s *Server) redirectOrServe(c echo.Context, key string) error {
+// redirectOrServe answers key, opened with tok: a redirect is not kept by
+// caches (it is cheap to make again, and the token may die first); a file
+// served here is the client's own for an hour, bounded by tok.
+func (s *Server) redirectOrServe(c echo.Context, key string, tok playToken) error {
 	if s.cfg.SegmentBaseURL != "" {
+		s.setCache(c.Response().Header(), noStore, tok)
 		return c.Redirect(http.StatusFound, strings.TrimSuffix(s.cfg.SegmentBaseURL, "/")+"/"+key)
 	}
 	if p, ok := s.raw.(store.Presigner); ok {
-		u, err := p.PresignGet(c.Request().Context(), key, presignTTL)
+		u, err := p.PresignGet(c.Request().Context(), key, s.presignLife(tok))
 		if err != nil {
 			return err
 		}
-		s.setCache(c.Response().Header(), noStore, playToken{})
+		s.setCache(c.Response().Header(), noStore, tok)
 		return c.Redirect(http.StatusFound, u)
 	}
-	return s.serveObject(c, key, cacheLife{maxAge: time.Hour, private: true}, playToken{})
+	return s.serveObject(c, key, cacheLife{maxAge: time.Hour, private: true}, tok)
+}
+
+// presignLife is how long a presigned URL lives: presignTTL, and no longer
+// than the token that opened the answer, since the URL opens the object
+// without it; a second at least (the shortest S3 takes).
+func (s *Server) presignLife(tok playToken) time.Duration {
+	if tok.exp.IsZero() {
+		return presignTTL
+	}
+	return max(min(presignTTL, tok.exp.Sub(s.now()).Truncate(time.Second)), time.Second)
 }
 
 // serveObject answers a stored object with Range, HEAD and ETag.

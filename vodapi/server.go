@@ -42,6 +42,10 @@ type Config struct {
 	// PlaybackSecrets turns signed playback on: playlists and segments need
 	// a token from SignPlayback made with one of them (several for rotation).
 	PlaybackSecrets []string
+	// APITokens are app backends' bearer tokens (Authorization: Bearer t),
+	// good for every clip. With them or with PlaybackSecrets, clip routes
+	// need a credential: one of these or the stream's play token.
+	APITokens []string
 	// Jobs is the clip job queue; nil turns POST /v1/clips off (503).
 	Jobs queue.Queue
 	// MaxClip is the longest clip accepted (default 3h).
@@ -87,6 +91,7 @@ type Server struct {
 	e         *echo.Echo
 	m         *metrics
 	now       func() time.Time
+	idem      idemLocks // serializes submits with one Idempotency-Key
 }
 
 // New builds the API over st; reg may be nil.

@@ -26,6 +26,7 @@ type replayFlags struct {
 	cacheBytes      int64
 	corsOrigins     listFlag
 	playbackSecrets listFlag
+	apiTokens       listFlag
 	jobs            queueFlags
 	maxClip         time.Duration
 	publicURL       string
@@ -42,6 +43,7 @@ func (f *replayFlags) register(fs *flag.FlagSet, jobsDefault string) {
 	fs.Int64Var(&f.cacheBytes, "cache-bytes", 256<<20, "replay cache budget in bytes")
 	f.corsOrigins = listFlag{"*"}
 	fs.Var(&f.playbackSecrets, "playback-secrets", "comma-separated HMAC secrets for signed playback URLs (empty: playback is open)")
+	fs.Var(&f.apiTokens, "api-tokens", "comma-separated bearer tokens of app backends (Authorization: Bearer t), good for every clip; with them or --playback-secrets, clip routes need a credential")
 	fs.Var(&f.corsOrigins, "cors-origins", "origins allowed to call the API from a browser (comma-separated, * for any)")
 }
 
@@ -58,6 +60,7 @@ func (f *replayFlags) config(target time.Duration, jobs queue.Queue) vodapi.Conf
 		TargetDuration:  target,
 		CORSOrigins:     f.corsOrigins,
 		PlaybackSecrets: f.playbackSecrets,
+		APITokens:       f.apiTokens,
 	}
 }
 
