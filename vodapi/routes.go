@@ -225,7 +225,7 @@ type playlistSpec struct {
 	runs   []runInfo
 	from   time.Time // zero: whole runs
 	to     time.Time
-	vod    bool   // PLAYLIST-TYPE VOD: a closed window that was never live; else EVENT
+	vod    bool   // PLAYLIST-TYPE VOD: a window with an end, complete when asked; else EVENT
 	ended  bool   // ENDLIST: nothing more will be appended
 	closed bool   // ended, and the URL can never answer anything else: immutable caching
 	uriDir string // segment URIs relative to the playlist: prefix to "{run}/{seq}.ts"
@@ -346,7 +346,7 @@ func (s *Server) render(st catalog.Stream, spec playlistSpec, token string) (*re
 	}
 	sum := sha256.Sum256(body)
 	r := &rendered{body: body, lastModified: lastMod, etag: `"` + hex.EncodeToString(sum[:12]) + `"`,
-		life: s.liveLife(), keep: s.cfg.TargetDuration / 2}
+		life: s.liveLife(), keep: max(s.cfg.TargetDuration/2, time.Millisecond)} // 0 would keep it for good
 	if spec.closed {
 		r.life, r.keep = forever, time.Hour
 	}
