@@ -47,8 +47,16 @@ type Manifest struct {
 	Video            *VideoInfo `json:"video,omitempty"`
 	Audio            *AudioInfo `json:"audio,omitempty"`
 	TargetDurationMS int64      `json:"target_duration_ms"`
-	Version          int        `json:"version"`
+	// MaxSegmentDurationMS is the recorder's hard cut for long GOPs; 0
+	// (runs recorded before it was written) means the recorder's default,
+	// DefaultMaxSegmentTargets × the target.
+	MaxSegmentDurationMS int64 `json:"max_segment_duration_ms,omitempty"`
+	Version              int   `json:"version"`
 }
+
+// DefaultMaxSegmentTargets is the recorder's default hard maximum segment
+// duration, in target durations.
+const DefaultMaxSegmentTargets = 3
 
 // VideoInfo describes the video track of a run.
 type VideoInfo struct {
@@ -68,16 +76,17 @@ type AudioInfo struct {
 // manifestWire is the JSON shape, with times as millisecond strings (the
 // default time.Time encoding drops trailing zeros and keeps nanoseconds).
 type manifestWire struct {
-	Stream           string     `json:"stream"`
-	Run              string     `json:"run"`
-	Node             string     `json:"node"`
-	StartedAt        string     `json:"started_at"`
-	EndedAt          *string    `json:"ended_at"`
-	State            string     `json:"state"`
-	Video            *VideoInfo `json:"video,omitempty"`
-	Audio            *AudioInfo `json:"audio,omitempty"`
-	TargetDurationMS int64      `json:"target_duration_ms"`
-	Version          int        `json:"version"`
+	Stream               string     `json:"stream"`
+	Run                  string     `json:"run"`
+	Node                 string     `json:"node"`
+	StartedAt            string     `json:"started_at"`
+	EndedAt              *string    `json:"ended_at"`
+	State                string     `json:"state"`
+	Video                *VideoInfo `json:"video,omitempty"`
+	Audio                *AudioInfo `json:"audio,omitempty"`
+	TargetDurationMS     int64      `json:"target_duration_ms"`
+	MaxSegmentDurationMS int64      `json:"max_segment_duration_ms,omitempty"`
+	Version              int        `json:"version"`
 }
 
 // MarshalJSON writes times as RFC 3339 UTC with milliseconds.
@@ -86,7 +95,8 @@ func (m Manifest) MarshalJSON() ([]byte, error) {
 		Stream: m.Stream, Run: m.Run, Node: m.Node,
 		StartedAt: m.StartedAt.UTC().Format(manifestTimeLayout),
 		State:     m.State, Video: m.Video, Audio: m.Audio,
-		TargetDurationMS: m.TargetDurationMS, Version: m.Version,
+		TargetDurationMS: m.TargetDurationMS, MaxSegmentDurationMS: m.MaxSegmentDurationMS,
+		Version: m.Version,
 	}
 	if m.EndedAt != nil {
 		s := m.EndedAt.UTC().Format(manifestTimeLayout)
@@ -118,7 +128,8 @@ func (m *Manifest) UnmarshalJSON(data []byte) error {
 		Stream: w.Stream, Run: w.Run, Node: w.Node,
 		StartedAt: started.UTC(), EndedAt: ended,
 		State: w.State, Video: w.Video, Audio: w.Audio,
-		TargetDurationMS: w.TargetDurationMS, Version: w.Version,
+		TargetDurationMS: w.TargetDurationMS, MaxSegmentDurationMS: w.MaxSegmentDurationMS,
+		Version: w.Version,
 	}
 	return nil
 }
@@ -171,6 +182,9 @@ func (m *Manifest) validate() error {
 	if m.TargetDurationMS <= 0 {
 		return fmt.Errorf("target_duration_ms %d must be positive", m.TargetDurationMS)
 	}
+	if m.MaxSegmentDurationMS != 0 && m.MaxSegmentDurationMS < m.TargetDurationMS {
+		return fmt.Errorf("max_segment_duration_ms %d is below target_duration_ms %d", m.MaxSegmentDurationMS, m.TargetDurationMS)
+	}
 	if v := m.Video; v != nil {
 		if err := checkCodec(v.Codec); err != nil {
 			return fmt.Errorf("video: %w", err)
@@ -214,6 +228,16 @@ func (m Manifest) TargetDuration() time.Duration {
 		return DefaultTargetDuration
 	}
 	return time.Duration(m.TargetDurationMS) * time.Millisecond
+}
+
+// MaxSegmentDuration is the hard maximum segment duration the recorder cut
+// at: a segment lasts at most this plus one frame. Unset, it is the
+// recorder's default of DefaultMaxSegmentTargets target durations.
+func (m Manifest) MaxSegmentDuration() time.Duration {
+	if m.MaxSegmentDurationMS <= 0 {
+		return DefaultMaxSegmentTargets * m.TargetDuration()
+	}
+	return time.Duration(m.MaxSegmentDurationMS) * time.Millisecond
 }
 
 // EffectiveState is the state readers should act on: a live run whose last

@@ -103,6 +103,33 @@ func TestUnmarshalManifestAcceptsRFC3339AndUnknownFields(t *testing.T) {
 	}
 }
 
+// max_segment_duration_ms is optional: old run.json files without it read
+// as the recorder's default of three targets; when present it round-trips.
+func TestManifestMaxSegmentDuration(t *testing.T) {
+	m := testManifest()
+	if got := m.MaxSegmentDuration(); got != 12*time.Second {
+		t.Errorf("unset max: %v, want 3 x 4s", got)
+	}
+	data, err := MarshalManifest(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(data), "max_segment_duration_ms") {
+		t.Errorf("unset max written: %s", data)
+	}
+	m.MaxSegmentDurationMS = 9000
+	if data, err = MarshalManifest(m); err != nil {
+		t.Fatal(err)
+	}
+	got, err := UnmarshalManifest(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.MaxSegmentDuration() != 9*time.Second || !strings.Contains(string(data), `"max_segment_duration_ms": 9000`) {
+		t.Errorf("round trip: %v from %s", got.MaxSegmentDuration(), data)
+	}
+}
+
 func TestManifestValidate(t *testing.T) {
 	end := testManifest().StartedAt.Add(time.Hour)
 	before := testManifest().StartedAt.Add(-time.Second)
@@ -119,6 +146,7 @@ func TestManifestValidate(t *testing.T) {
 		"end before start":  func(m *Manifest) { m.State, m.EndedAt = StateEnded, &before },
 		"bad state":         func(m *Manifest) { m.State = "paused" },
 		"no target":         func(m *Manifest) { m.TargetDurationMS = 0 },
+		"max below target":  func(m *Manifest) { m.MaxSegmentDurationMS = 3999 },
 		"video codec":       func(m *Manifest) { m.Video.Codec = `avc1",x` },
 		"video size":        func(m *Manifest) { m.Video.Width = 0 },
 		"video fps":         func(m *Manifest) { m.Video.FPS = -1 },

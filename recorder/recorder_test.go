@@ -208,6 +208,10 @@ func TestRecordAudioVideo(t *testing.T) {
 	if m.Video != nil && math.Abs(m.Video.FPS-25) > 0.5 {
 		t.Errorf("fps %v", m.Video.FPS)
 	}
+	// The hard cut is recorded, so that replay can fix TARGETDURATION.
+	if m.MaxSegmentDurationMS != 6000 {
+		t.Errorf("max_segment_duration_ms %d, want the default 3 x 2 s", m.MaxSegmentDurationMS)
+	}
 	last := entries[len(entries)-1]
 	if m.EndedAt == nil || !m.EndedAt.Equal(last.Start().Add(last.Dur()).Truncate(time.Millisecond)) {
 		t.Errorf("ended_at %v, last segment ends %v", m.EndedAt, last.Start().Add(last.Dur()))

@@ -68,6 +68,7 @@ func (r *Recorder) recoverRun(stream catalog.Stream, run string) error {
 		m = catalog.Manifest{
 			Version: 1, Stream: stream.String(), Run: run, Node: id.Node, StartedAt: id.Started,
 			State: catalog.StateLive, TargetDurationMS: r.cfg.SegmentDuration.Milliseconds(),
+			MaxSegmentDurationMS: r.cfg.MaxSegmentDuration.Milliseconds(),
 		}
 	}
 	files, err := os.ReadDir(dir)

@@ -83,13 +83,14 @@ func (r *Recorder) Open(info StreamInfo) (*Stream, error) {
 		run:    info.Run,
 		idx:    catalog.NewIndexWriter(nil), // a new run has nothing in the store
 		manifest: catalog.Manifest{
-			Version:          1,
-			Stream:           info.Stream.String(),
-			Run:              info.Run,
-			Node:             id.Node,
-			StartedAt:        info.StartedAt.UTC(),
-			State:            catalog.StateLive,
-			TargetDurationMS: r.cfg.SegmentDuration.Milliseconds(),
+			Version:              1,
+			Stream:               info.Stream.String(),
+			Run:                  info.Run,
+			Node:                 id.Node,
+			StartedAt:            info.StartedAt.UTC(),
+			State:                catalog.StateLive,
+			TargetDurationMS:     r.cfg.SegmentDuration.Milliseconds(),
+			MaxSegmentDurationMS: r.cfg.MaxSegmentDuration.Milliseconds(),
 		},
 	}
 	if err := writeJSONAtomic(dirFile(dir, spoolManifest), ru.manifest); err != nil {

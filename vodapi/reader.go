@@ -156,6 +156,23 @@ type runInfo struct {
 	start    time.Time
 	end      time.Time // ended_at, else the end of the last segment
 	live     bool      // still growing (live and not timed out)
+	finished bool      // can no longer gain segments: see finishedRun
+}
+
+// recoveryGrace is how long a run that run.json still calls live, but whose
+// node went quiet (timed out after three target durations), may still gain
+// segments: its node can restart, upload the spool into the run and end it.
+// Playlists over such a run stay open (no ENDLIST, short caching) until then.
+const recoveryGrace = 15 * time.Minute
+
+// finishedRun says whether a run can still gain segments: not once run.json
+// says ended (the recorder writes that after its last segment is indexed),
+// nor once a silent node has had recoveryGrace to come back.
+func finishedRun(m catalog.Manifest, lastActivity, now time.Time) bool {
+	if m.State == catalog.StateEnded {
+		return true
+	}
+	return now.Sub(lastActivity) > recoveryGrace
 }
 
 func (r *reader) run(ctx context.Context, s catalog.Stream, run string, now time.Time) (runInfo, error) {
@@ -179,6 +196,7 @@ func (r *reader) run(ctx context.Context, s catalog.Stream, run string, now time
 		ri.end = *m.EndedAt
 	}
 	ri.live = m.EffectiveState(lastEnd, now) == catalog.StateLive
+	ri.finished = finishedRun(m, lastEnd, now)
 	return ri, nil
 }
 

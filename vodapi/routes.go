@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -15,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/rewind-vod/rewind/catalog"
+	"github.com/rewind-vod/rewind/infra/store"
 	"github.com/rewind-vod/rewind/vodapi/playlist"
 )
 
@@ -206,12 +208,15 @@ func (s *Server) listRecordings(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
-// rendered is a playlist ready to send: compressed once, cached as is.
+// rendered is a playlist ready to send, in one content coding. The identity
+// body is rendered once per key; each coding compresses that same body, so
+// every coding of a URL lists the same segments.
 type rendered struct {
 	body         []byte
 	coding       string
 	etag         string
 	life         cacheLife
+	keep         time.Duration // how long our own cache keeps it
 	lastModified time.Time
 }
 
@@ -220,7 +225,9 @@ type playlistSpec struct {
 	runs   []runInfo
 	from   time.Time // zero: whole runs
 	to     time.Time
-	closed bool   // VOD + ENDLIST: nothing will be added
+	vod    bool   // PLAYLIST-TYPE VOD: a window with an end, complete when asked; else EVENT
+	ended  bool   // ENDLIST: nothing more will be appended
+	closed bool   // ended, and the URL can never answer anything else: immutable caching
 	uriDir string // segment URIs relative to the playlist: prefix to "{run}/{seq}.ts"
 }
 
@@ -232,28 +239,28 @@ func (s *Server) servePlaylist(c echo.Context, st catalog.Stream, key string, re
 		return err
 	}
 	key += "|" + tok.query
-	coding := negotiate(c.Request().Header.Get("Accept-Encoding"))
 	ctx := c.Request().Context()
-	r, err := s.playlists.Get(ctx, key+"|"+coding, func(ctx context.Context) (*rendered, int64, time.Duration, error) {
+	r, err := s.playlists.Get(ctx, key, func(ctx context.Context) (*rendered, int64, time.Duration, error) {
 		spec, err := resolve(ctx)
 		if err != nil {
 			return nil, 0, 0, err
 		}
-		r, err := s.render(st, spec, coding, tok.query)
+		r, err := s.render(st, spec, tok.query)
 		if err != nil {
 			return nil, 0, 0, err
 		}
-		ttl := s.cfg.TargetDuration / 2
-		if spec.closed {
-			ttl = time.Hour
-		}
-		return r, int64(len(r.body)) + 256, ttl, nil
+		return r, int64(len(r.body)) + 256, r.keep, nil
 	})
 	if err != nil {
 		return err
 	}
+	if coding := negotiate(c.Request().Header.Get("Accept-Encoding")); coding != "" {
+		if r, err = s.encoded(ctx, key, r, coding); err != nil {
+			return err
+		}
+	}
 	h := c.Response().Header()
-	h.Set("Vary", "Accept-Encoding")
+	addVary(h, "Accept-Encoding")
 	h.Set("ETag", r.etag)
 	s.setCache(h, r.life, tok)
 	if !r.lastModified.IsZero() {
@@ -266,6 +273,39 @@ func (s *Server) servePlaylist(c echo.Context, st catalog.Stream, key string, re
 		h.Set("Content-Encoding", r.coding)
 	}
 	return c.Blob(http.StatusOK, "application/vnd.apple.mpegurl", r.body)
+}
+
+// encoded is the identity playlist id compressed with coding, cached under
+// the identity's ETag so that it can only ever hold that same body.
+func (s *Server) encoded(ctx context.Context, key string, id *rendered, coding string) (*rendered, error) {
+	return s.playlists.Get(ctx, key+"|"+id.etag+"|"+coding, func(context.Context) (*rendered, int64, time.Duration, error) {
+		body, err := compress(coding, id.body)
+		if err != nil {
+			return nil, 0, 0, fmt.Errorf("playlist %s: %w", key, err)
+		}
+		r := *id
+		r.body, r.coding = body, coding
+		r.etag = strings.TrimSuffix(id.etag, `"`) + "-" + coding + `"`
+		return &r, int64(len(body)) + 256, id.keep, nil
+	})
+}
+
+// addVary adds token to Vary, keeping what is there: the CORS middleware's
+// Origin must stay, or a CDN hands one origin's answer to another. One
+// merged line, so that every hop (the Lambda adapter too) sees the same.
+func addVary(h http.Header, token string) {
+	var all []string
+	for _, v := range h.Values("Vary") {
+		for _, t := range strings.Split(v, ",") {
+			if t = strings.TrimSpace(t); t != "" && !slices.ContainsFunc(all, func(a string) bool { return strings.EqualFold(a, t) }) {
+				all = append(all, t)
+			}
+		}
+	}
+	if !slices.ContainsFunc(all, func(a string) bool { return strings.EqualFold(a, token) }) {
+		all = append(all, token)
+	}
+	h.Set("Vary", strings.Join(all, ", "))
 }
 
 func etagMatch(header, etag string) bool {
@@ -281,14 +321,44 @@ func etagMatch(header, etag string) bool {
 	return false
 }
 
-func (s *Server) render(st catalog.Stream, spec playlistSpec, coding, token string) (*rendered, error) {
+// render writes the identity playlist of spec. A playlist with no segment
+// yet (the first seconds of a publish) is "no_recordings", like no run.
+func (s *Server) render(st catalog.Stream, spec playlistSpec, token string) (*rendered, error) {
+	runs, lastMod := windowRuns(spec)
+	if len(runs) == 0 {
+		return nil, notFound("no_recordings", "nothing recorded yet")
+	}
+	opt := playlist.Options{
+		TargetDuration: fixedTarget(spec.runs),
+		SegmentURI:     s.segmentURI(st, spec.uriDir, token),
+		Type:           playlist.TypeEvent,
+		Ended:          spec.ended,
+		// Only a VOD playlist is complete when first served; any other
+		// may grow and cannot promise it of segments to come.
+		NoIndependent: !spec.vod,
+	}
+	if spec.vod {
+		opt.Type = playlist.TypeVOD
+	}
+	body, err := playlist.Write(make([]byte, 0, 64+len(runs)*4096), runs, opt)
+	if err != nil {
+		return nil, fmt.Errorf("write playlist: %w", err)
+	}
+	sum := sha256.Sum256(body)
+	r := &rendered{body: body, lastModified: lastMod, etag: `"` + hex.EncodeToString(sum[:12]) + `"`,
+		life: s.liveLife(), keep: max(s.cfg.TargetDuration/2, time.Millisecond)} // 0 would keep it for good
+	if spec.closed {
+		r.life, r.keep = forever, time.Hour
+	}
+	return r, nil
+}
+
+// windowRuns cuts each run's entries to the spec's window and returns the
+// runs that keep any, with the end of the last segment.
+func windowRuns(spec playlistSpec) ([]playlist.Run, time.Time) {
 	var runs []playlist.Run
-	target := s.cfg.TargetDuration
 	var lastMod time.Time
 	for _, ri := range spec.runs {
-		if t := ri.manifest.TargetDuration(); t > target {
-			target = t
-		}
 		entries := ri.entries
 		if !spec.from.IsZero() {
 			lo, hi := 0, len(entries)
@@ -308,37 +378,21 @@ func (s *Server) render(st catalog.Stream, spec playlistSpec, coding, token stri
 		}
 		runs = append(runs, playlist.Run{ID: ri.id, Entries: entries})
 	}
-	opt := playlist.Options{
-		TargetDuration: target,
-		SegmentURI:     s.segmentURI(st, spec.uriDir, token),
-	}
-	if spec.closed {
-		opt.Type, opt.Ended = "VOD", true
-	} else {
-		opt.Type = "EVENT"
-	}
-	body, err := playlist.Write(make([]byte, 0, 64+len(runs)*4096), runs, opt)
-	if err != nil {
-		return nil, fmt.Errorf("write playlist: %w", err)
-	}
-	sum := sha256.Sum256(body)
-	r := &rendered{coding: coding, lastModified: lastMod, etag: `"` + hex.EncodeToString(sum[:12]) + codingSuffix(coding) + `"`}
-	if spec.closed {
-		r.life = forever
-	} else {
-		r.life = s.liveLife()
-	}
-	if r.body, err = compress(coding, body); err != nil {
-		return nil, err
-	}
-	return r, nil
+	return runs, lastMod
 }
 
-func codingSuffix(c string) string {
-	if c == "" {
-		return ""
+// fixedTarget is EXT-X-TARGETDURATION for the playlist's whole life, from
+// what bounds every segment rather than from the longest one seen so far:
+// the recorder's hard cut, which lands on the first frame at or past it, so
+// one second more covers that frame at any rate above 1 fps once the
+// duration is rounded up. Runs joined from nodes with different settings
+// take the largest.
+func fixedTarget(runs []runInfo) time.Duration {
+	var d time.Duration
+	for _, ri := range runs {
+		d = max(d, ri.manifest.MaxSegmentDuration())
 	}
-	return "-" + c
+	return (d + time.Second - 1).Truncate(time.Second) + time.Second
 }
 
 // segmentURI makes short segment URIs: relative "{run}/{seq}.ts" under the
@@ -365,6 +419,57 @@ func (s *Server) segmentURI(st catalog.Stream, dir, token string) func(run strin
 	}
 }
 
+// Closure. A playlist gets ENDLIST only when nothing can be appended to it
+// any more, and immutable caching only when, on top of that, its URL can
+// never answer anything else:
+//
+//   - a run can still grow until it is finished (finishedRun);
+//   - a recording can still be joined by a new run until the reconnect
+//     window has passed since its last run ended, plus arrivalSlack for a
+//     run that started in time but is not visible in the store yet;
+//   - the latest recording and an open-ended window end with their
+//     recording, but their URL moves on to the next publish: ENDLIST with
+//     short caching, never immutable;
+//   - a window with an end is complete once that end has passed and every
+//     run in it is finished or already indexed past the end.
+//
+// The playlist type follows the URL, not the moment: every URL that can
+// be live (latest, open-ended, recordings, runs) is EVENT for its whole
+// life and only appends, ENDLIST last (RFC 8216 6.2.1); VOD is only for a
+// window with an end that is complete when asked.
+
+// arrivalSlack covers a run that started in time to join but is not in the
+// store yet: its first segment is cut within the hard maximum and then
+// uploaded; twice that allows for the upload.
+func arrivalSlack(ri runInfo) time.Duration { return 2 * ri.manifest.MaxSegmentDuration() }
+
+// recordingEnded says whether runs, the tail of a recording, can still be
+// appended to: a run may still grow, or a new one may still join.
+func (s *Server) recordingEnded(runs []runInfo, now time.Time) bool {
+	for _, ri := range runs {
+		if !ri.finished {
+			return false
+		}
+	}
+	last := runs[len(runs)-1]
+	return now.Sub(last.end) > s.cfg.ReconnectWindow+arrivalSlack(last)
+}
+
+// windowComplete says whether the window [.., end] can still change.
+func windowComplete(runs []runInfo, end, now time.Time) bool {
+	if len(runs) == 0 || now.Sub(end) <= arrivalSlack(runs[len(runs)-1]) {
+		return false
+	}
+	for _, ri := range runs {
+		// A run indexed past the end has all its segments of the window:
+		// the index grows in order.
+		if !ri.finished && !ri.end.After(end) {
+			return false
+		}
+	}
+	return true
+}
+
 // windowPlaylist: a wall-clock window, or the latest recording when no
 // start is given.
 func (s *Server) windowPlaylist(c echo.Context) error {
@@ -379,14 +484,7 @@ func (s *Server) windowPlaylist(c echo.Context) error {
 			return badRequest("bad_window", "end without start")
 		}
 		return s.servePlaylist(c, st, "latest|"+st.String(), func(ctx context.Context) (playlistSpec, error) {
-			ids, err := s.rd.listRuns(ctx, st)
-			if err != nil {
-				return playlistSpec{}, err
-			}
-			if len(ids) == 0 {
-				return playlistSpec{}, notFound("no_recordings", "stream "+st.String()+" has no recordings")
-			}
-			return s.recordingFrom(ctx, st, ids, len(ids)-1, now, true)
+			return s.latestSpec(ctx, st, now)
 		})
 	}
 	start, err := ParseTime(qs)
@@ -417,26 +515,48 @@ func (s *Server) windowPlaylist(c echo.Context) error {
 		if len(runs) == 0 {
 			return playlistSpec{}, notFound("no_recordings", "nothing recorded in that window")
 		}
-		closed := true
-		for _, r := range runs {
-			// Complete once every run has ended or already reaches past the end.
-			if r.live && (!hasEnd || !r.end.After(end)) {
-				closed = false
-			}
+		spec := playlistSpec{runs: runs, from: start, to: end}
+		if hasEnd {
+			spec.vod = windowComplete(runs, end, now)
+			spec.ended, spec.closed = spec.vod, spec.vod
+		} else {
+			spec.ended = s.recordingEnded(runs, now)
 		}
-		if hasEnd && end.After(now) {
-			closed = false
-		}
-		return playlistSpec{runs: runs, from: start, to: end, closed: closed}, nil
+		return spec, nil
 	})
+}
+
+// latestSpec is the newest recording: it ends with its recording, but its
+// URL then moves on to the next one, so it is never closed.
+func (s *Server) latestSpec(ctx context.Context, st catalog.Stream, now time.Time) (playlistSpec, error) {
+	ids, err := s.rd.listRuns(ctx, st)
+	if err != nil {
+		return playlistSpec{}, err
+	}
+	// A run is listed from its first segment on, and has a run.json just
+	// before it is indexed: start from the newest that has one.
+	for i := len(ids) - 1; i >= 0; i-- {
+		if catalog.ValidRunID(ids[i]) != nil {
+			continue
+		}
+		runs, err := s.recordingFrom(ctx, st, ids, i, now, true)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return playlistSpec{}, err
+		}
+		return playlistSpec{runs: runs, ended: s.recordingEnded(runs, now)}, nil
+	}
+	return playlistSpec{}, notFound("no_recordings", "stream "+st.String()+" has no recordings")
 }
 
 // recordingFrom joins the run at ids[i] with its neighbours into a
 // recording: backwards when latest (i is the newest run), else forwards.
-func (s *Server) recordingFrom(ctx context.Context, st catalog.Stream, ids []string, i int, now time.Time, backwards bool) (playlistSpec, error) {
+func (s *Server) recordingFrom(ctx context.Context, st catalog.Stream, ids []string, i int, now time.Time, backwards bool) ([]runInfo, error) {
 	first, err := s.rd.run(ctx, st, ids[i], now)
 	if err != nil {
-		return playlistSpec{}, err
+		return nil, err
 	}
 	runs := []runInfo{first}
 	for j := i; ; {
@@ -467,11 +587,11 @@ func (s *Server) recordingFrom(ctx context.Context, st catalog.Stream, ids []str
 			runs = append(runs, ri)
 		}
 	}
-	closed := !runs[len(runs)-1].live
-	return playlistSpec{runs: runs, closed: closed}, nil
+	return runs, nil
 }
 
 // recordingSpec resolves a recording id (its first run) into its runs.
+// Once nothing can join it, its runs are fixed: closed.
 func (s *Server) recordingSpec(ctx context.Context, st catalog.Stream, id string) (playlistSpec, error) {
 	ids, err := s.rd.listRuns(ctx, st)
 	if err != nil {
@@ -481,7 +601,13 @@ func (s *Server) recordingSpec(ctx context.Context, st catalog.Stream, id string
 	if i < 0 {
 		return playlistSpec{}, notFound("no_recording", "no recording "+id)
 	}
-	return s.recordingFrom(ctx, st, ids, i, s.now(), false)
+	now := s.now()
+	runs, err := s.recordingFrom(ctx, st, ids, i, now, false)
+	if err != nil {
+		return playlistSpec{}, err
+	}
+	ended := s.recordingEnded(runs, now)
+	return playlistSpec{runs: runs, ended: ended, closed: ended, uriDir: "../../"}, nil
 }
 
 func (s *Server) runPlaylist(c echo.Context) error {
@@ -494,7 +620,7 @@ func (s *Server) runPlaylist(c echo.Context) error {
 		if err != nil {
 			return playlistSpec{}, err
 		}
-		return playlistSpec{runs: []runInfo{ri}, closed: !ri.live, uriDir: "../../"}, nil
+		return playlistSpec{runs: []runInfo{ri}, ended: ri.finished, closed: ri.finished, uriDir: "../../"}, nil
 	})
 }
 
@@ -504,9 +630,7 @@ func (s *Server) recordingPlaylist(c echo.Context) error {
 		return err
 	}
 	return s.servePlaylist(c, st, "rec|"+st.String()+"|"+id, func(ctx context.Context) (playlistSpec, error) {
-		spec, err := s.recordingSpec(ctx, st, id)
-		spec.uriDir = "../../"
-		return spec, err
+		return s.recordingSpec(ctx, st, id)
 	})
 }
 

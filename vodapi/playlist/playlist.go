@@ -48,6 +48,12 @@ type Options struct {
 	// longest segment, both rounded up to whole seconds, and at least 1.
 	TargetDuration time.Duration
 
+	// NoIndependent never writes EXT-X-INDEPENDENT-SEGMENTS. A playlist
+	// that can still grow must: the tag covers every segment, those still to
+	// come included, and a live playlist may not drop it later (RFC 8216
+	// 6.2.1), so it cannot be promised before the last cut is known.
+	NoIndependent bool
+
 	// UseGap fills a hole in a run's sequence numbers with one EXT-X-GAP
 	// placeholder per missing segment (version 8), so that media sequence
 	// numbers keep matching Seq; without it the hole is only a discontinuity.
@@ -76,7 +82,7 @@ func appendDefaultURI(dst []byte, run string, seq uint64) []byte {
 // discontinuity or gap, and after a hole in Seq (never two in a row);
 // PROGRAM-DATE-TIME (the entry's StartMS) on the first segment and on every
 // segment after a discontinuity. INDEPENDENT-SEGMENTS when every entry is
-// flagged independent.
+// flagged independent, unless NoIndependent.
 //
 // Media sequence numbers are the playlist position counted from the first
 // entry's Seq: for one run without holes (or with UseGap) they equal Seq;
@@ -124,7 +130,7 @@ func Write(dst []byte, runs []Run, opt Options) ([]byte, error) {
 		dst = append(dst, opt.Type...)
 		dst = append(dst, '\n')
 	}
-	if s.segs > 0 && s.independent {
+	if s.segs > 0 && s.independent && !opt.NoIndependent {
 		dst = append(dst, "#EXT-X-INDEPENDENT-SEGMENTS\n"...)
 	}
 

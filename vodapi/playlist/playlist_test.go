@@ -274,6 +274,14 @@ func TestNotIndependent(t *testing.T) {
 	}})
 }
 
+// NoIndependent keeps the tag out even when every segment is independent.
+func TestNoIndependent(t *testing.T) {
+	opt := Options{Type: TypeEvent, TargetDuration: 2 * time.Second, NoIndependent: true}
+	check(t, write(t, []Run{seqRun("r", 1, 0, 2, 2000)}, opt), want{seq: 1, target: 2, typ: m3u8.EVENT, version: 3, segs: []wantSeg{
+		{dur: 2, has: true}, {dur: 2},
+	}})
+}
+
 func TestTargetDuration(t *testing.T) {
 	// 2.0005 s prints as 2.001, so the target rounds up to 3.
 	r := Run{ID: "r", Entries: []catalog.Entry{ent(1, 0, 2000, ind), {Seq: 2, StartMS: t0 + 2000, Duration: 180_045, Flags: ind}}}
