@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/rewind-vod/rewind/catalog"
 	"github.com/rewind-vod/rewind/infra/store"
 )
 
@@ -101,4 +102,24 @@ func truncateString(s string, n int) string {
 		return s
 	}
 	return s[:n] + "..."
+}
+
+// segment serves one TS segment from the store with Range, HEAD and ETag
+// (the embedded default; with a CDN base URL players go to the CDN).
+func (s *Server) segment(c echo.Context) error {
+	st, run, err := s.streamRun(c, "run")
+	if err != nil {
+		return err
+	}
+	tok, err := s.checkPlayback(c, st)
+	if err != nil {
+		return err
+	}
+	name := c.Param("seg")
+	num, ok := strings.CutSuffix(name, ".ts")
+	seq, perr := strconv.ParseUint(num, 10, 64)
+	if !ok || perr != nil || seq == 0 || seq > catalog.MaxSeq || len(num) > 10 {
+		return badRequest("bad_segment", "segment must be {seq}.ts")
+	}
+	return s.serveObject(c, catalog.SegmentKey(st, run, seq), forever, tok) // segments never change
 }
