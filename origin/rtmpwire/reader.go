@@ -136,10 +136,13 @@ func be24(b []byte) uint32 { return uint32(b[0])<<16 | uint32(b[1])<<8 | uint32(
 
 // readChunk reads one chunk; done reports that it completed a message.
 func (rd *Reader) readChunk() (Message, bool, error) {
-	b, err := rd.read(1)
-	if err != nil {
+	b := rd.hdr[:1]
+	if _, err := io.ReadFull(rd.r, b); err != nil {
+		// A close between chunks is the normal end: plain io.EOF, which
+		// go-rtmp takes for a clean close.
 		return Message{}, false, err
 	}
+	var err error
 	format := b[0] >> 6
 	csid := uint32(b[0] & 0x3f)
 	switch csid {
