@@ -69,7 +69,8 @@ func (h *connHandler) OnConnect(_ uint32, cmd *message.NetConnectionConnect) (er
 	app, q, _ := strings.Cut(cmd.Command.App, "?")
 	h.app = strings.TrimRight(app, "/")
 	h.appQuery = q
-	h.log.Debug("rtmp connect", "app", truncate(h.app, 140), "flash_ver", truncate(cmd.Command.FlashVer, 64))
+	h.log.Debug("rtmp connect", "app", truncate(h.app, 140), "flash_ver", truncate(cmd.Command.FlashVer, 64),
+		"handshake", h.c.wire.Handshake().String())
 	return nil
 }
 
