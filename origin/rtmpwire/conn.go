@@ -20,8 +20,8 @@ const goRTMPHandshakeWrites = 1 + 2*HandshakeSize
 // Conn sits between a client connection and go-rtmp's server. On its
 // first Read it does the real handshake with the client; go-rtmp then
 // reads a synthetic C0/C1/C2 (its verification must be skipped), a
-// SetChunkSize, and each complete client message as one fmt 0 chunk on a
-// one-byte chunk stream id. Writes pass through, except go-rtmp's own
+// SetChunkSize, and each complete client message as one fmt 0 chunk on
+// chunk stream 2 (protocol control) or 3 (the rest). Writes pass through, except go-rtmp's own
 // handshake. The client's SetChunkSize and Abort are applied by the
 // reader, not handed on; zero-length messages are dropped (go-rtmp panics
 // on them).
@@ -104,12 +104,14 @@ func (c *Conn) Read(p []byte) (int, error) {
 }
 
 // appendChunk appends a fmt 0 chunk header for m with a payload of n
-// bytes. Chunk stream ids past 63 are folded into 3..63: each chunk is a
-// whole message, so sharing an id loses nothing.
+// bytes. Everything but protocol control (chunk stream 2) goes on chunk
+// stream 3: go-rtmp keeps a buffer per chunk stream as large as the largest
+// message it saw there, so a peer spreading messages over 60 ids would pin
+// 60 of them; each chunk being a whole message, sharing an id loses nothing.
 func appendChunk(b []byte, m Message, n int) []byte {
-	csid := m.ChunkStreamID
-	if csid >= 64 {
-		csid = 3 + (csid-64)%61
+	csid := uint32(3)
+	if m.ChunkStreamID == 2 {
+		csid = 2
 	}
 	ts := m.Timestamp
 	field := min(ts, extendedTS)
