@@ -394,8 +394,9 @@ func (s *Server) onConnect(nc net.Conn) (io.ReadWriteCloser, *rtmp.ConnConfig) {
 		// one that it must not check.
 		SkipHandshakeVerification: true,
 		ControlState: rtmp.StreamControlStateConfig{
-			// go-rtmp allows 2^32 of each by default; every chunk stream
-			// can buffer a partial message, so bound them.
+			// go-rtmp allows 2^32 of each by default. It only ever sees
+			// chunk streams 2 and 3 from our wire layer; the bound stays as
+			// a backstop.
 			MaxChunkStreams:   64,
 			MaxMessageStreams: 16,
 		},

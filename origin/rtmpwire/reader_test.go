@@ -230,3 +230,17 @@ func TestBadSetChunkSize(t *testing.T) {
 	_, err := reader(in, roomy).ReadMessage()
 	wantErr(t, err, Malformed, "SetChunkSize 0")
 }
+
+func TestNewHeaderMidMessage(t *testing.T) {
+	// A fmt 0 header with another length while a message is unfinished:
+	// the partial message is dropped (as FFmpeg does) and the new one read.
+	in := fmt0(9, 0, 300, 9, 1)
+	in = append(in, pattern(128, 1)...)
+	in = append(in, fmt0(9, 50, 5, 9, 1)...)
+	in = append(in, 1, 2, 3, 4, 5)
+	rd := reader(in, roomy)
+	m := mustRead(t, rd)
+	if m.Timestamp != 50 || !bytes.Equal(m.Payload, []byte{1, 2, 3, 4, 5}) || rd.Buffered() != 0 {
+		t.Errorf("got ts %d payload % x, buffered %d", m.Timestamp, m.Payload, rd.Buffered())
+	}
+}
