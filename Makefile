@@ -18,7 +18,10 @@ LAMBDA_ZIP := build/rewind-vodapi-lambda.zip
 # media and playback in the tests.
 BUILD_APT_PACKAGES := pkg-config libavformat-dev libavcodec-dev libavutil-dev \
 	libswscale-dev libswresample-dev libavfilter-dev libavdevice-dev
-APT_PACKAGES := $(BUILD_APT_PACKAGES) ffmpeg chromium
+APT_PACKAGES := $(BUILD_APT_PACKAGES) ffmpeg chromium \
+	nginx libnginx-mod-rtmp gstreamer1.0-tools gstreamer1.0-plugins-base \
+	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
+	gstreamer1.0-libav
 PLAYWRIGHT_VERSION := 1.65.1
 PLAYWRIGHT := $(CURDIR)/.tools/node/node_modules/playwright-core/package.json
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

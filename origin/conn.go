@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/rewind-vod/rewind/origin/rtmpwire"
 )
 
 // trackedListener sits between the listener and go-rtmp's accept loop. It
@@ -67,6 +69,14 @@ type trackedConn struct {
 	timeout time.Duration
 	log     *slog.Logger
 
+	// Until the handler accepts a publish or play, reads also stop at
+	// setupDeadline, however steadily the peer trickles bytes.
+	setupTimeout  time.Duration
+	setupDeadline time.Time
+	setupDone     atomic.Bool
+	// wire is what go-rtmp reads through (set in onConnect).
+	wire *rtmpwire.Conn
+
 	// Deadline bookkeeping; lastRead is touched only by go-rtmp's reading
 	// goroutine, lastWrite only by its writing goroutine.
 	lastRead, lastWrite time.Time
@@ -79,6 +89,8 @@ type trackedConn struct {
 	reason  string // why we ended it; "" if the peer or go-rtmp did
 	readErr error  // first read error
 	rtmpErr string // error go-rtmp logged when it gave up on the connection
+	// protoErr is the protocol error our wire layer refused the peer with.
+	protoErr *rtmpwire.Error
 
 	done sync.Once
 }
@@ -88,7 +100,15 @@ type trackedConn struct {
 // busy (an auth hook or a takeover hand-over), only while we wait for the
 // peer. Refreshes are coarse to keep timer churn low.
 func (c *trackedConn) Read(b []byte) (int, error) {
-	if c.readForever {
+	if !c.setupDone.Load() {
+		// Few reads happen before setup is done: set it every time.
+		dl := time.Now().Add(c.timeout)
+		if c.setupDeadline.Before(dl) {
+			dl = c.setupDeadline
+		}
+		c.lastRead = time.Time{}
+		_ = c.Conn.SetReadDeadline(dl)
+	} else if c.readForever {
 		if !c.lastRead.IsZero() {
 			c.lastRead = time.Time{}
 			_ = c.Conn.SetReadDeadline(time.Time{})
@@ -143,6 +163,53 @@ func (c *trackedConn) Close() error {
 	return err
 }
 
+// setupFinished lifts the setup deadline once a publish or play is
+// accepted, and gives the wire reader the limits of what follows. Call it
+// on go-rtmp's connection goroutine (a handler method).
+func (c *trackedConn) setupFinished(l rtmpwire.Limits) {
+	if c.setupDone.Swap(true) {
+		return
+	}
+	c.wire.SetLimits(l)
+	// The deadline in force may be the setup one: replace it now.
+	if c.readForever {
+		c.lastRead = time.Time{}
+		_ = c.Conn.SetReadDeadline(time.Time{})
+	} else {
+		c.lastRead = time.Now()
+		_ = c.Conn.SetReadDeadline(c.lastRead.Add(c.timeout))
+	}
+}
+
+// setProtoErr records the protocol error the wire layer refused the peer
+// with; the first one is the cause.
+func (c *trackedConn) setProtoErr(e *rtmpwire.Error) {
+	c.mu.Lock()
+	if c.protoErr == nil {
+		c.protoErr = e
+	}
+	c.mu.Unlock()
+}
+
+// wireConn is what go-rtmp reads and writes: our wire layer over the
+// tracked socket. It notes protocol errors for the end-of-connection line.
+type wireConn struct {
+	*rtmpwire.Conn
+	tc *trackedConn
+}
+
+func (w *wireConn) Read(b []byte) (int, error) {
+	n, err := w.Conn.Read(b)
+	var pe *rtmpwire.Error
+	if err != nil && errors.As(err, &pe) {
+		w.tc.setProtoErr(pe)
+	}
+	return n, err
+}
+
+// Close is go-rtmp's last call: it ends the tracked connection.
+func (w *wireConn) Close() error { return w.tc.Close() }
+
 // noReadTimeout lifts the idle read timeout, for a connection that plays:
 // players send next to nothing. Call it on go-rtmp's connection goroutine
 // (a handler method), which is the one that reads.
@@ -171,7 +238,14 @@ func (c *trackedConn) endReason() (reason string, cause string, rejected bool) {
 	switch {
 	case c.reason != "":
 		reason = c.reason
+	case c.protoErr != nil && c.protoErr.Kind == rtmpwire.TooLarge:
+		return reasonOversize, c.protoErr.Msg, true
+	case c.protoErr != nil:
+		return reasonBadMessage, c.protoErr.Msg, true
 	case c.readErr != nil && errors.As(c.readErr, &ne) && ne.Timeout():
+		if !c.setupDone.Load() && !time.Now().Before(c.setupDeadline) {
+			return reasonTimeout, "no publish or play within " + c.setupTimeout.String() + " of connecting", true
+		}
 		return reasonTimeout, "no data for " + c.timeout.String(), true
 	case c.rtmpErr != "" && c.readErr == nil:
 		// go-rtmp gave up while the socket was fine: the peer sent

@@ -69,7 +69,8 @@ func (h *connHandler) OnConnect(_ uint32, cmd *message.NetConnectionConnect) (er
 	app, q, _ := strings.Cut(cmd.Command.App, "?")
 	h.app = strings.TrimRight(app, "/")
 	h.appQuery = q
-	h.log.Debug("rtmp connect", "app", truncate(h.app, 140), "flash_ver", truncate(cmd.Command.FlashVer, 64))
+	h.log.Debug("rtmp connect", "app", truncate(h.app, 140), "flash_ver", truncate(cmd.Command.FlashVer, 64),
+		"handshake", h.c.wire.Handshake().String())
 	return nil
 }
 
@@ -96,6 +97,7 @@ func (h *connHandler) OnPublish(sc *rtmp.StreamContext, _ uint32, cmd *message.N
 	}
 	h.pub = p
 	h.pubStreamID = sc.StreamID
+	h.c.setupFinished(h.s.publishLimits())
 	return nil
 }
 
@@ -176,6 +178,19 @@ func (h *connHandler) OnDeleteStream(_ uint32, cmd *message.NetStreamDeleteStrea
 func (h *connHandler) OnFCUnpublish(_ uint32, _ *message.NetStreamFCUnpublish) (err error) {
 	defer h.recover("OnFCUnpublish", &err)
 	h.endPublish("FCUnpublish")
+	return nil
+}
+
+// OnUnknownCommandMessage gets what go-rtmp has no handler method for.
+// closeStream ends a publish (GStreamer's rtmp2sink may send it), and so
+// do deleteStream and FCUnpublish when sent on the publishing stream
+// itself rather than on the control stream.
+func (h *connHandler) OnUnknownCommandMessage(_ uint32, cmd *message.CommandMessage) (err error) {
+	defer h.recover("OnUnknownCommandMessage", &err)
+	switch cmd.CommandName {
+	case "closeStream", "deleteStream", "FCUnpublish":
+		h.endPublish(cmd.CommandName)
+	}
 	return nil
 }
 

@@ -3,6 +3,7 @@ package origin
 import (
 	"context"
 	"net"
+	"os/exec"
 	"testing"
 	"time"
 )
@@ -169,5 +170,54 @@ func TestShutdown(t *testing.T) {
 	}
 	if err := ts.srv.Serve(context.Background(), nil); err == nil {
 		t.Error("second Serve succeeded")
+	}
+}
+
+// TestSetupTimeout: a connection that trickles a byte at a time never
+// trips ReadTimeout, but the setup deadline drops it; a publish and an
+// RTMP play that outlast the deadline are not touched once accepted.
+func TestSetupTimeout(t *testing.T) {
+	t.Parallel()
+	players := NewPlayers(PlayersConfig{}, testLogger(t), nil)
+	sink := newTestSink("rec")
+	ts := startServer(t, Config{SetupTimeout: time.Second, ReadTimeout: 5 * time.Second}, sink, players)
+
+	trickler, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer trickler.Close()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for range 1537 {
+			select {
+			case <-stop:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+			if _, err := trickler.Write([]byte{3}); err != nil {
+				return
+			}
+		}
+	}()
+
+	pub := ffmpeg(t, ts.url("live/cam"), 4)
+	if d := expectDropped(t, trickler, 4*time.Second); d > 2500*time.Millisecond {
+		t.Errorf("trickler dropped after %s, setup timeout 1s", d)
+	}
+	waitFor(t, 10*time.Second, "publisher live", func() bool { return len(ts.srv.Live()) == 1 })
+	play, err := exec.Command("ffmpeg", "-v", "error", "-i", ts.url("live/cam"), "-t", "2.5", "-f", "null", "-").CombinedOutput()
+	if err != nil {
+		t.Errorf("RTMP play past the setup timeout: %v\n%s", err, play)
+	}
+	if err := pub.wait(t); err != nil {
+		t.Fatalf("publisher past the setup timeout: %v", err)
+	}
+	if got := ts.metric(t, "rewind_origin_rejected_total", "reason", "timeout"); got != 1 {
+		t.Errorf("rejected_total{timeout} = %v, want 1 (the trickler only)", got)
+	}
+	if r := sink.runsFor("live", "cam"); len(r) != 1 || r[0].frames[FrameVideo] < 90 {
+		t.Errorf("run: %+v", r)
 	}
 }

@@ -80,7 +80,9 @@ func (h *connHandler) OnPlay(sc *rtmp.StreamContext, _ uint32, cmd *message.NetS
 	}
 	h.c.clearReason()
 	// A player sends next to nothing: the idle timeout is for publishers.
+	// It needs no more than the setup limits either.
 	h.c.noReadTimeout()
+	h.c.setupFinished(h.s.setupLimits())
 	p := &rtmpPlayer{sub: sub, conn: h.conn, streamID: sc.StreamID, quit: make(chan struct{})}
 	// go-rtmp answers Play.Start after we return, which may be after the
 	// first media; players drop media before Play.Start, so send it first.

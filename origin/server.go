@@ -23,6 +23,7 @@ import (
 	"github.com/yutopp/go-rtmp"
 
 	"github.com/rewind-vod/rewind/catalog"
+	"github.com/rewind-vod/rewind/origin/rtmpwire"
 )
 
 // Takeover policies.
@@ -39,6 +40,7 @@ const (
 	DefaultMaxPublishers  = 500
 	DefaultMaxMessageSize = 8 << 20
 	DefaultReadTimeout    = 10 * time.Second
+	DefaultSetupTimeout   = 10 * time.Second
 	DefaultSinkQueue      = 4096
 	DefaultStreamSeries   = 100
 )
@@ -60,6 +62,10 @@ type Config struct {
 	// ReadTimeout drops a connection that sends nothing for that long (idle
 	// before publishing, or a stalled publisher).
 	ReadTimeout time.Duration
+	// SetupTimeout bounds the time from accept until a publish or play is
+	// accepted (handshake, connect, createStream, publish/play): a peer
+	// that trickles bytes never trips ReadTimeout, this it does.
+	SetupTimeout time.Duration
 	// SinkQueue is how many frames are buffered per sink per stream before
 	// frames are dropped for that sink.
 	SinkQueue int
@@ -200,6 +206,7 @@ func normalize(cfg *Config) error {
 		def  time.Duration
 	}{
 		{"ReadTimeout", &cfg.ReadTimeout, DefaultReadTimeout},
+		{"SetupTimeout", &cfg.SetupTimeout, DefaultSetupTimeout},
 		{"Auth.HookTimeout", &cfg.Auth.HookTimeout, DefaultHookTimeout},
 	} {
 		if *f.v < 0 {
@@ -333,13 +340,16 @@ func (s *Server) track(nc net.Conn) *trackedConn {
 		return nil
 	}
 	remote := nc.RemoteAddr().String()
+	now := time.Now()
 	c := &trackedConn{
-		Conn:    nc,
-		srv:     s,
-		remote:  remote,
-		opened:  time.Now(),
-		timeout: s.cfg.ReadTimeout,
-		log:     s.log.With("client", remote),
+		Conn:          nc,
+		srv:           s,
+		remote:        remote,
+		opened:        now,
+		timeout:       s.cfg.ReadTimeout,
+		setupTimeout:  s.cfg.SetupTimeout,
+		setupDeadline: now.Add(s.cfg.SetupTimeout),
+		log:           s.log.With("client", remote),
 	}
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
@@ -377,15 +387,45 @@ func (s *Server) untrack(c *trackedConn) {
 func (s *Server) onConnect(nc net.Conn) (io.ReadWriteCloser, *rtmp.ConnConfig) {
 	c := nc.(*trackedConn) // trackedListener hands out only these
 	h := &connHandler{s: s, c: c, log: c.log}
-	return c, &rtmp.ConnConfig{
+	c.wire = rtmpwire.NewConn(c, s.setupLimits())
+	return &wireConn{Conn: c.wire, tc: c}, &rtmp.ConnConfig{
 		Handler: h,
+		// Our wire layer did the real handshake; go-rtmp gets a synthetic
+		// one that it must not check.
+		SkipHandshakeVerification: true,
 		ControlState: rtmp.StreamControlStateConfig{
-			// go-rtmp allows 2^32 of each by default; every chunk stream
-			// can buffer a partial message, so bound them.
+			// go-rtmp allows 2^32 of each by default. It only ever sees
+			// chunk streams 2 and 3 from our wire layer; the bound stays as
+			// a backstop.
 			MaxChunkStreams:   64,
 			MaxMessageStreams: 16,
 		},
 		Logger: newRTMPLogger(c),
+	}
+}
+
+// Memory a connection may hold in unfinished messages. Before its publish
+// or play is accepted a peer has sent nothing that needs much: commands are
+// small, so a connection that never gets that far costs little.
+const (
+	setupMaxMessage  = 64 << 10
+	setupMaxBuffered = 256 << 10
+	// liveBufferMargin is what a publisher may hold past one maximal
+	// message: audio and metadata interleaved with a big keyframe.
+	liveBufferMargin = 1 << 20
+)
+
+func (s *Server) setupLimits() rtmpwire.Limits {
+	return rtmpwire.Limits{
+		MaxMessageSize: min(setupMaxMessage, s.cfg.MaxMessageSize),
+		MaxBuffered:    setupMaxBuffered,
+	}
+}
+
+func (s *Server) publishLimits() rtmpwire.Limits {
+	return rtmpwire.Limits{
+		MaxMessageSize: s.cfg.MaxMessageSize,
+		MaxBuffered:    s.cfg.MaxMessageSize + liveBufferMargin,
 	}
 }
 

@@ -43,6 +43,7 @@ type serveFlags struct {
 	maxPublishers       int
 	maxMessageSize      int
 	readTimeout         time.Duration
+	setupTimeout        time.Duration
 
 	uploadConcurrency int
 	uploadRetryMax    time.Duration
@@ -79,6 +80,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.maxPublishers, "max-publishers", 500, "maximum live publishers")
 	fs.IntVar(&f.maxMessageSize, "max-message-size", 8<<20, "maximum RTMP message size in bytes")
 	fs.DurationVar(&f.readTimeout, "read-timeout", 10*time.Second, "drop a connection that sends nothing for this long")
+	fs.DurationVar(&f.setupTimeout, "setup-timeout", 10*time.Second, "drop a connection that has not started a publish or play this long after connecting")
 	fs.IntVar(&f.uploadConcurrency, "upload-concurrency", 4, "parallel segment uploads")
 	fs.DurationVar(&f.uploadRetryMax, "upload-retry-max", 30*time.Second, "longest wait between retries of a failed upload")
 	fs.Int64Var(&f.uploadBandwidth, "upload-bandwidth", 0, "upload cap in bytes per second (0: none)")
@@ -304,6 +306,7 @@ func buildNode(role string, f *serveFlags, log *slog.Logger, st store.Store, reg
 		MaxPublishers:   f.maxPublishers,
 		MaxMessageSize:  f.maxMessageSize,
 		ReadTimeout:     f.readTimeout,
+		SetupTimeout:    f.setupTimeout,
 		MaxStreamSeries: f.maxStreamSeries,
 	}, sinks, log, reg)
 	if err != nil {

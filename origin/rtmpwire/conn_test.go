@@ -1,0 +1,163 @@
+package rtmpwire
+
+import (
+	"bytes"
+	"encoding/binary"
+	"io"
+	"testing"
+)
+
+// fakeRaw is a client connection: it reads what the client sent and
+// collects what the server writes.
+type fakeRaw struct {
+	in  io.Reader
+	out bytes.Buffer
+}
+
+func (f *fakeRaw) Read(p []byte) (int, error)  { return f.in.Read(p) }
+func (f *fakeRaw) Write(p []byte) (int, error) { return f.out.Write(p) }
+func (f *fakeRaw) Close() error                { return nil }
+
+func amfStr(s string) []byte {
+	b := []byte{amfString, byte(len(s) >> 8), byte(len(s))}
+	return append(b, s...)
+}
+
+func amfNum(v float64) []byte { return appendNumber(nil, v) }
+
+func command(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+
+// normalized is one fmt 0 chunk of what go-rtmp reads.
+type normalized struct {
+	csid   byte
+	ts     uint32
+	typ    byte
+	sid    uint32
+	length int
+	body   []byte
+}
+
+// parseNormalized splits go-rtmp's input into chunks, checking that each is
+// a fmt 0 chunk holding a whole message.
+func parseNormalized(t *testing.T, b []byte) []normalized {
+	t.Helper()
+	var out []normalized
+	for len(b) > 0 {
+		if b[0]>>6 != 0 || b[0]&0x3f < 2 {
+			t.Fatalf("chunk header %#x: want fmt 0 on a one-byte chunk stream id", b[0])
+		}
+		if len(b) < 12 {
+			t.Fatalf("short header: % x", b)
+		}
+		n := normalized{csid: b[0], ts: be24(b[1:4]), length: int(be24(b[4:7])), typ: b[7], sid: binary.LittleEndian.Uint32(b[8:12])}
+		b = b[12:]
+		if n.ts == 0xFFFFFF {
+			n.ts = binary.BigEndian.Uint32(b)
+			b = b[4:]
+		}
+		if len(b) < n.length {
+			t.Fatalf("chunk of %d bytes, %d left: a message split over chunks", n.length, len(b))
+		}
+		n.body, b = b[:n.length], b[n.length:]
+		out = append(out, n)
+	}
+	return out
+}
+
+func TestConnNormalizes(t *testing.T) {
+	c1, _ := testC1(t, 0)
+	var client []byte
+	client = append(client, 3)
+	client = append(client, c1...)
+	client = append(client, make([]byte, 1536)...) // C2
+	client = append(client, fmt0(2, 0, 4, TypeSetChunkSize, 0)...)
+	client = binary.BigEndian.AppendUint32(client, 100)
+	connect := command(amfStr("connect"), amfNum(1), []byte{amfObject, 0, 0, amfObjectEnd})
+	client = append(client, chunked(3, 0, TypeCommandAMF0, 0, connect, 100)...)
+	publish := command(amfStr("publish"), amfNum(5), []byte{amfNull}, amfStr("gst"), amfStr("live"))
+	client = append(client, chunked(400, 0, TypeCommandAMF0, 1, publish, 100)...)
+	client = append(client, fmt0(6, 10, 0, 9, 1)...) // zero length: dropped
+	video := pattern(1000, 9)
+	client = append(client, chunked(6, 0x1234567, 9, 1, video, 100)...)
+	// rtmp2sink's end of publish: the name where the stream id belongs.
+	fcun := command(amfStr("FCUnpublish"), amfNum(6), []byte{amfNull})
+	client = append(client, chunked(3, 0, TypeCommandAMF0, 0, fcun, 100)...)
+	del := command(amfStr("deleteStream"), amfNum(7), []byte{amfNull}, amfStr("gst"))
+	client = append(client, chunked(3, 0, TypeCommandAMF0, 0, del, 100)...)
+
+	raw := &fakeRaw{in: bytes.NewReader(client)}
+	c := NewConn(raw, roomy)
+	// As go-rtmp does: read C0 and C1, write S0 S1 S2, read C2.
+	hs := make([]byte, 3073)
+	if _, err := io.ReadFull(c, hs); err != nil {
+		t.Fatal(err)
+	}
+	if hs[0] != 3 {
+		t.Fatalf("synthetic C0 = %d", hs[0])
+	}
+	if _, err := c.Write(make([]byte, 3073)); err != nil {
+		t.Fatal(err)
+	}
+	if !c.Handshake().Digest {
+		t.Error("digest handshake not recognized")
+	}
+	if raw.out.Len() != 3073 {
+		t.Errorf("client got %d handshake bytes, want 3073 (ours only)", raw.out.Len())
+	}
+	if _, err := c.Write([]byte("after")); err != nil || !bytes.HasSuffix(raw.out.Bytes(), []byte("after")) {
+		t.Errorf("writes after the handshake do not pass through: %v", err)
+	}
+	rest, err := io.ReadAll(c)
+	if err != nil && err != io.ErrUnexpectedEOF {
+		t.Logf("end: %v", err)
+	}
+	got := parseNormalized(t, rest)
+	if len(got) != 6 {
+		t.Fatalf("%d messages, want 6: SetChunkSize, connect, publish, video, FCUnpublish, deleteStream", len(got))
+	}
+	if got[0].typ != TypeSetChunkSize || binary.BigEndian.Uint32(got[0].body) != 0xFFFFFF {
+		t.Errorf("first message: type %d body % x, want SetChunkSize 0xFFFFFF", got[0].typ, got[0].body)
+	}
+	if !bytes.Equal(got[1].body, connect) || !bytes.Equal(got[2].body, publish) || got[2].sid != 1 {
+		t.Error("connect or publish changed")
+	}
+	for i, want := range []byte{2, 3, 3, 3, 3, 3} {
+		if got[i].csid != want {
+			t.Errorf("message %d on chunk stream %d, want %d", i, got[i].csid, want)
+		}
+	}
+	if got[3].ts != 0x1234567 || !bytes.Equal(got[3].body, video) {
+		t.Errorf("video: ts %#x", got[3].ts)
+	}
+	if want := command(amfStr("FCUnpublish"), amfNum(6), []byte{amfNull}, amfStr("")); !bytes.Equal(got[4].body, want) {
+		t.Errorf("FCUnpublish = % x, want % x", got[4].body, want)
+	}
+	if want := command(amfStr("deleteStream"), amfNum(7), []byte{amfNull}, amfNum(1)); !bytes.Equal(got[5].body, want) {
+		t.Errorf("deleteStream = % x, want % x", got[5].body, want)
+	}
+}
+
+func TestCommandsUntouched(t *testing.T) {
+	var c commands
+	for _, p := range [][]byte{
+		command(amfStr("deleteStream"), amfNum(3), []byte{amfNull}, amfNum(1)),
+		command(amfStr("FCUnpublish"), amfNum(3), []byte{amfNull}, amfStr("cam")),
+		command(amfStr("connect"), amfNum(1), []byte{amfObject, 0, 3, 'a', 'p', 'p'}, amfStr("live"), []byte{0, 0, amfObjectEnd}),
+		{0x11, 0x02}, // not AMF0 we know: go-rtmp judges
+	} {
+		m, ok := c.normalize(Message{TypeID: TypeCommandAMF0, Payload: p})
+		if !ok || !bytes.Equal(m.Payload, p) {
+			t.Errorf("% x changed to % x (kept %v)", p, m.Payload, ok)
+		}
+	}
+	// deleteStream with no id and no publish seen, on the control stream:
+	// nothing to delete, so dropped rather than deleting stream 0.
+	if _, ok := c.normalize(Message{TypeID: TypeCommandAMF0, Payload: command(amfStr("deleteStream"), amfNum(3))}); ok {
+		t.Error("deleteStream of nothing handed on")
+	}
+	// A numeric string is the id.
+	m, _ := c.normalize(Message{TypeID: TypeCommandAMF0, Payload: command(amfStr("deleteStream"), amfNum(3), []byte{amfNull}, amfStr("2"))})
+	if want := command(amfStr("deleteStream"), amfNum(3), []byte{amfNull}, amfNum(2)); !bytes.Equal(m.Payload, want) {
+		t.Errorf("deleteStream \"2\" = % x", m.Payload)
+	}
+}
