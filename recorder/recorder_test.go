@@ -348,3 +348,62 @@ func dirEntries(dir string) int {
 	e, _ := os.ReadDir(dir)
 	return len(e)
 }
+
+// A relay such as nginx-rtmp sends the AAC header just before the first
+// audio frame, which may come after the first video keyframe: the run still
+// gets both tracks, and no video frame is lost while it waits.
+func TestLateAudioHeader(t *testing.T) {
+	mediatest.Require(t)
+	dir := t.TempDir()
+	src := mediatest.WriteFLV(t, dir, "src", mediatest.Source{Seconds: 6})
+	tags := readTags(t, src)
+	// The AAC header and every audio frame of the first 400 ms move behind
+	// the video of that time, as nginx-rtmp relays them.
+	var early, hdr, late []flvfile.Tag
+	videoSeen := 0
+	for _, tag := range tags {
+		isAudio := tag.Type == uint8(FrameAudio)
+		switch {
+		case isAudio && len(tag.Body) > 1 && tag.Body[1] == 0:
+			hdr = append(hdr, tag)
+		case isAudio && tag.Timestamp < 400:
+			// nginx would not have sent these before the header: dropped
+		case isAudio:
+			late = append(late, tag)
+		default:
+			if tag.Type == uint8(FrameVideo) {
+				videoSeen++
+			}
+			if tag.Timestamp < 400 {
+				early = append(early, tag)
+			} else {
+				late = append(late, tag)
+			}
+		}
+	}
+	if len(hdr) != 1 || videoSeen == 0 {
+		t.Fatalf("source: %d AAC headers, %d video frames", len(hdr), videoSeen)
+	}
+	st, _ := store.NewFS(filepath.Join(dir, "store"))
+	h := newHarness(t, filepath.Join(dir, "spool"), st, Config{})
+	run := catalog.NewRunID(time.Now(), "test")
+	s := h.open(run)
+	for _, group := range [][]flvfile.Tag{early, hdr, late} {
+		feed(s, group, 0)
+	}
+	s.Close()
+	h.idle()
+	_, all := checkRun(t, st, run, catalog.StateEnded)
+	m, _ := catalog.ReadManifest(context.Background(), st, testStream, run)
+	if m.Video == nil || m.Audio == nil {
+		t.Fatalf("tracks: video %+v audio %+v, want both", m.Video, m.Audio)
+	}
+	want := mediatest.CountFrames(t, src)
+	got := mediatest.CountFrames(t, all)
+	if got.Video != want.Video {
+		t.Errorf("recorded %d video frames, published %d", got.Video, want.Video)
+	}
+	if got.Audio == 0 || got.Audio > want.Audio {
+		t.Errorf("recorded %d audio frames of %d", got.Audio, want.Audio)
+	}
+}

@@ -51,9 +51,66 @@ type Stream struct {
 	fpsFrames   int
 	fpsDone     bool
 
+	// Frames held at the start of the run while the other track's sequence
+	// header may still come (see waitForTracks).
+	held      []Frame
+	heldBytes int
+	holdFrom  uint32 // RTMP timestamp of the first held frame
+	holdWall  int64  // wall clock (unix ms) when it arrived
+	holdDone  bool
+
 	buf     []byte
 	warned  map[string]time.Time
 	closing bool
+}
+
+// A run's tracks are fixed when it starts. Relays such as nginx-rtmp send
+// each codec's sequence header just before that codec's first frame, so the
+// AAC header may follow the first video keyframe (or the AVC header the
+// first audio frames). The run's first frames are therefore held, not
+// dropped, until both headers are known or trackWait of stream time (or
+// maxHeldBytes) has passed, and then recorded in order.
+const (
+	trackWait    = 1000 // ms of RTMP time
+	maxHeldBytes = 8 << 20
+)
+
+// waitForTracks holds f, which would start the run (startsRun) or follows a
+// held frame, while a sequence header may still come. It reports whether
+// it took the frame.
+func (s *Stream) waitForTracks(f Frame, startsRun bool) bool {
+	if s.started || s.holdDone || (s.avc != nil && s.asc != nil) {
+		return false
+	}
+	if len(s.held) == 0 {
+		if !startsRun {
+			return false
+		}
+		s.holdFrom, s.holdWall = f.Timestamp, time.Now().UnixMilli()
+	}
+	s.held = append(s.held, f)
+	s.heldBytes += len(f.Payload)
+	if f.Timestamp-s.holdFrom >= trackWait || s.heldBytes >= maxHeldBytes {
+		s.releaseHeld()
+	}
+	return true
+}
+
+// releaseHeld records the held frames: the run starts with the tracks whose
+// headers are known now.
+func (s *Stream) releaseHeld() {
+	held := s.held
+	s.held, s.heldBytes, s.holdDone = nil, 0, true
+	for _, f := range held {
+		s.WriteFrame(f)
+	}
+}
+
+// gotHeader releases the held frames once both sequence headers are known.
+func (s *Stream) gotHeader() {
+	if len(s.held) > 0 && s.avc != nil && s.asc != nil {
+		s.releaseHeld()
+	}
 }
 
 type spoolSeg struct {
@@ -152,12 +209,16 @@ func (s *Stream) video(f Frame) {
 			s.warn("unreadable SPS", "err", err)
 		}
 		s.avc = &c
+		s.gotHeader()
 		return
 	case media.AVCEndOfSeq:
 		return
 	}
 	if s.avc == nil {
 		s.r.m.framesDropped.WithLabelValues("no_config").Inc()
+		return
+	}
+	if s.waitForTracks(f, t.Keyframe) {
 		return
 	}
 	if !s.startIfReady(true, t.Keyframe) || !s.hasVideo {
@@ -220,6 +281,7 @@ func (s *Stream) audio(f Frame) {
 			return
 		}
 		s.asc = &c
+		s.gotHeader()
 		return
 	}
 	if s.asc == nil {
@@ -228,6 +290,9 @@ func (s *Stream) audio(f Frame) {
 	}
 	if len(t.Data) == 0 || len(t.Data)+7 > 0x1fff {
 		s.r.m.framesDropped.WithLabelValues("malformed").Inc()
+		return
+	}
+	if s.waitForTracks(f, true) {
 		return
 	}
 	if !s.startIfReady(false, false) || !s.hasAudio {
@@ -302,6 +367,9 @@ func (s *Stream) hardMax() int64 { return s.r.cfg.MaxSegmentDuration.Millisecond
 func (s *Stream) timeline(raw uint32) int64 {
 	now := time.Now().UnixMilli()
 	if !s.haveTS {
+		if s.holdWall != 0 {
+			now = s.holdWall // held frames keep the wall clock they came at
+		}
 		s.haveTS = true
 		s.lastRaw = raw
 		s.anchorWall, s.anchorTL = now, 0
@@ -467,6 +535,9 @@ func (s *Stream) spoolFailed(err error) {
 func (s *Stream) Close() {
 	if s.closing {
 		return
+	}
+	if len(s.held) > 0 {
+		s.releaseHeld() // a publish shorter than trackWait
 	}
 	s.closing = true
 	if s.seg != nil {

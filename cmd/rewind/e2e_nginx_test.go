@@ -100,11 +100,9 @@ func TestNginxRTMPPushAndPull(t *testing.T) {
     listen %s;
     application push {
       live on;
-      # Without it nginx sends each codec header only with the first
-      # frame of its kind, so the AAC header can follow the first
-      # keyframe, and the recorder, which fixes a run's tracks at that
-      # keyframe, records video only.
-      interleave on;
+      # nginx's defaults: each codec header is relayed just before that
+      # codec's first frame, so the AAC header may follow the first video
+      # keyframe (the recorder waits for it).
       push rtmp://%s/live/viangx;
     }
     application pull {
