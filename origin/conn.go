@@ -192,14 +192,32 @@ func (c *trackedConn) setProtoErr(e *rtmpwire.Error) {
 }
 
 // wireConn is what go-rtmp reads and writes: our wire layer over the
-// tracked socket. It notes protocol errors for the end-of-connection line.
+// tracked socket. It notes protocol errors for the end-of-connection line,
+// and it serializes every write on the connection: go-rtmp's message
+// encoder is not safe for concurrent use, and a play connection sends media
+// from its own goroutine while go-rtmp answers commands and sends acks from
+// its reading goroutine. That goroutine holds the write turn except while
+// it waits for the peer inside Read; any other writer takes the turn for
+// each message (withTurn).
 type wireConn struct {
 	*rtmpwire.Conn
-	tc *trackedConn
+	tc      *trackedConn
+	turn    sync.Mutex
+	release sync.Once
+}
+
+// newWireConn is called on go-rtmp's connection goroutine, which then
+// holds the turn.
+func newWireConn(c *rtmpwire.Conn, tc *trackedConn) *wireConn {
+	w := &wireConn{Conn: c, tc: tc}
+	w.turn.Lock()
+	return w
 }
 
 func (w *wireConn) Read(b []byte) (int, error) {
+	w.turn.Unlock()
 	n, err := w.Conn.Read(b)
+	w.turn.Lock()
 	var pe *rtmpwire.Error
 	if err != nil && errors.As(err, &pe) {
 		w.tc.setProtoErr(pe)
@@ -207,8 +225,22 @@ func (w *wireConn) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// Close is go-rtmp's last call: it ends the tracked connection.
-func (w *wireConn) Close() error { return w.tc.Close() }
+// withTurn runs write, one or more go-rtmp writes, with the write turn. Call
+// it from any goroutine but go-rtmp's connection goroutine (which has it).
+func (w *wireConn) withTurn(write func() error) error {
+	w.turn.Lock()
+	defer w.turn.Unlock()
+	return write()
+}
+
+// Close is go-rtmp's last call, on its connection goroutine: it ends the
+// tracked connection and gives up the turn for good, so that a writer still
+// waiting for it gets go-rtmp's error instead of blocking.
+func (w *wireConn) Close() error {
+	err := w.tc.Close()
+	w.release.Do(w.turn.Unlock)
+	return err
+}
 
 // noReadTimeout lifts the idle read timeout, for a connection that plays:
 // players send next to nothing. Call it on go-rtmp's connection goroutine

@@ -53,6 +53,7 @@ type connHandler struct {
 	appQuery string
 
 	conn        *rtmp.Conn // from OnServe
+	wire        *wireConn  // what conn reads and writes through
 	pub         *publication
 	pubStreamID uint32
 	play        *rtmpPlayer

@@ -83,7 +83,7 @@ func (h *connHandler) OnPlay(sc *rtmp.StreamContext, _ uint32, cmd *message.NetS
 	// It needs no more than the setup limits either.
 	h.c.noReadTimeout()
 	h.c.setupFinished(h.s.setupLimits())
-	p := &rtmpPlayer{sub: sub, conn: h.conn, streamID: sc.StreamID, quit: make(chan struct{})}
+	p := &rtmpPlayer{sub: sub, conn: h.conn, wire: h.wire, streamID: sc.StreamID, quit: make(chan struct{})}
 	// go-rtmp answers Play.Start after we return, which may be after the
 	// first media; players drop media before Play.Start, so send it first.
 	if err := p.start(); err != nil {
@@ -107,6 +107,7 @@ func (h *connHandler) OnPlay(sc *rtmp.StreamContext, _ uint32, cmd *message.NetS
 type rtmpPlayer struct {
 	sub      *subscription
 	conn     *rtmp.Conn
+	wire     *wireConn // run's writes take its turn; start runs on go-rtmp's goroutine, which has it
 	streamID uint32
 	quit     chan struct{} // closed when the connection closes
 }
@@ -148,8 +149,12 @@ func (p *rtmpPlayer) start() error {
 	return p.write(csidStatus, 0, &message.CommandMessage{CommandName: "onStatus", Encoding: message.EncodingTypeAMF0, Body: &body})
 }
 
-// send writes one frame as an RTMP message.
+// send writes one frame as an RTMP message, from the player's goroutine.
 func (p *rtmpPlayer) send(f Frame) error {
+	return p.wire.withTurn(func() error { return p.sendNow(f) })
+}
+
+func (p *rtmpPlayer) sendNow(f Frame) error {
 	var err error
 	switch f.Type {
 	case FrameAudio:

@@ -388,7 +388,8 @@ func (s *Server) onConnect(nc net.Conn) (io.ReadWriteCloser, *rtmp.ConnConfig) {
 	c := nc.(*trackedConn) // trackedListener hands out only these
 	h := &connHandler{s: s, c: c, log: c.log}
 	c.wire = rtmpwire.NewConn(c, s.setupLimits())
-	return &wireConn{Conn: c.wire, tc: c}, &rtmp.ConnConfig{
+	h.wire = newWireConn(c.wire, c)
+	return h.wire, &rtmp.ConnConfig{
 		Handler: h,
 		// Our wire layer did the real handshake; go-rtmp gets a synthetic
 		// one that it must not check.
