@@ -58,6 +58,7 @@ func (f *replayFlags) config(target time.Duration, jobs queue.Queue) vodapi.Conf
 		TargetDuration:  target,
 		CORSOrigins:     f.corsOrigins,
 		PlaybackSecrets: f.playbackSecrets,
+		WebhookGuard:    f.jobs.webhookAllow.Guard(),
 	}
 }
 
