@@ -38,6 +38,7 @@ FUZZ_TARGETS := \
 	./media:FuzzParseVideoTag \
 	./infra/queue:FuzzDecodeRecord \
 	./infra/lambdahttp:FuzzRequest \
+	./infra/netguard:FuzzCheckURL \
 	./editor/thumb:FuzzFrame \
 	./internal/flvfile:FuzzReadAll \
 	./vodapi:FuzzParseTime \

@@ -85,6 +85,8 @@ type editorFlags struct {
 	publicURL       string
 	webhookSecret   string
 	webhookAttempts int
+	webhookWorkers  int
+	webhookGuard    *netguard.Guard // from --webhook-allow (a queue flag: vodapi checks with it too)
 }
 
 func (f *editorFlags) register(fs *flag.FlagSet) {
@@ -95,6 +97,7 @@ func (f *editorFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.workDir, "editor-work-dir", "", "scratch folder for segments and outputs (default: the system temp folder)")
 	fs.StringVar(&f.webhookSecret, "webhook-secret", "", "HMAC-SHA256 secret for X-Rewind-Signature on webhooks (empty: unsigned)")
 	fs.IntVar(&f.webhookAttempts, "webhook-attempts", 6, "deliveries tried per webhook, with backoff")
+	fs.IntVar(&f.webhookWorkers, "webhook-concurrency", 4, "webhooks delivered at once, apart from the clip job slots")
 }
 
 // clipWorker is the editor as cmd sees it; it exists only in cgo builds
@@ -130,6 +133,7 @@ func serveEditor(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer q.Close()
+	ef.webhookGuard = qf.webhookAllow.Guard()
 	w, err := newClipWorker(&ef, st, q, log, reg)
 	if err != nil {
 		return err
