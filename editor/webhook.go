@@ -144,6 +144,12 @@ func (w *Worker) deliverLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case t := <-w.hooks:
+			if ctx.Err() != nil {
+				// Both were ready: stopping wins, the task goes back.
+				w.endTask(t)
+				w.handBack(t.m, w.log)
+				return
+			}
 			w.deliverTask(ctx, t)
 		}
 	}
@@ -173,6 +179,9 @@ func (w *Worker) deliverTask(ctx context.Context, t hookTask) {
 	case errors.Is(err, store.ErrNotFound), err != nil && isBadDocument(err):
 		log.Error("dropping webhook of a missing or unreadable job", "err", err)
 		w.delete(t.m)
+		return
+	case err != nil && ctx.Err() != nil:
+		w.handBack(t.m, log)
 		return
 	case err != nil:
 		log.Warn("read job for its webhook", "err", err) // the lease runs out and it comes back

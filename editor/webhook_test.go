@@ -254,3 +254,66 @@ func TestWebhookAfterCrash(t *testing.T) {
 		t.Errorf("%d deliveries (%d badly signed), want exactly 1", len(bodies), bad)
 	}
 }
+
+// Stopping the worker stops its deliveries too: a delivery cut short is
+// not counted as an attempt, its message goes back to the queue, and the
+// next worker delivers it.
+func TestWebhookInterruptedByShutdown(t *testing.T) {
+	st, q := localBackends(t)
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Second)
+	run := runtest.WriteRun(t, st, testStream, t0, false)
+	var hang atomic.Bool
+	hang.Store(true)
+	asked := make(chan struct{}, 10)
+	stop := make(chan struct{})
+	recv, _ := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		if hang.Load() {
+			asked <- struct{}{}
+			select {
+			case <-r.Context().Done():
+			case <-stop:
+			}
+			return
+		}
+		w.WriteHeader(204)
+	})
+	t.Cleanup(func() { close(stop) })
+	cfg := Config{WorkDir: t.TempDir(), WebhookSecret: testSecret, WebhookGuard: loopbackAllowed(t), WebhookTimeout: time.Minute}
+	w1 := New(cfg, st, q, nil, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { w1.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	id := submit(t, st, q, run, t0, 1, 3, catalog.FormatTS, catalog.ModeCopy, recv.URL+"/hook")
+	select {
+	case <-asked:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the webhook was never attempted")
+	}
+	stopped := time.Now()
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return with a delivery in flight")
+	}
+	if d := time.Since(stopped); d > 3*time.Second {
+		t.Errorf("Run took %s to stop", d)
+	}
+	j, err := catalog.ReadClipJob(context.Background(), st, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Status != catalog.ClipSucceeded || (j.Webhook != nil && j.Webhook.Attempts != 0) {
+		t.Fatalf("after shutdown: %s, webhook %+v; want succeeded, no attempt counted", j.Status, j.Webhook)
+	}
+
+	hang.Store(false)
+	w2 := startWorker(t, Config{}, st, q)
+	j = waitHook(t, w2, id, 30*time.Second, func(h *catalog.ClipHook) bool { return h.DeliveredAt != nil })
+	if j.Webhook.Attempts != 1 || j.Attempts != 1 {
+		t.Errorf("job attempts %d, webhook %+v: want the job run once and one counted delivery", j.Attempts, j.Webhook)
+	}
+}
