@@ -37,6 +37,11 @@ import (
 // a delivered webhook is dropped. The window that remains is the one every
 // at-least-once sender has: a crash between the receiver's 2xx and the
 // document write sends that body once more.
+//
+// The first attempt is handed over in-process, at once. Retries come back
+// through the job queue, since it is the one queue there is: whichever
+// clip slot is free receives one and passes it on in milliseconds, but on
+// a worker whose slots are all busy a retry waits for one to free up.
 
 // SignatureHeader carries the hex HMAC-SHA256 of the webhook body.
 const SignatureHeader = "X-Rewind-Signature"

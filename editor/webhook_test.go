@@ -16,8 +16,11 @@ import (
 
 	"github.com/rewind-vod/rewind/catalog"
 	"github.com/rewind-vod/rewind/infra/netguard"
+	"github.com/rewind-vod/rewind/infra/store"
 	"github.com/rewind-vod/rewind/internal/dnstest"
+	"github.com/rewind-vod/rewind/internal/mediatest"
 	"github.com/rewind-vod/rewind/internal/runtest"
+	"github.com/rewind-vod/rewind/internal/sqstest"
 )
 
 // loopbackAllowed is the guard of a deployment whose operator allows
@@ -315,5 +318,34 @@ func TestWebhookInterruptedByShutdown(t *testing.T) {
 	j = waitHook(t, w2, id, 30*time.Second, func(h *catalog.ClipHook) bool { return h.DeliveredAt != nil })
 	if j.Webhook.Attempts != 1 || j.Attempts != 1 {
 		t.Errorf("job attempts %d, webhook %+v: want the job run once and one counted delivery", j.Attempts, j.Webhook)
+	}
+}
+
+// Over SQS, retries travel as delayed messages (DelaySeconds): a webhook
+// that fails twice is delivered on the third attempt, each recorded, and
+// nothing is left in the queue.
+func TestWebhookRetriedOverSQS(t *testing.T) {
+	mediatest.Require(t)
+	st, err := store.NewFS(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := sqstest.Start(t).Queue(t, 30*time.Second)
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Second)
+	run := runtest.WriteRun(t, st, testStream, t0, false)
+	hook := newHookReceiver(t, 503, 500)
+	w := startWorker(t, Config{WebhookBackoff: 100 * time.Millisecond}, st, q)
+
+	id := submit(t, st, q, run, t0, 1, 3, catalog.FormatTS, catalog.ModeCopy, hook.URL)
+	j := waitHook(t, w, id, 90*time.Second, func(h *catalog.ClipHook) bool { return h.DeliveredAt != nil })
+	if j.Webhook.Attempts != 3 || j.Webhook.LastError != "" || j.Attempts != 1 {
+		t.Errorf("job attempts %d, webhook %+v; want one run and three deliveries", j.Attempts, j.Webhook)
+	}
+	if bodies, bad := hook.deliveries(); len(bodies) != 3 || bad != 0 {
+		t.Errorf("%d deliveries, %d badly signed; want 3 signed", len(bodies), bad)
+	}
+	msgs, err := q.Receive(context.Background(), 10, time.Second)
+	if err != nil || len(msgs) != 0 {
+		t.Errorf("queue still holds %d messages (%v)", len(msgs), err)
 	}
 }
