@@ -29,19 +29,16 @@ import (
 // writes the finished job document before it hands the job's queue
 // message to the pool, and the pool acks that message only once the
 // webhook is settled. Every attempt is recorded in the document. A
-// retryable failure sends the job's message again with the backoff as its
-// delay (SendAfter: a fresh message, so retries do not climb the receive
-// count towards the dead-letter limit) and deletes the old one. A message
-// whose job is done always means "finish its webhook", so one that comes
-// back after a crash (its lease ran out) resumes the delivery, and one for
-// a delivered webhook is dropped. The window that remains is the one every
+// retryable failure waits out its backoff in the pool, the message's lease
+// kept by heartbeat (so retries neither wait for a clip slot nor climb the
+// receive count towards the dead-letter limit); when the pool is full or
+// stopping, the job's message is sent again with the remaining backoff as
+// its delay (SendAfter) and the old one deleted. A message whose job is
+// done always means "finish its webhook", so one that comes back after a
+// crash (its lease ran out) resumes the delivery, and one for a delivered
+// webhook is dropped. The window that remains is the one every
 // at-least-once sender has: a crash between the receiver's 2xx and the
 // document write sends that body once more.
-//
-// The first attempt is handed over in-process, at once. Retries come back
-// through the job queue, since it is the one queue there is: whichever
-// clip slot is free receives one and passes it on in milliseconds, but on
-// a worker whose slots are all busy a retry waits for one to free up.
 
 // SignatureHeader carries the hex HMAC-SHA256 of the webhook body.
 const SignatureHeader = "X-Rewind-Signature"
@@ -177,7 +174,12 @@ func (w *Worker) drainHooks() {
 // webhook is delivered, refused for good or out of attempts; sent again
 // with the backoff as its delay when it may succeed later.
 func (w *Worker) deliverTask(ctx context.Context, t hookTask) {
-	defer w.endTask(t)
+	parked := false
+	defer func() {
+		if !parked {
+			w.endTask(t)
+		}
+	}()
 	log := w.log.With("clip", t.id)
 	job, err := catalog.ReadClipJob(t.ctx, w.st, t.id)
 	switch {
@@ -242,8 +244,51 @@ func (w *Worker) deliverTask(ctx context.Context, t hookTask) {
 	default:
 		delay := w.hookBackoff(job.Webhook.Attempts)
 		log.Warn("webhook failed; retrying", "attempt", job.Webhook.Attempts, "in", delay, "err", err)
-		w.requeue(t.ctx, t.m, t.id, delay, log)
+		if parked = w.park(ctx, t, delay, log); !parked {
+			w.requeue(t.ctx, t.m, t.id, delay, log)
+		}
 	}
+}
+
+// maxParked bounds the retries one worker waits out in memory.
+const maxParked = 256
+
+// park keeps t, lease and all, for delay, then puts it back in the
+// pool's backlog; false when too many are parked already. Stopping (or
+// losing the lease) ends the wait: on stop the message goes back to the
+// queue with what is left of the backoff.
+func (w *Worker) park(ctx context.Context, t hookTask, delay time.Duration, log *slog.Logger) bool {
+	w.hmu.Lock()
+	if w.parked >= maxParked {
+		w.hmu.Unlock()
+		return false
+	}
+	w.parked++
+	w.hmu.Unlock()
+	due := time.Now().Add(delay)
+	w.parkWG.Go(func() {
+		defer func() {
+			w.hmu.Lock()
+			w.parked--
+			w.hmu.Unlock()
+		}()
+		timer := time.NewTimer(delay)
+		defer timer.Stop()
+		select {
+		case <-timer.C:
+			select {
+			case w.hooks <- t: // waits for room in the backlog, never for a clip slot
+				return
+			case <-t.ctx.Done():
+			}
+		case <-t.ctx.Done():
+		}
+		w.endTask(t)
+		if ctx.Err() != nil {
+			w.requeue(ctx, t.m, t.id, max(time.Until(due), 0), log)
+		} // else the lease was lost: the message's next holder retries
+	})
+	return true
 }
 
 // hookBackoff is the wait after the attempt-th failure: WebhookBackoff,

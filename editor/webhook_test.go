@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/rewind-vod/rewind/catalog"
 	"github.com/rewind-vod/rewind/infra/netguard"
+	"github.com/rewind-vod/rewind/infra/queue"
 	"github.com/rewind-vod/rewind/infra/store"
 	"github.com/rewind-vod/rewind/internal/dnstest"
 	"github.com/rewind-vod/rewind/internal/mediatest"
@@ -321,9 +323,9 @@ func TestWebhookInterruptedByShutdown(t *testing.T) {
 	}
 }
 
-// Over SQS, retries travel as delayed messages (DelaySeconds): a webhook
-// that fails twice is delivered on the third attempt, each recorded, and
-// nothing is left in the queue.
+// Over SQS (the lease kept by ChangeMessageVisibility while a retry
+// waits): a webhook that fails twice is delivered on the third attempt,
+// each recorded, and nothing is left in the queue.
 func TestWebhookRetriedOverSQS(t *testing.T) {
 	mediatest.Require(t)
 	st, err := store.NewFS(t.TempDir())
@@ -347,5 +349,116 @@ func TestWebhookRetriedOverSQS(t *testing.T) {
 	msgs, err := q.Receive(context.Background(), 10, time.Second)
 	if err != nil || len(msgs) != 0 {
 		t.Errorf("queue still holds %d messages (%v)", len(msgs), err)
+	}
+}
+
+// gatedStore is the real store, except that reading one key waits for the
+// gate: a clip job that keeps its slot busy for as long as a test wants.
+type gatedStore struct {
+	store.Store
+	key  string
+	gate chan struct{}
+	hit  chan struct{} // closed when the key is first asked for
+	once sync.Once
+}
+
+func (g *gatedStore) Get(ctx context.Context, key string, rng *store.Range) (io.ReadCloser, store.Info, error) {
+	if key == g.key {
+		g.once.Do(func() { close(g.hit) })
+		select {
+		case <-g.gate:
+		case <-ctx.Done():
+			return nil, store.Info{}, ctx.Err()
+		}
+	}
+	return g.Store.Get(ctx, key, rng)
+}
+
+// Retries do not wait for a clip slot: with the only slot busy on a long
+// job, a failed webhook of an earlier job is retried and delivered.
+func TestWebhookRetryWhileSlotBusy(t *testing.T) {
+	fs, q := localBackends(t)
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Second)
+	run := runtest.WriteRun(t, fs, testStream, t0, false)
+	st := &gatedStore{Store: fs, key: catalog.SegmentKey(testStream, run, 4), gate: make(chan struct{}), hit: make(chan struct{})}
+	var release sync.Once
+	open := func() { release.Do(func() { close(st.gate) }) }
+	t.Cleanup(open)
+	hook := newHookReceiver(t, 500)
+	w := startWorker(t, Config{Concurrency: 1, WebhookBackoff: 100 * time.Millisecond}, st, q)
+
+	first := submit(t, st, q, run, t0, 0.5, 1.5, catalog.FormatTS, catalog.ModeCopy, hook.URL)
+	long := submit(t, st, q, run, t0, 5, 9, catalog.FormatTS, catalog.ModeCopy, "") // reads segment 4
+	select {
+	case <-st.hit:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the second job never started")
+	}
+	j := waitHook(t, w, first, 30*time.Second, func(h *catalog.ClipHook) bool { return h.DeliveredAt != nil })
+	if j.Webhook.Attempts != 2 {
+		t.Errorf("webhook %+v, want delivered on the second attempt", j.Webhook)
+	}
+	if l, err := catalog.ReadClipJob(context.Background(), st, long); err != nil || l.Status != catalog.ClipRunning {
+		t.Fatalf("the long job is %v (%v); the retry should have gone out while it ran", l.Status, err)
+	}
+	open()
+	if l := waitDone(t, st, long, 60*time.Second); l.Status != catalog.ClipSucceeded {
+		t.Errorf("long job %+v", l)
+	}
+}
+
+// A retry waiting out its backoff when the worker stops goes back to the
+// queue with what is left of the backoff (a delayed message), and the next
+// worker delivers it then, counting on from the recorded attempt.
+func TestWebhookRetryKeptAcrossShutdown(t *testing.T) {
+	t.Run("embedded", func(t *testing.T) {
+		st, q := localBackends(t)
+		retryKeptAcrossShutdown(t, st, q)
+	})
+	t.Run("sqs", func(t *testing.T) {
+		mediatest.Require(t)
+		st, err := store.NewFS(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		retryKeptAcrossShutdown(t, st, sqstest.Start(t).Queue(t, 30*time.Second))
+	})
+}
+
+func retryKeptAcrossShutdown(t *testing.T, st store.Store, q queue.Queue) {
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Second)
+	run := runtest.WriteRun(t, st, testStream, t0, false)
+	hook := newHookReceiver(t, 500)
+	const backoff = 3 * time.Second
+	cfg := Config{WorkDir: t.TempDir(), WebhookSecret: testSecret, WebhookGuard: loopbackAllowed(t), WebhookBackoff: backoff}
+	w1 := New(cfg, st, q, nil, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { w1.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	id := submit(t, st, q, run, t0, 1, 3, catalog.FormatTS, catalog.ModeCopy, hook.URL)
+	waitHook(t, w1, id, 60*time.Second, func(h *catalog.ClipHook) bool { return h.Attempts == 1 })
+	failed := time.Now()
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return with a retry waiting")
+	}
+	if d := time.Since(failed); d > 2*time.Second {
+		t.Errorf("Run took %s to stop", d)
+	}
+
+	w2 := startWorker(t, Config{}, st, q)
+	j := waitHook(t, w2, id, 30*time.Second, func(h *catalog.ClipHook) bool { return h.DeliveredAt != nil })
+	if gap := j.Webhook.DeliveredAt.Sub(failed); gap < backoff-time.Second {
+		t.Errorf("retried %s after the failure, before the %s backoff", gap, backoff)
+	}
+	if j.Webhook.Attempts != 2 || j.Attempts != 1 {
+		t.Errorf("job attempts %d, webhook %+v; want one run, two deliveries", j.Attempts, j.Webhook)
+	}
+	if bodies, bad := hook.deliveries(); len(bodies) != 2 || bad != 0 {
+		t.Errorf("%d deliveries, %d badly signed", len(bodies), bad)
 	}
 }

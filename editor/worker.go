@@ -111,6 +111,8 @@ type Worker struct {
 	hooks    chan hookTask // the delivery pool's backlog
 	hmu      sync.Mutex
 	inflight map[string]bool // clip ids the pool holds
+	parked   int             // retries waiting out their backoff
+	parkWG   sync.WaitGroup
 }
 
 // New builds a worker; reg may be nil.
@@ -141,6 +143,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	hooks.Wait()
+	w.parkWG.Wait() // no deliverer is left to park more
 	w.drainHooks()
 	w.tr.CloseIdleConnections()
 	return nil
