@@ -171,8 +171,9 @@ func (w *Worker) drainHooks() {
 }
 
 // deliverTask makes one attempt and settles the message: acked when the
-// webhook is delivered, refused for good or out of attempts; sent again
-// with the backoff as its delay when it may succeed later.
+// webhook is delivered, refused for good or out of attempts; kept for its
+// backoff (park), or failing that sent again delayed by it, when it may
+// succeed later.
 func (w *Worker) deliverTask(ctx context.Context, t hookTask) {
 	parked := false
 	defer func() {

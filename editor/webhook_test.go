@@ -169,8 +169,8 @@ func TestFailingWebhookDoesNotDelayOtherJobs(t *testing.T) {
 	failing, fails := countingServer(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(500) })
 	good := newHookReceiver(t)
 	const attempts = 4
-	w := startWorker(t, Config{Concurrency: 1, WebhookAttempts: attempts, WebhookTimeout: time.Second,
-		WebhookBackoff: 400 * time.Millisecond}, st, q)
+	w := startWorker(t, Config{Concurrency: 1, WebhookAttempts: attempts, WebhookTimeout: 1500 * time.Millisecond,
+		WebhookBackoff: 500 * time.Millisecond}, st, q)
 
 	start := time.Now()
 	slow := submit(t, st, q, run, t0, 1, 3, catalog.FormatTS, catalog.ModeCopy, hanging.URL+"/hook")
@@ -206,7 +206,7 @@ func TestFailingWebhookDoesNotDelayOtherJobs(t *testing.T) {
 	}
 	allDone := time.Since(start)
 	t.Logf("other jobs' webhooks delivered after %s; failing webhooks settled after %s", othersDone.Round(time.Millisecond), allDone.Round(time.Millisecond))
-	// The hanging receiver alone takes attempts x 1 s plus the backoffs.
+	// The hanging receiver alone takes attempts x 1.5 s plus the backoffs.
 	if allDone < othersDone+time.Second {
 		t.Errorf("the failing webhooks settled %s after the start, the others %s: the others did not go first", allDone, othersDone)
 	}
