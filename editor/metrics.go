@@ -30,7 +30,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "rewind_editor_stored_bytes_total", Help: "Output bytes written to the store.",
 		}),
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "rewind_editor_webhook_deliveries_total", Help: "Webhook delivery attempts, by result (delivered, failed).",
+			Name: "rewind_editor_webhook_deliveries_total", Help: "Webhook delivery attempts, by result (delivered, failed), and webhooks given up after their last attempt (gave_up).",
 		}, []string{"result"}),
 	}
 	if reg != nil {

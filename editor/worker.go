@@ -1,6 +1,7 @@
 // Package editor is the clip worker: it takes clip jobs from the queue,
 // cuts the recorded segments with libav (editor/av), stores the output under
-// clips/{id}/, keeps the job document current and calls the webhook.
+// clips/{id}/, keeps the job document current and calls the webhook (from
+// a delivery pool of its own, see webhook.go).
 //
 // Delivery is at least once and a job may run twice; every step is safe to
 // repeat (outputs are overwritten whole, the document is rewritten whole).
@@ -20,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rewind-vod/rewind/catalog"
+	"github.com/rewind-vod/rewind/infra/netguard"
 	"github.com/rewind-vod/rewind/infra/queue"
 	"github.com/rewind-vod/rewind/infra/store"
 )
@@ -48,6 +50,12 @@ type Config struct {
 	WebhookSecret string
 	// WebhookAttempts bounds deliveries per webhook (default 6).
 	WebhookAttempts int
+	// WebhookConcurrency is how many webhooks are delivered at once, apart
+	// from the clip slots (default 4).
+	WebhookConcurrency int
+	// WebhookGuard decides which addresses webhooks may reach; nil allows
+	// public addresses only (netguard.Strict).
+	WebhookGuard *netguard.Guard
 	// WebhookBackoff is the wait after the first failed delivery, doubling
 	// (default 1s, capped at 1m).
 	WebhookBackoff time.Duration
@@ -74,6 +82,12 @@ func (c *Config) defaults() {
 	if c.WebhookAttempts <= 0 {
 		c.WebhookAttempts = 6
 	}
+	if c.WebhookConcurrency <= 0 {
+		c.WebhookConcurrency = 4
+	}
+	if c.WebhookGuard == nil {
+		c.WebhookGuard = netguard.Strict()
+	}
 	if c.WebhookBackoff <= 0 {
 		c.WebhookBackoff = time.Second
 	}
@@ -89,8 +103,16 @@ type Worker struct {
 	q      queue.Queue
 	log    *slog.Logger
 	m      *metrics
+	guard  *netguard.Guard
 	client *http.Client
+	tr     *http.Transport
 	now    func() time.Time
+
+	hooks    chan hookTask // the delivery pool's backlog
+	hmu      sync.Mutex
+	inflight map[string]bool // clip ids the pool holds
+	parked   int             // retries waiting out their backoff
+	parkWG   sync.WaitGroup
 }
 
 // New builds a worker; reg may be nil.
@@ -99,22 +121,31 @@ func New(cfg Config, st store.Store, q queue.Queue, log *slog.Logger, reg promet
 	if log == nil {
 		log = slog.Default()
 	}
+	client, tr := newHookClient(cfg.WebhookGuard, cfg.WebhookTimeout)
 	return &Worker{cfg: cfg, st: st, q: q, log: log.With("component", "editor"), m: newMetrics(reg),
-		client: &http.Client{Timeout: cfg.WebhookTimeout}, now: time.Now}
+		guard: cfg.WebhookGuard, client: client, tr: tr, now: time.Now,
+		// A backlog a few deep per deliverer: beyond it, offers go back
+		// to the queue rather than wait in memory with their leases.
+		hooks: make(chan hookTask, 4*cfg.WebhookConcurrency), inflight: map[string]bool{}}
 }
 
-// Run takes jobs until ctx ends, then returns once the running jobs have
-// stopped. A job stopped that way is handed back to the queue at once.
+// Run takes jobs until ctx ends, then returns once the running jobs and
+// webhook deliveries have stopped. A job or delivery stopped that way is
+// handed back to the queue at once.
 func (w *Worker) Run(ctx context.Context) error {
+	var hooks sync.WaitGroup
+	for range w.cfg.WebhookConcurrency {
+		hooks.Go(func() { w.deliverLoop(ctx) })
+	}
 	var wg sync.WaitGroup
 	for range w.cfg.Concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			w.loop(ctx)
-		}()
+		wg.Go(func() { w.loop(ctx) })
 	}
 	wg.Wait()
+	hooks.Wait()
+	w.parkWG.Wait() // no deliverer is left to park more
+	w.drainHooks()
+	w.tr.CloseIdleConnections()
 	return nil
 }
 
@@ -160,9 +191,8 @@ func (w *Worker) handle(ctx context.Context, m queue.Message) {
 		return
 	}
 	if job.Done() {
-		// A repeat delivery: finish what the first one may not have.
-		w.notify(ctx, job, m, log)
-		w.delete(m)
+		// A repeat delivery, or a webhook retry: finish the webhook.
+		w.settle(ctx, job, m, log)
 		return
 	}
 
@@ -196,9 +226,7 @@ func (w *Worker) handle(ctx context.Context, m queue.Message) {
 		job.Attempts--
 		job.Status, job.UpdatedAt = catalog.ClipQueued, w.now().UTC()
 		w.write(context.WithoutCancel(ctx), job, log)
-		if err := w.q.Extend(context.WithoutCancel(ctx), m, 0); err != nil {
-			log.Warn("hand job back", "err", err)
-		}
+		w.handBack(m, log)
 	case jobCtx.Err() != nil:
 		log.Warn("job lease lost; another delivery owns it now", "err", err)
 	case job.Attempts >= w.cfg.MaxAttempts || errors.Is(err, errPermanent):
@@ -239,8 +267,7 @@ func (w *Worker) succeed(ctx context.Context, job *catalog.ClipJob, out *catalog
 	}
 	w.m.jobs.WithLabelValues("succeeded").Inc()
 	log.Info("clip done", "duration", out.Duration, "size", out.Size, "attempt", job.Attempts)
-	w.notify(ctx, job, m, log)
-	w.delete(m)
+	w.settle(ctx, job, m, log)
 }
 
 func (w *Worker) fail(ctx context.Context, job *catalog.ClipJob, msg string, m queue.Message, log *slog.Logger) {
@@ -252,8 +279,7 @@ func (w *Worker) fail(ctx context.Context, job *catalog.ClipJob, msg string, m q
 	}
 	w.m.jobs.WithLabelValues("failed").Inc()
 	log.Error("clip failed", "attempts", job.Attempts, "err", msg)
-	w.notify(ctx, job, m, log)
-	w.delete(m)
+	w.settle(ctx, job, m, log)
 }
 
 func (w *Worker) write(ctx context.Context, job *catalog.ClipJob, log *slog.Logger) bool {

@@ -39,6 +39,11 @@ func startWorker(t *testing.T, cfg Config, st store.Store, q queue.Queue) *Worke
 	if cfg.WebhookSecret == "" {
 		cfg.WebhookSecret = testSecret
 	}
+	if cfg.WebhookGuard == nil {
+		// The test receivers are httptest servers on loopback, which
+		// webhooks may reach only when the operator allows it.
+		cfg.WebhookGuard = loopbackAllowed(t)
+	}
 	w := New(cfg, st, q, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -320,6 +320,13 @@ func (s *Server) parseClip(c echo.Context) (catalog.ClipRequest, error) {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(b.WebhookURL) > 2048 {
 			return req, badRequest("bad_webhook_url", "webhook_url must be an absolute http(s) URL")
 		}
+		// Visibly internal targets (loopback, metadata, private ranges,
+		// localhost, user:password) are refused here; names are not
+		// resolved: the editor checks the address it actually dials.
+		if err := s.cfg.WebhookGuard.CheckURL(b.WebhookURL); err != nil {
+			return req, badRequest("bad_webhook_url", "webhook_url: "+err.Error()+
+				" (webhooks go only to public addresses unless the operator allows more with --webhook-allow)")
+		}
 		req.WebhookURL = b.WebhookURL
 	}
 	return req, nil

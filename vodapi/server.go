@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rewind-vod/rewind/cache"
+	"github.com/rewind-vod/rewind/infra/netguard"
 	"github.com/rewind-vod/rewind/infra/queue"
 	"github.com/rewind-vod/rewind/infra/store"
 )
@@ -55,6 +56,9 @@ type Config struct {
 	// PublicURL is the API's external base URL (no trailing '/') for the
 	// URLs in answers and webhooks; empty gives paths.
 	PublicURL string
+	// WebhookGuard checks clip webhook URLs at submit; nil refuses every
+	// internal destination (netguard.Strict).
+	WebhookGuard *netguard.Guard
 }
 
 func (c *Config) defaults() {
@@ -74,6 +78,9 @@ func (c *Config) defaults() {
 		c.MaxClip = 3 * time.Hour
 	}
 	c.PublicURL = strings.TrimSuffix(c.PublicURL, "/")
+	if c.WebhookGuard == nil {
+		c.WebhookGuard = netguard.Strict()
+	}
 	if len(c.CORSOrigins) == 0 {
 		c.CORSOrigins = []string{"*"}
 	}

@@ -81,6 +81,8 @@ func newClipNode(t *testing.T) *clipNode {
 func (c *clipNode) args() []string {
 	return []string{"--store", "file://" + filepath.Join(c.dir, "store"), "--spool", filepath.Join(c.dir, "spool"),
 		"--jobs", "file://" + filepath.Join(c.dir, "jobs"), "--webhook-secret", clipHookSecret,
+		// The webhook receiver is an httptest server on loopback.
+		"--webhook-allow", "127.0.0.0/8",
 		"--editor-lease", "3s", "--editor-retry-delay", "1s", "--editor-work-dir", filepath.Join(c.dir, "work")}
 }
 

@@ -20,14 +20,16 @@ import (
 
 func newClipWorker(f *editorFlags, st store.Store, q queue.Queue, log *slog.Logger, reg prometheus.Registerer) (clipWorker, error) {
 	return editor.New(editor.Config{
-		Concurrency:     f.concurrency,
-		MaxAttempts:     f.maxAttempts,
-		Lease:           f.lease,
-		RetryDelay:      f.retryDelay,
-		WorkDir:         f.workDir,
-		PublicURL:       f.publicURL,
-		WebhookSecret:   f.webhookSecret,
-		WebhookAttempts: f.webhookAttempts,
+		Concurrency:        f.concurrency,
+		MaxAttempts:        f.maxAttempts,
+		Lease:              f.lease,
+		RetryDelay:         f.retryDelay,
+		WorkDir:            f.workDir,
+		PublicURL:          f.publicURL,
+		WebhookSecret:      f.webhookSecret,
+		WebhookAttempts:    f.webhookAttempts,
+		WebhookConcurrency: f.webhookWorkers,
+		WebhookGuard:       f.webhookGuard,
 	}, st, q, log, reg), nil
 }
 

@@ -15,21 +15,52 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/rewind-vod/rewind/infra/netguard"
 	"github.com/rewind-vod/rewind/infra/queue"
 	"github.com/rewind-vod/rewind/infra/store"
 )
 
 // queueFlags name the clip job queue (vodapi sends, the editor receives).
 type queueFlags struct {
-	jobsURL     string
-	sqsEndpoint string
-	sqsRegion   string
+	jobsURL      string
+	sqsEndpoint  string
+	sqsRegion    string
+	webhookAllow allowFlag // vodapi checks webhook URLs with it, the editor dials with it
 }
 
 func (f *queueFlags) register(fs *flag.FlagSet, def string) {
 	fs.StringVar(&f.jobsURL, "jobs", def, "clip job queue: file://dir (embedded), sqs://name or an SQS queue URL; empty: clips are off")
 	fs.StringVar(&f.sqsEndpoint, "sqs-endpoint", "", "SQS endpoint URL for SQS-compatible servers")
 	fs.StringVar(&f.sqsRegion, "sqs-region", "", "SQS region (default from the queue URL or the AWS config)")
+	fs.Var(&f.webhookAllow, "webhook-allow", "comma-separated CIDRs, addresses and host names (*.suffix for subdomains) webhooks may reach although internal (default: public addresses only)")
+}
+
+// allowFlag is --webhook-allow: parsed into the guard when set, so a bad
+// entry is a flag error at start.
+type allowFlag struct {
+	list  listFlag
+	guard *netguard.Guard // nil until set: the strict default
+}
+
+func (a *allowFlag) String() string { return a.list.String() }
+
+func (a *allowFlag) Set(v string) error {
+	var l listFlag
+	l.Set(v)
+	g, err := netguard.New(netguard.Config{Allow: l})
+	if err != nil {
+		return err
+	}
+	a.list, a.guard = l, g
+	return nil
+}
+
+// Guard is the webhook guard: the allow-list, or none.
+func (a *allowFlag) Guard() *netguard.Guard {
+	if a.guard == nil {
+		return netguard.Strict()
+	}
+	return a.guard
 }
 
 // open opens the queue, or returns nil when none is configured.
@@ -54,6 +85,8 @@ type editorFlags struct {
 	publicURL       string
 	webhookSecret   string
 	webhookAttempts int
+	webhookWorkers  int
+	webhookGuard    *netguard.Guard // from --webhook-allow (a queue flag: vodapi checks with it too)
 }
 
 func (f *editorFlags) register(fs *flag.FlagSet) {
@@ -64,6 +97,7 @@ func (f *editorFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.workDir, "editor-work-dir", "", "scratch folder for segments and outputs (default: the system temp folder)")
 	fs.StringVar(&f.webhookSecret, "webhook-secret", "", "HMAC-SHA256 secret for X-Rewind-Signature on webhooks (empty: unsigned)")
 	fs.IntVar(&f.webhookAttempts, "webhook-attempts", 6, "deliveries tried per webhook, with backoff")
+	fs.IntVar(&f.webhookWorkers, "webhook-concurrency", 4, "webhooks delivered at once, apart from the clip job slots")
 }
 
 // clipWorker is the editor as cmd sees it; it exists only in cgo builds
@@ -99,6 +133,7 @@ func serveEditor(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer q.Close()
+	ef.webhookGuard = qf.webhookAllow.Guard()
 	w, err := newClipWorker(&ef, st, q, log, reg)
 	if err != nil {
 		return err

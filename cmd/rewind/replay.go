@@ -61,6 +61,7 @@ func (f *replayFlags) config(target time.Duration, jobs queue.Queue) vodapi.Conf
 		CORSOrigins:     f.corsOrigins,
 		PlaybackSecrets: f.playbackSecrets,
 		APITokens:       f.apiTokens,
+		WebhookGuard:    f.jobs.webhookAllow.Guard(),
 	}
 }
 

@@ -332,6 +332,7 @@ func buildNode(role string, f *serveFlags, log *slog.Logger, st store.Store, reg
 			return nil, err
 		}
 		f.editor.publicURL = f.replay.publicURL
+		f.editor.webhookGuard = f.replay.jobs.webhookAllow.Guard()
 		n.worker = devEditor(&f.editor, st, n.jobs, log, reg)
 		mux.Handle("/", n.api.Handler())
 	} else {

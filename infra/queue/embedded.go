@@ -68,9 +68,21 @@ func OpenDir(dir string, lease time.Duration) (*Embedded, error) {
 // Dir is the absolute folder holding the messages.
 func (q *Embedded) Dir() string { return q.dir.path }
 
+var _ DelayedSender = (*Embedded)(nil)
+
 // Send stores the message durably, then wakes a waiting receiver.
 func (q *Embedded) Send(ctx context.Context, body []byte) (string, error) {
+	return q.SendAfter(ctx, body, 0)
+}
+
+// SendAfter stores a message that becomes receivable delay from now: it
+// is kept as if leased until then by nobody (no receipt, no delivery
+// counted), so the delay survives a restart.
+func (q *Embedded) SendAfter(ctx context.Context, body []byte, delay time.Duration) (string, error) {
 	if err := ValidateBody(body); err != nil {
+		return "", fmt.Errorf("queue: send: %w", err)
+	}
+	if err := checkDelay(delay); err != nil {
 		return "", fmt.Errorf("queue: send: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -87,6 +99,9 @@ func (q *Embedded) Send(ctx context.Context, body []byte) (string, error) {
 		id = newID(now)
 	}
 	r := &record{V: recordVersion, ID: id, Body: string(body), Sent: now}
+	if delay > 0 {
+		r.LeaseUntil = now.Add(delay)
+	}
 	if err := q.dir.write(r); err != nil {
 		return "", fmt.Errorf("queue: send: %w", err)
 	}

@@ -1,6 +1,7 @@
 package queue_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -310,5 +311,29 @@ func TestOpenDirErrors(t *testing.T) {
 	}
 	if _, err := queue.OpenDir(file, time.Second); err == nil || !strings.HasPrefix(err.Error(), "queue: ") {
 		t.Errorf("a file as the folder: %v", err)
+	}
+}
+
+// A delayed message keeps its delay across a restart: it is on disk as
+// not yet receivable, with no delivery counted.
+func TestEmbeddedDelaySurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	q := openDir(t, dir, time.Minute)
+	sent := time.Now()
+	id, err := q.SendAfter(context.Background(), []byte("later"), 1500*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Close()
+	q = openDir(t, dir, time.Minute)
+	msgs, err := q.Receive(context.Background(), 1, 3*time.Second)
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("receive: %v %v", msgs, err)
+	}
+	if d := time.Since(sent); d < 1400*time.Millisecond {
+		t.Errorf("received %v after sending, before the delay", d)
+	}
+	if msgs[0].ID != id || msgs[0].Attempts != 1 {
+		t.Errorf("message %+v", msgs[0])
 	}
 }

@@ -27,7 +27,9 @@ func FuzzDecodeRecord(f *testing.F) {
 		if err := ValidateBody([]byte(r.Body)); err != nil {
 			t.Fatalf("accepted a body Send refuses: %v", err)
 		}
-		if r.Attempts < 0 || (r.Attempts == 0) != r.LeaseUntil.IsZero() {
+		// Never delivered: no receipt (a LeaseUntil is a SendAfter delay);
+		// delivered: a lease and its receipt.
+		if r.Attempts < 0 || (r.Attempts == 0 && r.Receipt != "") || (r.Attempts > 0 && (r.LeaseUntil.IsZero() || r.Receipt == "")) {
 			t.Fatalf("accepted inconsistent delivery state: %+v", r)
 		}
 		enc, err := encodeRecord(r)

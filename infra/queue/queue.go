@@ -9,6 +9,7 @@ package queue
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -50,6 +51,27 @@ type Queue interface {
 	// Close releases the queue; blocked and later calls fail with ErrClosed.
 	// Messages (and their leases) stay in the backend.
 	Close() error
+}
+
+// DelayedSender is a Queue that can hold a new message back: SendAfter is
+// Send, except that the message becomes receivable only delay from now
+// (SQS DelaySeconds, whole seconds). The delay is part of the durable
+// message, so it outlives the sender; retries with backoff use it instead
+// of Extend on the old delivery, which would raise its receive count
+// towards the dead-letter limit. Both backends implement it.
+type DelayedSender interface {
+	SendAfter(ctx context.Context, body []byte, delay time.Duration) (id string, err error)
+}
+
+// MaxDelay is the longest SendAfter delay (the SQS limit).
+const MaxDelay = 15 * time.Minute
+
+// checkDelay is the argument check both backends share.
+func checkDelay(d time.Duration) error {
+	if d < 0 || d > MaxDelay {
+		return fmt.Errorf("delay %v out of range (0 to %v)", d, MaxDelay)
+	}
+	return nil
 }
 
 // ErrClosed is returned (wrapped) by calls on a closed Queue.

@@ -74,6 +74,7 @@ func TestConformance(t *testing.T) {
 		{"ContextCancel", testContextCancel, false},
 		{"Close", testClose, false},
 		{"InvalidInput", testInvalidInput, false},
+		{"SendAfter", testSendAfter, false},
 	}
 	// The cases mostly wait on leases and long polls, so every case of
 	// every backend runs at once: t.Run from goroutines, which (unlike
@@ -379,5 +380,51 @@ func testInvalidInput(t *testing.T, _ backend, q queue.Queue) {
 	}
 	if err := q.Delete(ctx, m); err != nil {
 		t.Error(err)
+	}
+}
+
+// SendAfter holds a message back for its delay, then it is an ordinary
+// first delivery; out-of-range delays are refused.
+func testSendAfter(t *testing.T, b backend, q queue.Queue) {
+	ds, ok := q.(queue.DelayedSender)
+	if !ok {
+		t.Fatalf("%T has no SendAfter", q)
+	}
+	const delay = 3 * time.Second
+	sent := time.Now()
+	id, err := ds.SendAfter(ctx, []byte("later"), delay)
+	if err != nil || id == "" {
+		t.Fatalf("send after: %q %v", id, err)
+	}
+	// SQS rounds a receive's wait up to whole seconds: 1 s stays clear of
+	// the delay's end.
+	expectNone(t, q, time.Second, "before the delay")
+	m := receiveOne(t, q, delay+b.slack+time.Second)
+	if early := time.Since(sent); early < delay-50*time.Millisecond {
+		t.Errorf("received after %v, before the %v delay", early, delay)
+	}
+	if m.ID != id || string(m.Body) != "later" || m.Attempts != 1 || m.Receipt == "" {
+		t.Errorf("delayed message %+v", m)
+	}
+	if err := q.Delete(ctx, m); err != nil {
+		t.Errorf("delete: %v", err)
+	}
+	// No delay is Send.
+	id, err = ds.SendAfter(ctx, []byte("now"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := receiveOne(t, q, 2*time.Second); m.ID != id {
+		t.Errorf("got %s, want %s", m.ID, id)
+	} else if err := q.Delete(ctx, m); err != nil {
+		t.Error(err)
+	}
+	for _, d := range []time.Duration{-time.Second, queue.MaxDelay + time.Second} {
+		if _, err := ds.SendAfter(ctx, []byte("x"), d); err == nil {
+			t.Errorf("SendAfter(%v) accepted", d)
+		}
+	}
+	if _, err := ds.SendAfter(ctx, nil, time.Second); !errors.Is(err, queue.ErrInvalidBody) {
+		t.Errorf("SendAfter of an empty body: %v, want ErrInvalidBody", err)
 	}
 }

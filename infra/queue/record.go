@@ -27,7 +27,8 @@ type record struct {
 	Body     string    `json:"body"` // ValidateBody-clean text, so stored as a string
 	Sent     time.Time `json:"sent"`
 	Attempts int       `json:"attempts"` // deliveries so far
-	// LeaseUntil is when the current lease ends (zero: never leased).
+	// LeaseUntil is when the current lease ends (zero: never leased), or,
+	// before the first delivery, when a delayed message becomes receivable.
 	// Persisted so a restart neither loses a delivery count nor shortens a
 	// lease that a worker in another life may still hold.
 	LeaseUntil time.Time `json:"lease_until,omitzero"`
@@ -69,7 +70,7 @@ func decodeRecord(name string, data []byte) (*record, error) {
 		return nil, errors.New("no send time")
 	case r.Attempts < 0:
 		return nil, fmt.Errorf("negative attempts %d", r.Attempts)
-	case r.Attempts == 0 && (!r.LeaseUntil.IsZero() || r.Receipt != ""):
+	case r.Attempts == 0 && r.Receipt != "":
 		return nil, errors.New("leased but never received")
 	case r.Attempts > 0 && (r.LeaseUntil.IsZero() || !validID(r.Receipt)):
 		return nil, errors.New("received but no lease or receipt")

@@ -139,7 +139,17 @@ func (q *SQS) Client() *sqs.Client { return q.client }
 
 // Send is one SendMessage.
 func (q *SQS) Send(ctx context.Context, body []byte) (string, error) {
+	return q.SendAfter(ctx, body, 0)
+}
+
+var _ DelayedSender = (*SQS)(nil)
+
+// SendAfter sends with DelaySeconds (delay rounded up to whole seconds).
+func (q *SQS) SendAfter(ctx context.Context, body []byte, delay time.Duration) (string, error) {
 	if err := ValidateBody(body); err != nil {
+		return "", fmt.Errorf("queue: send: %w", err)
+	}
+	if err := checkDelay(delay); err != nil {
 		return "", fmt.Errorf("queue: send: %w", err)
 	}
 	callCtx, done, err := q.call(ctx)
@@ -148,8 +158,9 @@ func (q *SQS) Send(ctx context.Context, body []byte) (string, error) {
 	}
 	defer done()
 	out, err := q.client.SendMessage(callCtx, &sqs.SendMessageInput{
-		QueueUrl:    aws.String(q.url),
-		MessageBody: aws.String(string(body)),
+		QueueUrl:     aws.String(q.url),
+		MessageBody:  aws.String(string(body)),
+		DelaySeconds: int32(wholeSeconds(delay)),
 	})
 	if err != nil {
 		return "", q.fail(ctx, "send", err)
