@@ -106,8 +106,7 @@ func pesDTS(p []byte) (int64, bool) {
 
 // repairTorn cuts a segment that was being written when the process died
 // back to its last whole access unit and returns its new size and media
-// span. Our muxer writes each PES contiguously, so only the last PES of the
-// file can be torn: it is dropped, losing at most one frame.
+// span (see tornCut).
 func repairTorn(path string) (int64, tsSpan, error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
@@ -118,23 +117,35 @@ func repairTorn(path string) (int64, tsSpan, error) {
 	if err != nil {
 		return 0, tsSpan{}, fmt.Errorf("repair %s: %w", path, err)
 	}
-	whole := st.Size() / tsPacketSize * tsPacketSize
-	span, err := scanTS(io.NewSectionReader(f, 0, whole))
+	size, span, err := tornCut(f, st.Size())
 	if err != nil {
 		return 0, tsSpan{}, fmt.Errorf("repair %s: %w", path, err)
 	}
-	size := span.lastPES
 	if size != st.Size() {
 		if err := f.Truncate(size); err != nil {
 			return 0, tsSpan{}, fmt.Errorf("repair %s: truncate: %w", path, err)
 		}
 	}
-	span, err = scanTS(io.NewSectionReader(f, 0, size))
-	if err != nil {
-		return 0, tsSpan{}, fmt.Errorf("repair %s: %w", path, err)
-	}
 	if err := f.Sync(); err != nil {
 		return 0, tsSpan{}, fmt.Errorf("repair %s: sync: %w", path, err)
 	}
 	return size, span, nil
+}
+
+// tornCut decides where a torn segment of size bytes ends: our muxer writes
+// each PES contiguously, so only the last PES of the file can be torn, and
+// the cut drops it, losing at most one frame. It returns the size to keep
+// and the media span of what is kept.
+func tornCut(r io.ReaderAt, size int64) (int64, tsSpan, error) {
+	whole := size / tsPacketSize * tsPacketSize
+	span, err := scanTS(io.NewSectionReader(r, 0, whole))
+	if err != nil {
+		return 0, tsSpan{}, err
+	}
+	keep := span.lastPES
+	span, err = scanTS(io.NewSectionReader(r, 0, keep))
+	if err != nil {
+		return 0, tsSpan{}, err
+	}
+	return keep, span, nil
 }

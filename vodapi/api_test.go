@@ -22,18 +22,7 @@ import (
 
 func get(t *testing.T, url string, hdr ...string) (*http.Response, []byte) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	// No transparent gzip: the tests look at the bytes as sent.
-	resp, err := (&http.Transport{DisableCompression: true}).RoundTrip(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, b
+	return do(t, http.MethodGet, url, hdr...)
 }
 
 func parseMedia(t *testing.T, body []byte) *m3u8.MediaPlaylist {

@@ -3,8 +3,6 @@ package vodapi
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -463,16 +461,7 @@ func (s *Server) serveClipPlaylist(c echo.Context, key string, life cacheLife, t
 	if len(raw) > maxClipPlaylist {
 		return fmt.Errorf("read %s: playlist larger than %d bytes", key, maxClipPlaylist)
 	}
-	body := tokenURIs(raw, tok)
-	sum := sha256.Sum256(body)
-	etag := `"` + hex.EncodeToString(sum[:12]) + `"`
-	h := c.Response().Header()
-	s.setCache(h, life, tok)
-	h.Set("ETag", etag)
-	if etagMatch(c.Request().Header.Get("If-None-Match"), etag) {
-		return c.NoContent(http.StatusNotModified)
-	}
-	return c.Blob(http.StatusOK, store.ContentTypeFor(key), body)
+	return s.sendTagged(c, store.ContentTypeFor(key), tokenURIs(raw, tok), life, tok)
 }
 
 // tokenURIs adds the token to every URI line of a media playlist. The

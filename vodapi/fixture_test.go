@@ -1,8 +1,6 @@
 package vodapi
 
 import (
-	"io"
-	"log/slog"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -39,17 +37,7 @@ func newAPI(t *testing.T, cfg Config) *api {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.TargetDuration == 0 {
-		cfg.TargetDuration = 2 * time.Second
-	}
-	reg := prometheus.NewRegistry()
-	srv, err := New(cfg, st, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() { ts.Close(); srv.Close() })
-	return &api{srv: srv, ts: ts, st: st, reg: reg}
+	return apiOver(t, cfg, st)
 }
 
 // storeReads is how many store requests the API has made.

@@ -103,6 +103,7 @@ func do(t *testing.T, method, url string, hdr ...string) (*http.Response, []byte
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
+	// No transparent gzip: the tests look at the bytes as sent.
 	resp, err := (&http.Transport{DisableCompression: true}).RoundTrip(req)
 	if err != nil {
 		t.Fatal(err)

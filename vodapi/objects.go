@@ -2,6 +2,8 @@ package vodapi
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
@@ -122,4 +124,18 @@ func (s *Server) segment(c echo.Context) error {
 		return badRequest("bad_segment", "segment must be {seq}.ts")
 	}
 	return s.serveObject(c, catalog.SegmentKey(st, run, seq), forever, tok) // segments never change
+}
+
+// sendTagged answers body made here (not a stored object) with an ETag of
+// its content, 304 to a matching If-None-Match, and life bounded by tok.
+func (s *Server) sendTagged(c echo.Context, contentType string, body []byte, life cacheLife, tok playToken) error {
+	sum := sha256.Sum256(body)
+	etag := `"` + hex.EncodeToString(sum[:12]) + `"`
+	h := c.Response().Header()
+	s.setCache(h, life, tok)
+	h.Set("ETag", etag)
+	if etagMatch(c.Request().Header.Get("If-None-Match"), etag) {
+		return c.NoContent(http.StatusNotModified)
+	}
+	return c.Blob(http.StatusOK, contentType, body)
 }

@@ -2,8 +2,6 @@ package vodapi
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
@@ -154,15 +152,7 @@ func (s *Server) readSegment(ctx context.Context, st catalog.Stream, run string,
 }
 
 func (s *Server) sendImage(c echo.Context, jpg []byte, life cacheLife, tok playToken) error {
-	sum := sha256.Sum256(jpg)
-	etag := `"` + hex.EncodeToString(sum[:8]) + `"`
-	h := c.Response().Header()
-	s.setCache(h, life, tok)
-	h.Set("ETag", etag)
-	if etagMatch(c.Request().Header.Get("If-None-Match"), etag) {
-		return c.NoContent(http.StatusNotModified)
-	}
-	return c.Blob(http.StatusOK, "image/jpeg", jpg)
+	return s.sendTagged(c, "image/jpeg", jpg, life, tok)
 }
 
 // spriteLayout is the scrubbing track of one recording: a tile every
