@@ -387,7 +387,7 @@ func (p *Players) authorize(st catalog.Stream, q url.Values) error {
 	if len(p.cfg.Secrets) == 0 {
 		return nil
 	}
-	_, err := catalog.VerifyPlay(p.cfg.Secrets, st, q.Get("exp"), q.Get("sig"), time.Now())
+	_, err := catalog.VerifyToken(p.cfg.Secrets, catalog.PurposePlay, st, q.Get("exp"), q.Get("sig"), time.Now())
 	return err
 }
 

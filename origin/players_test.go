@@ -144,12 +144,12 @@ func TestSignedLivePlay(t *testing.T) {
 	waitFor(t, 5*time.Second, "stream live", func() bool { return len(ts.srv.Live()) == 1 })
 	time.Sleep(time.Second)
 	st := catalog.Stream{App: "live", Name: "cam"}
-	good := "?" + catalog.SignPlay("old", st, time.Now().Add(time.Hour))
+	good := "?" + catalog.SignToken("old", catalog.PurposePlay, st, time.Now().Add(time.Hour))
 	bad := map[string]string{
 		"unsigned":     "",
-		"expired":      "?" + catalog.SignPlay("new", st, time.Now().Add(-time.Minute)),
-		"wrong secret": "?" + catalog.SignPlay("guess", st, time.Now().Add(time.Hour)),
-		"other stream": "?" + catalog.SignPlay("new", catalog.Stream{App: "live", Name: "other"}, time.Now().Add(time.Hour)),
+		"expired":      "?" + catalog.SignToken("new", catalog.PurposePlay, st, time.Now().Add(-time.Minute)),
+		"wrong secret": "?" + catalog.SignToken("guess", catalog.PurposePlay, st, time.Now().Add(time.Hour)),
+		"other stream": "?" + catalog.SignToken("new", catalog.PurposePlay, catalog.Stream{App: "live", Name: "other"}, time.Now().Add(time.Hour)),
 	}
 	probe := func(url string) error {
 		return exec.Command("ffprobe", "-v", "error", "-rw_timeout", "5000000", "-read_intervals", "%+#3", "-show_entries", "frame=key_frame", url).Run()

@@ -78,7 +78,7 @@ type Config struct {
 // AuthConfig configures publish auth. With no secrets and no hook, any
 // valid stream name may publish.
 type AuthConfig struct {
-	// Secrets are the HMAC secrets for signed publish queries (see Sign);
+	// Secrets are the HMAC secrets for signed publish queries (catalog.SignToken, purpose publish);
 	// any one may match, so a new secret can be added before the old one is
 	// removed. Empty: no signature required.
 	Secrets []string
@@ -435,7 +435,7 @@ func (s *Server) publishLimits() rtmpwire.Limits {
 func (s *Server) authorize(st catalog.Stream, rawQuery, remote string) error {
 	if len(s.cfg.Auth.Secrets) > 0 {
 		q, _ := url.ParseQuery(rawQuery) // keeps what parses; a mangled query fails the check below
-		if err := VerifySignature(s.cfg.Auth.Secrets, st.String(), q, time.Now()); err != nil {
+		if err := VerifySignature(s.cfg.Auth.Secrets, st, q, time.Now()); err != nil {
 			return &refusal{reason: signatureReason(err), err: err}
 		}
 	}

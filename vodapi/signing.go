@@ -15,9 +15,9 @@ import (
 )
 
 // SignPlayback returns the query ("exp=...&sig=...") that opens a stream's
-// playlists and segments until exp (see catalog.SignPlay).
+// playlists and segments until exp (catalog.SignToken, purpose play).
 func SignPlayback(secret string, stream catalog.Stream, exp time.Time) string {
-	return catalog.SignPlay(secret, stream, exp)
+	return catalog.SignToken(secret, catalog.PurposePlay, stream, exp)
 }
 
 // playToken is a verified token, carried on to segment URIs.
@@ -45,7 +45,7 @@ func (s *Server) checkPlayback(c echo.Context, st catalog.Stream) (playToken, er
 	}
 	q := c.QueryParams()
 	exp, sig := q.Get("exp"), q.Get("sig")
-	t, err := catalog.VerifyPlay(s.cfg.PlaybackSecrets, st, exp, sig, s.now())
+	t, err := catalog.VerifyToken(s.cfg.PlaybackSecrets, catalog.PurposePlay, st, exp, sig, s.now())
 	if err != nil {
 		return playToken{}, playRefusal(err)
 	}
@@ -55,9 +55,9 @@ func (s *Server) checkPlayback(c echo.Context, st catalog.Stream) (playToken, er
 // playRefusal is the 403 for a play token catalog refused with err.
 func playRefusal(err error) error {
 	switch {
-	case errors.Is(err, catalog.ErrPlayTokenMissing):
+	case errors.Is(err, catalog.ErrTokenMissing):
 		return &apiError{403, "signature_required", "this stream needs a signed URL (exp and sig)"}
-	case errors.Is(err, catalog.ErrPlayTokenExpired):
+	case errors.Is(err, catalog.ErrTokenExpired):
 		return &apiError{403, "signature_expired", err.Error()}
 	}
 	return &apiError{403, "bad_signature", err.Error()}
@@ -119,7 +119,7 @@ func (s *Server) clipCredential(c echo.Context) (apiToken bool, err error) {
 		return false, &apiError{http.StatusForbidden, "credential_required",
 			"clips need the stream's signed URL (exp and sig) or an API token (Authorization: Bearer)"}
 	}
-	if _, err := catalog.PlayTokenExpiry(q.Get("exp"), s.now()); err != nil {
+	if _, err := catalog.TokenExpiry(q.Get("exp"), s.now()); err != nil {
 		return false, playRefusal(err)
 	}
 	return false, nil

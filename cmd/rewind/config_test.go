@@ -80,10 +80,10 @@ func TestSignCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := origin.VerifySignature([]string{"s3cret"}, "live/cam", q, time.Now()); err != nil {
+	if err := origin.VerifySignature([]string{"s3cret"}, catalog.Stream{App: "live", Name: "cam"}, q, time.Now()); err != nil {
 		t.Errorf("printed query does not verify: %v (%s)", err, out.String())
 	}
-	if err := origin.VerifySignature([]string{"other"}, "live/cam", q, time.Now()); err == nil {
+	if err := origin.VerifySignature([]string{"other"}, catalog.Stream{App: "live", Name: "cam"}, q, time.Now()); err == nil {
 		t.Error("verifies with another secret")
 	}
 	out.Reset()

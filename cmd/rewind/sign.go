@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/rewind-vod/rewind/catalog"
-	"github.com/rewind-vod/rewind/origin"
 	"github.com/rewind-vod/rewind/vodapi"
 )
 
@@ -38,6 +37,6 @@ func sign(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, vodapi.SignPlayback(*secret, s, time.Now().Add(*ttl)))
 		return nil
 	}
-	fmt.Fprintln(stdout, origin.Sign(*secret, s.String(), time.Now().Add(*ttl)))
+	fmt.Fprintln(stdout, catalog.SignToken(*secret, catalog.PurposePublish, s, time.Now().Add(*ttl)))
 	return nil
 }
