@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rewind-vod/rewind/media"
 	"github.com/yutopp/go-rtmp"
 	"github.com/yutopp/go-rtmp/message"
 )
@@ -90,7 +91,7 @@ func TestBadInput(t *testing.T) {
 			r := sink.runsFor("live", "big")
 			return len(r) == 1 && r[0].closed && ts.metric(t, "rewind_origin_rejected_total", "reason", "oversize") == 1
 		})
-		if r := sink.runsFor("live", "big")[0]; r.frames[FrameVideo] != 0 {
+		if r := sink.runsFor("live", "big")[0]; r.frames[media.FrameVideo] != 0 {
 			t.Errorf("oversized frame reached the sink: %v", r.frames)
 		}
 	})
@@ -118,7 +119,7 @@ func TestBadInput(t *testing.T) {
 		t.Errorf("runs = %d, want 2 (good, big)", len(runs))
 	}
 	g := sink.runsFor("live", "good")[0]
-	if g.frames[FrameVideo] < 60 || g.frames[FrameAudio] < 100 {
+	if g.frames[media.FrameVideo] < 60 || g.frames[media.FrameAudio] < 100 {
 		t.Errorf("good publisher frames = %v", g.frames)
 	}
 	for _, e := range events {

@@ -7,13 +7,13 @@ import (
 	"io"
 	"log/slog"
 	"runtime/debug"
-	"strconv"
 	"strings"
 
 	"github.com/yutopp/go-rtmp"
 	"github.com/yutopp/go-rtmp/message"
 
 	"github.com/rewind-vod/rewind/catalog"
+	"github.com/rewind-vod/rewind/media"
 )
 
 // refusal is a publish refused by policy; reason is the metric label.
@@ -24,18 +24,6 @@ type refusal struct {
 
 func (r *refusal) Error() string { return r.reason + ": " + r.err.Error() }
 func (r *refusal) Unwrap() error { return r.err }
-
-func (t FrameType) String() string {
-	switch t {
-	case FrameAudio:
-		return "audio"
-	case FrameVideo:
-		return "video"
-	case FrameData:
-		return "data"
-	}
-	return "type" + strconv.Itoa(int(t))
-}
 
 // maxScratchKeep is the largest read buffer a connection keeps between
 // messages; a rare huge keyframe should not pin memory for the whole publish.
@@ -119,12 +107,12 @@ func (h *connHandler) refuse(err error, attrs ...any) error {
 
 func (h *connHandler) OnAudio(ts uint32, payload io.Reader) (err error) {
 	defer h.recover("OnAudio", &err)
-	return h.media(FrameAudio, ts, payload)
+	return h.media(media.FrameAudio, ts, payload)
 }
 
 func (h *connHandler) OnVideo(ts uint32, payload io.Reader) (err error) {
 	defer h.recover("OnVideo", &err)
-	return h.media(FrameVideo, ts, payload)
+	return h.media(media.FrameVideo, ts, payload)
 }
 
 // OnSetDataFrame passes the "@setDataFrame" payload through: the AMF0
@@ -132,17 +120,17 @@ func (h *connHandler) OnVideo(ts uint32, payload io.Reader) (err error) {
 func (h *connHandler) OnSetDataFrame(ts uint32, data *message.NetStreamSetDataFrame) (err error) {
 	defer h.recover("OnSetDataFrame", &err)
 	if len(data.Payload) > h.s.cfg.MaxMessageSize {
-		return h.oversize(FrameData, len(data.Payload))
+		return h.oversize(media.FrameData, len(data.Payload))
 	}
 	if h.pub != nil {
-		h.pub.push(Frame{Type: FrameData, Timestamp: ts, Payload: bytes.Clone(data.Payload)})
+		h.pub.push(media.Frame{Type: media.FrameData, Timestamp: ts, Payload: bytes.Clone(data.Payload)})
 	}
 	return nil
 }
 
 // media reads one audio or video message into a fresh slice (go-rtmp reuses
 // its buffer) and hands it to the sinks.
-func (h *connHandler) media(t FrameType, ts uint32, r io.Reader) error {
+func (h *connHandler) media(t media.FrameType, ts uint32, r io.Reader) error {
 	limit := int64(h.s.cfg.MaxMessageSize)
 	h.scratch.Reset()
 	n, err := h.scratch.ReadFrom(io.LimitReader(r, limit+1))
@@ -153,7 +141,7 @@ func (h *connHandler) media(t FrameType, ts uint32, r io.Reader) error {
 		return h.oversize(t, int(n))
 	}
 	if h.pub != nil {
-		h.pub.push(Frame{Type: t, Timestamp: ts, Payload: bytes.Clone(h.scratch.Bytes())})
+		h.pub.push(media.Frame{Type: t, Timestamp: ts, Payload: bytes.Clone(h.scratch.Bytes())})
 	}
 	if h.scratch.Cap() > maxScratchKeep {
 		h.scratch = bytes.Buffer{}
@@ -161,7 +149,7 @@ func (h *connHandler) media(t FrameType, ts uint32, r io.Reader) error {
 	return nil
 }
 
-func (h *connHandler) oversize(t FrameType, size int) error {
+func (h *connHandler) oversize(t media.FrameType, size int) error {
 	h.c.setReason(reasonOversize)
 	h.s.m.rejected.WithLabelValues(reasonOversize).Inc()
 	h.log.Warn("message too large, dropping connection", "type", t.String(), "size_at_least", size, "max", h.s.cfg.MaxMessageSize)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/rewind-vod/rewind/media"
 )
 
 // --- test sink ---------------------------------------------------------
@@ -27,8 +28,8 @@ type sinkEvent struct {
 }
 
 type runRec struct {
-	info       StreamInfo
-	frames     map[FrameType]int
+	info       media.StreamInfo
+	frames     map[media.FrameType]int
 	bytes      int
 	firstVideo []byte
 	firstAudio []byte
@@ -36,7 +37,7 @@ type runRec struct {
 	// firstPicture is the first video frame that is not a sequence header.
 	firstPicture []byte
 	closed       bool
-	lastTS       map[FrameType]uint32
+	lastTS       map[media.FrameType]uint32
 }
 
 // testSink records every StreamInfo, counts frames per type and keeps the
@@ -63,7 +64,7 @@ func newTestSink(name string) *testSink {
 
 func (s *testSink) Name() string { return s.name }
 
-func (s *testSink) Open(info StreamInfo) (SinkStream, error) {
+func (s *testSink) Open(info media.StreamInfo) (SinkStream, error) {
 	if s.openErr != nil {
 		return nil, s.openErr
 	}
@@ -77,7 +78,7 @@ func (s *testSink) Open(info StreamInfo) (SinkStream, error) {
 			s.violations = append(s.violations, fmt.Sprintf("%s/%s: run %s opened while run %s was still open", info.App, info.Name, info.Run, r.info.Run))
 		}
 	}
-	s.runs[info.Run] = &runRec{info: info, frames: map[FrameType]int{}, lastTS: map[FrameType]uint32{}}
+	s.runs[info.Run] = &runRec{info: info, frames: map[media.FrameType]int{}, lastTS: map[media.FrameType]uint32{}}
 	s.order = append(s.order, info.Run)
 	s.events = append(s.events, sinkEvent{kind: "open", run: info.Run, at: time.Now()})
 	return &testStream{s: s, run: info.Run}, nil
@@ -88,7 +89,7 @@ type testStream struct {
 	run string
 }
 
-func (ts *testStream) WriteFrame(f Frame) {
+func (ts *testStream) WriteFrame(f media.Frame) {
 	if ts.s.delay > 0 {
 		time.Sleep(ts.s.delay)
 	}
@@ -105,14 +106,14 @@ func (ts *testStream) WriteFrame(f Frame) {
 	r.frames[f.Type]++
 	r.bytes += len(f.Payload)
 	switch {
-	case f.Type == FrameVideo && r.firstVideo == nil:
+	case f.Type == media.FrameVideo && r.firstVideo == nil:
 		r.firstVideo = f.Payload
-	case f.Type == FrameAudio && r.firstAudio == nil:
+	case f.Type == media.FrameAudio && r.firstAudio == nil:
 		r.firstAudio = f.Payload
-	case f.Type == FrameData && r.firstData == nil:
+	case f.Type == media.FrameData && r.firstData == nil:
 		r.firstData = f.Payload
 	}
-	if f.Type == FrameVideo && r.firstPicture == nil && !isSeqHeader(f) {
+	if f.Type == media.FrameVideo && r.firstPicture == nil && !isSeqHeader(f) {
 		r.firstPicture = f.Payload
 	}
 	r.lastTS[f.Type] = f.Timestamp
@@ -185,6 +186,11 @@ func startServerAt(t *testing.T, addr string, cfg Config, sinks ...Sink) *testSe
 	t.Helper()
 	if cfg.Node == "" {
 		cfg.Node = "test-node"
+	}
+	for _, sk := range sinks {
+		if p, ok := sk.(*Players); ok {
+			cfg.Players = p
+		}
 	}
 	reg := prometheus.NewRegistry()
 	srv, err := New(cfg, sinks, testLogger(t), reg)

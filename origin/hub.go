@@ -52,7 +52,7 @@ type publication struct {
 	key    string
 	slot   *slot
 	conn   *trackedConn
-	info   StreamInfo
+	info   media.StreamInfo
 	log    *slog.Logger
 	stopCh chan struct{} // closed when a newer publisher takes over
 	stop   sync.Once
@@ -157,7 +157,7 @@ func (s *Server) startPublish(st catalog.Stream, c *trackedConn, log *slog.Logge
 	}
 
 	now := time.Now()
-	p.info = StreamInfo{
+	p.info = media.StreamInfo{
 		App:        st.App,
 		Name:       st.Name,
 		Run:        catalog.NewRunID(now, s.cfg.Node),
@@ -210,7 +210,7 @@ func (s *Server) startPublish(st catalog.Stream, c *trackedConn, log *slog.Logge
 
 // safeOpen calls Open and turns a panic into an error, so that a broken
 // sink cannot leave the stream's slot held.
-func safeOpen(sk namedSink, info StreamInfo) (ss SinkStream, err error) {
+func safeOpen(sk namedSink, info media.StreamInfo) (ss SinkStream, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("panic: %v\n%s", r, debug.Stack())
@@ -225,7 +225,7 @@ func safeClose(ss SinkStream) {
 }
 
 // push hands a frame to every sink queue; it never blocks.
-func (p *publication) push(f Frame) {
+func (p *publication) push(f media.Frame) {
 	p.framesIn.Add(1)
 	p.bytesIn.Add(uint64(len(f.Payload)))
 	p.srv.m.framesIn.Inc()
@@ -238,11 +238,11 @@ func (p *publication) push(f Frame) {
 		return
 	}
 	switch {
-	case f.Type == FrameVideo && media.IsAVCSeqHeader(f.Payload):
+	case f.Type == media.FrameVideo && media.IsAVCSeqHeader(f.Payload):
 		p.facts.learn(f)
-	case f.Type == FrameVideo:
+	case f.Type == media.FrameVideo:
 		p.videoIn.add(now, 1)
-	case f.Type == FrameAudio && media.IsAACSeqHeader(f.Payload):
+	case f.Type == media.FrameAudio && media.IsAACSeqHeader(f.Payload):
 		p.facts.learn(f)
 	}
 	for _, q := range p.queues {

@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"testing"
 	"time"
+
+	"github.com/rewind-vod/rewind/media"
 )
 
 func TestSlowSink(t *testing.T) {
@@ -36,7 +38,9 @@ func TestSlowSink(t *testing.T) {
 	in := ts.metric(t, "rewind_origin_frames_in_total")
 	dropped := ts.metric(t, "rewind_origin_sink_dropped_frames_total", "sink", "slow")
 	f, s := fast.runsFor("live", "cam")[0], slow.runsFor("live", "cam")[0]
-	total := func(m map[FrameType]int) float64 { return float64(m[FrameAudio] + m[FrameVideo] + m[FrameData]) }
+	total := func(m map[media.FrameType]int) float64 {
+		return float64(m[media.FrameAudio] + m[media.FrameVideo] + m[media.FrameData])
+	}
 	if total(f.frames) != in {
 		t.Errorf("fast sink got %v of %v frames", total(f.frames), in)
 	}
@@ -217,7 +221,7 @@ func TestSetupTimeout(t *testing.T) {
 	if got := ts.metric(t, "rewind_origin_rejected_total", "reason", "timeout"); got != 1 {
 		t.Errorf("rejected_total{timeout} = %v, want 1 (the trickler only)", got)
 	}
-	if r := sink.runsFor("live", "cam"); len(r) != 1 || r[0].frames[FrameVideo] < 90 {
+	if r := sink.runsFor("live", "cam"); len(r) != 1 || r[0].frames[media.FrameVideo] < 90 {
 		t.Errorf("run: %+v", r)
 	}
 }

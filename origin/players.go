@@ -99,10 +99,10 @@ type liveStream struct {
 	key string
 
 	mu       sync.Mutex
-	meta     *Frame
-	avcHdr   *Frame
-	aacHdr   *Frame
-	gop      []Frame // from the last keyframe on; nil when not cacheable
+	meta     *media.Frame
+	avcHdr   *media.Frame
+	aacHdr   *media.Frame
+	gop      []media.Frame // from the last keyframe on; nil when not cacheable
 	players  map[*player]struct{}
 	closed   bool
 	hasVideo bool
@@ -111,7 +111,7 @@ type liveStream struct {
 }
 
 type player struct {
-	ch   chan Frame
+	ch   chan media.Frame
 	gone chan struct{} // closed when the stream ends or the player is dropped
 	once sync.Once
 }
@@ -120,7 +120,7 @@ func (pl *player) stop() { pl.once.Do(func() { close(pl.gone) }) }
 
 // Open starts fanning out a publish. A takeover closes the old run before
 // the new one opens, so a key has one live stream at a time.
-func (p *Players) Open(info StreamInfo) (SinkStream, error) {
+func (p *Players) Open(info media.StreamInfo) (SinkStream, error) {
 	ls := &liveStream{p: p, key: info.App + "/" + info.Name, players: map[*player]struct{}{}}
 	p.mu.Lock()
 	p.streams[ls.key] = ls
@@ -128,29 +128,31 @@ func (p *Players) Open(info StreamInfo) (SinkStream, error) {
 	return ls, nil
 }
 
-func isKeyframe(f Frame) bool { return f.Type == FrameVideo && media.IsVideoKeyframe(f.Payload) }
+func isKeyframe(f media.Frame) bool {
+	return f.Type == media.FrameVideo && media.IsVideoKeyframe(f.Payload)
+}
 
-func isSeqHeader(f Frame) bool {
+func isSeqHeader(f media.Frame) bool {
 	switch f.Type {
-	case FrameVideo:
+	case media.FrameVideo:
 		return media.IsAVCSeqHeader(f.Payload)
-	case FrameAudio:
+	case media.FrameAudio:
 		return media.IsAACSeqHeader(f.Payload)
 	}
 	return false
 }
 
-func (ls *liveStream) WriteFrame(f Frame) {
+func (ls *liveStream) WriteFrame(f media.Frame) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	switch {
-	case f.Type == FrameData:
+	case f.Type == media.FrameData:
 		ls.meta = &f
-	case isSeqHeader(f) && f.Type == FrameVideo:
+	case isSeqHeader(f) && f.Type == media.FrameVideo:
 		ls.avcHdr, ls.hasVideo = &f, true
 	case isSeqHeader(f):
 		ls.aacHdr = &f
-	case !ls.hasVideo && f.Type == FrameAudio:
+	case !ls.hasVideo && f.Type == media.FrameAudio:
 		// Audio only: every frame is a start point; keep the last one.
 		ls.gop = append(ls.gop[:0:0], f)
 	case isKeyframe(f):
@@ -191,13 +193,13 @@ func (ls *liveStream) Close() {
 
 // join adds a player and returns what it must get first: metadata,
 // sequence headers and the GOP cache.
-func (ls *liveStream) join(pl *player) (start []Frame, hasVideo, ok bool) {
+func (ls *liveStream) join(pl *player) (start []media.Frame, hasVideo, ok bool) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	if ls.closed {
 		return nil, false, false
 	}
-	for _, f := range []*Frame{ls.meta, ls.avcHdr, ls.aacHdr} {
+	for _, f := range []*media.Frame{ls.meta, ls.avcHdr, ls.aacHdr} {
 		if f != nil {
 			start = append(start, *f)
 		}
@@ -252,7 +254,7 @@ func (p *Players) ServeFLV(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	var buf []byte
-	send := func(f Frame) error {
+	send := func(f media.Frame) error {
 		buf = appendTag(buf[:0], f)
 		// A player that cannot take a tag for long is as good as gone.
 		out.SetWriteDeadline(time.Now().Add(10 * time.Second))
@@ -296,7 +298,7 @@ type subscription struct {
 	p     *Players
 	ls    *liveStream
 	pl    *player
-	start []Frame // metadata, sequence headers and the GOP cache
+	start []media.Frame // metadata, sequence headers and the GOP cache
 	// hasVideo: the stream had video when the player joined.
 	hasVideo bool
 	proto    string
@@ -313,7 +315,7 @@ func (p *Players) subscribe(st catalog.Stream, q url.Values, proto string) (*sub
 	if ls == nil {
 		return nil, fmt.Errorf("%s: %w", st, errNotLive)
 	}
-	pl := &player{ch: make(chan Frame, p.cfg.Queue), gone: make(chan struct{})}
+	pl := &player{ch: make(chan media.Frame, p.cfg.Queue), gone: make(chan struct{})}
 	start, hasVideo, ok := ls.join(pl)
 	if !ok {
 		return nil, fmt.Errorf("%s: %w", st, errNotLive)
@@ -375,7 +377,7 @@ func (p *Players) openFLV(w http.ResponseWriter, r *http.Request) (flvConn, <-ch
 }
 
 // appendTag appends one FLV tag and its PreviousTagSize.
-func appendTag(b []byte, f Frame) []byte {
+func appendTag(b []byte, f media.Frame) []byte {
 	n := len(f.Payload)
 	b = append(b, byte(f.Type), byte(n>>16), byte(n>>8), byte(n),
 		byte(f.Timestamp>>16), byte(f.Timestamp>>8), byte(f.Timestamp), byte(f.Timestamp>>24), 0, 0, 0)

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/rewind-vod/rewind/catalog"
+	"github.com/rewind-vod/rewind/media"
 )
 
 func flvServer(t *testing.T, p *Players) string {
@@ -129,7 +130,7 @@ func TestSlowPlayerDropped(t *testing.T) {
 	waitFor(t, 5*time.Second, "run closed", func() bool { return rec.runsFor("live", "cam")[0].closed })
 	runs = rec.runsFor("live", "cam")
 	in := ts.metric(t, "rewind_origin_frames_in_total")
-	got := runs[0].frames[FrameVideo] + runs[0].frames[FrameAudio] + runs[0].frames[FrameData]
+	got := runs[0].frames[media.FrameVideo] + runs[0].frames[media.FrameAudio] + runs[0].frames[media.FrameData]
 	if float64(got) != in || got == 0 {
 		t.Errorf("the recorder sink got %d frames of %v received", got, in)
 	}

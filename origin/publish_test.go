@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/rewind-vod/rewind/catalog"
+	"github.com/rewind-vod/rewind/media"
 )
 
 func TestPublish(t *testing.T) {
@@ -33,13 +34,13 @@ func TestPublish(t *testing.T) {
 	})
 	r := sink.runsFor("live", "cam")[0]
 	if r.info.Node != "node1" || r.info.ClientAddr == "" || time.Since(r.info.StartedAt) > time.Minute {
-		t.Errorf("StreamInfo = %+v", r.info)
+		t.Errorf("media.StreamInfo = %+v", r.info)
 	}
 	if err := catalog.ValidRunID(r.info.Run); err != nil {
 		t.Errorf("run id: %v", err)
 	}
 	// 3 s at 25 fps and ~43 AAC frames/s.
-	if r.frames[FrameVideo] < 60 || r.frames[FrameAudio] < 100 || r.frames[FrameData] != 1 {
+	if r.frames[media.FrameVideo] < 60 || r.frames[media.FrameAudio] < 100 || r.frames[media.FrameData] != 1 {
 		t.Errorf("frames = %v, want ~75 video, ~130 audio, 1 data", r.frames)
 	}
 	// The first frames are the sequence headers and onMetaData.
@@ -55,7 +56,7 @@ func TestPublish(t *testing.T) {
 	if got := ts.metric(t, "rewind_origin_publishes_total"); got != 1 {
 		t.Errorf("publishes_total = %v", got)
 	}
-	if got := ts.metric(t, "rewind_origin_frames_in_total"); int(got) != r.frames[FrameVideo]+r.frames[FrameAudio]+r.frames[FrameData] {
+	if got := ts.metric(t, "rewind_origin_frames_in_total"); int(got) != r.frames[media.FrameVideo]+r.frames[media.FrameAudio]+r.frames[media.FrameData] {
 		t.Errorf("frames_in_total = %v, sink saw %v", got, r.frames)
 	}
 	if got := ts.metric(t, "rewind_origin_bytes_in_total"); int(got) != r.bytes {

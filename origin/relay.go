@@ -164,14 +164,14 @@ type relayStream struct {
 	targets []*relayer
 
 	mu       sync.Mutex // the headers a (re)connected target starts with
-	meta     *Frame
-	avcHdr   *Frame
-	aacHdr   *Frame
+	meta     *media.Frame
+	avcHdr   *media.Frame
+	aacHdr   *media.Frame
 	hasVideo bool
 }
 
 // Open starts a relay to every target whose rule matches the stream.
-func (r *Relay) Open(info StreamInfo) (SinkStream, error) {
+func (r *Relay) Open(info media.StreamInfo) (SinkStream, error) {
 	rs := &relayStream{r: r, key: info.App + "/" + info.Name}
 	seen := map[string]bool{}
 	for _, rule := range r.cfg.Rules {
@@ -192,7 +192,7 @@ func (r *Relay) Open(info StreamInfo) (SinkStream, error) {
 		ctx, cancel := context.WithCancel(context.Background())
 		rl := &relayer{
 			rs: rs, target: t, display: redactTarget(raw),
-			ch: make(chan Frame, r.cfg.Queue), ctx: ctx, cancel: cancel, done: make(chan struct{}),
+			ch: make(chan media.Frame, r.cfg.Queue), ctx: ctx, cancel: cancel, done: make(chan struct{}),
 			log: r.log.With("stream", rs.key, "run", info.Run, "target", redactTarget(raw)),
 		}
 		rl.setState(relayConnecting)
@@ -209,17 +209,17 @@ func (r *Relay) Open(info StreamInfo) (SinkStream, error) {
 
 // WriteFrame keeps the headers and offers the frame to every target; it
 // never blocks.
-func (rs *relayStream) WriteFrame(f Frame) {
+func (rs *relayStream) WriteFrame(f media.Frame) {
 	if len(rs.targets) == 0 {
 		return
 	}
 	rs.mu.Lock()
 	switch {
-	case f.Type == FrameData:
+	case f.Type == media.FrameData:
 		rs.meta = &f
-	case f.Type == FrameVideo && media.IsAVCSeqHeader(f.Payload):
+	case f.Type == media.FrameVideo && media.IsAVCSeqHeader(f.Payload):
 		rs.avcHdr, rs.hasVideo = &f, true
-	case f.Type == FrameAudio && media.IsAACSeqHeader(f.Payload):
+	case f.Type == media.FrameAudio && media.IsAACSeqHeader(f.Payload):
 		rs.aacHdr = &f
 	}
 	rs.mu.Unlock()
@@ -229,10 +229,10 @@ func (rs *relayStream) WriteFrame(f Frame) {
 }
 
 // headers are what a target gets first after it connects.
-func (rs *relayStream) headers() (hs []Frame, hasVideo bool) {
+func (rs *relayStream) headers() (hs []media.Frame, hasVideo bool) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	for _, f := range []*Frame{rs.meta, rs.avcHdr, rs.aacHdr} {
+	for _, f := range []*media.Frame{rs.meta, rs.avcHdr, rs.aacHdr} {
 		if f != nil {
 			hs = append(hs, *f)
 		}
@@ -272,7 +272,7 @@ type relayer struct {
 	target  relayTarget
 	display string
 	log     *slog.Logger
-	ch      chan Frame
+	ch      chan media.Frame
 	ctx     context.Context
 	cancel  context.CancelFunc
 	done    chan struct{}
@@ -313,7 +313,7 @@ func (t *relayer) state() string {
 // offer queues a frame for a publishing target. Frames that come while
 // the target is down are not queued (it resumes on a keyframe anyway);
 // frames that do not fit are dropped and counted.
-func (t *relayer) offer(f Frame) {
+func (t *relayer) offer(f media.Frame) {
 	if t.state() != relayPublishing {
 		return
 	}
@@ -419,10 +419,10 @@ func (t *relayer) publish(rc *relayConn) error {
 			if t.resync.Swap(false) {
 				needKey = hasVideo
 			}
-			if f.Type == FrameVideo && media.IsAVCSeqHeader(f.Payload) {
+			if f.Type == media.FrameVideo && media.IsAVCSeqHeader(f.Payload) {
 				hasVideo = true
-			} else if needKey && f.Type != FrameData {
-				if f.Type != FrameVideo || !media.IsVideoKeyframe(f.Payload) {
+			} else if needKey && f.Type != media.FrameData {
+				if f.Type != media.FrameVideo || !media.IsVideoKeyframe(f.Payload) {
 					continue
 				}
 				needKey = false
@@ -438,14 +438,14 @@ func (t *relayer) publish(rc *relayConn) error {
 	}
 }
 
-func (t *relayer) send(rc *relayConn, f Frame) error {
+func (t *relayer) send(rc *relayConn, f media.Frame) error {
 	var err error
 	switch f.Type {
-	case FrameAudio:
+	case media.FrameAudio:
 		err = rc.write(csidAudio, rc.streamID, f.Timestamp, audioMessage(f.Payload))
-	case FrameVideo:
+	case media.FrameVideo:
 		err = rc.write(csidVideo, rc.streamID, f.Timestamp, videoMessage(f.Payload))
-	case FrameData:
+	case media.FrameData:
 		err = rc.write(csidData, rc.streamID, f.Timestamp, setDataFrameMessage(f.Payload))
 	default:
 		return nil

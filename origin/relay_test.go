@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rewind-vod/rewind/media"
 )
 
 func TestParseRelayRule(t *testing.T) {
@@ -54,7 +56,7 @@ func TestRelayToSecondOrigin(t *testing.T) {
 
 	waitFor(t, 8*time.Second, "relayed run on B", func() bool {
 		r := recB.runsFor("edge", "cam_copy")
-		return len(r) == 1 && r[0].frames[FrameVideo] > 50
+		return len(r) == 1 && r[0].frames[media.FrameVideo] > 50
 	})
 	var status []RelayStatus
 	waitFor(t, 3*time.Second, "relay status", func() bool {
@@ -80,7 +82,7 @@ func TestRelayToSecondOrigin(t *testing.T) {
 	startServerAt(t, b.addr, Config{Node: "cdn"}, recB2)
 	waitFor(t, 8*time.Second, "relay reconnected", func() bool {
 		r := recB2.runsFor("edge", "cam_copy")
-		return len(r) == 1 && r[0].frames[FrameVideo] > 25
+		return len(r) == 1 && r[0].frames[media.FrameVideo] > 25
 	})
 	if err := pub.wait(t); err != nil {
 		t.Fatal(err)
@@ -93,7 +95,7 @@ func TestRelayToSecondOrigin(t *testing.T) {
 	// The source recorded every frame it received, untouched by the outage.
 	ra := recA.runsFor("live", "cam")[0]
 	in := a.metric(t, "rewind_origin_frames_in_total")
-	if got := ra.frames[FrameVideo] + ra.frames[FrameAudio] + ra.frames[FrameData]; float64(got) != in {
+	if got := ra.frames[media.FrameVideo] + ra.frames[media.FrameAudio] + ra.frames[media.FrameData]; float64(got) != in {
 		t.Errorf("source recorded %d of %v frames", got, in)
 	}
 	if pub.duration() > 17*time.Second {
@@ -101,10 +103,10 @@ func TestRelayToSecondOrigin(t *testing.T) {
 	}
 	// Both copies start with the headers and a keyframe.
 	for name, r := range map[string]runRec{"first": recB.runsFor("edge", "cam_copy")[0], "after reconnect": recB2.runsFor("edge", "cam_copy")[0]} {
-		if !isSeqHeader(Frame{Type: FrameVideo, Payload: r.firstVideo}) || !isSeqHeader(Frame{Type: FrameAudio, Payload: r.firstAudio}) {
+		if !isSeqHeader(media.Frame{Type: media.FrameVideo, Payload: r.firstVideo}) || !isSeqHeader(media.Frame{Type: media.FrameAudio, Payload: r.firstAudio}) {
 			t.Errorf("%s copy does not start with the sequence headers", name)
 		}
-		if !isKeyframe(Frame{Type: FrameVideo, Payload: r.firstPicture}) {
+		if !isKeyframe(media.Frame{Type: media.FrameVideo, Payload: r.firstPicture}) {
 			t.Errorf("%s copy does not start on a keyframe", name)
 		}
 		if r.firstData == nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/yutopp/go-rtmp/message"
 
 	"github.com/rewind-vod/rewind/catalog"
+	"github.com/rewind-vod/rewind/media"
 )
 
 // outChunkSize is the RTMP chunk size of what the node sends. go-rtmp
@@ -58,7 +59,7 @@ func (h *connHandler) OnPlay(sc *rtmp.StreamContext, _ uint32, cmd *message.NetS
 		h.log.Info("play refused: the connection already publishes or plays")
 		return errors.New("connection is already publishing or playing")
 	}
-	players := h.s.players()
+	players := h.s.cfg.Players
 	if players == nil {
 		h.log.Info("play refused: live play is off on this node")
 		return errors.New("live play is not enabled on this node")
@@ -150,18 +151,18 @@ func (p *rtmpPlayer) start() error {
 }
 
 // send writes one frame as an RTMP message, from the player's goroutine.
-func (p *rtmpPlayer) send(f Frame) error {
+func (p *rtmpPlayer) send(f media.Frame) error {
 	return p.wire.withTurn(func() error { return p.sendNow(f) })
 }
 
-func (p *rtmpPlayer) sendNow(f Frame) error {
+func (p *rtmpPlayer) sendNow(f media.Frame) error {
 	var err error
 	switch f.Type {
-	case FrameAudio:
+	case media.FrameAudio:
 		err = p.write(csidAudio, f.Timestamp, audioMessage(f.Payload))
-	case FrameVideo:
+	case media.FrameVideo:
 		err = p.write(csidVideo, f.Timestamp, videoMessage(f.Payload))
-	case FrameData:
+	case media.FrameData:
 		// The payload is what @setDataFrame carried: the "onMetaData" name
 		// and its object. A player gets it as an onMetaData data message.
 		name, body, ok := splitAMF0Name(f.Payload)
@@ -218,16 +219,6 @@ func splitAMF0Name(p []byte) (string, []byte, bool) {
 		return "", nil, false
 	}
 	return string(p[3 : 3+n]), p[3+n:], true
-}
-
-// players is the node's live playback sink, if it has one.
-func (s *Server) players() *Players {
-	for _, sk := range s.sinks {
-		if p, ok := sk.Sink.(*Players); ok {
-			return p
-		}
-	}
-	return nil
 }
 
 func audioMessage(p []byte) message.Message {

@@ -48,7 +48,7 @@ const (
 // Config configures the origin. Zero values take the defaults above.
 type Config struct {
 	Addr string // listen address for ListenAndServe
-	Node string // node name, in StreamInfo and run ids (default: host name)
+	Node string // node name, in media.StreamInfo and run ids (default: host name)
 	Auth AuthConfig
 	// Takeover is TakeoverReject (default) or TakeoverReplace.
 	Takeover string
@@ -69,6 +69,9 @@ type Config struct {
 	// SinkQueue is how many frames are buffered per sink per stream before
 	// frames are dropped for that sink.
 	SinkQueue int
+	// Players answers RTMP plays (nil: they are refused). It gets the live
+	// frames as a sink: New adds it to the sinks when it is not among them.
+	Players *Players
 	// MaxStreamSeries bounds the per-stream metrics (bit rate, fps): the
 	// oldest live streams up to this many get series, the rest are only
 	// counted (default 100), so label cardinality stays bounded.
@@ -133,6 +136,9 @@ func New(cfg Config, sinks []Sink, logger *slog.Logger, reg prometheus.Registere
 		if s == nil {
 			return nil, fmt.Errorf("origin: sink %d is nil", i)
 		}
+	}
+	if cfg.Players != nil && !slices.Contains(sinks, Sink(cfg.Players)) {
+		sinks = append(slices.Clip(sinks), cfg.Players)
 	}
 	named := sinkNames(sinks)
 	names := make([]string, len(named))

@@ -1,35 +1,6 @@
 package origin
 
-import "time"
-
-// FrameType tells what an RTMP message carried.
-type FrameType uint8
-
-const (
-	FrameAudio FrameType = 8  // FLV audio tag body
-	FrameVideo FrameType = 9  // FLV video tag body
-	FrameData  FrameType = 18 // AMF0 script data (onMetaData)
-)
-
-// Frame is one RTMP media message as the publisher sent it: an FLV tag body
-// and its 32-bit RTMP timestamp in milliseconds (wraps after ~49.7 days).
-// Payload is owned by the frame and never modified after it is handed out,
-// so every sink can share it.
-type Frame struct {
-	Type      FrameType
-	Timestamp uint32
-	Payload   []byte
-}
-
-// StreamInfo describes one publish (one run) to a sink.
-type StreamInfo struct {
-	App        string
-	Name       string
-	Run        string // run id, catalog.NewRunID
-	Node       string
-	StartedAt  time.Time
-	ClientAddr string
-}
+import "github.com/rewind-vod/rewind/media"
 
 // Sink receives the frames of every publish on the node. The origin calls
 // Open when a publish starts; the returned SinkStream gets every frame in
@@ -43,14 +14,14 @@ type StreamInfo struct {
 // Name() string method: the name labels its metrics and Live() entries
 // (default: its Go type).
 type Sink interface {
-	Open(info StreamInfo) (SinkStream, error)
+	Open(info media.StreamInfo) (SinkStream, error)
 }
 
 // SinkStream is one publish seen by one sink.
 type SinkStream interface {
 	// WriteFrame handles one frame. It must not keep a reference to the
 	// payload past the call unless it treats it as read-only.
-	WriteFrame(f Frame)
+	WriteFrame(f media.Frame)
 	// Close is called once, after the last frame, when the publish ends (for
 	// any reason). It should flush what it holds.
 	Close()

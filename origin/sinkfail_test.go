@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rewind-vod/rewind/media"
 	"github.com/yutopp/go-rtmp"
 	"github.com/yutopp/go-rtmp/message"
 )
@@ -42,7 +43,7 @@ func TestSinkPanic(t *testing.T) {
 		return len(g) == 1 && g[0].closed && len(b) == 1 && b[0].closed
 	})
 	g := good.runsFor("live", "cam")[0]
-	if float64(g.frames[FrameVideo]+g.frames[FrameAudio]+g.frames[FrameData]) != ts.metric(t, "rewind_origin_frames_in_total") {
+	if float64(g.frames[media.FrameVideo]+g.frames[media.FrameAudio]+g.frames[media.FrameData]) != ts.metric(t, "rewind_origin_frames_in_total") {
 		t.Errorf("good sink missed frames: %v", g.frames)
 	}
 }

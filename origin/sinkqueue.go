@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rewind-vod/rewind/media"
 )
 
 // namedSink is a configured sink with the name used in metrics and Live().
@@ -44,7 +45,7 @@ func sinkNames(sinks []Sink) []namedSink {
 type sinkQueue struct {
 	name    string
 	ss      SinkStream
-	ch      chan Frame
+	ch      chan media.Frame
 	log     *slog.Logger
 	metric  prometheus.Counter
 	dropped atomic.Uint64
@@ -52,11 +53,11 @@ type sinkQueue struct {
 }
 
 func newSinkQueue(name string, ss SinkStream, size int, log *slog.Logger, metric prometheus.Counter) *sinkQueue {
-	return &sinkQueue{name: name, ss: ss, ch: make(chan Frame, size), log: log, metric: metric}
+	return &sinkQueue{name: name, ss: ss, ch: make(chan media.Frame, size), log: log, metric: metric}
 }
 
 // push never blocks. Callers serialize push and close (publication.mu).
-func (q *sinkQueue) push(f Frame) {
+func (q *sinkQueue) push(f media.Frame) {
 	select {
 	case q.ch <- f:
 	default:

@@ -75,9 +75,9 @@ type streamFacts struct {
 }
 
 // learn updates the facts from a sequence header; other frames are ignored.
-func (sf *streamFacts) learn(f Frame) {
+func (sf *streamFacts) learn(f media.Frame) {
 	switch {
-	case f.Type == FrameVideo && media.IsAVCSeqHeader(f.Payload):
+	case f.Type == media.FrameVideo && media.IsAVCSeqHeader(f.Payload):
 		t, err := media.ParseVideoTag(f.Payload)
 		if err != nil {
 			return
@@ -90,7 +90,7 @@ func (sf *streamFacts) learn(f Frame) {
 		if info, err := media.ParseSPS(c.SPS[0]); err == nil {
 			sf.Width, sf.Height = info.Width, info.Height
 		}
-	case f.Type == FrameAudio && media.IsAACSeqHeader(f.Payload):
+	case f.Type == media.FrameAudio && media.IsAACSeqHeader(f.Payload):
 		t, err := media.ParseAudioTag(f.Payload)
 		if err != nil {
 			return

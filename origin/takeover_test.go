@@ -3,6 +3,8 @@ package origin
 import (
 	"testing"
 	"time"
+
+	"github.com/rewind-vod/rewind/media"
 )
 
 func TestTakeoverReject(t *testing.T) {
@@ -25,7 +27,7 @@ func TestTakeoverReject(t *testing.T) {
 		r := sink.runsFor("live", "cam")
 		return len(r) == 1 && r[0].closed
 	})
-	if r := sink.runsFor("live", "cam")[0]; r.frames[FrameVideo] < 60 {
+	if r := sink.runsFor("live", "cam")[0]; r.frames[media.FrameVideo] < 60 {
 		t.Errorf("first publisher frames = %v", r.frames)
 	}
 	if got := ts.metric(t, "rewind_origin_rejected_total", "reason", "takeover"); got != 1 {
@@ -74,7 +76,7 @@ func TestTakeoverReplace(t *testing.T) {
 				t.Errorf("%s: event %d = %q, want order %q", s.name, i, got, want)
 			}
 		}
-		if runs[1].frames[FrameVideo] < 40 || runs[1].firstVideo[1] != 0 {
+		if runs[1].frames[media.FrameVideo] < 40 || runs[1].firstVideo[1] != 0 {
 			t.Errorf("%s: second run frames = %v", s.name, runs[1].frames)
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"os/exec"
 	"testing"
 	"time"
+
+	"github.com/rewind-vod/rewind/media"
 )
 
 // TestLongStreamTimestamps publishes with FFmpeg from past 0xFFFFFF ms
@@ -34,10 +36,10 @@ func TestLongStreamTimestamps(t *testing.T) {
 	})
 	r := sink.runsFor("live", "long")[0]
 	// 75 pictures plus the sequence header and end of sequence.
-	if r.frames[FrameVideo] != 77 || r.frames[FrameAudio] < 125 {
+	if r.frames[media.FrameVideo] != 77 || r.frames[media.FrameAudio] < 125 {
 		t.Errorf("frames %v, want 77 video and ~129 audio", r.frames)
 	}
-	for _, ft := range []FrameType{FrameVideo, FrameAudio} {
+	for _, ft := range []media.FrameType{media.FrameVideo, media.FrameAudio} {
 		if last := r.lastTS[ft]; last < 16780000 || last > 16785000 {
 			t.Errorf("last %s timestamp %d, want about 16783000", ft, last)
 		}

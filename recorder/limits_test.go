@@ -14,6 +14,7 @@ import (
 	"github.com/rewind-vod/rewind/catalog"
 	"github.com/rewind-vod/rewind/infra/store"
 	"github.com/rewind-vod/rewind/internal/mediatest"
+	"github.com/rewind-vod/rewind/media"
 )
 
 // With the store unreachable the spool grows up to its limit; past it new
@@ -41,7 +42,7 @@ func TestSpoolLimit(t *testing.T) {
 	done := make(chan struct{})
 	go func() { rec.Run(ctx); close(done) }()
 	run := catalog.NewRunID(time.Now(), "test")
-	s, err := rec.Open(StreamInfo{Stream: testStream, Run: run, StartedAt: time.Now()})
+	s, err := rec.Open(media.StreamInfo{App: testStream.App, Name: testStream.Name, Run: run, StartedAt: time.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/rewind-vod/rewind/catalog"
 	"github.com/rewind-vod/rewind/infra/store"
+	"github.com/rewind-vod/rewind/media"
 )
 
 // The segment age of live runs is reported per stream, for at most
@@ -32,7 +33,7 @@ func TestSegmentAgeSeries(t *testing.T) {
 	defer func() { cancel(); <-done }()
 
 	open := func(name string, at time.Time) *Stream {
-		s, err := rec.Open(StreamInfo{Stream: catalog.Stream{App: "live", Name: name}, Run: catalog.NewRunID(at, "n"), StartedAt: at})
+		s, err := rec.Open(media.StreamInfo{App: "live", Name: name, Run: catalog.NewRunID(at, "n"), StartedAt: at})
 		if err != nil {
 			t.Fatal(err)
 		}

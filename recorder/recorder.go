@@ -16,7 +16,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
-	"github.com/rewind-vod/rewind/catalog"
 	"github.com/rewind-vod/rewind/infra/store"
 )
 
@@ -76,30 +75,6 @@ func (c *Config) defaults() error {
 		c.Node = "node"
 	}
 	return nil
-}
-
-// StreamInfo describes one publish, which becomes one run.
-type StreamInfo struct {
-	Stream    catalog.Stream
-	Run       string
-	StartedAt time.Time
-}
-
-// FrameType tells what an RTMP media message carried.
-type FrameType uint8
-
-const (
-	FrameAudio FrameType = 8  // FLV audio tag body
-	FrameVideo FrameType = 9  // FLV video tag body
-	FrameData  FrameType = 18 // AMF0 script data
-)
-
-// Frame is one RTMP media message: an FLV tag body and its 32-bit RTMP
-// timestamp in milliseconds.
-type Frame struct {
-	Type      FrameType
-	Timestamp uint32
-	Payload   []byte
 }
 
 // Recorder records streams. Create it with New, call Run once, and Open a

@@ -14,6 +14,7 @@ import (
 	"github.com/rewind-vod/rewind/infra/store"
 	"github.com/rewind-vod/rewind/internal/flvfile"
 	"github.com/rewind-vod/rewind/internal/mediatest"
+	"github.com/rewind-vod/rewind/media"
 )
 
 type harness struct {
@@ -64,7 +65,7 @@ var testStream = catalog.Stream{App: "live", Name: "cam"}
 
 func (h *harness) open(run string) *Stream {
 	h.t.Helper()
-	s, err := h.rec.Open(StreamInfo{Stream: testStream, Run: run, StartedAt: time.Now()})
+	s, err := h.rec.Open(media.StreamInfo{App: testStream.App, Name: testStream.Name, Run: run, StartedAt: time.Now()})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -87,7 +88,7 @@ func readTags(t *testing.T, path string) []flvfile.Tag {
 
 func feed(s *Stream, tags []flvfile.Tag, tsShift uint32) {
 	for _, tag := range tags {
-		s.WriteFrame(Frame{Type: FrameType(tag.Type), Timestamp: tag.Timestamp + tsShift, Payload: tag.Body})
+		s.WriteFrame(media.Frame{Type: media.FrameType(tag.Type), Timestamp: tag.Timestamp + tsShift, Payload: tag.Body})
 	}
 }
 
@@ -162,7 +163,7 @@ func record(t *testing.T, source mediatest.Source, retime func(uint32) uint32) r
 		if retime != nil {
 			ts = retime(ts)
 		}
-		s.WriteFrame(Frame{Type: FrameType(tag.Type), Timestamp: ts, Payload: tag.Body})
+		s.WriteFrame(media.Frame{Type: media.FrameType(tag.Type), Timestamp: ts, Payload: tag.Body})
 	}
 	s.Close()
 	h.idle()
@@ -362,7 +363,7 @@ func TestLateAudioHeader(t *testing.T) {
 	var early, hdr, late []flvfile.Tag
 	videoSeen := 0
 	for _, tag := range tags {
-		isAudio := tag.Type == uint8(FrameAudio)
+		isAudio := tag.Type == uint8(media.FrameAudio)
 		switch {
 		case isAudio && len(tag.Body) > 1 && tag.Body[1] == 0:
 			hdr = append(hdr, tag)
@@ -371,7 +372,7 @@ func TestLateAudioHeader(t *testing.T) {
 		case isAudio:
 			late = append(late, tag)
 		default:
-			if tag.Type == uint8(FrameVideo) {
+			if tag.Type == uint8(media.FrameVideo) {
 				videoSeen++
 			}
 			if tag.Timestamp < 400 {

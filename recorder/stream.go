@@ -53,7 +53,7 @@ type Stream struct {
 
 	// Frames held at the start of the run while the other track's sequence
 	// header may still come (see waitForTracks).
-	held      []Frame
+	held      []media.Frame
 	heldBytes int
 	holdFrom  uint32 // RTMP timestamp of the first held frame
 	holdWall  int64  // wall clock (unix ms) when it arrived
@@ -78,7 +78,7 @@ const (
 // waitForTracks holds f, which would start the run (startsRun) or follows a
 // held frame, while a sequence header may still come. It reports whether
 // it took the frame.
-func (s *Stream) waitForTracks(f Frame, startsRun bool) bool {
+func (s *Stream) waitForTracks(f media.Frame, startsRun bool) bool {
 	if s.started || s.holdDone || (s.avc != nil && s.asc != nil) {
 		return false
 	}
@@ -121,27 +121,28 @@ type spoolSeg struct {
 }
 
 // Open starts recording a publish as a new run in the spool.
-func (r *Recorder) Open(info StreamInfo) (*Stream, error) {
+func (r *Recorder) Open(info media.StreamInfo) (*Stream, error) {
 	id, err := catalog.ParseRunID(info.Run)
 	if err != nil {
 		return nil, fmt.Errorf("recorder: %w", err)
 	}
-	if _, err := catalog.NewStream(info.Stream.App, info.Stream.Name); err != nil {
+	stream, err := catalog.NewStream(info.App, info.Name)
+	if err != nil {
 		return nil, fmt.Errorf("recorder: %w", err)
 	}
 	<-r.recovered // a run dir of ours must not be taken for a crashed one
-	dir := runDir(r.cfg.Spool, info.Stream, info.Run)
+	dir := runDir(r.cfg.Spool, stream, info.Run)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("recorder: spool dir: %w", err)
 	}
 	ru := &runUpload{
 		dir:    dir,
-		stream: info.Stream,
+		stream: stream,
 		run:    info.Run,
 		idx:    catalog.NewIndexWriter(nil), // a new run has nothing in the store
 		manifest: catalog.Manifest{
 			Version:              1,
-			Stream:               info.Stream.String(),
+			Stream:               stream.String(),
 			Run:                  info.Run,
 			Node:                 id.Node,
 			StartedAt:            info.StartedAt.UTC(),
@@ -154,11 +155,11 @@ func (r *Recorder) Open(info StreamInfo) (*Stream, error) {
 		return nil, fmt.Errorf("recorder: %w", err)
 	}
 	r.registerRun(ru)
-	r.log.Info("recording", "stream", info.Stream.String(), "run", info.Run)
+	r.log.Info("recording", "stream", stream.String(), "run", info.Run)
 	return &Stream{
 		r:      r,
 		ru:     ru,
-		log:    r.log.With("stream", info.Stream.String(), "run", info.Run),
+		log:    r.log.With("stream", stream.String(), "run", info.Run),
 		warned: map[string]time.Time{},
 	}, nil
 }
@@ -176,20 +177,20 @@ func (s *Stream) warn(kind string, args ...any) {
 }
 
 // WriteFrame muxes one FLV frame.
-func (s *Stream) WriteFrame(f Frame) {
+func (s *Stream) WriteFrame(f media.Frame) {
 	if s.closing {
 		return
 	}
 	s.r.m.bytesIngested.Add(float64(len(f.Payload)))
 	switch f.Type {
-	case FrameVideo:
+	case media.FrameVideo:
 		s.video(f)
-	case FrameAudio:
+	case media.FrameAudio:
 		s.audio(f)
 	}
 }
 
-func (s *Stream) video(f Frame) {
+func (s *Stream) video(f media.Frame) {
 	t, err := media.ParseVideoTag(f.Payload)
 	if err != nil {
 		s.warn("video frame ignored", "err", err)
@@ -267,7 +268,7 @@ func (s *Stream) video(f Frame) {
 	s.r.m.frames.WithLabelValues("video").Inc()
 }
 
-func (s *Stream) audio(f Frame) {
+func (s *Stream) audio(f media.Frame) {
 	t, err := media.ParseAudioTag(f.Payload)
 	if err != nil {
 		s.warn("audio frame ignored", "err", err)

@@ -17,6 +17,7 @@ import (
 	"github.com/rewind-vod/rewind/catalog"
 	"github.com/rewind-vod/rewind/infra/store"
 	"github.com/rewind-vod/rewind/internal/flvfile"
+	"github.com/rewind-vod/rewind/media"
 	"github.com/rewind-vod/rewind/recorder"
 )
 
@@ -94,7 +95,7 @@ func record(ctx context.Context, src string, st store.Store, spool string, log *
 	if err != nil {
 		return r, fmt.Errorf("source %s: %w", src, err)
 	}
-	s, err := rec.Open(recorder.StreamInfo{Stream: r.stream, Run: r.run, StartedAt: start})
+	s, err := rec.Open(media.StreamInfo{App: r.stream.App, Name: r.stream.Name, Run: r.run, StartedAt: start})
 	if err != nil {
 		return r, fmt.Errorf("open run: %w", err)
 	}
@@ -110,9 +111,9 @@ func record(ctx context.Context, src string, st store.Store, spool string, log *
 		}
 		// The origin hands sinks audio, video and script data (the
 		// @setDataFrame payload, which is what an FLV script tag holds).
-		switch recorder.FrameType(tag.Type) {
-		case recorder.FrameAudio, recorder.FrameVideo, recorder.FrameData:
-			s.WriteFrame(recorder.Frame{Type: recorder.FrameType(tag.Type), Timestamp: tag.Timestamp, Payload: tag.Body})
+		switch media.FrameType(tag.Type) {
+		case media.FrameAudio, media.FrameVideo, media.FrameData:
+			s.WriteFrame(media.Frame{Type: media.FrameType(tag.Type), Timestamp: tag.Timestamp, Payload: tag.Body})
 			r.tags++
 		}
 		if r.tags%4096 == 0 && ctx.Err() != nil {

@@ -273,7 +273,7 @@ func buildNode(role string, f *serveFlags, log *slog.Logger, st store.Store, reg
 		playSecrets = f.replay.playbackSecrets
 	}
 	players := origin.NewPlayers(origin.PlayersConfig{Secrets: playSecrets}, log, reg)
-	sinks := []origin.Sink{recorderSink{rec}, players}
+	sinks := []origin.Sink{recorderSink{rec}} // and players, as Config.Players
 	var rules []origin.RelayRule
 	for _, s := range f.relayRules {
 		r, err := origin.ParseRelayRule(s)
@@ -293,8 +293,9 @@ func buildNode(role string, f *serveFlags, log *slog.Logger, st store.Store, reg
 		sinks = append(sinks, relay)
 	}
 	org, err := origin.New(origin.Config{
-		Addr: f.rtmpAddr,
-		Node: f.node,
+		Addr:    f.rtmpAddr,
+		Node:    f.node,
+		Players: players,
 		Auth: origin.AuthConfig{
 			Secrets:      f.publishSecrets,
 			HookURL:      f.publishHook,

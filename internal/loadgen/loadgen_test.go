@@ -12,17 +12,18 @@ import (
 
 	"github.com/rewind-vod/rewind/internal/flvfile"
 	"github.com/rewind-vod/rewind/internal/mediatest"
+	"github.com/rewind-vod/rewind/media"
 	"github.com/rewind-vod/rewind/origin"
 )
 
 type countSink struct {
 	mu     sync.Mutex
-	frames map[origin.FrameType]int
+	frames map[media.FrameType]int
 	closed chan struct{}
 }
 
-func (c *countSink) Open(origin.StreamInfo) (origin.SinkStream, error) { return c, nil }
-func (c *countSink) WriteFrame(f origin.Frame) {
+func (c *countSink) Open(media.StreamInfo) (origin.SinkStream, error) { return c, nil }
+func (c *countSink) WriteFrame(f media.Frame) {
 	c.mu.Lock()
 	c.frames[f.Type]++
 	c.mu.Unlock()
@@ -42,7 +43,7 @@ func TestPublishRealTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink := &countSink{frames: map[origin.FrameType]int{}, closed: make(chan struct{})}
+	sink := &countSink{frames: map[media.FrameType]int{}, closed: make(chan struct{})}
 	srv, err := origin.New(origin.Config{Node: "t"}, []origin.Sink{sink}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +77,7 @@ func TestPublishRealTime(t *testing.T) {
 	sink.mu.Lock()
 	defer sink.mu.Unlock()
 	// The sink also got the two sequence headers.
-	if sink.frames[origin.FrameVideo] != st.VideoFrames+1 || sink.frames[origin.FrameAudio] != st.AudioFrames+1 {
+	if sink.frames[media.FrameVideo] != st.VideoFrames+1 || sink.frames[media.FrameAudio] != st.AudioFrames+1 {
 		t.Errorf("sink got %v, sent video %d audio %d (+1 header each)", sink.frames, st.VideoFrames, st.AudioFrames)
 	}
 }
