@@ -408,3 +408,55 @@ func TestLateAudioHeader(t *testing.T) {
 		t.Errorf("recorded %d audio frames of %d", got.Audio, want.Audio)
 	}
 }
+
+// nginx-rtmp relays video from a keyframe on, so the AVC header and the
+// first keyframe may come a whole GOP after the audio; onMetaData declared
+// video, so the run waits for it instead of starting audio-only.
+func TestVideoAGOPAfterAudio(t *testing.T) {
+	mediatest.Require(t)
+	dir := t.TempDir()
+	src := mediatest.WriteFLV(t, dir, "src", mediatest.Source{Seconds: 6})
+	var out []flvfile.Tag
+	var avcHeader *flvfile.Tag
+	keyframes, dropped := 0, 0
+	for _, tag := range readTags(t, src) {
+		if tag.Type != uint8(media.FrameVideo) {
+			out = append(out, tag)
+			continue
+		}
+		if len(tag.Body) > 1 && tag.Body[1] == 0 { // AVC sequence header
+			avcHeader = &tag
+			continue
+		}
+		if tag.Body[0]>>4 == 1 {
+			keyframes++
+			if keyframes == 2 {
+				out = append(out, *avcHeader)
+			}
+		}
+		if keyframes < 2 {
+			dropped++
+			continue
+		}
+		out = append(out, tag)
+	}
+	if avcHeader == nil || keyframes < 3 {
+		t.Fatalf("source: header %v, %d keyframes", avcHeader != nil, keyframes)
+	}
+	st, _ := store.NewFS(filepath.Join(dir, "store"))
+	h := newHarness(t, filepath.Join(dir, "spool"), st, Config{})
+	run := catalog.NewRunID(time.Now(), "test")
+	s := h.open(run)
+	feed(s, out, 0)
+	s.Close()
+	h.idle()
+	_, all := checkRun(t, st, run, catalog.StateEnded)
+	m, _ := catalog.ReadManifest(context.Background(), st, testStream, run)
+	if m.Video == nil || m.Audio == nil {
+		t.Fatalf("tracks: video %+v audio %+v, want both", m.Video, m.Audio)
+	}
+	want := mediatest.CountFrames(t, src)
+	if got := mediatest.CountFrames(t, all); got.Video != want.Video-dropped || got.Audio == 0 {
+		t.Errorf("recorded %+v, published %+v less %d video frames of the first GOP", got, want, dropped)
+	}
+}

@@ -58,6 +58,7 @@ type Stream struct {
 	holdFrom  uint32 // RTMP timestamp of the first held frame
 	holdWall  int64  // wall clock (unix ms) when it arrived
 	holdDone  bool
+	meta      *media.Tracks // what onMetaData declared, if it came first
 
 	buf     []byte
 	warned  map[string]time.Time
@@ -65,32 +66,54 @@ type Stream struct {
 }
 
 // A run's tracks are fixed when it starts. Relays such as nginx-rtmp send
-// each codec's sequence header just before that codec's first frame, so the
-// AAC header may follow the first video keyframe (or the AVC header the
-// first audio frames). The run's first frames are therefore held, not
-// dropped, until both headers are known or trackWait of stream time (or
-// maxHeldBytes) has passed, and then recorded in order.
+// each codec's sequence header just before that codec's first frame, and
+// start video only at a keyframe, so the AVC header may come a GOP after the
+// audio (or the AAC header after the first keyframe). The run's first
+// frames are therefore held, not dropped, while a track may still come,
+// and then recorded in order: up to the hard maximum segment duration for a
+// track that onMetaData declares (its header comes with its first frame,
+// at the latest a GOP later), trackWait when there was no metadata, and
+// never beyond maxHeldBytes.
 const (
 	trackWait    = 1000 // ms of RTMP time
 	maxHeldBytes = 8 << 20
 )
 
+// trackWaitMS says whether a track may still come and how long, in RTMP
+// milliseconds from the first held frame, to wait for it.
+func (s *Stream) trackWaitMS() (uint32, bool) {
+	switch {
+	case s.avc != nil && s.asc != nil:
+		return 0, false
+	case s.meta == nil:
+		return trackWait, true
+	case s.meta.Video && s.avc == nil, s.meta.Audio && s.asc == nil:
+		return uint32(s.r.cfg.MaxSegmentDuration.Milliseconds()), true
+	default:
+		return 0, false // the declared tracks are all here
+	}
+}
+
 // waitForTracks holds f, which would start the run (startsRun) or follows a
-// held frame, while a sequence header may still come. It reports whether
-// it took the frame.
+// held frame, while a track may still come. It reports whether it took the
+// frame; when it did not, the held frames (if any) went first.
 func (s *Stream) waitForTracks(f media.Frame, startsRun bool) bool {
-	if s.started || s.holdDone || (s.avc != nil && s.asc != nil) {
+	if s.started || s.holdDone {
+		return false
+	}
+	limit, wait := s.trackWaitMS()
+	if !wait || (len(s.held) == 0 && !startsRun) {
+		if len(s.held) > 0 {
+			s.releaseHeld()
+		}
 		return false
 	}
 	if len(s.held) == 0 {
-		if !startsRun {
-			return false
-		}
 		s.holdFrom, s.holdWall = f.Timestamp, time.Now().UnixMilli()
 	}
 	s.held = append(s.held, f)
 	s.heldBytes += len(f.Payload)
-	if f.Timestamp-s.holdFrom >= trackWait || s.heldBytes >= maxHeldBytes {
+	if f.Timestamp-s.holdFrom >= limit || s.heldBytes >= maxHeldBytes {
 		s.releaseHeld()
 	}
 	return true
@@ -106,9 +129,10 @@ func (s *Stream) releaseHeld() {
 	}
 }
 
-// gotHeader releases the held frames once both sequence headers are known.
+// gotHeader releases the held frames once no track is still awaited (both
+// sequence headers, or all the declared ones, are known).
 func (s *Stream) gotHeader() {
-	if len(s.held) > 0 && s.avc != nil && s.asc != nil {
+	if _, wait := s.trackWaitMS(); len(s.held) > 0 && !wait {
 		s.releaseHeld()
 	}
 }
@@ -187,6 +211,11 @@ func (s *Stream) WriteFrame(f media.Frame) {
 		s.video(f)
 	case media.FrameAudio:
 		s.audio(f)
+	case media.FrameData:
+		if t, ok := media.ParseMetadataTracks(f.Payload); ok && !s.started {
+			s.meta = &t
+			s.gotHeader()
+		}
 	}
 }
 
