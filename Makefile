@@ -119,7 +119,7 @@ lambda:
 	@echo "built $(LAMBDA_ZIP)"
 
 test: deps vet nocgo lambda
-	AWS_EC2_METADATA_DISABLED=true REWIND_VERSITYGW=$(VERSITYGW) REWIND_GOAWS=$(GOAWS) REWIND_LAMBDA_RIE=$(RIE) REWIND_LAMBDA_ZIP=$(CURDIR)/$(LAMBDA_ZIP) $(GO) test -count=1 -timeout 12m ./...
+	AWS_EC2_METADATA_DISABLED=true REWIND_VERSITYGW=$(VERSITYGW) REWIND_GOAWS=$(GOAWS) REWIND_LAMBDA_RIE=$(RIE) REWIND_LAMBDA_ZIP=$(CURDIR)/$(LAMBDA_ZIP) $(GO) test -race -count=1 -timeout 14m ./...
 	$(MAKE) --no-print-directory fuzz
 
 # Ingest benchmark: N real-time publishers into `rewind origin` (see bench/ingest).
