@@ -1,6 +1,9 @@
 package editor
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
 
 type metrics struct {
 	jobs     *prometheus.CounterVec
@@ -11,30 +14,29 @@ type metrics struct {
 	webhooks *prometheus.CounterVec
 }
 
+// newMetrics registers on reg (nil: none), each collector as it is made.
 func newMetrics(reg prometheus.Registerer) *metrics {
+	f := promauto.With(reg)
 	m := &metrics{
-		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{
+		jobs: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "rewind_editor_jobs_total", Help: "Clip job attempts that ended, by result (succeeded, failed, retried).",
 		}, []string{"result"}),
-		running: prometheus.NewGauge(prometheus.GaugeOpts{
+		running: f.NewGauge(prometheus.GaugeOpts{
 			Name: "rewind_editor_jobs_running", Help: "Clip jobs running on this worker.",
 		}),
-		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+		duration: f.NewHistogram(prometheus.HistogramOpts{
 			Name: "rewind_editor_job_duration_seconds", Help: "Wall time of successful clip jobs.",
 			Buckets: prometheus.ExponentialBuckets(0.25, 2, 14),
 		}),
-		fetched: prometheus.NewCounter(prometheus.CounterOpts{
+		fetched: f.NewCounter(prometheus.CounterOpts{
 			Name: "rewind_editor_fetched_bytes_total", Help: "Segment bytes read from the store.",
 		}),
-		stored: prometheus.NewCounter(prometheus.CounterOpts{
+		stored: f.NewCounter(prometheus.CounterOpts{
 			Name: "rewind_editor_stored_bytes_total", Help: "Output bytes written to the store.",
 		}),
-		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+		webhooks: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "rewind_editor_webhook_deliveries_total", Help: "Webhook delivery attempts, by result (delivered, failed), and webhooks given up after their last attempt (gave_up).",
 		}, []string{"result"}),
-	}
-	if reg != nil {
-		reg.MustRegister(m.jobs, m.running, m.duration, m.fetched, m.stored, m.webhooks)
 	}
 	return m
 }

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/rewind-vod/rewind/infra/netguard"
 	"github.com/rewind-vod/rewind/infra/queue"
 	"github.com/rewind-vod/rewind/infra/store"
+	"github.com/rewind-vod/rewind/internal/backoff"
 )
 
 // Webhooks are delivered apart from clip work, by a pool of their own
@@ -293,14 +293,9 @@ func (w *Worker) park(ctx context.Context, t hookTask, delay time.Duration, log 
 }
 
 // hookBackoff is the wait after the attempt-th failure: WebhookBackoff,
-// doubling, capped at a minute, with a quarter of jitter.
+// doubling, capped at a minute, jittered.
 func (w *Worker) hookBackoff(attempt int) time.Duration {
-	d := w.cfg.WebhookBackoff
-	for i := 1; i < attempt && d < time.Minute; i++ {
-		d *= 2
-	}
-	d = min(d, time.Minute)
-	return d + rand.N(d/4+1)
+	return backoff.Policy{Min: w.cfg.WebhookBackoff, Max: time.Minute}.Wait(attempt)
 }
 
 // requeue puts the job's message back to be received after delay: a

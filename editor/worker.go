@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"sync"
@@ -24,6 +23,7 @@ import (
 	"github.com/rewind-vod/rewind/infra/netguard"
 	"github.com/rewind-vod/rewind/infra/queue"
 	"github.com/rewind-vod/rewind/infra/store"
+	"github.com/rewind-vod/rewind/internal/backoff"
 )
 
 // Config tunes the worker. Zero values take the defaults.
@@ -150,16 +150,20 @@ func (w *Worker) Run(ctx context.Context) error {
 }
 
 func (w *Worker) loop(ctx context.Context) {
+	retry := backoff.Policy{Min: time.Second, Max: 30 * time.Second}
+	fails := 0
 	for ctx.Err() == nil {
 		msgs, err := w.q.Receive(ctx, 1, 20*time.Second)
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, queue.ErrClosed) {
 				return
 			}
+			fails++
 			w.log.Warn("receive jobs", "err", err)
-			sleep(ctx, time.Second+rand.N(time.Second))
+			backoff.Sleep(ctx, retry.Wait(fails))
 			continue
 		}
+		fails = 0
 		for _, m := range msgs {
 			w.handle(ctx, m)
 		}
@@ -232,7 +236,7 @@ func (w *Worker) handle(ctx context.Context, m queue.Message) {
 	case job.Attempts >= w.cfg.MaxAttempts || errors.Is(err, errPermanent):
 		w.fail(ctx, job, err.Error(), m, log)
 	default:
-		delay := min(w.cfg.RetryDelay<<(job.Attempts-1), 10*time.Minute)
+		delay := backoff.Policy{Min: w.cfg.RetryDelay, Max: 10 * time.Minute}.Step(job.Attempts)
 		log.Warn("job failed; retrying", "attempt", job.Attempts, "in", delay, "err", err)
 		w.m.jobs.WithLabelValues("retried").Inc()
 		job.Status, job.Error, job.Progress, job.UpdatedAt = catalog.ClipQueued, err.Error(), 0, w.now().UTC()
@@ -330,14 +334,5 @@ func (w *Worker) heartbeat(ctx context.Context, cancel context.CancelFunc, m que
 	return func() {
 		once.Do(func() { close(done) })
 		wg.Wait()
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/rewind-vod/rewind/internal/backoff"
 	"github.com/rewind-vod/rewind/origin/rtmpwire"
 )
 
@@ -28,7 +29,8 @@ type trackedListener struct {
 }
 
 func (l *trackedListener) Accept() (net.Conn, error) {
-	backoff := 5 * time.Millisecond
+	retry := backoff.Policy{Min: 5 * time.Millisecond, Max: time.Second}
+	fails := 0
 	for {
 		nc, err := l.Listener.Accept()
 		if err != nil {
@@ -42,16 +44,15 @@ func (l *trackedListener) Accept() (net.Conn, error) {
 				<-l.srv.ctx.Done()
 				return nil, net.ErrClosed
 			}
-			l.srv.log.Warn("rtmp accept failed, retrying", "err", err, "backoff", backoff)
-			select {
-			case <-time.After(backoff):
-			case <-l.srv.ctx.Done():
+			fails++
+			wait := retry.Wait(fails)
+			l.srv.log.Warn("rtmp accept failed, retrying", "err", err, "backoff", wait)
+			if !backoff.Sleep(l.srv.ctx, wait) {
 				return nil, net.ErrClosed
 			}
-			backoff = min(2*backoff, time.Second)
 			continue
 		}
-		backoff = 5 * time.Millisecond
+		fails = 0
 		if c := l.srv.track(nc); c != nil {
 			return c, nil
 		}

@@ -1,9 +1,8 @@
 package origin
 
 import (
-	"fmt"
-
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
 // Reasons for rewind_origin_auth_denied_total.
@@ -49,41 +48,42 @@ type metrics struct {
 	rejected       *prometheus.CounterVec
 }
 
-func newMetrics(reg prometheus.Registerer, sinkNames []string) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, sinkNames []string) *metrics {
+	f := promauto.With(reg)
 	m := &metrics{
-		conns: prometheus.NewGauge(prometheus.GaugeOpts{
+		conns: f.NewGauge(prometheus.GaugeOpts{
 			Name: "rewind_origin_connections",
 			Help: "RTMP connections currently open.",
 		}),
-		connsTotal: prometheus.NewCounter(prometheus.CounterOpts{
+		connsTotal: f.NewCounter(prometheus.CounterOpts{
 			Name: "rewind_origin_connections_total",
 			Help: "RTMP connections accepted and served (connections refused by max_conns are in rewind_origin_rejected_total).",
 		}),
-		publishesTotal: prometheus.NewCounter(prometheus.CounterOpts{
+		publishesTotal: f.NewCounter(prometheus.CounterOpts{
 			Name: "rewind_origin_publishes_total",
 			Help: "Publishes started (runs).",
 		}),
-		publishers: prometheus.NewGauge(prometheus.GaugeOpts{
+		publishers: f.NewGauge(prometheus.GaugeOpts{
 			Name: "rewind_origin_publishers",
 			Help: "Publishers currently live.",
 		}),
-		authDenied: prometheus.NewCounterVec(prometheus.CounterOpts{
+		authDenied: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "rewind_origin_auth_denied_total",
 			Help: "Publishes refused by name validation or authentication, by reason.",
 		}, []string{"reason"}),
-		bytesIn: prometheus.NewCounter(prometheus.CounterOpts{
+		bytesIn: f.NewCounter(prometheus.CounterOpts{
 			Name: "rewind_origin_bytes_in_total",
 			Help: "Media payload bytes (audio, video, metadata) received from publishers.",
 		}),
-		framesIn: prometheus.NewCounter(prometheus.CounterOpts{
+		framesIn: f.NewCounter(prometheus.CounterOpts{
 			Name: "rewind_origin_frames_in_total",
 			Help: "Media frames (audio, video, metadata) received from publishers.",
 		}),
-		sinkDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+		sinkDropped: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "rewind_origin_sink_dropped_frames_total",
 			Help: "Frames dropped because a sink's queue was full, by sink.",
 		}, []string{"sink"}),
-		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+		rejected: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "rewind_origin_rejected_total",
 			Help: "Connections or publishes refused or dropped by a limit or a protocol error, by reason.",
 		}, []string{"reason"}),
@@ -99,18 +99,7 @@ func newMetrics(reg prometheus.Registerer, sinkNames []string) (*metrics, error)
 	for _, n := range sinkNames {
 		m.sinkDropped.WithLabelValues(n)
 	}
-	if reg == nil {
-		return m, nil
-	}
-	for _, c := range []prometheus.Collector{
-		m.conns, m.connsTotal, m.publishesTotal, m.publishers, m.authDenied,
-		m.bytesIn, m.framesIn, m.sinkDropped, m.rejected,
-	} {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("origin: register metrics (one origin.Server per registry): %w", err)
-		}
-	}
-	return m, nil
+	return m
 }
 
 var (

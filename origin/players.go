@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/rewind-vod/rewind/catalog"
 	"github.com/rewind-vod/rewind/infra/httpjson"
@@ -68,25 +69,23 @@ func NewPlayers(cfg PlayersConfig, log *slog.Logger, reg prometheus.Registerer) 
 	if log == nil {
 		log = slog.Default()
 	}
+	f := promauto.With(reg)
 	p := &Players{
 		cfg:     cfg,
 		log:     log.With("component", "players"),
 		streams: map[string]*liveStream{},
-		players: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		players: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "rewind_origin_players", Help: "Live players connected, by protocol (http-flv, rtmp).",
 		}, []string{"protocol"}),
-		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+		dropped: f.NewCounter(prometheus.CounterOpts{
 			Name: "rewind_origin_player_drops_total", Help: "Players dropped for falling behind.",
 		}),
-		bytesOut: prometheus.NewCounter(prometheus.CounterOpts{
+		bytesOut: f.NewCounter(prometheus.CounterOpts{
 			Name: "rewind_origin_bytes_out_total", Help: "Media bytes sent to players.",
 		}),
 	}
 	p.players.WithLabelValues(protoFLV)
 	p.players.WithLabelValues(protoRTMP)
-	if reg != nil {
-		reg.MustRegister(p.players, p.dropped, p.bytesOut)
-	}
 	return p
 }
 

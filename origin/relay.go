@@ -4,15 +4,16 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/rewind-vod/rewind/catalog"
+	"github.com/rewind-vod/rewind/internal/backoff"
 	"github.com/rewind-vod/rewind/media"
 )
 
@@ -121,35 +122,29 @@ func NewRelay(cfg RelayConfig, log *slog.Logger, reg prometheus.Registerer) (*Re
 	if log == nil {
 		log = slog.Default()
 	}
+	f := promauto.With(reg)
 	r := &Relay{
 		cfg:     cfg,
 		log:     log.With("component", "relay"),
 		streams: map[string]*relayStream{},
-		states: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		states: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "rewind_origin_relays", Help: "Relay targets of live streams, by state (connecting, publishing, backoff).",
 		}, []string{"state"}),
-		failures: prometheus.NewCounter(prometheus.CounterOpts{
+		failures: f.NewCounter(prometheus.CounterOpts{
 			Name: "rewind_origin_relay_failures_total", Help: "Relay connects or sends that failed.",
 		}),
-		drops: prometheus.NewCounter(prometheus.CounterOpts{
+		drops: f.NewCounter(prometheus.CounterOpts{
 			Name: "rewind_origin_relay_drops_total", Help: "Frames dropped for relay targets that fell behind.",
 		}),
-		bytesOut: prometheus.NewCounter(prometheus.CounterOpts{
+		bytesOut: f.NewCounter(prometheus.CounterOpts{
 			Name: "rewind_origin_relay_bytes_out_total", Help: "Media bytes sent to relay targets.",
 		}),
-		reconnects: prometheus.NewCounter(prometheus.CounterOpts{
+		reconnects: f.NewCounter(prometheus.CounterOpts{
 			Name: "rewind_origin_relay_reconnects_total", Help: "Relay publishes started again after a failure.",
 		}),
 	}
 	for _, s := range relayStates {
 		r.states.WithLabelValues(s)
-	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{r.states, r.failures, r.drops, r.bytesOut, r.reconnects} {
-			if err := reg.Register(c); err != nil {
-				return nil, fmt.Errorf("relay: register metrics: %w", err)
-			}
-		}
 	}
 	return r, nil
 }
@@ -340,7 +335,8 @@ func (t *relayer) run() {
 	defer close(t.done)
 	defer t.setState("")
 	cfg := t.rs.r.cfg
-	backoff := cfg.MinBackoff
+	retry := backoff.Policy{Min: cfg.MinBackoff, Max: cfg.MaxBackoff}
+	fails := 0 // since the last publish that got going
 	for attempt := 0; ; attempt++ {
 		t.setState(relayConnecting)
 		rc, err := dialRelay(t.ctx, t.target, cfg.Timeout)
@@ -349,7 +345,7 @@ func (t *relayer) run() {
 				t.rs.r.reconnects.Inc()
 			}
 			t.log.Info("relay publishing")
-			backoff = cfg.MinBackoff
+			fails = 0
 			err = t.publish(rc)
 			if err == nil {
 				rc.finish()
@@ -362,17 +358,15 @@ func (t *relayer) run() {
 			return
 		}
 		t.fail(err)
+		fails++
+		// Jitter keeps many relays to one CDN from reconnecting in step.
+		wait := retry.Wait(fails)
 		// go-rtmp errors carry stacks that %+v (slog) would print: log the message.
-		t.log.Warn("relay failed; retrying", "err", err.Error(), "in", backoff)
+		t.log.Warn("relay failed; retrying", "err", err.Error(), "in", wait.Round(time.Millisecond))
 		t.setState(relayBackoff)
-		// Full jitter keeps many relays to one CDN from reconnecting in step.
-		wait := backoff/2 + rand.N(backoff/2+1)
-		select {
-		case <-time.After(wait):
-		case <-t.ctx.Done():
+		if !backoff.Sleep(t.ctx, wait) {
 			return
 		}
-		backoff = min(2*backoff, cfg.MaxBackoff)
 		// The stream may have ended while we waited.
 		if t.drainClosed() {
 			return

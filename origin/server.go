@@ -145,10 +145,7 @@ func New(cfg Config, sinks []Sink, logger *slog.Logger, reg prometheus.Registere
 	for i, n := range named {
 		names[i] = n.name
 	}
-	m, err := newMetrics(reg, names)
-	if err != nil {
-		return nil, err
-	}
+	m := newMetrics(reg, names)
 	s := &Server{
 		cfg:   cfg,
 		sinks: named,
@@ -160,9 +157,7 @@ func New(cfg Config, sinks []Sink, logger *slog.Logger, reg prometheus.Registere
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if reg != nil {
-		if err := reg.Register(&streamCollector{s: s}); err != nil {
-			return nil, fmt.Errorf("origin: register per-stream metrics: %w", err)
-		}
+		reg.MustRegister(&streamCollector{s: s})
 	}
 	if cfg.Auth.HookURL != "" {
 		s.hook = newHookClient(cfg.Auth.HookURL, cfg.Auth.HookTimeout)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
 type metrics struct {
@@ -25,56 +26,53 @@ type metrics struct {
 	runsEnded       prometheus.Counter
 }
 
+// newMetrics registers on reg (nil: none), each collector as it is made.
 func newMetrics(reg prometheus.Registerer) *metrics {
+	f := promauto.With(reg)
 	m := &metrics{
-		frames: prometheus.NewCounterVec(prometheus.CounterOpts{
+		frames: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "rewind_recorder_frames_total", Help: "Media frames muxed into segments, by type.",
 		}, []string{"type"}),
-		framesDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+		framesDropped: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "rewind_recorder_frames_dropped_total", Help: "Frames not recorded, by reason.",
 		}, []string{"reason"}),
-		segments: prometheus.NewCounter(prometheus.CounterOpts{
+		segments: f.NewCounter(prometheus.CounterOpts{
 			Name: "rewind_recorder_segments_total", Help: "Segments finished in the spool.",
 		}),
-		segmentsDropped: prometheus.NewCounter(prometheus.CounterOpts{
+		segmentsDropped: f.NewCounter(prometheus.CounterOpts{
 			Name: "rewind_recorder_segments_dropped_total", Help: "Segments not spooled (spool full or disk error).",
 		}),
-		discontinuities: prometheus.NewCounter(prometheus.CounterOpts{
+		discontinuities: f.NewCounter(prometheus.CounterOpts{
 			Name: "rewind_recorder_discontinuities_total", Help: "Timestamp jumps turned into index discontinuities.",
 		}),
-		uploaded: prometheus.NewCounter(prometheus.CounterOpts{
+		uploaded: f.NewCounter(prometheus.CounterOpts{
 			Name: "rewind_recorder_segments_uploaded_total", Help: "Segments stored and indexed.",
 		}),
-		bytesIngested: prometheus.NewCounter(prometheus.CounterOpts{
+		bytesIngested: f.NewCounter(prometheus.CounterOpts{
 			Name: "rewind_recorder_bytes_ingested_total", Help: "FLV payload bytes received by the recorder.",
 		}),
-		bytesStored: prometheus.NewCounter(prometheus.CounterOpts{
+		bytesStored: f.NewCounter(prometheus.CounterOpts{
 			Name: "rewind_recorder_bytes_stored_total", Help: "Bytes put to the store (segments, index, manifests).",
 		}),
-		storeRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+		storeRequests: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "rewind_recorder_store_requests_total", Help: "Store requests, by kind of object.",
 		}, []string{"kind"}),
-		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+		retries: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "rewind_recorder_upload_retries_total", Help: "Failed store requests that will be retried, by kind.",
 		}, []string{"kind"}),
-		spoolBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+		spoolBytes: f.NewGauge(prometheus.GaugeOpts{
 			Name: "rewind_recorder_spool_bytes", Help: "Bytes of finished segments waiting in the spool.",
 		}),
-		spoolLimitHits: prometheus.NewCounter(prometheus.CounterOpts{
+		spoolLimitHits: f.NewCounter(prometheus.CounterOpts{
 			Name: "rewind_recorder_spool_limit_hits_total", Help: "Times a segment was dropped because the spool was full.",
 		}),
-		uploadLag: prometheus.NewHistogram(prometheus.HistogramOpts{
+		uploadLag: f.NewHistogram(prometheus.HistogramOpts{
 			Name: "rewind_recorder_upload_lag_seconds", Help: "From a segment finished in the spool to it being indexed in the store.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 16),
 		}),
-		runsEnded: prometheus.NewCounter(prometheus.CounterOpts{
+		runsEnded: f.NewCounter(prometheus.CounterOpts{
 			Name: "rewind_recorder_runs_ended_total", Help: "Runs whose ended run.json is in the store.",
 		}),
-	}
-	if reg != nil {
-		reg.MustRegister(m.frames, m.framesDropped, m.segments, m.segmentsDropped, m.discontinuities,
-			m.uploaded, m.bytesIngested, m.bytesStored, m.storeRequests, m.retries, m.spoolBytes,
-			m.spoolLimitHits, m.uploadLag, m.runsEnded)
 	}
 	return m
 }

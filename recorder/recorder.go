@@ -122,9 +122,7 @@ func New(cfg Config, st store.Store, log *slog.Logger, reg prometheus.Registerer
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	if reg != nil {
-		if err := reg.Register(&segmentAgeCollector{r: r}); err != nil {
-			return nil, fmt.Errorf("recorder: register per-stream metrics: %w", err)
-		}
+		reg.MustRegister(&segmentAgeCollector{r: r})
 	}
 	r.spoolBytes.g = r.m.spoolBytes
 	r.queue.init()

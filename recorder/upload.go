@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/rewind-vod/rewind/catalog"
+	"github.com/rewind-vod/rewind/internal/backoff"
 )
 
 // runUpload is the upload side of one run: segments are put in any order
@@ -163,10 +163,10 @@ func (r *Recorder) waitBandwidth(ctx context.Context, n int) error {
 	return nil
 }
 
-// put stores an object, retrying with exponential backoff and full jitter
-// until it succeeds or ctx ends.
+// put stores an object, retrying with backoff until it succeeds or ctx
+// ends.
 func (r *Recorder) put(ctx context.Context, kind, key string, data []byte, contentType string) error {
-	delay := r.cfg.RetryMin
+	retry := backoff.Policy{Min: r.cfg.RetryMin, Max: r.cfg.RetryMax}
 	for attempt := 1; ; attempt++ {
 		r.m.storeRequests.WithLabelValues(kind).Inc()
 		err := r.st.Put(ctx, key, data, contentType)
@@ -181,13 +181,9 @@ func (r *Recorder) put(ctx context.Context, kind, key string, data []byte, conte
 		if attempt == 1 || attempt%10 == 0 {
 			r.log.Warn("store put failed, retrying", "key", key, "attempt", attempt, "err", err)
 		}
-		wait := time.Duration(rand.Int64N(int64(delay)) + 1)
-		select {
-		case <-ctx.Done():
+		if !backoff.Sleep(ctx, retry.Wait(attempt)) {
 			return ctx.Err()
-		case <-time.After(wait):
 		}
-		delay = min(delay*2, r.cfg.RetryMax)
 	}
 }
 
@@ -316,8 +312,8 @@ func (r *Recorder) streamOf(m catalog.Manifest) catalog.Stream {
 // readIndex reads what a run already has in the store, retrying while the
 // store is unreachable.
 func (r *Recorder) readIndex(ctx context.Context, ru *runUpload) ([]catalog.Entry, error) {
-	delay := r.cfg.RetryMin
-	for {
+	retry := backoff.Policy{Min: r.cfg.RetryMin, Max: r.cfg.RetryMax}
+	for attempt := 1; ; attempt++ {
 		r.m.storeRequests.WithLabelValues("index_read").Inc()
 		entries, err := catalog.ReadIndex(ctx, r.st, ru.stream, ru.run)
 		if err == nil {
@@ -332,12 +328,9 @@ func (r *Recorder) readIndex(ctx context.Context, ru *runUpload) ([]catalog.Entr
 			return nil, ctx.Err()
 		}
 		r.m.retries.WithLabelValues("index_read").Inc()
-		select {
-		case <-ctx.Done():
+		if !backoff.Sleep(ctx, retry.Wait(attempt)) {
 			return nil, ctx.Err()
-		case <-time.After(time.Duration(rand.Int64N(int64(delay)) + 1)):
 		}
-		delay = min(delay*2, r.cfg.RetryMax)
 	}
 }
 
