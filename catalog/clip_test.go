@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rewind-vod/rewind/infra/store"
+	"github.com/rewind-vod/rewind/infra/store/fsstore"
 )
 
 func TestClipIDs(t *testing.T) {
@@ -35,7 +36,7 @@ func testJob() *ClipJob {
 // A job survives the store round trip; documents that cannot be jobs are
 // refused with ErrBadClipJob, so a worker drops them instead of retrying.
 func TestClipJobRoundTrip(t *testing.T) {
-	st, err := store.NewFS(t.TempDir())
+	st, err := fsstore.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +108,7 @@ func TestClipMessageAndView(t *testing.T) {
 // An Idempotency-Key record is scoped by stream, names a random id that
 // nothing about the key gives away, and survives the store round trip.
 func TestClipIdemRecord(t *testing.T) {
-	st, err := store.NewFS(t.TempDir())
+	st, err := fsstore.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rewind-vod/rewind/infra/store"
+	"github.com/rewind-vod/rewind/infra/store/fsstore"
 )
 
 // TestWithFSStore runs the write and read paths against the real local
@@ -14,7 +14,7 @@ import (
 // that the in-memory store could hide.
 func TestWithFSStore(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.NewFS(t.TempDir())
+	st, err := fsstore.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,8 +56,9 @@ type Config struct {
 	// WebhookGuard decides which addresses webhooks may reach; nil allows
 	// public addresses only (netguard.Strict).
 	WebhookGuard *netguard.Guard
-	// WebhookBackoff is the wait after the first failed delivery, doubling
-	// (default 1s, capped at 1m).
+	// WebhookBackoff is the step after the first failed delivery, doubling
+	// (default 1s, capped at 1m); each wait is jittered between half the
+	// step and the step (backoff.Policy).
 	WebhookBackoff time.Duration
 	// WebhookTimeout bounds one delivery (default 10s).
 	WebhookTimeout time.Duration

@@ -22,6 +22,7 @@ import (
 	"github.com/rewind-vod/rewind/catalog"
 	"github.com/rewind-vod/rewind/infra/queue"
 	"github.com/rewind-vod/rewind/infra/store"
+	"github.com/rewind-vod/rewind/infra/store/fsstore"
 	"github.com/rewind-vod/rewind/internal/mediatest"
 	"github.com/rewind-vod/rewind/internal/runtest"
 	"github.com/rewind-vod/rewind/internal/s3test"
@@ -263,7 +264,7 @@ func TestFailuresBounded(t *testing.T) {
 func localBackends(t *testing.T) (store.Store, queue.Queue) {
 	t.Helper()
 	mediatest.Require(t)
-	st, err := store.NewFS(t.TempDir())
+	st, err := fsstore.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/rewind-vod/rewind/catalog"
-	"github.com/rewind-vod/rewind/infra/store"
+	"github.com/rewind-vod/rewind/infra/store/fsstore"
+	"github.com/rewind-vod/rewind/infra/store/s3store"
 	"github.com/rewind-vod/rewind/internal/mediatest"
 	"github.com/rewind-vod/rewind/media"
 )
@@ -27,7 +28,7 @@ func TestSpoolLimit(t *testing.T) {
 	spool := filepath.Join(dir, "spool")
 	// A real S3 client aimed at a port nobody listens on: every put fails.
 	// Static credentials: the SDK must not go looking for instance ones.
-	dead, err := store.NewS3(context.Background(), store.S3Config{Bucket: "b", Endpoint: "http://127.0.0.1:1", Region: "us-east-1", PathStyle: true,
+	dead, err := s3store.New(context.Background(), s3store.Config{Bucket: "b", Endpoint: "http://127.0.0.1:1", Region: "us-east-1", PathStyle: true,
 		Credentials: credentials.NewStaticCredentialsProvider("test", "testtesttest", "")})
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +75,7 @@ func TestSpoolLimit(t *testing.T) {
 	}
 
 	// The store is back (here: a local one); the spool is drained.
-	st, _ := store.NewFS(filepath.Join(dir, "store"))
+	st, _ := fsstore.New(filepath.Join(dir, "store"))
 	h := newHarness(t, spool, st, Config{})
 	h.idle()
 	entries, _ := checkRun(t, st, run, catalog.StateEnded)
@@ -88,7 +89,7 @@ func TestBandwidthCap(t *testing.T) {
 	mediatest.Require(t)
 	dir := t.TempDir()
 	src := mediatest.WriteFLV(t, dir, "src", mediatest.Source{Seconds: 6, Size: "640x360"})
-	st, _ := store.NewFS(filepath.Join(dir, "store"))
+	st, _ := fsstore.New(filepath.Join(dir, "store"))
 	const capBPS = 400 << 10
 	h := newHarness(t, filepath.Join(dir, "spool"), st, Config{BandwidthLimit: capBPS})
 	run := catalog.NewRunID(time.Now(), "test")

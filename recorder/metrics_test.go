@@ -10,7 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/rewind-vod/rewind/catalog"
-	"github.com/rewind-vod/rewind/infra/store"
+	"github.com/rewind-vod/rewind/infra/store/fsstore"
 	"github.com/rewind-vod/rewind/media"
 )
 
@@ -18,7 +18,7 @@ import (
 // MaxStreamSeries streams (the oldest runs), and goes away with the run.
 func TestSegmentAgeSeries(t *testing.T) {
 	dir := t.TempDir()
-	st, err := store.NewFS(filepath.Join(dir, "store"))
+	st, err := fsstore.New(filepath.Join(dir, "store"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/rewind-vod/rewind/catalog"
-	"github.com/rewind-vod/rewind/infra/store"
+	"github.com/rewind-vod/rewind/infra/store/fsstore"
 	"github.com/rewind-vod/rewind/internal/flvfile"
 	"github.com/rewind-vod/rewind/internal/mediatest"
 	"github.com/rewind-vod/rewind/media"
@@ -19,13 +19,13 @@ import (
 
 type harness struct {
 	t      *testing.T
-	st     *store.FS
+	st     *fsstore.FS
 	rec    *Recorder
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
-func newHarness(t *testing.T, spool string, st *store.FS, cfg Config) *harness {
+func newHarness(t *testing.T, spool string, st *fsstore.FS, cfg Config) *harness {
 	t.Helper()
 	cfg.Spool = spool
 	if cfg.SegmentDuration == 0 {
@@ -94,7 +94,7 @@ func feed(s *Stream, tags []flvfile.Tag, tsShift uint32) {
 
 // checkRun verifies what DESIGN.md promises of a stored run and returns its
 // index and the concatenation of its segments.
-func checkRun(t *testing.T, st *store.FS, run string, wantState string) ([]catalog.Entry, string) {
+func checkRun(t *testing.T, st *fsstore.FS, run string, wantState string) ([]catalog.Entry, string) {
 	t.Helper()
 	ctx := context.Background()
 	m, err := catalog.ReadManifest(ctx, st, testStream, run)
@@ -141,7 +141,7 @@ func checkRun(t *testing.T, st *store.FS, run string, wantState string) ([]catal
 // recorded is one source recorded through a fresh recorder into an FS store.
 type recorded struct {
 	src     string // the published FLV
-	st      *store.FS
+	st      *fsstore.FS
 	run     string
 	entries []catalog.Entry
 	all     string // the stored segments, concatenated
@@ -154,7 +154,7 @@ func record(t *testing.T, source mediatest.Source, retime func(uint32) uint32) r
 	mediatest.Require(t)
 	dir := t.TempDir()
 	r := recorded{src: mediatest.WriteFLV(t, dir, "src", source)}
-	r.st, _ = store.NewFS(filepath.Join(dir, "store"))
+	r.st, _ = fsstore.New(filepath.Join(dir, "store"))
 	h := newHarness(t, filepath.Join(dir, "spool"), r.st, Config{})
 	r.run = catalog.NewRunID(time.Now(), "test")
 	s := h.open(r.run)
@@ -296,7 +296,7 @@ func TestRecoverTornSegment(t *testing.T) {
 	dir := t.TempDir()
 	src := mediatest.WriteFLV(t, dir, "src", mediatest.Source{Seconds: 7})
 	tags := readTags(t, src)
-	st, _ := store.NewFS(filepath.Join(dir, "store"))
+	st, _ := fsstore.New(filepath.Join(dir, "store"))
 	spool := filepath.Join(dir, "spool")
 
 	h := newHarness(t, spool, st, Config{})
@@ -385,7 +385,7 @@ func TestLateAudioHeader(t *testing.T) {
 	if len(hdr) != 1 || videoSeen == 0 {
 		t.Fatalf("source: %d AAC headers, %d video frames", len(hdr), videoSeen)
 	}
-	st, _ := store.NewFS(filepath.Join(dir, "store"))
+	st, _ := fsstore.New(filepath.Join(dir, "store"))
 	h := newHarness(t, filepath.Join(dir, "spool"), st, Config{})
 	run := catalog.NewRunID(time.Now(), "test")
 	s := h.open(run)
@@ -443,7 +443,7 @@ func TestVideoAGOPAfterAudio(t *testing.T) {
 	if avcHeader == nil || keyframes < 3 {
 		t.Fatalf("source: header %v, %d keyframes", avcHeader != nil, keyframes)
 	}
-	st, _ := store.NewFS(filepath.Join(dir, "store"))
+	st, _ := fsstore.New(filepath.Join(dir, "store"))
 	h := newHarness(t, filepath.Join(dir, "spool"), st, Config{})
 	run := catalog.NewRunID(time.Now(), "test")
 	s := h.open(run)

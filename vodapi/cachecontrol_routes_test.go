@@ -16,7 +16,7 @@ import (
 
 	"github.com/rewind-vod/rewind/catalog"
 	"github.com/rewind-vod/rewind/editor/thumb"
-	"github.com/rewind-vod/rewind/infra/store"
+	"github.com/rewind-vod/rewind/infra/store/fsstore"
 	"github.com/rewind-vod/rewind/internal/runtest"
 )
 
@@ -61,7 +61,7 @@ type routeCase struct {
 // a new route without a case fails here.
 func TestCacheControlEveryRoute(t *testing.T) {
 	q := openQueue(t)
-	st, err := store.NewFS(t.TempDir())
+	st, err := fsstore.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +208,7 @@ func (a *api) hit(t *testing.T, c routeCase, tok string) (*http.Response, []byte
 // With a CDN base URL, clip outputs redirect there: the redirect is not
 // kept by caches, whether or not a token opened it.
 func TestClipRedirectNotCached(t *testing.T) {
-	st, err := store.NewFS(t.TempDir())
+	st, err := fsstore.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

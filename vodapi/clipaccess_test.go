@@ -19,6 +19,7 @@ import (
 
 	"github.com/rewind-vod/rewind/catalog"
 	"github.com/rewind-vod/rewind/infra/store"
+	"github.com/rewind-vod/rewind/infra/store/fsstore"
 	"github.com/rewind-vod/rewind/internal/runtest"
 	"github.com/rewind-vod/rewind/internal/s3test"
 )
@@ -29,7 +30,7 @@ import (
 // token, the URLs of the answer carry it, and it is what opens them.
 func TestClipAccessWithPlaybackSecrets(t *testing.T) {
 	q := openQueue(t)
-	st, err := store.NewFS(t.TempDir())
+	st, err := fsstore.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +226,7 @@ func TestClipIDNotFromKey(t *testing.T) {
 // a clip of a stream the caller cannot open.
 func TestClipIdempotencyPerStream(t *testing.T) {
 	q := openQueue(t)
-	st, err := store.NewFS(t.TempDir())
+	st, err := fsstore.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +262,7 @@ func TestClipIdempotencyPerStream(t *testing.T) {
 // on two copies over one store taking turns.
 func TestClipIdempotencyConcurrent(t *testing.T) {
 	q := openQueue(t)
-	st, err := store.NewFS(t.TempDir())
+	st, err := fsstore.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +315,7 @@ func TestClipIdempotencyConcurrent(t *testing.T) {
 // A key whose job was not queued (so its document was removed), or whose
 // record names a job that was never written, submits afresh.
 func TestClipIdempotencyDeadRecord(t *testing.T) {
-	st, err := store.NewFS(t.TempDir())
+	st, err := fsstore.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -431,7 +432,7 @@ func (r *racingStore) Put(ctx context.Context, key string, data []byte, contentT
 // back, this copy drops its own job, queues nothing and answers the
 // other's job, so both clients hold one id.
 func TestClipIdempotencyReadBack(t *testing.T) {
-	fs, err := store.NewFS(t.TempDir())
+	fs, err := fsstore.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

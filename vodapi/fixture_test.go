@@ -10,6 +10,7 @@ import (
 
 	"github.com/rewind-vod/rewind/catalog"
 	"github.com/rewind-vod/rewind/infra/store"
+	"github.com/rewind-vod/rewind/infra/store/fsstore"
 	"github.com/rewind-vod/rewind/internal/runtest"
 )
 
@@ -27,13 +28,13 @@ func endRun(t *testing.T, st store.Store, run string) { runtest.EndRun(t, st, fi
 type api struct {
 	srv *Server
 	ts  *httptest.Server
-	st  *store.FS
+	st  *fsstore.FS
 	reg *prometheus.Registry
 }
 
 func newAPI(t *testing.T, cfg Config) *api {
 	t.Helper()
-	st, err := store.NewFS(t.TempDir())
+	st, err := fsstore.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

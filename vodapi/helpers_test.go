@@ -19,6 +19,7 @@ import (
 	"github.com/rewind-vod/rewind/catalog"
 	"github.com/rewind-vod/rewind/infra/queue"
 	"github.com/rewind-vod/rewind/infra/store"
+	"github.com/rewind-vod/rewind/infra/store/fsstore"
 )
 
 // Helpers of the access and Cache-Control tests.
@@ -31,7 +32,7 @@ const (
 )
 
 // apiOver is a vodapi over st (shared by several copies of the API).
-func apiOver(t *testing.T, cfg Config, st *store.FS) *api {
+func apiOver(t *testing.T, cfg Config, st *fsstore.FS) *api {
 	t.Helper()
 	if cfg.TargetDuration == 0 {
 		cfg.TargetDuration = 2 * time.Second

@@ -41,7 +41,7 @@ import (
 	"github.com/rewind-vod/rewind/catalog"
 	"github.com/rewind-vod/rewind/editor"
 	"github.com/rewind-vod/rewind/infra/queue"
-	"github.com/rewind-vod/rewind/infra/store"
+	"github.com/rewind-vod/rewind/infra/store/fsstore"
 )
 
 const (
@@ -112,7 +112,7 @@ func run(ctx context.Context, c config) error {
 	// rewind's own components log warnings only: their info lines would
 	// bury the table.
 	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	st, err := store.NewFS(filepath.Join(tmp, "store"))
+	st, err := fsstore.New(filepath.Join(tmp, "store"))
 	if err != nil {
 		return err
 	}
@@ -267,7 +267,7 @@ func run(ctx context.Context, c config) error {
 }
 
 // stored is the local file of a job's output in the FS store.
-func stored(st *store.FS, r jobRun) string {
+func stored(st *fsstore.FS, r jobRun) string {
 	return filepath.Join(st.Root(), filepath.FromSlash(r.job.Output.Key))
 }
 

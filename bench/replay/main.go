@@ -36,6 +36,7 @@ import (
 
 	"github.com/rewind-vod/rewind/catalog"
 	"github.com/rewind-vod/rewind/infra/store"
+	"github.com/rewind-vod/rewind/infra/store/fsstore"
 	"github.com/rewind-vod/rewind/vodapi"
 )
 
@@ -76,7 +77,7 @@ func run(dur time.Duration, conns int) error {
 	ctx := context.Background()
 
 	// 1. The synthetic run, through the catalog writer.
-	st, err := store.NewFS(filepath.Join(tmp, "store"))
+	st, err := fsstore.New(filepath.Join(tmp, "store"))
 	if err != nil {
 		return err
 	}

@@ -43,7 +43,7 @@ func (f *commonFlags) setup(ctx context.Context, stderr io.Writer) (*slog.Logger
 		return nil, nil, nil, err
 	}
 	slog.SetDefault(log)
-	st, err := store.Open(ctx, f.storeURL, store.OpenOptions{Endpoint: f.s3Endpoint, Region: f.s3Region, PathStyle: f.s3PathStyle})
+	st, err := openStore(ctx, f.storeURL, storeOptions{Endpoint: f.s3Endpoint, Region: f.s3Region, PathStyle: f.s3PathStyle})
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("--store: %w", err)
 	}

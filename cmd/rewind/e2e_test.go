@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/rewind-vod/rewind/infra/store"
+	"github.com/rewind-vod/rewind/infra/store/fsstore"
+	"github.com/rewind-vod/rewind/infra/store/s3store"
 	"github.com/rewind-vod/rewind/internal/mediatest"
 	"github.com/rewind-vod/rewind/internal/s3test"
 )
@@ -26,7 +28,7 @@ func source(t *testing.T, seconds float64) (string, mediatest.Counts) {
 
 func fsStore(t *testing.T, root string) store.Store {
 	t.Helper()
-	st, err := store.NewFS(root)
+	st, err := fsstore.New(root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +81,7 @@ func TestRecordEndToEndFS(t *testing.T) {
 func s3Node(t *testing.T, srv *s3test.Server, dir string, args ...string) (*proc, store.Store) {
 	t.Helper()
 	st := srv.Store(t)
-	prefix := st.(*store.S3).Prefix()
+	prefix := st.(*s3store.S3).Prefix()
 	args = append([]string{"--store", "s3://" + srv.Bucket + "/" + strings.TrimSuffix(prefix, "/"),
 		"--s3-path-style", "--spool", filepath.Join(dir, "spool")}, args...)
 	return startNode(t, srv.Env(), args...), st

@@ -21,7 +21,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/rewind-vod/rewind/catalog"
-	"github.com/rewind-vod/rewind/infra/store"
+	"github.com/rewind-vod/rewind/infra/store/fsstore"
 	"github.com/rewind-vod/rewind/internal/runtest"
 	"github.com/rewind-vod/rewind/internal/testproc"
 )
@@ -46,7 +46,7 @@ func TestLambdaMatchesHTTP(t *testing.T) {
 		t.Fatalf("build bootstrap: %v\n%s", err, out)
 	}
 
-	st, err := store.NewFS(filepath.Join(dir, "store"))
+	st, err := fsstore.New(filepath.Join(dir, "store"))
 	if err != nil {
 		t.Fatal(err)
 	}

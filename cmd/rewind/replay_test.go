@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/rewind-vod/rewind/infra/queue"
-	"github.com/rewind-vod/rewind/infra/store"
+	"github.com/rewind-vod/rewind/infra/store/fsstore"
 	"github.com/rewind-vod/rewind/vodapi"
 )
 
@@ -32,7 +32,7 @@ func TestAPITokensFlag(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer q.Close()
-	st, err := store.NewFS(t.TempDir())
+	st, err := fsstore.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

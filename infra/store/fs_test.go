@@ -9,13 +9,14 @@ import (
 	"testing"
 
 	"github.com/rewind-vod/rewind/infra/store"
+	"github.com/rewind-vod/rewind/infra/store/fsstore"
 )
 
 // TestFSLayout checks the object is exactly ROOT/KEY and that no temp file
 // survives a Put, even under concurrent overwrites.
 func TestFSLayout(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "store") // NewFS creates it
-	s, err := store.NewFS(root)
+	s, err := fsstore.New(root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +68,7 @@ func files(t *testing.T, root string) []string {
 // no key maps to are invisible to List, and a folder is not an object.
 func TestFSIgnoresForeignFiles(t *testing.T) {
 	root := t.TempDir()
-	s, err := store.NewFS(root)
+	s, err := fsstore.New(root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +94,7 @@ func TestFSIgnoresForeignFiles(t *testing.T) {
 // including) the root.
 func TestFSDeletePrunes(t *testing.T) {
 	root := t.TempDir()
-	s, err := store.NewFS(root)
+	s, err := fsstore.New(root)
 	if err != nil {
 		t.Fatal(err)
 	}

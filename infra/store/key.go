@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -101,9 +102,9 @@ func checkChars(key string) error {
 	return nil
 }
 
-// validPart reports whether name can be one part of a key. List uses it to
+// ValidPart reports whether name can be one part of a key. A listing uses it to
 // skip directory entries that no valid key maps to (temp files included).
-func validPart(name string) bool {
+func ValidPart(name string) bool {
 	return name != "" && name != "." && name != ".." &&
 		!strings.Contains(name, "/") && checkChars(name) == nil
 }
@@ -114,4 +115,61 @@ func invalidKey(key, why string) error {
 		key = key[:maxShown] + "..."
 	}
 	return fmt.Errorf("%w %q: %s", ErrInvalidKey, key, why)
+}
+
+// ValidateList checks the arguments of a List call, for backends.
+func ValidateList(prefix string, opts ListOptions) error {
+	if err := validatePrefix(prefix); err != nil {
+		return err
+	}
+	if err := validateMarker("StartAfter", opts.StartAfter); err != nil {
+		return err
+	}
+	if err := validateMarker("Delimiter", opts.Delimiter); err != nil {
+		return err
+	}
+	if opts.MaxKeys < 0 {
+		return fmt.Errorf("negative MaxKeys %d", opts.MaxKeys)
+	}
+	return nil
+}
+
+// CheckRange refuses ranges that are wrong whatever the object size.
+func CheckRange(rng *Range) error {
+	if rng != nil && (rng.Offset < 0 || rng.Length == 0) {
+		return fmt.Errorf("%w: offset %d, length %d", ErrInvalidRange, rng.Offset, rng.Length)
+	}
+	return nil
+}
+
+// NormalizePrefix turns "a/b" or "a/b/" into "a/b/" and "" or "/" into "".
+func NormalizePrefix(p string) (string, error) {
+	p = strings.Trim(p, "/")
+	if p == "" {
+		return "", nil
+	}
+	if err := ValidateKey(p); err != nil {
+		return "", fmt.Errorf("prefix: %w", err)
+	}
+	return p + "/", nil
+}
+
+// ContentTypeFor infers a content type from the key's extension; the FS
+// store stores none, and S3 Put uses it when none is given.
+func ContentTypeFor(key string) string {
+	switch strings.ToLower(path.Ext(key)) {
+	case ".ts":
+		return "video/mp2t"
+	case ".json":
+		return "application/json"
+	case ".m3u8":
+		return "application/vnd.apple.mpegurl"
+	case ".mp4":
+		return "video/mp4"
+	case ".jpg":
+		return "image/jpeg"
+	case ".vtt":
+		return "text/vtt"
+	}
+	return "application/octet-stream"
 }

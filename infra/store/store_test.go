@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rewind-vod/rewind/infra/store"
+	"github.com/rewind-vod/rewind/infra/store/fsstore"
 	"github.com/rewind-vod/rewind/internal/s3test"
 )
 
@@ -27,7 +28,7 @@ func backends(t *testing.T) []backend {
 	srv := s3test.Start(t)
 	return []backend{
 		{"fs", func(t *testing.T) store.Store {
-			s, err := store.NewFS(t.TempDir())
+			s, err := fsstore.New(t.TempDir())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/rewind-vod/rewind/infra/store"
+	"github.com/rewind-vod/rewind/infra/store/s3store"
 	"github.com/rewind-vod/rewind/internal/testproc"
 )
 
@@ -194,7 +195,7 @@ func (s *Server) URL(prefix string) string { return "s3://" + s.Bucket + "/" + p
 // subprocess given URL(prefix) wrote.
 func (s *Server) StoreAt(t testing.TB, prefix string) store.Store {
 	t.Helper()
-	st, err := store.NewS3(context.Background(), store.S3Config{
+	st, err := s3store.New(context.Background(), s3store.Config{
 		Bucket:      s.Bucket,
 		Prefix:      prefix,
 		Endpoint:    s.Endpoint,

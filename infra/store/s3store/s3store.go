@@ -1,4 +1,4 @@
-package store
+package s3store
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rewind-vod/rewind/infra/store"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -28,9 +30,9 @@ const defaultRegion = "us-east-1"
 // maxListPage is the most keys S3 returns per ListObjectsV2 call.
 const maxListPage = 1000
 
-// S3Config selects a bucket (and key prefix inside it) on AWS S3 or an
+// Config selects a bucket (and key prefix inside it) on AWS S3 or an
 // S3-compatible server.
-type S3Config struct {
+type Config struct {
 	Bucket string
 	// Prefix is prepended to every key ("" or a folder; a missing trailing
 	// '/' is added).
@@ -57,16 +59,16 @@ type S3 struct {
 	prefix string
 }
 
-var _ Store = (*S3)(nil)
+var _ store.Store = (*S3)(nil)
 
 // NewS3 builds an S3 store from cfg and the standard AWS configuration
 // (environment, shared config files, instance roles). It does not contact
 // the server.
-func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
+func New(ctx context.Context, cfg Config) (*S3, error) {
 	if cfg.Bucket == "" {
 		return nil, errors.New("s3 store: empty bucket")
 	}
-	prefix, err := normalizePrefix(cfg.Prefix)
+	prefix, err := store.NormalizePrefix(cfg.Prefix)
 	if err != nil {
 		return nil, fmt.Errorf("s3 store: %w", err)
 	}
@@ -86,18 +88,6 @@ func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
 	return &S3{client: client, bucket: cfg.Bucket, prefix: prefix}, nil
 }
 
-// normalizePrefix turns "a/b" or "a/b/" into "a/b/" and "" or "/" into "".
-func normalizePrefix(p string) (string, error) {
-	p = strings.Trim(p, "/")
-	if p == "" {
-		return "", nil
-	}
-	if err := ValidateKey(p); err != nil {
-		return "", fmt.Errorf("prefix: %w", err)
-	}
-	return p + "/", nil
-}
-
 // Client exposes the underlying SDK client (e.g. to presign URLs).
 func (s *S3) Client() *s3.Client { return s.client }
 
@@ -112,11 +102,11 @@ func (s *S3) ObjectKey(key string) string { return s.prefix + key }
 
 // Put uploads the object in one PutObject; S3 makes it visible atomically.
 func (s *S3) Put(ctx context.Context, key string, data []byte, contentType string) error {
-	if err := ValidateKey(key); err != nil {
+	if err := store.ValidateKey(key); err != nil {
 		return fmt.Errorf("s3 put: %w", err)
 	}
 	if contentType == "" {
-		contentType = ContentTypeFor(key)
+		contentType = store.ContentTypeFor(key)
 	}
 	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
 		Bucket:        aws.String(s.bucket),
@@ -131,14 +121,14 @@ func (s *S3) Put(ctx context.Context, key string, data []byte, contentType strin
 	return nil
 }
 
-// Get fetches the object or a range of it. Info.Size is the whole object's
+// Get fetches the object or a range of it. store.Info.Size is the whole object's
 // size, also for a range.
-func (s *S3) Get(ctx context.Context, key string, rng *Range) (io.ReadCloser, Info, error) {
-	if err := ValidateKey(key); err != nil {
-		return nil, Info{}, fmt.Errorf("s3 get: %w", err)
+func (s *S3) Get(ctx context.Context, key string, rng *store.Range) (io.ReadCloser, store.Info, error) {
+	if err := store.ValidateKey(key); err != nil {
+		return nil, store.Info{}, fmt.Errorf("s3 get: %w", err)
 	}
-	if err := checkRange(rng); err != nil {
-		return nil, Info{}, fmt.Errorf("s3 get %s: %w", key, err)
+	if err := store.CheckRange(rng); err != nil {
+		return nil, store.Info{}, fmt.Errorf("s3 get %s: %w", key, err)
 	}
 	in := &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.prefix + key)}
 	if rng != nil {
@@ -150,9 +140,9 @@ func (s *S3) Get(ctx context.Context, key string, rng *Range) (io.ReadCloser, In
 	}
 	out, err := s.client.GetObject(ctx, in)
 	if err != nil {
-		return nil, Info{}, s3Err("get", key, err)
+		return nil, store.Info{}, s3Err("get", key, err)
 	}
-	info := Info{
+	info := store.Info{
 		Key:          key,
 		Size:         aws.ToInt64(out.ContentLength),
 		ETag:         aws.ToString(out.ETag),
@@ -165,7 +155,7 @@ func (s *S3) Get(ctx context.Context, key string, rng *Range) (io.ReadCloser, In
 	return out.Body, info, nil
 }
 
-// rangeTotal reads the object size from a "bytes 0-9/1234" Content-Range.
+// rangeTotal reads the object size from a "bytes 0-9/1234" Content-store.Range.
 func rangeTotal(cr string) (int64, bool) {
 	i := strings.LastIndexByte(cr, '/')
 	if i < 0 {
@@ -176,18 +166,18 @@ func rangeTotal(cr string) (int64, bool) {
 }
 
 // Head describes the object.
-func (s *S3) Head(ctx context.Context, key string) (Info, error) {
-	if err := ValidateKey(key); err != nil {
-		return Info{}, fmt.Errorf("s3 head: %w", err)
+func (s *S3) Head(ctx context.Context, key string) (store.Info, error) {
+	if err := store.ValidateKey(key); err != nil {
+		return store.Info{}, fmt.Errorf("s3 head: %w", err)
 	}
 	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{
 		Bucket: aws.String(s.bucket),
 		Key:    aws.String(s.prefix + key),
 	})
 	if err != nil {
-		return Info{}, s3Err("head", key, err)
+		return store.Info{}, s3Err("head", key, err)
 	}
-	return Info{
+	return store.Info{
 		Key:          key,
 		Size:         aws.ToInt64(out.ContentLength),
 		ETag:         aws.ToString(out.ETag),
@@ -198,7 +188,7 @@ func (s *S3) Head(ctx context.Context, key string) (Info, error) {
 
 // Delete removes the object; S3 treats a missing key as deleted already.
 func (s *S3) Delete(ctx context.Context, key string) error {
-	if err := ValidateKey(key); err != nil {
+	if err := store.ValidateKey(key); err != nil {
 		return fmt.Errorf("s3 delete: %w", err)
 	}
 	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{
@@ -206,7 +196,7 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 		Key:    aws.String(s.prefix + key),
 	})
 	if err != nil {
-		if err = s3Err("delete", key, err); !errors.Is(err, ErrNotFound) {
+		if err = s3Err("delete", key, err); !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
 	}
@@ -215,9 +205,9 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 
 // List pages through ListObjectsV2 until MaxKeys entries are taken. Objects
 // carry no ContentType (S3 does not list it).
-func (s *S3) List(ctx context.Context, prefix string, opts ListOptions) (ListResult, error) {
-	if err := validateList(prefix, opts); err != nil {
-		return ListResult{}, fmt.Errorf("s3 list %q: %w", prefix, err)
+func (s *S3) List(ctx context.Context, prefix string, opts store.ListOptions) (store.ListResult, error) {
+	if err := store.ValidateList(prefix, opts); err != nil {
+		return store.ListResult{}, fmt.Errorf("s3 list %q: %w", prefix, err)
 	}
 	in := &s3.ListObjectsV2Input{
 		Bucket: aws.String(s.bucket),
@@ -229,7 +219,7 @@ func (s *S3) List(ctx context.Context, prefix string, opts ListOptions) (ListRes
 	if opts.StartAfter != "" {
 		in.StartAfter = aws.String(s.prefix + opts.StartAfter)
 	}
-	var res ListResult
+	var res store.ListResult
 	for {
 		page := maxListPage
 		if opts.MaxKeys > 0 {
@@ -238,7 +228,7 @@ func (s *S3) List(ctx context.Context, prefix string, opts ListOptions) (ListRes
 		in.MaxKeys = aws.Int32(int32(page))
 		out, err := s.client.ListObjectsV2(ctx, in)
 		if err != nil {
-			return ListResult{}, s3Err("list", prefix, err)
+			return store.ListResult{}, s3Err("list", prefix, err)
 		}
 		s.appendPage(&res, out)
 		if !aws.ToBool(out.IsTruncated) || aws.ToString(out.NextContinuationToken) == "" {
@@ -252,9 +242,9 @@ func (s *S3) List(ctx context.Context, prefix string, opts ListOptions) (ListRes
 			in.MaxKeys = aws.Int32(1)
 			out, err := s.client.ListObjectsV2(ctx, in)
 			if err != nil {
-				return ListResult{}, s3Err("list", prefix, err)
+				return store.ListResult{}, s3Err("list", prefix, err)
 			}
-			var next ListResult
+			var next store.ListResult
 			s.appendPage(&next, out)
 			res.Truncated = len(next.Objects) > 0 ||
 				(len(next.CommonPrefixes) > 0 && !slices.Contains(res.CommonPrefixes, next.CommonPrefixes[0]))
@@ -264,9 +254,9 @@ func (s *S3) List(ctx context.Context, prefix string, opts ListOptions) (ListRes
 }
 
 // appendPage adds one ListObjectsV2 page to res, without the store prefix.
-func (s *S3) appendPage(res *ListResult, out *s3.ListObjectsV2Output) {
+func (s *S3) appendPage(res *store.ListResult, out *s3.ListObjectsV2Output) {
 	for _, o := range out.Contents {
-		res.Objects = append(res.Objects, Info{
+		res.Objects = append(res.Objects, store.Info{
 			Key:          strings.TrimPrefix(aws.ToString(o.Key), s.prefix),
 			Size:         aws.ToInt64(o.Size),
 			ETag:         aws.ToString(o.ETag),
@@ -284,16 +274,16 @@ func (s *S3) appendPage(res *ListResult, out *s3.ListObjectsV2Output) {
 }
 
 // s3Err wraps an SDK error with context, mapping "no such key" to
-// ErrNotFound and "range not satisfiable" to ErrInvalidRange.
+// store.ErrNotFound and "range not satisfiable" to store.ErrInvalidRange.
 func s3Err(op, key string, err error) error {
 	var nsk *types.NoSuchKey
 	var nf *types.NotFound
 	if errors.As(err, &nsk) || errors.As(err, &nf) {
-		return fmt.Errorf("s3 %s %s: %w", op, key, ErrNotFound)
+		return fmt.Errorf("s3 %s %s: %w", op, key, store.ErrNotFound)
 	}
 	var apiErr smithy.APIError
 	if errors.As(err, &apiErr) && apiErr.ErrorCode() == "InvalidRange" {
-		return fmt.Errorf("s3 %s %s: %w (%v)", op, key, ErrInvalidRange, err)
+		return fmt.Errorf("s3 %s %s: %w (%v)", op, key, store.ErrInvalidRange, err)
 	}
 	var re *awshttp.ResponseError
 	if errors.As(err, &re) {
@@ -301,10 +291,10 @@ func s3Err(op, key string, err error) error {
 		case 404:
 			// Not NoSuchBucket: a missing bucket is a configuration error.
 			if !(errors.As(err, &apiErr) && apiErr.ErrorCode() == "NoSuchBucket") {
-				return fmt.Errorf("s3 %s %s: %w", op, key, ErrNotFound)
+				return fmt.Errorf("s3 %s %s: %w", op, key, store.ErrNotFound)
 			}
 		case 416:
-			return fmt.Errorf("s3 %s %s: %w (%v)", op, key, ErrInvalidRange, err)
+			return fmt.Errorf("s3 %s %s: %w (%v)", op, key, store.ErrInvalidRange, err)
 		}
 	}
 	return fmt.Errorf("s3 %s %s: %w", op, key, err)
@@ -313,7 +303,7 @@ func s3Err(op, key string, err error) error {
 // PresignGet returns a URL that reads the object without credentials until
 // ttl passes (for redirects to large outputs instead of proxying them).
 func (s *S3) PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error) {
-	if err := ValidateKey(key); err != nil {
+	if err := store.ValidateKey(key); err != nil {
 		return "", fmt.Errorf("s3 presign: %w", err)
 	}
 	req, err := s3.NewPresignClient(s.client).PresignGetObject(ctx, &s3.GetObjectInput{

@@ -1,12 +1,15 @@
-package store_test
+package main
 
 import (
 	"context"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/rewind-vod/rewind/infra/store"
+	"github.com/rewind-vod/rewind/infra/store/fsstore"
+	"github.com/rewind-vod/rewind/infra/store/s3store"
 	"github.com/rewind-vod/rewind/internal/s3test"
 )
 
@@ -22,14 +25,14 @@ func TestOpenFile(t *testing.T) {
 		"FILE://./data/caps":    filepath.Join(cwd, "data", "caps"),
 		"file://" + abs + "/%2": abs + "/%2", // taken literally
 	} {
-		s, err := store.Open(context.Background(), url, store.OpenOptions{})
+		s, err := openStore(context.Background(), url, storeOptions{})
 		if err != nil {
 			t.Errorf("Open(%q): %v", url, err)
 			continue
 		}
-		fs, ok := s.(*store.FS)
+		fs, ok := s.(*fsstore.FS)
 		if !ok {
-			t.Errorf("Open(%q) = %T, want *store.FS", url, s)
+			t.Errorf("Open(%q) = %T, want *fsstore.FS", url, s)
 			continue
 		}
 		if fs.Root() != want {
@@ -49,14 +52,14 @@ func TestOpenS3URL(t *testing.T) {
 		"s3://bucket/a/b/":      {"bucket", "a/b/"},
 		"s3://my.bucket-1/rec/": {"my.bucket-1", "rec/"},
 	} {
-		s, err := store.Open(context.Background(), url, store.OpenOptions{Region: "eu-west-1"})
+		s, err := openStore(context.Background(), url, storeOptions{Region: "eu-west-1"})
 		if err != nil {
 			t.Errorf("Open(%q): %v", url, err)
 			continue
 		}
-		s3, ok := s.(*store.S3)
+		s3, ok := s.(*s3store.S3)
 		if !ok {
-			t.Errorf("Open(%q) = %T, want *store.S3", url, s)
+			t.Errorf("Open(%q) = %T, want *s3store.S3", url, s)
 			continue
 		}
 		if s3.Bucket() != want[0] || s3.Prefix() != want[1] {
@@ -84,7 +87,7 @@ func TestOpenBad(t *testing.T) {
 		"s3://bucket/p?region=": "options",
 		"s3://user@bucket/p":    "options",
 	} {
-		_, err := store.Open(context.Background(), url, store.OpenOptions{})
+		_, err := openStore(context.Background(), url, storeOptions{})
 		if err == nil || !strings.Contains(err.Error(), wantMsg) {
 			t.Errorf("Open(%q) = %v, want an error about %q", url, err, wantMsg)
 		}
@@ -100,18 +103,33 @@ func TestOpenS3Live(t *testing.T) {
 		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v)
 	}
-	s, err := store.Open(context.Background(), "s3://"+srv.Bucket+"/live/pfx", store.OpenOptions{PathStyle: true})
+	s, err := openStore(context.Background(), "s3://"+srv.Bucket+"/live/pfx", storeOptions{PathStyle: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	put(t, s, "k/obj.json", []byte(`{}`))
-	if got, info := get(t, s, "k/obj.json", nil); string(got) != "{}" || info.ContentType != "application/json" {
+	if err := s.Put(context.Background(), "k/obj.json", []byte(`{}`), ""); err != nil {
+		t.Fatal(err)
+	}
+	rc, info, err := s.Get(context.Background(), "k/obj.json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(rc)
+	rc.Close()
+	if string(got) != "{}" || info.ContentType != "application/json" {
 		t.Errorf("get: %q %+v", got, info)
 	}
-	raw, err := store.NewS3(context.Background(), store.S3Config{Bucket: srv.Bucket, PathStyle: true})
+	// The prefix of the URL is where the keys are in the bucket.
+	raw, err := s3store.New(context.Background(), s3store.Config{Bucket: srv.Bucket, PathStyle: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkList(t, raw, "live/", store.ListOptions{}, []string{"live/pfx/k/obj.json"}, nil, false)
-	checkList(t, s, "", store.ListOptions{Delimiter: "/"}, nil, []string{"k/"}, false)
+	res, err := raw.List(context.Background(), "live/", store.ListOptions{})
+	if err != nil || len(res.Objects) != 1 || res.Objects[0].Key != "live/pfx/k/obj.json" {
+		t.Errorf("bucket under live/: %+v %v", res, err)
+	}
+	res, err = s.List(context.Background(), "", store.ListOptions{Delimiter: "/"})
+	if err != nil || len(res.CommonPrefixes) != 1 || res.CommonPrefixes[0] != "k/" {
+		t.Errorf("store root: %+v %v", res, err)
+	}
 }

@@ -1,4 +1,4 @@
-package store
+package main
 
 import (
 	"context"
@@ -6,16 +6,22 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+
+	"github.com/rewind-vod/rewind/infra/store"
+	"github.com/rewind-vod/rewind/infra/store/fsstore"
+	"github.com/rewind-vod/rewind/infra/store/s3store"
 )
 
-// OpenOptions complete an s3:// store URL; they are ignored for file://.
-type OpenOptions struct {
+// storeOptions complete an s3:// store URL; they are ignored for file://.
+type storeOptions struct {
 	Endpoint  string // S3 endpoint URL; empty means AWS_ENDPOINT_URL or AWS
 	Region    string // empty means the configured region, else us-east-1
 	PathStyle bool   // path-style bucket addressing (most S3-compatible servers)
 }
 
-// Open opens the store a URL names:
+// openStore opens the store a URL names (the backends live apart, in
+// infra/store/fsstore and infra/store/s3store, so that only cmd links the
+// one it is not using):
 //
 //	file:///abs/path     a folder, absolute
 //	file://rel/path      a folder relative to the working directory
@@ -23,7 +29,7 @@ type OpenOptions struct {
 //	s3://bucket/prefix   an S3 bucket, keys under an optional prefix
 //
 // File paths are taken literally (no %-decoding).
-func Open(ctx context.Context, storeURL string, opts OpenOptions) (Store, error) {
+func openStore(ctx context.Context, storeURL string, opts storeOptions) (store.Store, error) {
 	scheme, rest, ok := strings.Cut(storeURL, "://")
 	if !ok {
 		return nil, fmt.Errorf("store url %q: missing scheme, want file:///path, file://rel/path or s3://bucket/prefix", storeURL)
@@ -34,13 +40,13 @@ func Open(ctx context.Context, storeURL string, opts OpenOptions) (Store, error)
 		if err != nil {
 			return nil, fmt.Errorf("store url %q: %w", storeURL, err)
 		}
-		return NewFS(dir)
+		return fsstore.New(dir)
 	case "s3":
 		bucket, prefix, err := parseS3(storeURL)
 		if err != nil {
 			return nil, fmt.Errorf("store url %q: %w", storeURL, err)
 		}
-		return NewS3(ctx, S3Config{
+		return s3store.New(ctx, s3store.Config{
 			Bucket:    bucket,
 			Prefix:    prefix,
 			Endpoint:  opts.Endpoint,
@@ -78,7 +84,7 @@ func parseS3(storeURL string) (bucket, prefix string, err error) {
 	}
 	prefix = strings.TrimPrefix(u.Path, "/")
 	if prefix != "" {
-		if _, err := normalizePrefix(prefix); err != nil {
+		if _, err := store.NormalizePrefix(prefix); err != nil {
 			return "", "", err
 		}
 	}

@@ -1,4 +1,4 @@
-package store
+package fsstore
 
 import (
 	"context"
@@ -9,12 +9,13 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/rewind-vod/rewind/infra/store"
 
 	"github.com/rewind-vod/rewind/internal/durable"
 )
@@ -28,20 +29,20 @@ const tempPrefix = ".tmp\\"
 // the directory it has just created.
 const putRetries = 10
 
-// FS is a Store on the local filesystem: the object KEY lives at ROOT/KEY.
+// FS is a store.Store on the local filesystem: the object KEY lives at ROOT/KEY.
 //
 // It stores nothing besides the bytes: Put ignores contentType and
-// Info.ContentType is inferred from the key (ContentTypeFor). Unlike S3, a
+// store.Info.ContentType is inferred from the key (store.ContentTypeFor). Unlike S3, a
 // key cannot be both an object and a folder: putting "a/b" while "a" is an
 // object (or the reverse) fails.
 type FS struct {
 	root string
 }
 
-var _ Store = (*FS)(nil)
+var _ store.Store = (*FS)(nil)
 
 // NewFS opens (creating it if needed) a filesystem store rooted at root.
-func NewFS(root string) (*FS, error) {
+func New(root string) (*FS, error) {
 	if root == "" {
 		return nil, errors.New("fs store: empty root")
 	}
@@ -60,14 +61,14 @@ func (s *FS) Root() string { return s.root }
 
 // path maps a key to its file, refusing invalid keys.
 func (s *FS) path(key string) (string, error) {
-	if err := ValidateKey(key); err != nil {
+	if err := store.ValidateKey(key); err != nil {
 		return "", err
 	}
 	p := filepath.Join(s.root, filepath.FromSlash(key))
 	// ValidateKey already rules out escapes; this is the belt to its braces.
 	rel, err := filepath.Rel(s.root, p)
 	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-		return "", invalidKey(key, "outside the store root")
+		return "", fmt.Errorf("%w %q: outside the store root", store.ErrInvalidKey, key)
 	}
 	return p, nil
 }
@@ -167,20 +168,20 @@ func (s *FS) mkdirs(dir string) error {
 
 // Get opens the object; the reader holds the file open, so a concurrent
 // overwrite or delete does not disturb it.
-func (s *FS) Get(ctx context.Context, key string, rng *Range) (io.ReadCloser, Info, error) {
+func (s *FS) Get(ctx context.Context, key string, rng *store.Range) (io.ReadCloser, store.Info, error) {
 	p, err := s.path(key)
 	if err != nil {
-		return nil, Info{}, fmt.Errorf("fs get: %w", err)
+		return nil, store.Info{}, fmt.Errorf("fs get: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, Info{}, fmt.Errorf("fs get %s: %w", key, err)
+		return nil, store.Info{}, fmt.Errorf("fs get %s: %w", key, err)
 	}
-	if err := checkRange(rng); err != nil {
-		return nil, Info{}, fmt.Errorf("fs get %s: %w", key, err)
+	if err := store.CheckRange(rng); err != nil {
+		return nil, store.Info{}, fmt.Errorf("fs get %s: %w", key, err)
 	}
 	f, err := os.Open(p)
 	if err != nil {
-		return nil, Info{}, fsErr("get", key, err)
+		return nil, store.Info{}, fsErr("get", key, err)
 	}
 	fi, err := f.Stat()
 	if err == nil && !fi.Mode().IsRegular() {
@@ -188,14 +189,14 @@ func (s *FS) Get(ctx context.Context, key string, rng *Range) (io.ReadCloser, In
 	}
 	if err != nil {
 		_ = f.Close()
-		return nil, Info{}, fsErr("get", key, err)
+		return nil, store.Info{}, fsErr("get", key, err)
 	}
 	info := fileInfo(key, fi)
 	off, n := int64(0), info.Size
 	if rng != nil {
 		if rng.Offset >= info.Size {
 			_ = f.Close()
-			return nil, Info{}, fmt.Errorf("fs get %s: %w: offset %d, size %d", key, ErrInvalidRange, rng.Offset, info.Size)
+			return nil, store.Info{}, fmt.Errorf("fs get %s: %w: offset %d, size %d", key, store.ErrInvalidRange, rng.Offset, info.Size)
 		}
 		off, n = rng.Offset, info.Size-rng.Offset
 		if rng.Length >= 0 && rng.Length < n {
@@ -203,14 +204,6 @@ func (s *FS) Get(ctx context.Context, key string, rng *Range) (io.ReadCloser, In
 		}
 	}
 	return &fileSection{SectionReader: io.NewSectionReader(f, off, n), f: f}, info, nil
-}
-
-// checkRange refuses ranges that are wrong whatever the object size.
-func checkRange(rng *Range) error {
-	if rng != nil && (rng.Offset < 0 || rng.Length == 0) {
-		return fmt.Errorf("%w: offset %d, length %d", ErrInvalidRange, rng.Offset, rng.Length)
-	}
-	return nil
 }
 
 type fileSection struct {
@@ -221,20 +214,20 @@ type fileSection struct {
 func (r *fileSection) Close() error { return r.f.Close() }
 
 // Head describes the object.
-func (s *FS) Head(ctx context.Context, key string) (Info, error) {
+func (s *FS) Head(ctx context.Context, key string) (store.Info, error) {
 	p, err := s.path(key)
 	if err != nil {
-		return Info{}, fmt.Errorf("fs head: %w", err)
+		return store.Info{}, fmt.Errorf("fs head: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
-		return Info{}, fmt.Errorf("fs head %s: %w", key, err)
+		return store.Info{}, fmt.Errorf("fs head %s: %w", key, err)
 	}
 	fi, err := os.Stat(p)
 	if err == nil && !fi.Mode().IsRegular() {
 		err = fs.ErrNotExist
 	}
 	if err != nil {
-		return Info{}, fsErr("head", key, err)
+		return store.Info{}, fsErr("head", key, err)
 	}
 	return fileInfo(key, fi), nil
 }
@@ -274,9 +267,9 @@ func (s *FS) Delete(ctx context.Context, key string) error {
 // List walks only the folder the prefix points into, children in key order,
 // and skips the rest of a folder once it is rolled into a common prefix or
 // sorts before StartAfter.
-func (s *FS) List(ctx context.Context, prefix string, opts ListOptions) (ListResult, error) {
-	if err := validateList(prefix, opts); err != nil {
-		return ListResult{}, fmt.Errorf("fs list %q: %w", prefix, err)
+func (s *FS) List(ctx context.Context, prefix string, opts store.ListOptions) (store.ListResult, error) {
+	if err := store.ValidateList(prefix, opts); err != nil {
+		return store.ListResult{}, fmt.Errorf("fs list %q: %w", prefix, err)
 	}
 	dirKey, rest := "", prefix
 	if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
@@ -285,25 +278,9 @@ func (s *FS) List(ctx context.Context, prefix string, opts ListOptions) (ListRes
 	l := &lister{ctx: ctx, prefix: prefix, opts: opts}
 	err := l.walk(dirKey, filepath.Join(s.root, filepath.FromSlash(dirKey)), rest)
 	if err != nil && !errors.Is(err, errListFull) {
-		return ListResult{}, fmt.Errorf("fs list %q: %w", prefix, err)
+		return store.ListResult{}, fmt.Errorf("fs list %q: %w", prefix, err)
 	}
 	return l.res, nil
-}
-
-func validateList(prefix string, opts ListOptions) error {
-	if err := validatePrefix(prefix); err != nil {
-		return err
-	}
-	if err := validateMarker("StartAfter", opts.StartAfter); err != nil {
-		return err
-	}
-	if err := validateMarker("Delimiter", opts.Delimiter); err != nil {
-		return err
-	}
-	if opts.MaxKeys < 0 {
-		return fmt.Errorf("negative MaxKeys %d", opts.MaxKeys)
-	}
-	return nil
 }
 
 var errListFull = errors.New("list full")
@@ -311,9 +288,9 @@ var errListFull = errors.New("list full")
 type lister struct {
 	ctx    context.Context
 	prefix string
-	opts   ListOptions
+	opts   store.ListOptions
 	skip   string // keys with this prefix are rolled into the last common prefix
-	res    ListResult
+	res    store.ListResult
 }
 
 type child struct {
@@ -339,7 +316,7 @@ func (l *lister) walk(dirKey, dirPath, namePrefix string) error {
 	kids := make([]child, 0, len(ents))
 	for _, e := range ents {
 		name := e.Name()
-		if !strings.HasPrefix(name, namePrefix) || !validPart(name) {
+		if !strings.HasPrefix(name, namePrefix) || !store.ValidPart(name) {
 			continue // temp files and names no key maps to
 		}
 		switch t := e.Type(); {
@@ -361,7 +338,7 @@ func (l *lister) walk(dirKey, dirPath, namePrefix string) error {
 		}
 		if c.dir {
 			// Every key under p sorts before StartAfter, or is too long.
-			if (p <= after && !strings.HasPrefix(after, p)) || len(p) >= MaxKeyLen {
+			if (p <= after && !strings.HasPrefix(after, p)) || len(p) >= store.MaxKeyLen {
 				continue
 			}
 			if err := l.walk(p, filepath.Join(dirPath, c.name), ""); err != nil {
@@ -369,7 +346,7 @@ func (l *lister) walk(dirKey, dirPath, namePrefix string) error {
 			}
 			continue
 		}
-		if p <= after || len(p) > MaxKeyLen {
+		if p <= after || len(p) > store.MaxKeyLen {
 			continue
 		}
 		if err := l.add(p, c.ent); err != nil {
@@ -418,14 +395,14 @@ func (l *lister) room() error {
 	return nil
 }
 
-func fileInfo(key string, fi fs.FileInfo) Info {
+func fileInfo(key string, fi fs.FileInfo) store.Info {
 	mt := fi.ModTime()
-	return Info{
+	return store.Info{
 		Key:          key,
 		Size:         fi.Size(),
 		ETag:         fmt.Sprintf("\"%x-%x\"", fi.Size(), mt.UnixNano()),
 		LastModified: mt.UTC(),
-		ContentType:  ContentTypeFor(key),
+		ContentType:  store.ContentTypeFor(key),
 	}
 }
 
@@ -436,27 +413,7 @@ func isNotExist(err error) bool {
 
 func fsErr(op, key string, err error) error {
 	if isNotExist(err) {
-		return fmt.Errorf("fs %s %s: %w", op, key, ErrNotFound)
+		return fmt.Errorf("fs %s %s: %w", op, key, store.ErrNotFound)
 	}
 	return fmt.Errorf("fs %s %s: %w", op, key, err)
-}
-
-// ContentTypeFor infers a content type from the key's extension; the FS
-// store stores none, and S3 Put uses it when none is given.
-func ContentTypeFor(key string) string {
-	switch strings.ToLower(path.Ext(key)) {
-	case ".ts":
-		return "video/mp2t"
-	case ".json":
-		return "application/json"
-	case ".m3u8":
-		return "application/vnd.apple.mpegurl"
-	case ".mp4":
-		return "video/mp4"
-	case ".jpg":
-		return "image/jpeg"
-	case ".vtt":
-		return "text/vtt"
-	}
-	return "application/octet-stream"
 }
