@@ -21,6 +21,7 @@ import (
 
 	"github.com/rewind-vod/rewind/catalog"
 	"github.com/rewind-vod/rewind/infra/queue"
+	"github.com/rewind-vod/rewind/infra/queue/embedded"
 	"github.com/rewind-vod/rewind/infra/store"
 	"github.com/rewind-vod/rewind/infra/store/fsstore"
 	"github.com/rewind-vod/rewind/internal/mediatest"
@@ -268,7 +269,7 @@ func localBackends(t *testing.T) (store.Store, queue.Queue) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := queue.OpenDir(t.TempDir(), 10*time.Second)
+	q, err := embedded.Open(t.TempDir(), 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rewind-vod/rewind/catalog"
 	"github.com/rewind-vod/rewind/infra/queue"
+	"github.com/rewind-vod/rewind/infra/queue/embedded"
 	"github.com/rewind-vod/rewind/infra/store"
 	"github.com/rewind-vod/rewind/internal/s3test"
 )
@@ -37,9 +38,9 @@ func post(t *testing.T, url, body string, hdr ...string) (*http.Response, []byte
 }
 
 // clipAPI is an API with a real embedded job queue.
-func clipAPI(t *testing.T, cfg Config) (*api, *queue.Embedded) {
+func clipAPI(t *testing.T, cfg Config) (*api, *embedded.Queue) {
 	t.Helper()
-	q, err := queue.OpenDir(t.TempDir(), time.Minute)
+	q, err := embedded.Open(t.TempDir(), time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}

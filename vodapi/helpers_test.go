@@ -17,7 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rewind-vod/rewind/catalog"
-	"github.com/rewind-vod/rewind/infra/queue"
+	"github.com/rewind-vod/rewind/infra/queue/embedded"
 	"github.com/rewind-vod/rewind/infra/store"
 	"github.com/rewind-vod/rewind/infra/store/fsstore"
 )
@@ -47,9 +47,9 @@ func apiOver(t *testing.T, cfg Config, st *fsstore.FS) *api {
 	return &api{srv: srv, ts: ts, st: st, reg: reg}
 }
 
-func openQueue(t *testing.T) *queue.Embedded {
+func openQueue(t *testing.T) *embedded.Queue {
 	t.Helper()
-	q, err := queue.OpenDir(t.TempDir(), time.Minute)
+	q, err := embedded.Open(t.TempDir(), time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}

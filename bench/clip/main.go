@@ -40,7 +40,7 @@ import (
 
 	"github.com/rewind-vod/rewind/catalog"
 	"github.com/rewind-vod/rewind/editor"
-	"github.com/rewind-vod/rewind/infra/queue"
+	"github.com/rewind-vod/rewind/infra/queue/embedded"
 	"github.com/rewind-vod/rewind/infra/store/fsstore"
 )
 
@@ -142,7 +142,7 @@ func run(ctx context.Context, c config) error {
 	// its own (from the part's first segment, which starts on a keyframe).
 	ss := time.Duration(start.UnixMilli()-part.StartMS) * time.Millisecond
 
-	q, err := queue.OpenDir(filepath.Join(tmp, "jobs"), time.Minute)
+	q, err := embedded.Open(filepath.Join(tmp, "jobs"), time.Minute)
 	if err != nil {
 		return err
 	}

@@ -68,7 +68,7 @@ func (f *queueFlags) open(ctx context.Context, lease time.Duration) (queue.Queue
 	if f.jobsURL == "" {
 		return nil, nil
 	}
-	q, err := queue.Open(ctx, f.jobsURL, queue.Options{Endpoint: f.sqsEndpoint, Region: f.sqsRegion, Lease: lease})
+	q, err := openQueue(ctx, f.jobsURL, queueOptions{Endpoint: f.sqsEndpoint, Region: f.sqsRegion, Lease: lease})
 	if err != nil {
 		return nil, fmt.Errorf("--jobs: %w", err)
 	}

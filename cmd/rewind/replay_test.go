@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rewind-vod/rewind/infra/queue"
+	"github.com/rewind-vod/rewind/infra/queue/embedded"
 	"github.com/rewind-vod/rewind/infra/store/fsstore"
 	"github.com/rewind-vod/rewind/vodapi"
 )
@@ -27,7 +27,7 @@ func TestAPITokensFlag(t *testing.T) {
 	if err := parseFlags(fs, nil); err != nil {
 		t.Fatal(err)
 	}
-	q, err := queue.OpenDir(t.TempDir(), time.Minute)
+	q, err := embedded.Open(t.TempDir(), time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,8 +58,9 @@ func openStore(ctx context.Context, storeURL string, opts storeOptions) (store.S
 	}
 }
 
-// filePath turns what follows "file://" into a directory: "/abs" stays
-// absolute, anything else is relative to the working directory.
+// filePath turns what follows "file://" (a store or queue URL) into a
+// folder: "/abs" stays absolute, anything else is relative to the working
+// directory.
 func filePath(rest string) (string, error) {
 	if strings.ContainsAny(rest, "?#") {
 		return "", fmt.Errorf("query or fragment not supported in a file url")

@@ -13,7 +13,7 @@ import (
 	"github.com/rewind-vod/rewind/internal/s3test"
 )
 
-func TestOpenFile(t *testing.T) {
+func TestOpenStoreFile(t *testing.T) {
 	abs := filepath.Join(t.TempDir(), "abs")
 	cwd := t.TempDir()
 	t.Chdir(cwd)

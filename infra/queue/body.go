@@ -47,7 +47,7 @@ func allowedRune(r rune) bool {
 	}
 }
 
-// wholeSeconds rounds d up to whole seconds, the unit SQS counts in.
-func wholeSeconds(d time.Duration) int64 {
+// WholeSeconds rounds d up to whole seconds, the unit SQS counts in.
+func WholeSeconds(d time.Duration) int64 {
 	return int64((d + time.Second - 1) / time.Second)
 }

@@ -12,11 +12,12 @@ import (
 	"time"
 
 	"github.com/rewind-vod/rewind/infra/queue"
+	"github.com/rewind-vod/rewind/infra/queue/embedded"
 )
 
-func openDir(t *testing.T, dir string, lease time.Duration) *queue.Embedded {
+func openDir(t *testing.T, dir string, lease time.Duration) *embedded.Queue {
 	t.Helper()
-	q, err := queue.OpenDir(dir, lease)
+	q, err := embedded.Open(dir, lease)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,17 +300,17 @@ func TestEmbeddedConcurrency(t *testing.T) {
 
 func TestOpenDirErrors(t *testing.T) {
 	t.Parallel()
-	if _, err := queue.OpenDir(t.TempDir(), 0); err == nil {
+	if _, err := embedded.Open(t.TempDir(), 0); err == nil {
 		t.Error("zero lease accepted")
 	}
-	if _, err := queue.OpenDir("", time.Second); err == nil {
+	if _, err := embedded.Open("", time.Second); err == nil {
 		t.Error("empty folder accepted")
 	}
 	file := filepath.Join(t.TempDir(), "file")
 	if err := os.WriteFile(file, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := queue.OpenDir(file, time.Second); err == nil || !strings.HasPrefix(err.Error(), "queue: ") {
+	if _, err := embedded.Open(file, time.Second); err == nil || !strings.HasPrefix(err.Error(), "queue: ") {
 		t.Errorf("a file as the folder: %v", err)
 	}
 }

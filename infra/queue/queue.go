@@ -1,6 +1,7 @@
-// Package queue is the job-queue adapter: one small interface with an
+// Package queue is the job-queue adapter: one small interface, with the
 // embedded implementation (memory plus a folder on disk, the `rewind dev`
-// default) and an Amazon SQS implementation. vodapi sends clip jobs; editor
+// default) in infra/queue/embedded and the Amazon SQS one in
+// infra/queue/sqsqueue; cmd picks one from the --jobs URL. vodapi sends clip jobs; editor
 // workers receive them, extend their lease while working and delete them
 // when done. Delivery is at least once: a job whose worker dies (or is slow
 // to extend) is delivered again, so jobs must be idempotent.
@@ -66,8 +67,8 @@ type DelayedSender interface {
 // MaxDelay is the longest SendAfter delay (the SQS limit).
 const MaxDelay = 15 * time.Minute
 
-// checkDelay is the argument check both backends share.
-func checkDelay(d time.Duration) error {
+// CheckDelay is the argument check both backends share.
+func CheckDelay(d time.Duration) error {
 	if d < 0 || d > MaxDelay {
 		return fmt.Errorf("delay %v out of range (0 to %v)", d, MaxDelay)
 	}

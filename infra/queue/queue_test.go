@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rewind-vod/rewind/infra/queue"
+	"github.com/rewind-vod/rewind/infra/queue/embedded"
 	"github.com/rewind-vod/rewind/internal/sqstest"
 )
 
@@ -38,7 +39,7 @@ func backends(t *testing.T) []backend {
 		{
 			name: "embedded",
 			open: func(t *testing.T, lease time.Duration) queue.Queue {
-				q, err := queue.OpenDir(t.TempDir(), lease)
+				q, err := embedded.Open(t.TempDir(), lease)
 				if err != nil {
 					t.Fatal(err)
 				}

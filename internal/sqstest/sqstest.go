@@ -27,7 +27,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/rewind-vod/rewind/infra/queue"
+	"github.com/rewind-vod/rewind/infra/queue/sqsqueue"
 	"github.com/rewind-vod/rewind/internal/testproc"
 )
 
@@ -183,21 +183,11 @@ func (s *Server) NewQueue(t testing.TB, visibility time.Duration) string {
 	return aws.ToString(out.QueueUrl)
 }
 
-// Options are what queue.Open needs to reach this server with lease.
-func (s *Server) Options(lease time.Duration) queue.Options {
-	return queue.Options{
-		Lease:       lease,
-		Endpoint:    s.Endpoint,
-		Region:      s.Region,
-		Credentials: s.Credentials(),
-	}
-}
-
 // Queue creates a fresh queue with visibility timeout lease and opens it.
-func (s *Server) Queue(t testing.TB, lease time.Duration) *queue.SQS {
+func (s *Server) Queue(t testing.TB, lease time.Duration) *sqsqueue.Queue {
 	t.Helper()
 	url := s.NewQueue(t, lease)
-	q, err := queue.NewSQS(context.Background(), queue.SQSConfig{
+	q, err := sqsqueue.New(context.Background(), sqsqueue.Config{
 		QueueURL:    url,
 		Endpoint:    s.Endpoint,
 		Region:      s.Region,

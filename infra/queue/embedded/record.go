@@ -1,4 +1,4 @@
-package queue
+package embedded
 
 import (
 	"bytes"
@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/rewind-vod/rewind/infra/queue"
 )
 
 // recordVersion is the version of the on-disk message format; a file of
@@ -24,7 +26,7 @@ const maxIDLen = 100
 type record struct {
 	V        int       `json:"v"`
 	ID       string    `json:"id"`
-	Body     string    `json:"body"` // ValidateBody-clean text, so stored as a string
+	Body     string    `json:"body"` // queue.ValidateBody-clean text, so stored as a string
 	Sent     time.Time `json:"sent"`
 	Attempts int       `json:"attempts"` // deliveries so far
 	// LeaseUntil is when the current lease ends (zero: never leased), or,
@@ -75,7 +77,7 @@ func decodeRecord(name string, data []byte) (*record, error) {
 	case r.Attempts > 0 && (r.LeaseUntil.IsZero() || !validID(r.Receipt)):
 		return nil, errors.New("received but no lease or receipt")
 	}
-	if err := ValidateBody([]byte(r.Body)); err != nil {
+	if err := queue.ValidateBody([]byte(r.Body)); err != nil {
 		return nil, err
 	}
 	return &r, nil

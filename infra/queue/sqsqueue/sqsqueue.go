@@ -1,4 +1,4 @@
-package queue
+package sqsqueue
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rewind-vod/rewind/infra/queue"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
@@ -16,7 +18,7 @@ import (
 	"github.com/rewind-vod/rewind/infra/awsconfig"
 )
 
-// SQS limits this code works within.
+// Queue limits this code works within.
 const (
 	sqsMaxPerReceive = 10                     // MaxNumberOfMessages
 	sqsMaxWait       = 20                     // WaitTimeSeconds, seconds
@@ -25,8 +27,8 @@ const (
 	sqsMinPoll       = 200 * time.Millisecond // least time between two empty receive calls
 )
 
-// SQSConfig selects one queue on Amazon SQS or an SQS-compatible server.
-type SQSConfig struct {
+// Config selects one queue on Amazon Queue or an Queue-compatible server.
+type Config struct {
 	// QueueURL is the queue's URL, e.g.
 	// https://sqs.eu-west-1.amazonaws.com/123456789012/rewind-clips.
 	QueueURL string
@@ -35,7 +37,7 @@ type SQSConfig struct {
 	// server.
 	QueueName string
 	Owner     string
-	// Endpoint overrides the SQS endpoint URL (an SQS-compatible server, a
+	// Endpoint overrides the Queue endpoint URL (an Queue-compatible server, a
 	// VPC endpoint); empty means AWS_ENDPOINT_URL(_SQS) or AWS. A QueueURL
 	// that is not on an AWS host needs one.
 	Endpoint string
@@ -50,11 +52,11 @@ type SQSConfig struct {
 	Credentials aws.CredentialsProvider
 }
 
-// SQS is a Queue on Amazon SQS (standard queues). SQS counts time in whole
+// Queue is a queue.Queue on Amazon Queue (standard queues). Queue counts time in whole
 // seconds: Receive waits at least 1 s and rounds wait up to whole seconds
 // (and may take longer than wait by that much); leases and Extend round up
 // likewise.
-type SQS struct {
+type Queue struct {
 	client *sqs.Client
 	url    string
 	lease  int32 // seconds; 0: the queue's VisibilityTimeout
@@ -63,11 +65,11 @@ type SQS struct {
 	close  context.CancelFunc
 }
 
-var _ Queue = (*SQS)(nil)
+var _ queue.Queue = (*Queue)(nil)
 
-// NewSQS builds an SQS queue from cfg and the standard AWS configuration.
+// NewSQS builds an Queue queue from cfg and the standard AWS configuration.
 // Unless it must resolve QueueName, it does not contact the server.
-func NewSQS(ctx context.Context, cfg SQSConfig) (*SQS, error) {
+func New(ctx context.Context, cfg Config) (*Queue, error) {
 	var target *queueURL
 	switch {
 	case cfg.QueueURL != "":
@@ -86,7 +88,7 @@ func NewSQS(ctx context.Context, cfg SQSConfig) (*SQS, error) {
 	default:
 		return nil, errors.New("queue: sqs: no queue url or name")
 	}
-	if cfg.Lease < 0 || wholeSeconds(cfg.Lease) > sqsMaxVisibility {
+	if cfg.Lease < 0 || queue.WholeSeconds(cfg.Lease) > sqsMaxVisibility {
 		return nil, fmt.Errorf("queue: sqs: lease %v out of range (0 to 12h)", cfg.Lease)
 	}
 
@@ -106,7 +108,7 @@ func NewSQS(ctx context.Context, cfg SQSConfig) (*SQS, error) {
 		}
 	})
 	if target != nil && target.region == "" && client.Options().BaseEndpoint == nil {
-		return nil, fmt.Errorf("queue: sqs url %q: not an AWS SQS host; for an SQS-compatible server set the endpoint option (e.g. http://host:port)", cfg.QueueURL)
+		return nil, fmt.Errorf("queue: sqs url %q: not an AWS Queue host; for an Queue-compatible server set the endpoint option (e.g. http://host:port)", cfg.QueueURL)
 	}
 
 	url := cfg.QueueURL
@@ -122,34 +124,34 @@ func NewSQS(ctx context.Context, cfg SQSConfig) (*SQS, error) {
 		url = aws.ToString(out.QueueUrl)
 	}
 	closed, closeFn := context.WithCancel(context.Background())
-	return &SQS{
+	return &Queue{
 		client: client,
 		url:    url,
-		lease:  int32(wholeSeconds(cfg.Lease)),
+		lease:  int32(queue.WholeSeconds(cfg.Lease)),
 		closed: closed,
 		close:  closeFn,
 	}, nil
 }
 
 // URL is the queue URL the calls go to.
-func (q *SQS) URL() string { return q.url }
+func (q *Queue) URL() string { return q.url }
 
 // Client exposes the underlying SDK client (e.g. for queue attributes).
-func (q *SQS) Client() *sqs.Client { return q.client }
+func (q *Queue) Client() *sqs.Client { return q.client }
 
 // Send is one SendMessage.
-func (q *SQS) Send(ctx context.Context, body []byte) (string, error) {
+func (q *Queue) Send(ctx context.Context, body []byte) (string, error) {
 	return q.SendAfter(ctx, body, 0)
 }
 
-var _ DelayedSender = (*SQS)(nil)
+var _ queue.DelayedSender = (*Queue)(nil)
 
 // SendAfter sends with DelaySeconds (delay rounded up to whole seconds).
-func (q *SQS) SendAfter(ctx context.Context, body []byte, delay time.Duration) (string, error) {
-	if err := ValidateBody(body); err != nil {
+func (q *Queue) SendAfter(ctx context.Context, body []byte, delay time.Duration) (string, error) {
+	if err := queue.ValidateBody(body); err != nil {
 		return "", fmt.Errorf("queue: send: %w", err)
 	}
-	if err := checkDelay(delay); err != nil {
+	if err := queue.CheckDelay(delay); err != nil {
 		return "", fmt.Errorf("queue: send: %w", err)
 	}
 	callCtx, done, err := q.call(ctx)
@@ -160,7 +162,7 @@ func (q *SQS) SendAfter(ctx context.Context, body []byte, delay time.Duration) (
 	out, err := q.client.SendMessage(callCtx, &sqs.SendMessageInput{
 		QueueUrl:     aws.String(q.url),
 		MessageBody:  aws.String(string(body)),
-		DelaySeconds: int32(wholeSeconds(delay)),
+		DelaySeconds: int32(queue.WholeSeconds(delay)),
 	})
 	if err != nil {
 		return "", q.fail(ctx, "send", err)
@@ -169,8 +171,8 @@ func (q *SQS) SendAfter(ctx context.Context, body []byte, delay time.Duration) (
 }
 
 // Receive long-polls (WaitTimeSeconds up to 20, repeated for longer waits)
-// for up to max messages, at most 10 per call as SQS allows.
-func (q *SQS) Receive(ctx context.Context, limit int, wait time.Duration) ([]Message, error) {
+// for up to max messages, at most 10 per call as Queue allows.
+func (q *Queue) Receive(ctx context.Context, limit int, wait time.Duration) ([]queue.Message, error) {
 	if limit <= 0 {
 		return nil, fmt.Errorf("queue: receive: max %d must be positive", limit)
 	}
@@ -181,7 +183,7 @@ func (q *SQS) Receive(ctx context.Context, limit int, wait time.Duration) ([]Mes
 	defer done()
 	deadline := time.Now().Add(wait)
 	for {
-		secs := min(max(wholeSeconds(time.Until(deadline)), 1), sqsMaxWait)
+		secs := min(max(queue.WholeSeconds(time.Until(deadline)), 1), sqsMaxWait)
 		start := time.Now()
 		out, err := q.client.ReceiveMessage(callCtx, &sqs.ReceiveMessageInput{
 			QueueUrl:                    aws.String(q.url),
@@ -194,7 +196,7 @@ func (q *SQS) Receive(ctx context.Context, limit int, wait time.Duration) ([]Mes
 			return nil, q.fail(ctx, "receive", err)
 		}
 		if len(out.Messages) > 0 {
-			msgs := make([]Message, 0, len(out.Messages))
+			msgs := make([]queue.Message, 0, len(out.Messages))
 			for _, m := range out.Messages {
 				msgs = append(msgs, fromSQS(m))
 			}
@@ -219,12 +221,12 @@ func (q *SQS) Receive(ctx context.Context, limit int, wait time.Duration) ([]Mes
 
 // fromSQS converts one received message; a missing or odd receive count
 // reads as 1 (it was received at least this once).
-func fromSQS(m types.Message) Message {
+func fromSQS(m types.Message) queue.Message {
 	attempts, err := strconv.Atoi(m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)])
 	if err != nil || attempts < 1 {
 		attempts = 1
 	}
-	return Message{
+	return queue.Message{
 		ID:       aws.ToString(m.MessageId),
 		Body:     []byte(aws.ToString(m.Body)),
 		Receipt:  aws.ToString(m.ReceiptHandle),
@@ -233,7 +235,7 @@ func fromSQS(m types.Message) Message {
 }
 
 // Delete is one DeleteMessage with m's receipt handle.
-func (q *SQS) Delete(ctx context.Context, m Message) error {
+func (q *Queue) Delete(ctx context.Context, m queue.Message) error {
 	callCtx, done, err := q.call(ctx)
 	if err != nil {
 		return fmt.Errorf("queue: delete %s: %w", m.ID, err)
@@ -250,8 +252,8 @@ func (q *SQS) Delete(ctx context.Context, m Message) error {
 }
 
 // Extend is one ChangeMessageVisibility (d rounded up to whole seconds).
-func (q *SQS) Extend(ctx context.Context, m Message, d time.Duration) error {
-	if d <= 0 || wholeSeconds(d) > sqsMaxVisibility {
+func (q *Queue) Extend(ctx context.Context, m queue.Message, d time.Duration) error {
+	if d <= 0 || queue.WholeSeconds(d) > sqsMaxVisibility {
 		return fmt.Errorf("queue: extend %s: duration %v out of range (above 0, at most 12h)", m.ID, d)
 	}
 	callCtx, done, err := q.call(ctx)
@@ -262,7 +264,7 @@ func (q *SQS) Extend(ctx context.Context, m Message, d time.Duration) error {
 	_, err = q.client.ChangeMessageVisibility(callCtx, &sqs.ChangeMessageVisibilityInput{
 		QueueUrl:          aws.String(q.url),
 		ReceiptHandle:     aws.String(m.Receipt),
-		VisibilityTimeout: int32(wholeSeconds(d)),
+		VisibilityTimeout: int32(queue.WholeSeconds(d)),
 	})
 	if err != nil {
 		return q.fail(ctx, "extend "+m.ID, err)
@@ -272,15 +274,15 @@ func (q *SQS) Extend(ctx context.Context, m Message, d time.Duration) error {
 
 // Close cancels calls in progress (a long poll ends at once); messages
 // received and not deleted come back when their visibility times out.
-func (q *SQS) Close() error {
+func (q *Queue) Close() error {
 	q.close()
 	return nil
 }
 
 // call derives the context of one SDK call: it ends with ctx or Close.
-func (q *SQS) call(ctx context.Context) (context.Context, func(), error) {
+func (q *Queue) call(ctx context.Context) (context.Context, func(), error) {
 	if q.closed.Err() != nil {
-		return nil, nil, ErrClosed
+		return nil, nil, queue.ErrClosed
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
@@ -292,19 +294,19 @@ func (q *SQS) call(ctx context.Context) (context.Context, func(), error) {
 
 // fail wraps an SDK error, naming the cause that matters to the caller:
 // the caller's context, Close, or a lost lease.
-func (q *SQS) fail(ctx context.Context, op string, err error) error {
+func (q *Queue) fail(ctx context.Context, op string, err error) error {
 	switch {
 	case ctx.Err() != nil:
 		return fmt.Errorf("queue: %s: %w", op, ctx.Err())
 	case q.closed.Err() != nil:
-		return fmt.Errorf("queue: %s: %w", op, ErrClosed)
+		return fmt.Errorf("queue: %s: %w", op, queue.ErrClosed)
 	case leaseLost(err):
-		return fmt.Errorf("queue: %s: %w: %w", op, ErrLeaseLost, err)
+		return fmt.Errorf("queue: %s: %w: %w", op, queue.ErrLeaseLost, err)
 	}
 	return fmt.Errorf("queue: %s: %w", op, err)
 }
 
-// leaseLost recognises the ways SQS (and compatible servers) say a receipt
+// leaseLost recognises the ways Queue (and compatible servers) say a receipt
 // handle no longer holds its message: AWS answers a stale handle with
 // InvalidParameterValue naming the ReceiptHandle.
 func leaseLost(err error) bool {

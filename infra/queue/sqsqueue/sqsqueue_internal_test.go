@@ -1,4 +1,4 @@
-package queue
+package sqsqueue
 
 import (
 	"errors"
@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
+	"github.com/rewind-vod/rewind/infra/queue"
 )
 
 // TestLeaseLost: the ways AWS and goaws say a receipt handle is stale all
@@ -44,8 +45,8 @@ func TestWholeSeconds(t *testing.T) {
 	for d, want := range map[time.Duration]int64{
 		0: 0, time.Nanosecond: 1, time.Second: 1, time.Second + 1: 2, 1500 * time.Millisecond: 2, 20 * time.Second: 20,
 	} {
-		if got := wholeSeconds(d); got != want {
-			t.Errorf("wholeSeconds(%v) = %d, want %d", d, got, want)
+		if got := queue.WholeSeconds(d); got != want {
+			t.Errorf("queue.WholeSeconds(%v) = %d, want %d", d, got, want)
 		}
 	}
 }

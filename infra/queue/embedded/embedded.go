@@ -1,4 +1,4 @@
-package queue
+package embedded
 
 import (
 	"cmp"
@@ -7,16 +7,18 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/rewind-vod/rewind/infra/queue"
 )
 
-// Embedded is the in-process queue of `rewind dev`: messages live in memory
+// Queue is the in-process queue of `rewind dev`: messages live in memory
 // and, one JSON file each, in a folder, so a restart (even kill -9) loses
 // neither queued nor in-flight jobs. Every change is on disk before the
 // call returns. Only one process may use a folder at a time.
 //
 // Receive hands out the oldest receivable messages first. Work per call is
 // linear in the number of messages, which suits a development queue.
-type Embedded struct {
+type Queue struct {
 	dir   msgDir
 	lease time.Duration
 
@@ -30,13 +32,13 @@ type Embedded struct {
 	done    chan struct{} // closed by Close
 }
 
-var _ Queue = (*Embedded)(nil)
+var _ queue.Queue = (*Queue)(nil)
 
 // OpenDir opens (creating it if needed) the queue kept in dir; received
 // messages are leased for lease. Messages already in dir are loaded with
 // their delivery counts and leases, so a message whose lease ran out while
 // the process was down is receivable at once, with Attempts+1.
-func OpenDir(dir string, lease time.Duration) (*Embedded, error) {
+func Open(dir string, lease time.Duration) (*Queue, error) {
 	if lease <= 0 {
 		return nil, fmt.Errorf("queue: open %s: lease %v must be positive", dir, lease)
 	}
@@ -51,7 +53,7 @@ func OpenDir(dir string, lease time.Duration) (*Embedded, error) {
 	slices.SortFunc(recs, func(a, b *record) int {
 		return cmp.Or(a.Sent.Compare(b.Sent), cmp.Compare(a.ID, b.ID))
 	})
-	q := &Embedded{
+	q := &Queue{
 		dir:     d,
 		lease:   lease,
 		msgs:    recs,
@@ -66,23 +68,23 @@ func OpenDir(dir string, lease time.Duration) (*Embedded, error) {
 }
 
 // Dir is the absolute folder holding the messages.
-func (q *Embedded) Dir() string { return q.dir.path }
+func (q *Queue) Dir() string { return q.dir.path }
 
-var _ DelayedSender = (*Embedded)(nil)
+var _ queue.DelayedSender = (*Queue)(nil)
 
 // Send stores the message durably, then wakes a waiting receiver.
-func (q *Embedded) Send(ctx context.Context, body []byte) (string, error) {
+func (q *Queue) Send(ctx context.Context, body []byte) (string, error) {
 	return q.SendAfter(ctx, body, 0)
 }
 
 // SendAfter stores a message that becomes receivable delay from now: it
 // is kept as if leased until then by nobody (no receipt, no delivery
 // counted), so the delay survives a restart.
-func (q *Embedded) SendAfter(ctx context.Context, body []byte, delay time.Duration) (string, error) {
-	if err := ValidateBody(body); err != nil {
+func (q *Queue) SendAfter(ctx context.Context, body []byte, delay time.Duration) (string, error) {
+	if err := queue.ValidateBody(body); err != nil {
 		return "", fmt.Errorf("queue: send: %w", err)
 	}
-	if err := checkDelay(delay); err != nil {
+	if err := queue.CheckDelay(delay); err != nil {
 		return "", fmt.Errorf("queue: send: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -91,7 +93,7 @@ func (q *Embedded) SendAfter(ctx context.Context, body []byte, delay time.Durati
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
-		return "", fmt.Errorf("queue: send: %w", ErrClosed)
+		return "", fmt.Errorf("queue: send: %w", queue.ErrClosed)
 	}
 	now := time.Now()
 	id := newID(now)
@@ -114,7 +116,7 @@ func (q *Embedded) SendAfter(ctx context.Context, body []byte, delay time.Durati
 // Receive takes up to max receivable messages, waiting for one until wait
 // elapses, ctx ends or the queue is closed. It sleeps until something
 // changes or the next lease runs out; it never polls.
-func (q *Embedded) Receive(ctx context.Context, max int, wait time.Duration) ([]Message, error) {
+func (q *Queue) Receive(ctx context.Context, max int, wait time.Duration) ([]queue.Message, error) {
 	if max <= 0 {
 		return nil, fmt.Errorf("queue: receive: max %d must be positive", max)
 	}
@@ -132,7 +134,7 @@ func (q *Embedded) Receive(ctx context.Context, max int, wait time.Duration) ([]
 		q.mu.Lock()
 		if q.closed {
 			q.mu.Unlock()
-			return nil, fmt.Errorf("queue: receive: %w", ErrClosed)
+			return nil, fmt.Errorf("queue: receive: %w", queue.ErrClosed)
 		}
 		now := time.Now()
 		got, err := q.takeLocked(max, now)
@@ -161,7 +163,7 @@ func (q *Embedded) Receive(ctx context.Context, max int, wait time.Duration) ([]
 		case <-ctx.Done():
 			return nil, fmt.Errorf("queue: receive: %w", ctx.Err())
 		case <-q.done:
-			return nil, fmt.Errorf("queue: receive: %w", ErrClosed)
+			return nil, fmt.Errorf("queue: receive: %w", queue.ErrClosed)
 		}
 	}
 }
@@ -169,8 +171,8 @@ func (q *Embedded) Receive(ctx context.Context, max int, wait time.Duration) ([]
 // takeLocked leases up to max receivable messages, persisting each new
 // lease (and delivery count) before handing the message out. If a write
 // fails it returns what it already took, or the error when that is nothing.
-func (q *Embedded) takeLocked(max int, now time.Time) ([]Message, error) {
-	var got []Message
+func (q *Queue) takeLocked(max int, now time.Time) ([]queue.Message, error) {
+	var got []queue.Message
 	for _, r := range q.msgs {
 		if len(got) == max {
 			break
@@ -189,7 +191,7 @@ func (q *Embedded) takeLocked(max int, now time.Time) ([]Message, error) {
 			return nil, fmt.Errorf("queue: receive: %w", err)
 		}
 		*r = next
-		got = append(got, Message{ID: r.ID, Body: []byte(r.Body), Receipt: r.Receipt, Attempts: r.Attempts})
+		got = append(got, queue.Message{ID: r.ID, Body: []byte(r.Body), Receipt: r.Receipt, Attempts: r.Attempts})
 	}
 	return got, nil
 }
@@ -200,7 +202,7 @@ func receivable(r *record, now time.Time) bool {
 }
 
 // nextExpiryLocked is the earliest end of a running lease (zero: none).
-func (q *Embedded) nextExpiryLocked(now time.Time) time.Time {
+func (q *Queue) nextExpiryLocked(now time.Time) time.Time {
 	var next time.Time
 	for _, r := range q.msgs {
 		if !receivable(r, now) && (next.IsZero() || r.LeaseUntil.Before(next)) {
@@ -210,30 +212,30 @@ func (q *Embedded) nextExpiryLocked(now time.Time) time.Time {
 	return next
 }
 
-func (q *Embedded) notifyLocked() {
+func (q *Queue) notifyLocked() {
 	close(q.changed)
 	q.changed = make(chan struct{})
 }
 
 // Delete removes the message file, then the message. A message that is
 // already gone counts as deleted; one delivered again since m was received
-// fails with ErrLeaseLost (its new holder owns it). A lease that ran out
+// fails with queue.ErrLeaseLost (its new holder owns it). A lease that ran out
 // but was not taken again still deletes: the job is done.
-func (q *Embedded) Delete(ctx context.Context, m Message) error {
+func (q *Queue) Delete(ctx context.Context, m queue.Message) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("queue: delete %s: %w", m.ID, err)
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
-		return fmt.Errorf("queue: delete %s: %w", m.ID, ErrClosed)
+		return fmt.Errorf("queue: delete %s: %w", m.ID, queue.ErrClosed)
 	}
 	r := q.byID[m.ID]
 	if r == nil {
 		return nil
 	}
 	if r.Receipt == "" || r.Receipt != m.Receipt {
-		return fmt.Errorf("queue: delete %s: %w", m.ID, ErrLeaseLost)
+		return fmt.Errorf("queue: delete %s: %w", m.ID, queue.ErrLeaseLost)
 	}
 	if err := q.dir.remove(r.ID); err != nil {
 		return fmt.Errorf("queue: delete %s: %w", m.ID, err)
@@ -247,7 +249,7 @@ func (q *Embedded) Delete(ctx context.Context, m Message) error {
 // kept in memory only: after a restart the lease ends as first persisted,
 // which is what we want, since the worker that extended it died with the
 // process. That also keeps heartbeats off the disk.
-func (q *Embedded) Extend(ctx context.Context, m Message, d time.Duration) error {
+func (q *Queue) Extend(ctx context.Context, m queue.Message, d time.Duration) error {
 	if d <= 0 {
 		return fmt.Errorf("queue: extend %s: duration %v must be positive", m.ID, d)
 	}
@@ -257,21 +259,21 @@ func (q *Embedded) Extend(ctx context.Context, m Message, d time.Duration) error
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
-		return fmt.Errorf("queue: extend %s: %w", m.ID, ErrClosed)
+		return fmt.Errorf("queue: extend %s: %w", m.ID, queue.ErrClosed)
 	}
 	now := time.Now()
 	r := q.byID[m.ID]
 	if r == nil || r.Receipt == "" || r.Receipt != m.Receipt || receivable(r, now) {
-		return fmt.Errorf("queue: extend %s: %w", m.ID, ErrLeaseLost)
+		return fmt.Errorf("queue: extend %s: %w", m.ID, queue.ErrLeaseLost)
 	}
 	r.LeaseUntil = now.Add(d)
 	q.notifyLocked() // the lease may have been shortened
 	return nil
 }
 
-// Close wakes blocked receivers with ErrClosed. Everything is already on
+// Close wakes blocked receivers with queue.ErrClosed. Everything is already on
 // disk, so there is nothing to flush.
-func (q *Embedded) Close() error {
+func (q *Queue) Close() error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if !q.closed {

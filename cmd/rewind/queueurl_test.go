@@ -1,4 +1,4 @@
-package queue_test
+package main
 
 import (
 	"context"
@@ -11,7 +11,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
-	"github.com/rewind-vod/rewind/infra/queue"
+	"github.com/rewind-vod/rewind/infra/queue/embedded"
+	"github.com/rewind-vod/rewind/infra/queue/sqsqueue"
 	"github.com/rewind-vod/rewind/internal/sqstest"
 )
 
@@ -30,26 +31,26 @@ func isolateAWS(t *testing.T) {
 
 var dummyCreds = credentials.NewStaticCredentialsProvider("AK", "SK", "")
 
-func TestOpenFile(t *testing.T) {
+func TestOpenQueueFile(t *testing.T) {
 	abs := filepath.Join(t.TempDir(), "q")
-	q, err := queue.Open(ctx, "file://"+abs, queue.Options{})
+	q, err := openQueue(ctx, "file://"+abs, queueOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer q.Close()
-	e, ok := q.(*queue.Embedded)
+	e, ok := q.(*embedded.Queue)
 	if !ok || e.Dir() != abs {
 		t.Fatalf("file:///abs opened %T at %v", q, e)
 	}
 
 	wd := t.TempDir()
 	t.Chdir(wd)
-	q2, err := queue.Open(ctx, "file://data/queue", queue.Options{Lease: time.Second})
+	q2, err := openQueue(ctx, "file://data/queue", queueOptions{Lease: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer q2.Close()
-	if got := q2.(*queue.Embedded).Dir(); got != filepath.Join(wd, "data", "queue") {
+	if got := q2.(*embedded.Queue).Dir(); got != filepath.Join(wd, "data", "queue") {
 		t.Errorf("file://data/queue is %s", got)
 	}
 	if _, err := os.Stat(filepath.Join(wd, "data", "queue")); err != nil {
@@ -59,11 +60,11 @@ func TestOpenFile(t *testing.T) {
 
 func TestOpenSQSURL(t *testing.T) {
 	isolateAWS(t)
-	q, err := queue.Open(ctx, "https://sqs.eu-west-1.amazonaws.com/123456789012/rewind-clips", queue.Options{Credentials: dummyCreds})
+	q, err := openQueue(ctx, "https://sqs.eu-west-1.amazonaws.com/123456789012/rewind-clips", queueOptions{Credentials: dummyCreds})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := q.(*queue.SQS)
+	s := q.(*sqsqueue.Queue)
 	if s.URL() != "https://sqs.eu-west-1.amazonaws.com/123456789012/rewind-clips" {
 		t.Errorf("URL() = %s", s.URL())
 	}
@@ -71,32 +72,32 @@ func TestOpenSQSURL(t *testing.T) {
 		t.Errorf("region %q, want eu-west-1 from the URL", r)
 	}
 	// An explicit region wins over the URL's.
-	q, err = queue.Open(ctx, "https://sqs.eu-west-1.amazonaws.com/123456789012/rewind-clips", queue.Options{Region: "us-west-2", Credentials: dummyCreds})
+	q, err = openQueue(ctx, "https://sqs.eu-west-1.amazonaws.com/123456789012/rewind-clips", queueOptions{Region: "us-west-2", Credentials: dummyCreds})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := q.(*queue.SQS).Client().Options().Region; r != "us-west-2" {
+	if r := q.(*sqsqueue.Queue).Client().Options().Region; r != "us-west-2" {
 		t.Errorf("region %q, want the option's us-west-2", r)
 	}
 	// A local server's URL works with an endpoint, and only with one.
 	local := "http://127.0.0.1:4100/100010001000/jobs"
-	if _, err := queue.Open(ctx, local, queue.Options{Credentials: dummyCreds}); err == nil || !strings.Contains(err.Error(), "endpoint") {
+	if _, err := openQueue(ctx, local, queueOptions{Credentials: dummyCreds}); err == nil || !strings.Contains(err.Error(), "endpoint") {
 		t.Errorf("local URL without endpoint: %v, want an error naming the endpoint option", err)
 	}
-	q, err = queue.Open(ctx, local, queue.Options{Endpoint: "http://127.0.0.1:4100", Credentials: dummyCreds})
+	q, err = openQueue(ctx, local, queueOptions{Endpoint: "http://127.0.0.1:4100", Credentials: dummyCreds})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := q.(*queue.SQS).Client().Options().Region; r != "us-east-1" {
+	if r := q.(*sqsqueue.Queue).Client().Options().Region; r != "us-east-1" {
 		t.Errorf("default region %q", r)
 	}
 	t.Setenv("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:4100")
-	if _, err := queue.Open(ctx, local, queue.Options{Credentials: dummyCreds}); err != nil {
+	if _, err := openQueue(ctx, local, queueOptions{Credentials: dummyCreds}); err != nil {
 		t.Errorf("local URL with AWS_ENDPOINT_URL_SQS: %v", err)
 	}
 }
 
-func TestOpenErrors(t *testing.T) {
+func TestOpenQueueErrors(t *testing.T) {
 	isolateAWS(t)
 	for _, u := range []string{
 		"",
@@ -121,7 +122,7 @@ func TestOpenErrors(t *testing.T) {
 		"http://sqs.us-east-1.amazonaws.com/123456789012/jobs",
 		"https://sqs.us-east-1.amazonaws.com/../jobs",
 	} {
-		q, err := queue.Open(ctx, u, queue.Options{Credentials: dummyCreds, Endpoint: "http://127.0.0.1:9"})
+		q, err := openQueue(ctx, u, queueOptions{Credentials: dummyCreds, Endpoint: "http://127.0.0.1:9"})
 		if err == nil {
 			_ = q.Close()
 			t.Errorf("Open(%q) succeeded", u)
@@ -131,10 +132,10 @@ func TestOpenErrors(t *testing.T) {
 			t.Errorf("Open(%q): error %q should start with \"queue: \" and quote the url", u, err)
 		}
 	}
-	if _, err := queue.NewSQS(ctx, queue.SQSConfig{}); err == nil {
+	if _, err := sqsqueue.New(ctx, sqsqueue.Config{}); err == nil {
 		t.Error("NewSQS without a queue succeeded")
 	}
-	if _, err := queue.NewSQS(ctx, queue.SQSConfig{QueueURL: "https://sqs.us-east-1.amazonaws.com/1/q", Lease: 13 * time.Hour}); err == nil {
+	if _, err := sqsqueue.New(ctx, sqsqueue.Config{QueueURL: "https://sqs.us-east-1.amazonaws.com/1/q", Lease: 13 * time.Hour}); err == nil {
 		t.Error("a 13 h lease was accepted")
 	}
 }
@@ -147,15 +148,22 @@ func TestOpenSQSName(t *testing.T) {
 	url := srv.NewQueue(t, 30*time.Second)
 	name := url[strings.LastIndexByte(url, '/')+1:]
 	for _, u := range []string{"sqs://" + name, "sqs://" + sqstest.Account + "/" + name, url} {
-		q, err := queue.Open(ctx, u, srv.Options(0))
+		q, err := openQueue(ctx, u, sqsOptions(srv))
 		if err != nil {
 			t.Fatalf("Open(%s): %v", u, err)
 		}
-		if got := q.(*queue.SQS).URL(); got != url {
+		if got := q.(*sqsqueue.Queue).URL(); got != url {
 			t.Errorf("Open(%s) found %s, want %s", u, got, url)
 		}
-		id := send(t, q, "via "+u)
-		m := receiveOne(t, q, 2*time.Second)
+		id, err := q.Send(ctx, []byte("via "+u))
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs, err := q.Receive(ctx, 1, 2*time.Second)
+		if err != nil || len(msgs) != 1 {
+			t.Fatalf("receive via %s: %v %v", u, msgs, err)
+		}
+		m := msgs[0]
 		if m.ID != id {
 			t.Errorf("received %s, sent %s", m.ID, id)
 		}
@@ -164,7 +172,7 @@ func TestOpenSQSName(t *testing.T) {
 		}
 		_ = q.Close()
 	}
-	if _, err := queue.Open(ctx, "sqs://no-such-queue", srv.Options(0)); err == nil || !strings.Contains(err.Error(), "no-such-queue") {
+	if _, err := openQueue(ctx, "sqs://no-such-queue", sqsOptions(srv)); err == nil || !strings.Contains(err.Error(), "no-such-queue") {
 		t.Errorf("missing queue: %v", err)
 	}
 }
@@ -181,4 +189,11 @@ func TestSQSServerDown(t *testing.T) {
 	if err == nil || errors.Is(err, context.DeadlineExceeded) || !strings.HasPrefix(err.Error(), "queue: send: ") {
 		t.Errorf("send to a stopped server: %v", err)
 	}
+}
+
+// sqsOptions reach the test server srv.
+var ctx = context.Background()
+
+func sqsOptions(srv *sqstest.Server) queueOptions {
+	return queueOptions{Endpoint: srv.Endpoint, Region: srv.Region, Credentials: srv.Credentials()}
 }

@@ -1,4 +1,4 @@
-package queue
+package embedded
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rewind-vod/rewind/infra/queue"
 )
 
 // FuzzDecodeRecord feeds arbitrary message files to the loader's decoder
@@ -24,7 +26,7 @@ func FuzzDecodeRecord(f *testing.F) {
 		if !validID(r.ID) || name != r.ID+recordExt {
 			t.Fatalf("accepted id %q from file %q", r.ID, name)
 		}
-		if err := ValidateBody([]byte(r.Body)); err != nil {
+		if err := queue.ValidateBody([]byte(r.Body)); err != nil {
 			t.Fatalf("accepted a body Send refuses: %v", err)
 		}
 		// Never delivered: no receipt (a LeaseUntil is a SendAfter delay);
