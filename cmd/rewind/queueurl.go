@@ -12,14 +12,14 @@ import (
 	"github.com/rewind-vod/rewind/infra/queue/sqsqueue"
 )
 
-// DefaultLease is the embedded queue's lease when queueOptions.Lease is zero:
+// defaultLease is the embedded queue's lease when queueOptions.Lease is zero:
 // short, so a crashed job is retried soon; workers Extend while they work.
-const DefaultLease = time.Minute
+const defaultLease = time.Minute
 
 // queueOptions complete a queue URL.
 type queueOptions struct {
 	// Lease is how long a received message stays invisible to others.
-	// Embedded: zero means DefaultLease. SQS: zero keeps the queue's own
+	// Embedded: zero means defaultLease. SQS: zero keeps the queue's own
 	// VisibilityTimeout.
 	Lease time.Duration
 	// Endpoint overrides the SQS endpoint URL (SQS-compatible servers);
@@ -61,7 +61,7 @@ func openQueue(ctx context.Context, queueURL string, opts queueOptions) (queue.Q
 		}
 		lease := opts.Lease
 		if lease == 0 {
-			lease = DefaultLease
+			lease = defaultLease
 		}
 		return embedded.Open(dir, lease)
 	case "sqs":
