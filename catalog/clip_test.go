@@ -145,3 +145,25 @@ func TestClipIdemRecord(t *testing.T) {
 		t.Errorf("bad record: %v", err)
 	}
 }
+
+// FuzzDecodeClipMessage: a queue body may be anything another producer (or
+// an attacker with queue access) sent; only a valid clip id gets through,
+// and it is the one the message named.
+func FuzzDecodeClipMessage(f *testing.F) {
+	f.Add(EncodeClipMessage(NewClipID()))
+	f.Add([]byte(`{"clip":"../../etc/passwd"}`))
+	f.Add([]byte(`{"clip":1}`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		id, err := DecodeClipMessage(body)
+		if err != nil {
+			return
+		}
+		if ValidClipID(id) != nil {
+			t.Fatalf("invalid id %q accepted", id)
+		}
+		if again, err := DecodeClipMessage(EncodeClipMessage(id)); err != nil || again != id {
+			t.Fatalf("round trip of %q: %q %v", id, again, err)
+		}
+	})
+}

@@ -32,7 +32,7 @@ type api struct {
 	reg *prometheus.Registry
 }
 
-func newAPI(t *testing.T, cfg Config) *api {
+func newAPI(t testing.TB, cfg Config) *api {
 	t.Helper()
 	st, err := fsstore.New(t.TempDir())
 	if err != nil {

@@ -32,7 +32,7 @@ const (
 )
 
 // apiOver is a vodapi over st (shared by several copies of the API).
-func apiOver(t *testing.T, cfg Config, st *fsstore.FS) *api {
+func apiOver(t testing.TB, cfg Config, st *fsstore.FS) *api {
 	t.Helper()
 	if cfg.TargetDuration == 0 {
 		cfg.TargetDuration = 2 * time.Second
