@@ -15,21 +15,21 @@ func amfMeta(pairs ...any) []byte {
 		b.Write(binary.BigEndian.AppendUint16(nil, uint16(len(s))))
 		b.WriteString(s)
 	}
-	b.WriteByte(amfString)
+	b.WriteByte(AMF0String)
 	str("onMetaData")
-	b.WriteByte(amfECMAArray)
+	b.WriteByte(AMF0ECMAArray)
 	b.Write(binary.BigEndian.AppendUint32(nil, uint32(len(pairs)/2)))
 	for i := 0; i+1 < len(pairs); i += 2 {
 		str(pairs[i].(string))
 		switch v := pairs[i+1].(type) {
 		case float64:
-			b.WriteByte(amfNumber)
+			b.WriteByte(AMF0Number)
 			b.Write(binary.BigEndian.AppendUint64(nil, math.Float64bits(v)))
 		case string:
-			b.WriteByte(amfString)
+			b.WriteByte(AMF0String)
 			str(v)
 		case bool:
-			b.WriteByte(amfBoolean)
+			b.WriteByte(AMF0Boolean)
 			if v {
 				b.WriteByte(1)
 			} else {
@@ -37,7 +37,7 @@ func amfMeta(pairs ...any) []byte {
 			}
 		}
 	}
-	b.Write([]byte{0, 0, amfObjectEnd})
+	b.Write([]byte{0, 0, AMF0ObjectEnd})
 	return b.Bytes()
 }
 
@@ -53,7 +53,7 @@ func TestParseMetadataTracks(t *testing.T) {
 		"audio only":    {amfMeta("audiocodecid", 10.0, "audiosamplerate", 44100.0), Tracks{Audio: true}, true},
 		"codec id zero": {amfMeta("videocodecid", 0.0, "audiocodecid", 10.0), Tracks{Audio: true}, true},
 		"nothing":       {amfMeta("duration", 5.0), Tracks{}, true},
-		"not metadata":  {[]byte{amfString, 0, 3, 'f', 'o', 'o', amfNull}, Tracks{}, false},
+		"not metadata":  {[]byte{AMF0String, 0, 3, 'f', 'o', 'o', AMF0Null}, Tracks{}, false},
 		"empty":         {nil, Tracks{}, false},
 	} {
 		got, ok := ParseMetadataTracks(tc.body)
@@ -66,7 +66,7 @@ func TestParseMetadataTracks(t *testing.T) {
 func FuzzParseMetadataTracks(f *testing.F) {
 	f.Add(amfMeta("width", 1280.0, "videocodecid", 7.0, "audiocodecid", 10.0, "encoder", "Lavf"))
 	f.Add(amfMeta("stereo", true))
-	f.Add([]byte{amfString, 0, 10, 'o', 'n', 'M', 'e', 't', 'a', 'D', 'a', 't', 'a', amfObject, 0, 1, 'x', amfStrictArray, 0xff, 0xff, 0xff, 0xff})
+	f.Add([]byte{AMF0String, 0, 10, 'o', 'n', 'M', 'e', 't', 'a', 'D', 'a', 't', 'a', AMF0Object, 0, 1, 'x', AMF0StrictArray, 0xff, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ParseMetadataTracks(b) // must not panic or loop on anything
 	})

@@ -2,132 +2,17 @@ package rtmpwire
 
 import (
 	"encoding/binary"
-	"errors"
 	"math"
 	"strconv"
+
+	"github.com/rewind-vod/rewind/media"
 )
 
 // TypeCommandAMF0 is the AMF0 command message type.
 const TypeCommandAMF0 = 20
 
-// AMF0 markers we need to know.
-const (
-	amfNumber      = 0x00
-	amfBoolean     = 0x01
-	amfString      = 0x02
-	amfObject      = 0x03
-	amfNull        = 0x05
-	amfUndefined   = 0x06
-	amfReference   = 0x07
-	amfECMAArray   = 0x08
-	amfObjectEnd   = 0x09
-	amfStrictArray = 0x0A
-	amfDate        = 0x0B
-	amfLongString  = 0x0C
-	amfXMLDocument = 0x0F
-	amfTypedObject = 0x10
-)
-
-var errAMF = errors.New("bad AMF0 value")
-
-// skipAMF0 returns the length of the AMF0 value at the start of b.
-func skipAMF0(b []byte, depth int) (int, error) {
-	if len(b) == 0 || depth > 16 {
-		return 0, errAMF
-	}
-	need := func(n int) (int, error) {
-		if n > len(b) {
-			return 0, errAMF
-		}
-		return n, nil
-	}
-	switch b[0] {
-	case amfNumber:
-		return need(9)
-	case amfBoolean:
-		return need(2)
-	case amfString:
-		if len(b) < 3 {
-			return 0, errAMF
-		}
-		return need(3 + int(binary.BigEndian.Uint16(b[1:])))
-	case amfLongString, amfXMLDocument:
-		if len(b) < 5 {
-			return 0, errAMF
-		}
-		return need(5 + int(binary.BigEndian.Uint32(b[1:])))
-	case amfNull, amfUndefined:
-		return 1, nil
-	case amfReference:
-		return need(3)
-	case amfDate:
-		return need(11)
-	case amfObject:
-		n, err := skipProperties(b[1:], depth)
-		return 1 + n, err
-	case amfECMAArray:
-		if len(b) < 5 {
-			return 0, errAMF
-		}
-		n, err := skipProperties(b[5:], depth)
-		return 5 + n, err
-	case amfTypedObject:
-		if len(b) < 3 {
-			return 0, errAMF
-		}
-		name := 3 + int(binary.BigEndian.Uint16(b[1:]))
-		if name > len(b) {
-			return 0, errAMF
-		}
-		n, err := skipProperties(b[name:], depth)
-		return name + n, err
-	case amfStrictArray:
-		if len(b) < 5 {
-			return 0, errAMF
-		}
-		count := binary.BigEndian.Uint32(b[1:])
-		off := 5
-		for i := uint32(0); i < count; i++ {
-			n, err := skipAMF0(b[off:], depth+1)
-			if err != nil {
-				return 0, err
-			}
-			off += n
-		}
-		return off, nil
-	}
-	return 0, errAMF
-}
-
-// skipProperties skips key/value pairs up to and including the end marker.
-func skipProperties(b []byte, depth int) (int, error) {
-	off := 0
-	for {
-		if off+2 > len(b) {
-			return 0, errAMF
-		}
-		k := int(binary.BigEndian.Uint16(b[off:]))
-		off += 2
-		if k == 0 {
-			if off >= len(b) || b[off] != amfObjectEnd {
-				return 0, errAMF
-			}
-			return off + 1, nil
-		}
-		off += k
-		if off > len(b) {
-			return 0, errAMF
-		}
-		n, err := skipAMF0(b[off:], depth+1)
-		if err != nil {
-			return 0, err
-		}
-		off += n
-	}
-}
-
 func amfString0(b []byte) (string, bool) {
-	if len(b) < 3 || b[0] != amfString {
+	if len(b) < 3 || b[0] != media.AMF0String {
 		return "", false
 	}
 	n := int(binary.BigEndian.Uint16(b[1:]))
@@ -170,7 +55,7 @@ func (c *commands) normalize(m Message) (Message, bool) {
 	// name, transaction id, command object, then the argument.
 	var ends []int // end offsets of the leading whole values
 	for off := 0; off < len(p) && len(ends) < 4; {
-		n, err := skipAMF0(p[off:], 0)
+		n, err := media.AMF0Size(p[off:])
 		if err != nil {
 			return m, true // not ours to judge: go-rtmp will say
 		}
@@ -181,9 +66,9 @@ func (c *commands) normalize(m Message) (Message, bool) {
 	switch len(ends) {
 	case 1: // the name alone
 		prefix = appendNumber(append([]byte(nil), p...), 0)
-		prefix = append(prefix, amfNull)
+		prefix = append(prefix, media.AMF0Null)
 	case 2: // no command object
-		prefix = append(append([]byte(nil), p...), amfNull)
+		prefix = append(append([]byte(nil), p...), media.AMF0Null)
 	default:
 		prefix = append([]byte(nil), p[:ends[2]]...)
 	}
@@ -193,7 +78,7 @@ func (c *commands) normalize(m Message) (Message, bool) {
 	}
 	switch name {
 	case "deleteStream":
-		if len(arg) > 0 && arg[0] == amfNumber {
+		if len(arg) > 0 && arg[0] == media.AMF0Number {
 			return m, true
 		}
 		id := c.lastStreamID
@@ -213,12 +98,12 @@ func (c *commands) normalize(m Message) (Message, bool) {
 		if _, ok := amfString0(arg); ok {
 			return m, true
 		}
-		m.Payload = append(prefix, amfString, 0, 0)
+		m.Payload = append(prefix, media.AMF0String, 0, 0)
 	}
 	return m, true
 }
 
 func appendNumber(b []byte, v float64) []byte {
-	b = append(b, amfNumber)
+	b = append(b, media.AMF0Number)
 	return binary.BigEndian.AppendUint64(b, math.Float64bits(v))
 }

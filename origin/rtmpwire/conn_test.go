@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"io"
 	"testing"
+
+	"github.com/rewind-vod/rewind/media"
 )
 
 // fakeRaw is a client connection: it reads what the client sent and
@@ -19,7 +21,7 @@ func (f *fakeRaw) Write(p []byte) (int, error) { return f.out.Write(p) }
 func (f *fakeRaw) Close() error                { return nil }
 
 func amfStr(s string) []byte {
-	b := []byte{amfString, byte(len(s) >> 8), byte(len(s))}
+	b := []byte{media.AMF0String, byte(len(s) >> 8), byte(len(s))}
 	return append(b, s...)
 }
 
@@ -72,17 +74,17 @@ func TestConnNormalizes(t *testing.T) {
 	client = append(client, make([]byte, 1536)...) // C2
 	client = append(client, fmt0(2, 0, 4, TypeSetChunkSize, 0)...)
 	client = binary.BigEndian.AppendUint32(client, 100)
-	connect := command(amfStr("connect"), amfNum(1), []byte{amfObject, 0, 0, amfObjectEnd})
+	connect := command(amfStr("connect"), amfNum(1), []byte{media.AMF0Object, 0, 0, media.AMF0ObjectEnd})
 	client = append(client, chunked(3, 0, TypeCommandAMF0, 0, connect, 100)...)
-	publish := command(amfStr("publish"), amfNum(5), []byte{amfNull}, amfStr("gst"), amfStr("live"))
+	publish := command(amfStr("publish"), amfNum(5), []byte{media.AMF0Null}, amfStr("gst"), amfStr("live"))
 	client = append(client, chunked(400, 0, TypeCommandAMF0, 1, publish, 100)...)
 	client = append(client, fmt0(6, 10, 0, 9, 1)...) // zero length: dropped
 	video := pattern(1000, 9)
 	client = append(client, chunked(6, 0x1234567, 9, 1, video, 100)...)
 	// rtmp2sink's end of publish: the name where the stream id belongs.
-	fcun := command(amfStr("FCUnpublish"), amfNum(6), []byte{amfNull})
+	fcun := command(amfStr("FCUnpublish"), amfNum(6), []byte{media.AMF0Null})
 	client = append(client, chunked(3, 0, TypeCommandAMF0, 0, fcun, 100)...)
-	del := command(amfStr("deleteStream"), amfNum(7), []byte{amfNull}, amfStr("gst"))
+	del := command(amfStr("deleteStream"), amfNum(7), []byte{media.AMF0Null}, amfStr("gst"))
 	client = append(client, chunked(3, 0, TypeCommandAMF0, 0, del, 100)...)
 
 	raw := &fakeRaw{in: bytes.NewReader(client)}
@@ -129,10 +131,10 @@ func TestConnNormalizes(t *testing.T) {
 	if got[3].ts != 0x1234567 || !bytes.Equal(got[3].body, video) {
 		t.Errorf("video: ts %#x", got[3].ts)
 	}
-	if want := command(amfStr("FCUnpublish"), amfNum(6), []byte{amfNull}, amfStr("")); !bytes.Equal(got[4].body, want) {
+	if want := command(amfStr("FCUnpublish"), amfNum(6), []byte{media.AMF0Null}, amfStr("")); !bytes.Equal(got[4].body, want) {
 		t.Errorf("FCUnpublish = % x, want % x", got[4].body, want)
 	}
-	if want := command(amfStr("deleteStream"), amfNum(7), []byte{amfNull}, amfNum(1)); !bytes.Equal(got[5].body, want) {
+	if want := command(amfStr("deleteStream"), amfNum(7), []byte{media.AMF0Null}, amfNum(1)); !bytes.Equal(got[5].body, want) {
 		t.Errorf("deleteStream = % x, want % x", got[5].body, want)
 	}
 }
@@ -140,9 +142,9 @@ func TestConnNormalizes(t *testing.T) {
 func TestCommandsUntouched(t *testing.T) {
 	var c commands
 	for _, p := range [][]byte{
-		command(amfStr("deleteStream"), amfNum(3), []byte{amfNull}, amfNum(1)),
-		command(amfStr("FCUnpublish"), amfNum(3), []byte{amfNull}, amfStr("cam")),
-		command(amfStr("connect"), amfNum(1), []byte{amfObject, 0, 3, 'a', 'p', 'p'}, amfStr("live"), []byte{0, 0, amfObjectEnd}),
+		command(amfStr("deleteStream"), amfNum(3), []byte{media.AMF0Null}, amfNum(1)),
+		command(amfStr("FCUnpublish"), amfNum(3), []byte{media.AMF0Null}, amfStr("cam")),
+		command(amfStr("connect"), amfNum(1), []byte{media.AMF0Object, 0, 3, 'a', 'p', 'p'}, amfStr("live"), []byte{0, 0, media.AMF0ObjectEnd}),
 		{0x11, 0x02}, // not AMF0 we know: go-rtmp judges
 	} {
 		m, ok := c.normalize(Message{TypeID: TypeCommandAMF0, Payload: p})
@@ -156,8 +158,8 @@ func TestCommandsUntouched(t *testing.T) {
 		t.Error("deleteStream of nothing handed on")
 	}
 	// A numeric string is the id.
-	m, _ := c.normalize(Message{TypeID: TypeCommandAMF0, Payload: command(amfStr("deleteStream"), amfNum(3), []byte{amfNull}, amfStr("2"))})
-	if want := command(amfStr("deleteStream"), amfNum(3), []byte{amfNull}, amfNum(2)); !bytes.Equal(m.Payload, want) {
+	m, _ := c.normalize(Message{TypeID: TypeCommandAMF0, Payload: command(amfStr("deleteStream"), amfNum(3), []byte{media.AMF0Null}, amfStr("2"))})
+	if want := command(amfStr("deleteStream"), amfNum(3), []byte{media.AMF0Null}, amfNum(2)); !bytes.Equal(m.Payload, want) {
 		t.Errorf("deleteStream \"2\" = % x", m.Payload)
 	}
 }
