@@ -8,8 +8,28 @@ import (
 	"github.com/rewind-vod/rewind/media"
 )
 
-// TypeCommandAMF0 is the AMF0 command message type.
-const TypeCommandAMF0 = 20
+// TypeCommandAMF0 and TypeDataAMF0 are the AMF0 command and data message
+// types.
+const (
+	TypeCommandAMF0 = 20
+	TypeDataAMF0    = 18
+)
+
+// setDataFrame is "@setDataFrame" as an AMF0 string.
+var setDataFrame = append([]byte{media.AMF0String, 0, 13}, "@setDataFrame"...)
+
+// metadataFrame turns metadata sent as a plain "onMetaData" data message
+// (as relays such as nginx-rtmp's push send it, the way a server sends it
+// to a player) into the "@setDataFrame" form an encoder uses, which is the
+// only one go-rtmp hands on: the sinks then get the stream's metadata
+// either way.
+func metadataFrame(m Message) Message {
+	if name, ok := amfString0(m.Payload); !ok || name != "onMetaData" {
+		return m
+	}
+	m.Payload = append(append([]byte(nil), setDataFrame...), m.Payload...)
+	return m
+}
 
 func amfString0(b []byte) (string, bool) {
 	if len(b) < 3 || b[0] != media.AMF0String {
@@ -34,6 +54,9 @@ type commands struct {
 
 // normalize returns the message to hand on, and false to drop it.
 func (c *commands) normalize(m Message) (Message, bool) {
+	if m.TypeID == TypeDataAMF0 {
+		return metadataFrame(m), true
+	}
 	if m.TypeID != TypeCommandAMF0 {
 		return m, true
 	}

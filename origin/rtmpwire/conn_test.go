@@ -163,3 +163,25 @@ func TestCommandsUntouched(t *testing.T) {
 		t.Errorf("deleteStream \"2\" = % x", m.Payload)
 	}
 }
+
+// Metadata sent as a plain "onMetaData" data message (nginx-rtmp's push)
+// reaches go-rtmp in the "@setDataFrame" form it hands on; the encoder's own
+// form, other data messages and commands are left alone.
+func TestMetadataFrame(t *testing.T) {
+	str := func(s string) []byte { return append([]byte{media.AMF0String, 0, byte(len(s))}, s...) }
+	meta := append(str("onMetaData"), media.AMF0ECMAArray, 0, 0, 0, 0, 0, 0, media.AMF0ObjectEnd)
+	var c commands
+	got, ok := c.normalize(Message{TypeID: TypeDataAMF0, StreamID: 1, Payload: meta})
+	if want := append(str("@setDataFrame"), meta...); !ok || !bytes.Equal(got.Payload, want) {
+		t.Errorf("onMetaData: %q %v, want %q", got.Payload, ok, want)
+	}
+	for _, m := range []Message{
+		{TypeID: TypeDataAMF0, StreamID: 1, Payload: append(str("@setDataFrame"), meta...)},
+		{TypeID: TypeDataAMF0, StreamID: 1, Payload: str("|RtmpSampleAccess")},
+		{TypeID: TypeCommandAMF0, StreamID: 0, Payload: str("onMetaData")},
+	} {
+		if got, ok := c.normalize(m); !ok || !bytes.Equal(got.Payload, m.Payload) {
+			t.Errorf("%q changed to %q", m.Payload, got.Payload)
+		}
+	}
+}
