@@ -124,3 +124,17 @@ func skipProperties(b []byte, depth int) (int, error) {
 		off += n
 	}
 }
+
+// SplitAMF0String splits the AMF0 string value (marker, 16-bit length,
+// bytes) at the front of b from what follows it: a data message's name, a
+// command's name or an argument.
+func SplitAMF0String(b []byte) (s string, rest []byte, ok bool) {
+	if len(b) < 3 || b[0] != AMF0String {
+		return "", nil, false
+	}
+	n := int(binary.BigEndian.Uint16(b[1:]))
+	if len(b) < 3+n {
+		return "", nil, false
+	}
+	return string(b[3 : 3+n]), b[3+n:], true
+}

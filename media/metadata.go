@@ -16,7 +16,7 @@ type Tracks struct {
 // or stereo means audio (a codec id of 0 declares nothing). ok is false when
 // the body is not onMetaData.
 func ParseMetadataTracks(b []byte) (t Tracks, ok bool) {
-	name, rest, ok := amfString0(b)
+	name, rest, ok := SplitAMF0String(b)
 	if !ok || name != "onMetaData" || len(rest) == 0 {
 		return Tracks{}, false
 	}
@@ -63,16 +63,4 @@ func ParseMetadataTracks(b []byte) (t Tracks, ok bool) {
 		}
 	}
 	return t, true
-}
-
-// amfString0 reads an AMF0 string value (marker, 16-bit length, bytes).
-func amfString0(b []byte) (string, []byte, bool) {
-	if len(b) < 3 || b[0] != AMF0String {
-		return "", nil, false
-	}
-	n := int(binary.BigEndian.Uint16(b[1:]))
-	if len(b) < 3+n {
-		return "", nil, false
-	}
-	return string(b[3 : 3+n]), b[3+n:], true
 }

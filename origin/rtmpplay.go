@@ -165,7 +165,7 @@ func (p *rtmpPlayer) sendNow(f media.Frame) error {
 	case media.FrameData:
 		// The payload is what @setDataFrame carried: the "onMetaData" name
 		// and its object. A player gets it as an onMetaData data message.
-		name, body, ok := splitAMF0Name(f.Payload)
+		name, body, ok := media.SplitAMF0String(f.Payload)
 		if !ok {
 			return nil
 		}
@@ -206,19 +206,6 @@ func (p *rtmpPlayer) run() error {
 			}
 		}
 	}
-}
-
-// splitAMF0Name splits an AMF0 string (marker 0x02, 16-bit length) off the
-// front of a data payload.
-func splitAMF0Name(p []byte) (string, []byte, bool) {
-	if len(p) < 3 || p[0] != 0x02 {
-		return "", nil, false
-	}
-	n := int(p[1])<<8 | int(p[2])
-	if len(p) < 3+n {
-		return "", nil, false
-	}
-	return string(p[3 : 3+n]), p[3+n:], true
 }
 
 func audioMessage(p []byte) message.Message {

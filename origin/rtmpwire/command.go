@@ -24,22 +24,11 @@ var setDataFrame = append([]byte{media.AMF0String, 0, 13}, "@setDataFrame"...)
 // only one go-rtmp hands on: the sinks then get the stream's metadata
 // either way.
 func metadataFrame(m Message) Message {
-	if name, ok := amfString0(m.Payload); !ok || name != "onMetaData" {
+	if name, _, ok := media.SplitAMF0String(m.Payload); !ok || name != "onMetaData" {
 		return m
 	}
 	m.Payload = append(append([]byte(nil), setDataFrame...), m.Payload...)
 	return m
-}
-
-func amfString0(b []byte) (string, bool) {
-	if len(b) < 3 || b[0] != media.AMF0String {
-		return "", false
-	}
-	n := int(binary.BigEndian.Uint16(b[1:]))
-	if 3+n > len(b) {
-		return "", false
-	}
-	return string(b[3 : 3+n]), true
 }
 
 // commands rewrites the end-of-publish commands that real encoders send in
@@ -61,7 +50,7 @@ func (c *commands) normalize(m Message) (Message, bool) {
 		return m, true
 	}
 	p := m.Payload
-	name, ok := amfString0(p)
+	name, _, ok := media.SplitAMF0String(p)
 	if !ok {
 		return m, true
 	}
@@ -105,7 +94,7 @@ func (c *commands) normalize(m Message) (Message, bool) {
 			return m, true
 		}
 		id := c.lastStreamID
-		if s, ok := amfString0(arg); ok {
+		if s, _, ok := media.SplitAMF0String(arg); ok {
 			if v, err := strconv.ParseUint(s, 10, 32); err == nil {
 				id = uint32(v)
 			}
@@ -118,7 +107,7 @@ func (c *commands) normalize(m Message) (Message, bool) {
 		}
 		m.Payload = appendNumber(prefix, float64(id))
 	case "FCUnpublish":
-		if _, ok := amfString0(arg); ok {
+		if _, _, ok := media.SplitAMF0String(arg); ok {
 			return m, true
 		}
 		m.Payload = append(prefix, media.AMF0String, 0, 0)
