@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -153,18 +154,26 @@ func record(t *testing.T, source mediatest.Source, retime func(uint32) uint32) r
 	t.Helper()
 	mediatest.Require(t)
 	dir := t.TempDir()
-	r := recorded{src: mediatest.WriteFLV(t, dir, "src", source)}
+	src := mediatest.WriteFLV(t, dir, "src", source)
+	tags := readTags(t, src)
+	if retime != nil {
+		for i := range tags {
+			tags[i].Timestamp = retime(tags[i].Timestamp)
+		}
+	}
+	return recordTags(t, dir, src, tags)
+}
+
+// recordTags publishes tags (taken from the FLV src, maybe reordered)
+// through a fresh recorder under dir and checks the stored run.
+func recordTags(t *testing.T, dir, src string, tags []flvfile.Tag) recorded {
+	t.Helper()
+	r := recorded{src: src}
 	r.st, _ = fsstore.New(filepath.Join(dir, "store"))
 	h := newHarness(t, filepath.Join(dir, "spool"), r.st, Config{})
 	r.run = catalog.NewRunID(time.Now(), "test")
 	s := h.open(r.run)
-	for _, tag := range readTags(t, r.src) {
-		ts := tag.Timestamp
-		if retime != nil {
-			ts = retime(ts)
-		}
-		s.WriteFrame(media.Frame{Type: media.FrameType(tag.Type), Timestamp: ts, Payload: tag.Body})
-	}
+	feed(s, tags, 0)
 	s.Close()
 	h.idle()
 	r.entries, r.all = checkRun(t, r.st, r.run, catalog.StateEnded)
@@ -385,17 +394,9 @@ func TestLateAudioHeader(t *testing.T) {
 	if len(hdr) != 1 || videoSeen == 0 {
 		t.Fatalf("source: %d AAC headers, %d video frames", len(hdr), videoSeen)
 	}
-	st, _ := fsstore.New(filepath.Join(dir, "store"))
-	h := newHarness(t, filepath.Join(dir, "spool"), st, Config{})
-	run := catalog.NewRunID(time.Now(), "test")
-	s := h.open(run)
-	for _, group := range [][]flvfile.Tag{early, hdr, late} {
-		feed(s, group, 0)
-	}
-	s.Close()
-	h.idle()
-	_, all := checkRun(t, st, run, catalog.StateEnded)
-	m, _ := catalog.ReadManifest(context.Background(), st, testStream, run)
+	r := recordTags(t, dir, src, slices.Concat(early, hdr, late))
+	all := r.all
+	m, _ := catalog.ReadManifest(context.Background(), r.st, testStream, r.run)
 	if m.Video == nil || m.Audio == nil {
 		t.Fatalf("tracks: video %+v audio %+v, want both", m.Video, m.Audio)
 	}
@@ -443,15 +444,9 @@ func TestVideoAGOPAfterAudio(t *testing.T) {
 	if avcHeader == nil || keyframes < 3 {
 		t.Fatalf("source: header %v, %d keyframes", avcHeader != nil, keyframes)
 	}
-	st, _ := fsstore.New(filepath.Join(dir, "store"))
-	h := newHarness(t, filepath.Join(dir, "spool"), st, Config{})
-	run := catalog.NewRunID(time.Now(), "test")
-	s := h.open(run)
-	feed(s, out, 0)
-	s.Close()
-	h.idle()
-	_, all := checkRun(t, st, run, catalog.StateEnded)
-	m, _ := catalog.ReadManifest(context.Background(), st, testStream, run)
+	r := recordTags(t, dir, src, out)
+	all := r.all
+	m, _ := catalog.ReadManifest(context.Background(), r.st, testStream, r.run)
 	if m.Video == nil || m.Audio == nil {
 		t.Fatalf("tracks: video %+v audio %+v, want both", m.Video, m.Audio)
 	}
