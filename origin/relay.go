@@ -36,6 +36,10 @@ func ParseRelayRule(s string) (RelayRule, error) {
 	return r, r.check()
 }
 
+// String is the rule as ParseRelayRule reads it, with the target's query
+// (a stream key) hidden: it is for flag help and logs.
+func (r RelayRule) String() string { return r.Match + "=" + redactTarget(r.Target) }
+
 func (r RelayRule) check() error {
 	switch app, name, isStream := strings.Cut(r.Match, "/"); {
 	case r.Match == "*":
@@ -73,6 +77,12 @@ type RelayConfig struct {
 	MinBackoff, MaxBackoff time.Duration
 }
 
+// DefaultRelayConfig is what NewRelay gives zero fields, and what the
+// command line starts from.
+func DefaultRelayConfig() RelayConfig {
+	return RelayConfig{Queue: 1024, Timeout: 10 * time.Second, MinBackoff: time.Second, MaxBackoff: 30 * time.Second}
+}
+
 // Relay states.
 const (
 	relayConnecting = "connecting"
@@ -107,17 +117,18 @@ func NewRelay(cfg RelayConfig, log *slog.Logger, reg prometheus.Registerer) (*Re
 			return nil, err
 		}
 	}
+	d := DefaultRelayConfig()
 	if cfg.Queue <= 0 {
-		cfg.Queue = 1024
+		cfg.Queue = d.Queue
 	}
 	if cfg.Timeout <= 0 {
-		cfg.Timeout = 10 * time.Second
+		cfg.Timeout = d.Timeout
 	}
 	if cfg.MinBackoff <= 0 {
-		cfg.MinBackoff = time.Second
+		cfg.MinBackoff = d.MinBackoff
 	}
 	if cfg.MaxBackoff < cfg.MinBackoff {
-		cfg.MaxBackoff = max(30*time.Second, cfg.MinBackoff)
+		cfg.MaxBackoff = max(d.MaxBackoff, cfg.MinBackoff)
 	}
 	if log == nil {
 		log = slog.Default()
