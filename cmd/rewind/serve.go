@@ -21,6 +21,7 @@ import (
 	"github.com/rewind-vod/rewind/infra/queue"
 	"github.com/rewind-vod/rewind/infra/store"
 	"github.com/rewind-vod/rewind/origin"
+	"github.com/rewind-vod/rewind/origin/relay"
 	"github.com/rewind-vod/rewind/recorder"
 	"github.com/rewind-vod/rewind/vodapi"
 )
@@ -274,9 +275,9 @@ func buildNode(role string, f *serveFlags, log *slog.Logger, st store.Store, reg
 	}
 	players := origin.NewPlayers(origin.PlayersConfig{Secrets: playSecrets}, log, reg)
 	sinks := []origin.Sink{recorderSink{rec}} // and players, as Config.Players
-	var rules []origin.RelayRule
+	var rules []relay.Rule
 	for _, s := range f.relayRules {
-		r, err := origin.ParseRelayRule(s)
+		r, err := relay.ParseRule(s)
 		if err != nil {
 			return nil, fmt.Errorf("--relay: %w", err)
 		}
@@ -285,12 +286,12 @@ func buildNode(role string, f *serveFlags, log *slog.Logger, st store.Store, reg
 	// The relay's metrics always exist (at zero, for the alerts); it is a
 	// sink only when there are rules, so a node without relays does not
 	// queue every frame for it.
-	relay, err := origin.NewRelay(origin.RelayConfig{Rules: rules, Queue: f.relayQueue, Timeout: f.relayTimeout}, log, reg)
+	rl, err := relay.New(relay.Config{Rules: rules, Queue: f.relayQueue, Timeout: f.relayTimeout}, log, reg)
 	if err != nil {
 		return nil, err
 	}
 	if len(rules) > 0 {
-		sinks = append(sinks, relay)
+		sinks = append(sinks, rl)
 	}
 	org, err := origin.New(origin.Config{
 		Addr:    f.rtmpAddr,
