@@ -21,6 +21,7 @@ import (
 	"github.com/rewind-vod/rewind/infra/queue"
 	"github.com/rewind-vod/rewind/infra/store"
 	"github.com/rewind-vod/rewind/origin"
+	"github.com/rewind-vod/rewind/origin/relay"
 	"github.com/rewind-vod/rewind/recorder"
 	"github.com/rewind-vod/rewind/vodapi"
 )
@@ -183,12 +184,12 @@ func buildNode(role string, f *nodeSettings, log *slog.Logger, st store.Store, r
 	// The relay's metrics always exist (at zero, for the alerts); it is a
 	// sink only when there are rules, so a node without relays does not
 	// queue every frame for it.
-	relay, err := origin.NewRelay(f.Relay, log, reg)
+	rl, err := relay.New(f.Relay, log, reg)
 	if err != nil {
 		return nil, err
 	}
 	if len(f.Relay.Rules) > 0 {
-		sinks = append(sinks, relay)
+		sinks = append(sinks, rl)
 	}
 	oc := f.Origin
 	oc.Players = players

@@ -7,6 +7,7 @@ import (
 	"github.com/rewind-vod/rewind/editor"
 	"github.com/rewind-vod/rewind/infra/netguard"
 	"github.com/rewind-vod/rewind/origin"
+	"github.com/rewind-vod/rewind/origin/relay"
 	"github.com/rewind-vod/rewind/recorder"
 	"github.com/rewind-vod/rewind/vodapi"
 )
@@ -99,7 +100,7 @@ type nodeSettings struct {
 	Recorder recorder.Config
 	Origin   origin.Config
 	Players  origin.PlayersConfig
-	Relay    origin.RelayConfig
+	Relay    relay.Config
 
 	// dev only: the replay API, its job queue and the clip worker.
 	Replay vodapi.Config
@@ -114,7 +115,7 @@ func newNodeSettings(fs *flag.FlagSet, role string) (*nodeSettings, *binder) {
 		DrainTimeout: 30 * time.Second,
 		Recorder:     recorder.DefaultConfig(),
 		Origin:       origin.DefaultConfig(),
-		Relay:        origin.DefaultRelayConfig(),
+		Relay:        relay.DefaultConfig(),
 		Replay:       vodapi.DefaultConfig(),
 		Editor:       editor.DefaultConfig(),
 	}
@@ -153,7 +154,7 @@ func newNodeSettings(fs *flag.FlagSet, role string) (*nodeSettings, *binder) {
 	bind(b, "admin-token", "bearer token for the live management API (/v1/live); empty: that API is off", &s.AdminToken)
 
 	bindList(b, "relay", "comma-separated re-push rules match=rtmp://host/app/name; match is *, an app or app/name; {app} and {name} are replaced",
-		origin.ParseRelayRule, origin.RelayRule.String, &s.Relay.Rules)
+		relay.ParseRule, relay.Rule.String, &s.Relay.Rules)
 	bind(b, "relay-queue", "frames a relay target may fall behind before frames are dropped for it", &s.Relay.Queue)
 	bind(b, "relay-timeout", "relay connect and send timeout", &s.Relay.Timeout)
 

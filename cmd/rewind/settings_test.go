@@ -14,6 +14,7 @@ import (
 	"github.com/rewind-vod/rewind/editor"
 	"github.com/rewind-vod/rewind/infra/netguard"
 	"github.com/rewind-vod/rewind/origin"
+	"github.com/rewind-vod/rewind/origin/relay"
 	"github.com/rewind-vod/rewind/recorder"
 	"github.com/rewind-vod/rewind/vodapi"
 )
@@ -139,9 +140,9 @@ func sentinel(t reflect.Type, n int) (arg string, want func(v reflect.Value) err
 			}
 			return nil
 		}
-	case reflect.TypeFor[[]origin.RelayRule]():
-		r := origin.RelayRule{Match: "live", Target: fmt.Sprintf("rtmp://cdn%d.example/app/{name}", n)}
-		return r.Match + "=" + r.Target, eq([]origin.RelayRule{r})
+	case reflect.TypeFor[[]relay.Rule]():
+		r := relay.Rule{Match: "live", Target: fmt.Sprintf("rtmp://cdn%d.example/app/{name}", n)}
+		return r.Match + "=" + r.Target, eq([]relay.Rule{r})
 	}
 	panic("no sentinel for " + t.String())
 }
