@@ -15,5 +15,10 @@
 // from then on copies client bytes verbatim (the signed query, the
 // publish command and every media chunk reach the origin unchanged, so
 // auth stays there). What the node sends back is decoded and re-chunked,
-// because the client's chunk decoder follows the proxy's encoding.
+// because the client's chunk decoder follows the proxy's encoding; the
+// node's answers to the connect and createStream the proxy answered are
+// dropped. Message stream ids are never rewritten: a node that gives
+// createStream another id than the proxy did (1, as nginx-rtmp, go-rtmp,
+// SRS and FMS give) fails the session with an error saying so, since the
+// client's verbatim bytes name the proxy's id.
 package proxy

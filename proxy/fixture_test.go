@@ -22,6 +22,9 @@ type fixedDir struct {
 	recent  map[string]string          // stream -> node name
 	liveOn  map[string]func() []string // node name -> its live streams now
 	timeout time.Duration
+	// staleRecent makes Recent answer with a node whatever its heartbeat's
+	// age, as a registry that broke its promise would.
+	staleRecent bool
 }
 
 func newFixedDir(nodes ...catalog.Node) *fixedDir {
@@ -79,9 +82,18 @@ func (d *fixedDir) Live(_ context.Context, stream string) (catalog.Node, bool) {
 func (d *fixedDir) Recent(stream string) (catalog.Node, bool) {
 	d.mu.Lock()
 	name, ok := d.recent[stream]
+	stale := d.staleRecent
+	nodes := slices.Clone(d.nodes)
 	d.mu.Unlock()
 	if !ok {
 		return catalog.Node{}, false
+	}
+	if stale {
+		for _, n := range nodes {
+			if n.Name == name {
+				return n, true
+			}
+		}
 	}
 	return d.find(name)
 }

@@ -76,7 +76,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"kind"}),
 		failovers: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "rewind_proxy_failovers_total",
-			Help: "Publishes sent to a node other than the one they were placed on: the recent node is draining or full, or the first choice was unreachable.",
+			Help: "Publishes sent to a node other than the one they were placed on, by reason: the node the stream recently ended on is dead, draining or full, or the first choice was unreachable.",
 		}, []string{"reason"}),
 		rejected: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "rewind_proxy_rejected_total",
@@ -104,7 +104,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}
 		m.sessions.WithLabelValues(k)
 	}
-	for _, r := range []string{FailoverDraining, FailoverFull, FailoverUnreachable} {
+	for _, r := range []string{FailoverDead, FailoverDraining, FailoverFull, FailoverUnreachable} {
 		m.failovers.WithLabelValues(r)
 	}
 	for _, r := range []string{rejectMaxConns, rejectHandshake, rejectMalformed, rejectTooLarge, rejectTimeout, rejectProtocol, rejectClosed} {

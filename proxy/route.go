@@ -27,8 +27,10 @@ const (
 )
 
 // Failover reasons: a publish that Recent placed on a node that cannot take
-// it now, or whose first choice could not be reached.
+// it now (no longer among the alive nodes, draining, full), or whose first
+// choice could not be reached.
 const (
+	FailoverDead        = "recent_dead"
 	FailoverDraining    = "recent_draining"
 	FailoverFull        = "recent_full"
 	FailoverUnreachable = "unreachable"
@@ -42,7 +44,7 @@ type Route struct {
 	// cannot be reached (publishes only; a play has one place to go).
 	Next []catalog.Node
 	// Failover is set when Recent named a node that cannot take the
-	// publish now (FailoverDraining, FailoverFull).
+	// publish now (FailoverDead, FailoverDraining, FailoverFull).
 	Failover string
 }
 
@@ -60,13 +62,20 @@ func NewRouter(dir Directory) *Router { return &Router{dir: dir} }
 // node it ended on a short while ago (a publisher coming back lands where
 // it was, so its recording joins up), else by rendezvous hashing.
 func (r *Router) Publish(ctx context.Context, stream string) (Route, error) {
-	rank := Rank(r.dir.Nodes(), stream)
+	alive := r.dir.Nodes()
+	rank := Rank(alive, stream)
 	if n, ok := r.dir.Live(ctx, stream); ok && catalog.ValidHostPort(n.RTMP) == nil {
 		return Route{Node: n, By: ByLive, Next: without(rank, n.Name)}, nil
 	}
 	var failover string
 	if n, ok := r.dir.Recent(stream); ok {
+		i := slices.IndexFunc(alive, func(a catalog.Node) bool { return a.Name == n.Name })
+		if i >= 0 {
+			n = alive[i] // the current heartbeat: state and load as of now
+		}
 		switch {
+		case i < 0:
+			failover = FailoverDead
 		case n.State != catalog.NodeReady:
 			failover = FailoverDraining
 		case Weight(n.Load) == 0:

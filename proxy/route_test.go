@@ -244,7 +244,11 @@ func TestPublishPrefersLiveThenRecent(t *testing.T) {
 		}
 	}
 
-	// Recent on a draining or full node: rendezvous, counted as a failover.
+	// Recent on a draining, full or dead node: rendezvous, counted as a
+	// failover. (A dead one only reaches the router from a Directory that
+	// hands out stale heartbeats: the router checks all the same.)
+	deadA := a
+	deadA.Time = time.Now().Add(-time.Hour)
 	for _, c := range []struct {
 		nodes  []catalog.Node
 		recent string
@@ -252,14 +256,16 @@ func TestPublishPrefersLiveThenRecent(t *testing.T) {
 	}{
 		{[]catalog.Node{a, drainingB, c}, "b", FailoverDraining},
 		{[]catalog.Node{a, b, fullC}, "c", FailoverFull},
+		{[]catalog.Node{deadA, b, c}, "a", FailoverDead},
 	} {
 		d = newFixedDir(c.nodes...)
+		d.staleRecent = true
 		d.recent[s] = c.recent
 		rt, err = NewRouter(d).Publish(context.Background(), s)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := Rank(c.nodes, s)[0].Name
+		want := Rank(d.Nodes(), s)[0].Name
 		if rt.Node.Name != want || rt.By != ByHash || rt.Failover != c.reason || rt.Node.Name == c.recent {
 			t.Errorf("recent on %s: %+v, want %s by hash with failover %s", c.recent, rt, want, c.reason)
 		}
