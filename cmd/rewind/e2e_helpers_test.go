@@ -84,13 +84,20 @@ type proc struct {
 // startNode runs `rewind dev` on free ports with the given extra flags.
 func startNode(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
+	return startRole(t, "dev", env, append([]string{"--segment-duration", "2s"}, args...)...)
+}
+
+// startRole runs `rewind <role>` (one with an RTMP and an HTTP address:
+// dev, origin, proxy) on free loopback ports with the given extra flags.
+func startRole(t *testing.T, role string, env []string, args ...string) *proc {
+	t.Helper()
 	n := &proc{t: t, env: env, rtmpAddr: freeAddr(t), httpAddr: freeAddr(t)}
-	n.args = append([]string{"dev", "--rtmp-addr", n.rtmpAddr, "--http-addr", n.httpAddr, "--segment-duration", "2s"}, args...)
+	n.args = append([]string{role, "--rtmp-addr", n.rtmpAddr, "--http-addr", n.httpAddr}, args...)
 	n.start()
 	t.Cleanup(func() {
 		n.kill()
 		if t.Failed() {
-			t.Logf("rewind log:\n%s", n.log.String())
+			t.Logf("rewind %s log:\n%s", role, n.log.String())
 		}
 	})
 	return n
