@@ -26,6 +26,19 @@ const (
 	DefaultMaxAttempts    = 3
 )
 
+// DefaultConfig is what New gives zero fields (Directory aside), and what
+// the command line starts from.
+func DefaultConfig() Config {
+	return Config{
+		DialTimeout:    DefaultDialTimeout,
+		SetupTimeout:   DefaultSetupTimeout,
+		WriteTimeout:   DefaultWriteTimeout,
+		MaxConns:       DefaultMaxConns,
+		MaxMessageSize: DefaultMaxMessageSize,
+		MaxAttempts:    DefaultMaxAttempts,
+	}
+}
+
 // Config configures a Proxy. Zero values take the defaults above.
 type Config struct {
 	// Directory is the node registry (catalog.Directory); required.

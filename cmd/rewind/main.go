@@ -18,6 +18,8 @@ const usage = `rewind records live streams and serves them back.
 Usage:
   rewind dev     everything in one process, on local disk by default
   rewind origin  RTMP origin node + recorder
+  rewind proxy   stateless RTMP / HTTP-FLV proxy: routes publishes and plays
+                 by stream name to the origin nodes of the node registry
   rewind vodapi  the replay API alone (stateless, reads the store); in AWS
                  Lambda (provided.al2023) it is the default and answers
                  function URL / API Gateway HTTP API events
@@ -53,6 +55,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, "dev", args[1:], stderr)
 	case "origin":
 		return serve(ctx, "origin", args[1:], stderr)
+	case "proxy":
+		return serveProxy(ctx, args[1:], stderr)
 	case "vodapi":
 		return serveReplay(ctx, args[1:], stderr)
 	case "editor":

@@ -37,6 +37,15 @@ var roleFlags = map[string]map[string][]string{
 		"playback-secrets": {"API.PlaybackSecrets"}, "public-url": {"API.PublicURL"},
 		"webhook-allow": {"API.WebhookGuard"},
 	},
+	"proxy": {
+		"store": {"Store"}, "s3-endpoint": {"StoreOpts.Endpoint"}, "s3-region": {"StoreOpts.Region"},
+		"s3-path-style": {"StoreOpts.PathStyle"}, "log-level": {"LogLevel"}, "log-format": {"LogFormat"},
+		"rtmp-addr": {"RTMPAddr"}, "http-addr": {"HTTPAddr"}, "drain-timeout": {"DrainTimeout"},
+		"dial-timeout": {"Proxy.DialTimeout"}, "setup-timeout": {"Proxy.SetupTimeout"},
+		"write-timeout": {"Proxy.WriteTimeout"}, "max-conns": {"Proxy.MaxConns"},
+		"max-message-size": {"Proxy.MaxMessageSize"}, "max-attempts": {"Proxy.MaxAttempts"},
+		"node-timeout": {"Directory.Timeout"}, "registry-refresh": {"Directory.Refresh"},
+	},
 	"editor": {
 		"store": {"Store"}, "s3-endpoint": {"StoreOpts.Endpoint"}, "s3-region": {"StoreOpts.Region"},
 		"s3-path-style": {"StoreOpts.PathStyle"}, "log-level": {"LogLevel"}, "log-format": {"LogFormat"},
@@ -101,6 +110,8 @@ func newRoleSettings(fs *flag.FlagSet, role string) (any, *binder) {
 		return newReplaySettings(fs)
 	case "editor":
 		return newEditorSettings(fs)
+	case "proxy":
+		return newProxySettings(fs)
 	}
 	panic(role)
 }
