@@ -41,7 +41,8 @@ type DirectoryConfig struct {
 // Directory is a cached view of the node registry, the reading half
 // (Registry writes). Queries read memory only, except that a Live miss
 // refreshes once on demand; a refresh is one LIST of NodesPrefix plus one
-// GET per heartbeat that changed since it was last read.
+// GET per heartbeat that changed since it was last read. The Nodes it
+// returns share their Live and Recent lists with the cache: read only.
 type Directory struct {
 	st  countedStore
 	cfg DirectoryConfig
