@@ -26,7 +26,7 @@ import (
 	"github.com/rewind-vod/rewind/internal/backoff"
 )
 
-// Config tunes the worker. Zero values take the defaults.
+// Config tunes the worker. Zero values take DefaultConfig's.
 type Config struct {
 	// Concurrency is how many jobs run at once (default 1: a cut is mostly
 	// disk and one core; transcodes use more).
@@ -64,36 +64,53 @@ type Config struct {
 	WebhookTimeout time.Duration
 }
 
+// DefaultConfig is what New gives zero fields, and what the command line
+// starts from, so each default is written once.
+func DefaultConfig() Config {
+	return Config{
+		Concurrency:        1,
+		MaxAttempts:        3,
+		Lease:              60 * time.Second,
+		RetryDelay:         10 * time.Second,
+		WorkDir:            os.TempDir(),
+		WebhookAttempts:    6,
+		WebhookConcurrency: 4,
+		WebhookBackoff:     time.Second,
+		WebhookTimeout:     10 * time.Second,
+	}
+}
+
 func (c *Config) defaults() {
+	d := DefaultConfig()
 	if c.Concurrency <= 0 {
-		c.Concurrency = 1
+		c.Concurrency = d.Concurrency
 	}
 	if c.MaxAttempts <= 0 {
-		c.MaxAttempts = 3
+		c.MaxAttempts = d.MaxAttempts
 	}
 	if c.Lease <= 0 {
-		c.Lease = 60 * time.Second
+		c.Lease = d.Lease
 	}
 	if c.RetryDelay <= 0 {
-		c.RetryDelay = 10 * time.Second
+		c.RetryDelay = d.RetryDelay
 	}
 	if c.WorkDir == "" {
-		c.WorkDir = os.TempDir()
+		c.WorkDir = d.WorkDir
 	}
 	if c.WebhookAttempts <= 0 {
-		c.WebhookAttempts = 6
+		c.WebhookAttempts = d.WebhookAttempts
 	}
 	if c.WebhookConcurrency <= 0 {
-		c.WebhookConcurrency = 4
+		c.WebhookConcurrency = d.WebhookConcurrency
 	}
 	if c.WebhookGuard == nil {
 		c.WebhookGuard = netguard.Strict()
 	}
 	if c.WebhookBackoff <= 0 {
-		c.WebhookBackoff = time.Second
+		c.WebhookBackoff = d.WebhookBackoff
 	}
 	if c.WebhookTimeout <= 0 {
-		c.WebhookTimeout = 10 * time.Second
+		c.WebhookTimeout = d.WebhookTimeout
 	}
 }
 

@@ -47,6 +47,8 @@ func normalizeCluster(cfg *Config) error {
 	if cfg.Registry == nil {
 		return nil
 	}
+	// normalize sanitizes the name; this guards the heartbeat key should
+	// that ever change.
 	if err := catalog.ValidNode(cfg.Node); err != nil {
 		return fmt.Errorf("origin: the node registry needs a node name [A-Za-z0-9_]{1,%d}: %w", catalog.MaxNodeLen, err)
 	}

@@ -302,7 +302,7 @@ func TestHeartbeatConfig(t *testing.T) {
 		{Config{Node: "n1", Registry: reg, Addr: "10.0.0.1:1935"}, "advertised HTTP"},
 		{Config{Node: "n1", Registry: reg, Addr: "10.0.0.1:1935", HTTPAddr: "127.0.0.1:0"}, "no usable port"},
 		{Config{Node: "n1", Registry: reg, Addr: "10.0.0.1:1935", HTTPAddr: "127.0.0.1:8080"}, ""},
-		{Config{Node: "node-1", Registry: reg, Addr: "10.0.0.1:1935", HTTPAddr: "127.0.0.1:8080"}, "node name"},
+		{Config{Node: "node-1.example", Registry: reg, Addr: "10.0.0.1:1935", HTTPAddr: "127.0.0.1:8080"}, ""}, // sanitized, as in run ids
 		{Config{Node: "n1", Registry: reg, Addr: "10.0.0.1:1935", HTTPAddr: "127.0.0.1:8080", MaxPublishers: catalog.MaxNodeStreams + 1}, "MaxPublishers"},
 		{Config{Node: "n1", HeartbeatInterval: -time.Second}, "HeartbeatInterval"},
 		{Config{Node: "n1", RecentWindow: -time.Second}, "RecentWindow"},
@@ -319,6 +319,9 @@ func TestHeartbeatConfig(t *testing.T) {
 			}
 			if c.cfg.HTTPAddr != "" && s.cfg.AdvertiseHTTP != c.cfg.HTTPAddr {
 				t.Errorf("AdvertiseHTTP %q, want it derived from %q", s.cfg.AdvertiseHTTP, c.cfg.HTTPAddr)
+			}
+			if err := catalog.ValidNode(s.cfg.Node); err != nil || s.cfg.Node != catalog.SanitizeNode(c.cfg.Node) {
+				t.Errorf("node %q: the heartbeat's name %q: %v", c.cfg.Node, s.cfg.Node, err)
 			}
 		}
 	}

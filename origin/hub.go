@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rewind-vod/rewind/catalog"
+	"github.com/rewind-vod/rewind/internal/ratemeter"
 	"github.com/rewind-vod/rewind/media"
 )
 
@@ -66,9 +67,9 @@ type publication struct {
 	pending  atomic.Int32 // sink goroutines still running
 	framesIn atomic.Uint64
 	bytesIn  atomic.Uint64
-	bitsIn   rateMeter   // payload bits
-	videoIn  rateMeter   // video frames, for fps
-	facts    streamFacts // under mu
+	bitsIn   ratemeter.Meter // payload bits
+	videoIn  ratemeter.Meter // video frames, for fps
+	facts    streamFacts     // under mu
 }
 
 // requestStop asks the publication to end because a newer publisher took
@@ -232,7 +233,7 @@ func (p *publication) push(f media.Frame) {
 	p.srv.m.framesIn.Inc()
 	p.srv.m.bytesIn.Add(float64(len(f.Payload)))
 	now := time.Now()
-	p.bitsIn.add(now, 8*uint64(len(f.Payload)))
+	p.bitsIn.Add(now, 8*uint64(len(f.Payload)))
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -242,7 +243,7 @@ func (p *publication) push(f media.Frame) {
 	case f.Type == media.FrameVideo && media.IsAVCSeqHeader(f.Payload):
 		p.facts.learn(f)
 	case f.Type == media.FrameVideo:
-		p.videoIn.add(now, 1)
+		p.videoIn.Add(now, 1)
 	case f.Type == media.FrameAudio && media.IsAACSeqHeader(f.Payload):
 		p.facts.learn(f)
 	}
@@ -369,13 +370,13 @@ func (s *Server) Live() []LiveStream {
 			ls.Dropped[q.name] = q.dropped.Load()
 		}
 		now := time.Now()
-		ls.BitrateIn, ls.FPS = p.bitsIn.rate(now), p.videoIn.rate(now)
+		ls.BitrateIn, ls.FPS = p.bitsIn.Rate(now), p.videoIn.Rate(now)
 		p.mu.Lock()
 		ls.streamFacts = p.facts
 		p.mu.Unlock()
 		for _, sk := range s.sinks {
-			if o, ok := sk.Sink.(outputSink); ok {
-				n, st, relays := o.outputStats(p.key)
+			if o, ok := sk.Sink.(OutputReporter); ok {
+				n, st, relays := o.Outputs(p.info.App, p.info.Name)
 				ls.Players += n
 				ls.BytesOut += st.BytesOut
 				ls.BitrateOut += st.BitrateOut

@@ -19,6 +19,7 @@ import (
 
 	"github.com/rewind-vod/rewind/catalog"
 	"github.com/rewind-vod/rewind/infra/httpjson"
+	"github.com/rewind-vod/rewind/internal/ratemeter"
 	"github.com/rewind-vod/rewind/media"
 )
 
@@ -106,7 +107,7 @@ type liveStream struct {
 	closed   bool
 	hasVideo bool
 	bytesOut atomic.Uint64
-	bitsOut  rateMeter
+	bitsOut  ratemeter.Meter
 }
 
 type player struct {
@@ -332,7 +333,7 @@ func (s *subscription) leave() {
 func (ls *liveStream) sent(n int) {
 	ls.p.bytesOut.Add(float64(n))
 	ls.bytesOut.Add(uint64(n))
-	ls.bitsOut.add(time.Now(), 8*uint64(n))
+	ls.bitsOut.Add(time.Now(), 8*uint64(n))
 }
 
 // playerSendBuffer bounds what the kernel holds for one player, so that a
@@ -396,9 +397,11 @@ func httpError(w http.ResponseWriter, status int, code, msg string) {
 	httpjson.Error(w, status, code, msg)
 }
 
-func (p *Players) outputStats(key string) (int, OutputStats, []RelayStatus) {
+// Outputs reports the players of a live stream and what they were sent
+// (OutputReporter).
+func (p *Players) Outputs(app, name string) (int, OutputStats, []RelayStatus) {
 	p.mu.Lock()
-	ls := p.streams[key]
+	ls := p.streams[app+"/"+name]
 	p.mu.Unlock()
 	if ls == nil {
 		return 0, OutputStats{}, nil
@@ -406,5 +409,5 @@ func (p *Players) outputStats(key string) (int, OutputStats, []RelayStatus) {
 	ls.mu.Lock()
 	n := len(ls.players)
 	ls.mu.Unlock()
-	return n, OutputStats{BytesOut: ls.bytesOut.Load(), BitrateOut: ls.bitsOut.rate(time.Now())}, nil
+	return n, OutputStats{BytesOut: ls.bytesOut.Load(), BitrateOut: ls.bitsOut.Rate(time.Now())}, nil
 }

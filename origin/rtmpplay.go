@@ -14,20 +14,7 @@ import (
 
 	"github.com/rewind-vod/rewind/catalog"
 	"github.com/rewind-vod/rewind/media"
-)
-
-// outChunkSize is the RTMP chunk size of what the node sends. go-rtmp
-// flushes the socket after every chunk, so the default 128 bytes would cost
-// a write per 128 bytes of video for each player.
-const outChunkSize = 64 << 10
-
-// Chunk streams of what a play connection is sent, one per message type,
-// as most servers do.
-const (
-	csidStatus = 5
-	csidData   = 6
-	csidAudio  = 7
-	csidVideo  = 8
+	"github.com/rewind-vod/rewind/origin/rtmpwire"
 )
 
 // playWriteTimeout is how long one message may wait to go out to a
@@ -39,13 +26,13 @@ const playWriteTimeout = 10 * time.Second
 func (h *connHandler) OnServe(conn *rtmp.Conn) {
 	defer h.recover("OnServe", nil)
 	h.conn = conn
-	if err := conn.GetChunkStreamer().SelfState().SetChunkSize(outChunkSize); err != nil {
+	if err := conn.GetChunkStreamer().SelfState().SetChunkSize(rtmpwire.OutChunkSize); err != nil {
 		h.log.Warn("rtmp set chunk size", "err", err)
 		return
 	}
 	ctx, cancel := context.WithTimeout(h.s.ctx, playWriteTimeout)
 	defer cancel()
-	if err := conn.Write(ctx, 2, 0, &rtmp.ChunkMessage{Message: &message.SetChunkSize{ChunkSize: outChunkSize}}); err != nil {
+	if err := conn.Write(ctx, rtmpwire.ChunkStreamControl, 0, &rtmp.ChunkMessage{Message: &message.SetChunkSize{ChunkSize: rtmpwire.OutChunkSize}}); err != nil {
 		h.log.Debug("rtmp send chunk size", "err", err)
 	}
 }
@@ -134,7 +121,7 @@ func (p *rtmpPlayer) write(csid int, ts uint32, msg message.Message) error {
 }
 
 func (p *rtmpPlayer) start() error {
-	if err := p.write(2, 0, &message.UserCtrl{Event: &message.UserCtrlEventStreamBegin{StreamID: p.streamID}}); err != nil {
+	if err := p.write(rtmpwire.ChunkStreamControl, 0, &message.UserCtrl{Event: &message.UserCtrlEventStreamBegin{StreamID: p.streamID}}); err != nil {
 		return err
 	}
 	var body bytes.Buffer
@@ -147,7 +134,7 @@ func (p *rtmpPlayer) start() error {
 	}); err != nil {
 		return err
 	}
-	return p.write(csidStatus, 0, &message.CommandMessage{CommandName: "onStatus", Encoding: message.EncodingTypeAMF0, Body: &body})
+	return p.write(rtmpwire.ChunkStreamStatus, 0, &message.CommandMessage{CommandName: "onStatus", Encoding: message.EncodingTypeAMF0, Body: &body})
 }
 
 // send writes one frame as an RTMP message, from the player's goroutine.
@@ -159,9 +146,9 @@ func (p *rtmpPlayer) sendNow(f media.Frame) error {
 	var err error
 	switch f.Type {
 	case media.FrameAudio:
-		err = p.write(csidAudio, f.Timestamp, audioMessage(f.Payload))
+		err = p.write(rtmpwire.ChunkStreamAudio, f.Timestamp, rtmpwire.AudioMessage(f.Payload))
 	case media.FrameVideo:
-		err = p.write(csidVideo, f.Timestamp, videoMessage(f.Payload))
+		err = p.write(rtmpwire.ChunkStreamVideo, f.Timestamp, rtmpwire.VideoMessage(f.Payload))
 	case media.FrameData:
 		// The payload is what @setDataFrame carried: the "onMetaData" name
 		// and its object. A player gets it as an onMetaData data message.
@@ -169,7 +156,7 @@ func (p *rtmpPlayer) sendNow(f media.Frame) error {
 		if !ok {
 			return nil
 		}
-		err = p.write(csidData, f.Timestamp, &message.DataMessage{Name: name, Encoding: message.EncodingTypeAMF0, Body: bytes.NewReader(body)})
+		err = p.write(rtmpwire.ChunkStreamData, f.Timestamp, &message.DataMessage{Name: name, Encoding: message.EncodingTypeAMF0, Body: bytes.NewReader(body)})
 	}
 	if err == nil {
 		p.sub.ls.sent(len(f.Payload))
@@ -206,17 +193,4 @@ func (p *rtmpPlayer) run() error {
 			}
 		}
 	}
-}
-
-func audioMessage(p []byte) message.Message {
-	return &message.AudioMessage{Payload: bytes.NewReader(p)}
-}
-func videoMessage(p []byte) message.Message {
-	return &message.VideoMessage{Payload: bytes.NewReader(p)}
-}
-
-// setDataFrameMessage is how a publisher sends metadata: @setDataFrame
-// followed by what an FLV script tag holds.
-func setDataFrameMessage(p []byte) message.Message {
-	return &message.DataMessage{Name: "@setDataFrame", Encoding: message.EncodingTypeAMF0, Body: bytes.NewReader(p)}
 }

@@ -34,7 +34,7 @@ const (
 
 // Defaults applied by New to zero Config fields.
 const (
-	DefaultAddr           = ":1935"
+	DefaultAddr           = "127.0.0.1:1935"
 	DefaultHookTimeout    = 3 * time.Second
 	DefaultMaxConns       = 1000
 	DefaultMaxPublishers  = 500
@@ -44,6 +44,33 @@ const (
 	DefaultSinkQueue      = 4096
 	DefaultStreamSeries   = 100
 )
+
+// DefaultConfig is the configuration New gives zero fields: what the
+// command line starts from, so each default is written once.
+func DefaultConfig() Config {
+	return Config{
+		Addr:            DefaultAddr,
+		Node:            defaultNode(),
+		Auth:            AuthConfig{HookTimeout: DefaultHookTimeout},
+		Takeover:        TakeoverReject,
+		MaxConns:        DefaultMaxConns,
+		MaxPublishers:   DefaultMaxPublishers,
+		MaxMessageSize:  DefaultMaxMessageSize,
+		ReadTimeout:     DefaultReadTimeout,
+		SetupTimeout:    DefaultSetupTimeout,
+		SinkQueue:       DefaultSinkQueue,
+		MaxStreamSeries: DefaultStreamSeries,
+	}
+}
+
+// defaultNode is the host name as a node name.
+func defaultNode() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		h = "unknown"
+	}
+	return catalog.SanitizeNode(h)
+}
 
 // Config configures the origin. Zero values take the defaults above.
 type Config struct {
@@ -195,12 +222,11 @@ func normalize(cfg *Config) error {
 		cfg.Addr = DefaultAddr
 	}
 	if cfg.Node == "" {
-		h, err := os.Hostname()
-		if err != nil || h == "" {
-			h = "unknown"
-		}
-		cfg.Node = catalog.SanitizeNode(h)
+		cfg.Node = defaultNode()
 	}
+	// The name becomes part of storage keys (run ids, the heartbeat): a
+	// host name's '-' and '.' become '_', as in run ids.
+	cfg.Node = catalog.SanitizeNode(cfg.Node)
 	switch cfg.Takeover {
 	case "":
 		cfg.Takeover = TakeoverReject

@@ -1,68 +1,10 @@
 package origin
 
 import (
-	"sync"
 	"time"
 
 	"github.com/rewind-vod/rewind/media"
 )
-
-// meterWindow is how many whole seconds a rate is averaged over.
-const meterWindow = 5
-
-// rateMeter counts events into one-second buckets, so a rate reflects the
-// last few seconds rather than the average since the publish began.
-type rateMeter struct {
-	mu      sync.Mutex
-	first   int64 // unix second of the first event
-	sec     int64 // unix second of the current bucket
-	buckets [meterWindow + 1]uint64
-}
-
-// advance moves the current bucket to second s, zeroing the skipped ones.
-func (m *rateMeter) advance(s int64) {
-	if m.sec == 0 || s-m.sec > int64(len(m.buckets)) {
-		m.buckets = [meterWindow + 1]uint64{}
-	} else {
-		for t := m.sec + 1; t <= s; t++ {
-			m.buckets[t%int64(len(m.buckets))] = 0
-		}
-	}
-	if s > m.sec {
-		m.sec = s
-	}
-}
-
-func (m *rateMeter) add(now time.Time, n uint64) {
-	m.mu.Lock()
-	if m.first == 0 {
-		m.first = now.Unix()
-	}
-	m.advance(now.Unix())
-	m.buckets[m.sec%int64(len(m.buckets))] += n
-	m.mu.Unlock()
-}
-
-// rate is events per second over the last meterWindow whole seconds. The
-// current second is left out, and so is the first (both are partial).
-func (m *rateMeter) rate(now time.Time) float64 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.first == 0 {
-		return 0
-	}
-	cur := now.Unix()
-	m.advance(cur)
-	lo := max(cur-meterWindow, m.first+1)
-	if lo >= cur {
-		return 0
-	}
-	var sum uint64
-	for t := lo; t < cur; t++ {
-		sum += m.buckets[t%int64(len(m.buckets))]
-	}
-	return float64(sum) / float64(cur-lo)
-}
 
 // streamFacts is what the publisher's sequence headers say about a stream.
 type streamFacts struct {
@@ -120,8 +62,13 @@ type RelayStatus struct {
 	LastError     string    `json:"last_error,omitempty"`
 }
 
-// outputSink is a sink that sends a stream on (players, relays): the
-// origin asks it what it sent, for /v1/live and the per-stream metrics.
-type outputSink interface {
-	outputStats(key string) (players int, out OutputStats, relays []RelayStatus)
+// OutputReporter is a Sink that sends streams on (players, relays). Live()
+// and so /v1/live and the per-stream metrics ask it what it sent of each
+// live stream; it is exported so that a sink of another package (the relay
+// in origin/relay) can report its outputs too.
+type OutputReporter interface {
+	// Outputs is what the sink sent of the live stream app/name: how many
+	// players watch it, the totals over its outputs and the state of each
+	// relay target. All zero when the sink has nothing of that stream.
+	Outputs(app, name string) (players int, out OutputStats, relays []RelayStatus)
 }

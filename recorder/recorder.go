@@ -16,63 +16,75 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
+	"github.com/rewind-vod/rewind/catalog"
 	"github.com/rewind-vod/rewind/infra/store"
 )
 
-// Config tunes the recorder. Zero values take the defaults.
+// Config tunes the recorder. Zero values take DefaultConfig's.
 type Config struct {
 	Spool string // spool directory (required)
-	Node  string // node name, for run.json
 
-	SegmentDuration    time.Duration // target; cut at the first keyframe after it (default 4s)
-	MaxSegmentDuration time.Duration // hard maximum: a longer GOP is cut anyway (default 3 × target)
+	SegmentDuration    time.Duration // target; cut at the first keyframe after it
+	MaxSegmentDuration time.Duration // hard maximum: a longer GOP is cut anyway (0: DefaultMaxSegmentTargets × target)
 	// JumpThreshold: an RTMP timestamp jump or regression larger than this
-	// becomes a discontinuity in the index (default 5s).
+	// becomes a discontinuity in the index.
 	JumpThreshold time.Duration
 
-	UploadConcurrency int           // parallel segment uploads (default 4)
-	RetryMin          time.Duration // first retry delay (default 200ms)
-	RetryMax          time.Duration // longest retry delay (default 30s)
+	UploadConcurrency int           // parallel segment uploads
+	RetryMin          time.Duration // first retry delay
+	RetryMax          time.Duration // longest retry delay
 	BandwidthLimit    int64         // upload bytes per second, 0 = unlimited
-	SpoolLimit        int64         // spool bytes; past it new segments are dropped (default 20 GiB, <0 = unlimited)
+	SpoolLimit        int64         // spool bytes; past it new segments are dropped (<0 = unlimited)
 	// MaxStreamSeries bounds the per-stream metrics: the oldest live runs
-	// up to this many get series (default 100).
+	// up to this many get series.
 	MaxStreamSeries int
+}
+
+// DefaultConfig is what New gives zero fields, and what the command line
+// starts from, so each default is written once.
+func DefaultConfig() Config {
+	return Config{
+		SegmentDuration:   catalog.DefaultTargetDuration,
+		JumpThreshold:     5 * time.Second,
+		UploadConcurrency: 4,
+		RetryMin:          200 * time.Millisecond,
+		RetryMax:          30 * time.Second,
+		SpoolLimit:        20 << 30,
+		MaxStreamSeries:   100,
+	}
 }
 
 func (c *Config) defaults() error {
 	if c.Spool == "" {
 		return errors.New("recorder: no spool directory")
 	}
+	d := DefaultConfig()
 	if c.SegmentDuration <= 0 {
-		c.SegmentDuration = 4 * time.Second
+		c.SegmentDuration = d.SegmentDuration
 	}
 	if c.MaxSegmentDuration <= 0 {
-		c.MaxSegmentDuration = 3 * c.SegmentDuration
+		c.MaxSegmentDuration = catalog.DefaultMaxSegmentTargets * c.SegmentDuration
 	}
 	if c.MaxSegmentDuration < c.SegmentDuration {
 		return fmt.Errorf("recorder: max segment duration %s below target %s", c.MaxSegmentDuration, c.SegmentDuration)
 	}
 	if c.JumpThreshold <= 0 {
-		c.JumpThreshold = 5 * time.Second
+		c.JumpThreshold = d.JumpThreshold
 	}
 	if c.UploadConcurrency <= 0 {
-		c.UploadConcurrency = 4
+		c.UploadConcurrency = d.UploadConcurrency
 	}
 	if c.RetryMin <= 0 {
-		c.RetryMin = 200 * time.Millisecond
+		c.RetryMin = d.RetryMin
 	}
 	if c.RetryMax <= 0 {
-		c.RetryMax = 30 * time.Second
+		c.RetryMax = d.RetryMax
 	}
 	if c.SpoolLimit == 0 {
-		c.SpoolLimit = 20 << 30
+		c.SpoolLimit = d.SpoolLimit
 	}
 	if c.MaxStreamSeries <= 0 {
-		c.MaxStreamSeries = 100
-	}
-	if c.Node == "" {
-		c.Node = "node"
+		c.MaxStreamSeries = d.MaxStreamSeries
 	}
 	return nil
 }

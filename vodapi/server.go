@@ -15,12 +15,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rewind-vod/rewind/cache"
+	"github.com/rewind-vod/rewind/catalog"
 	"github.com/rewind-vod/rewind/infra/netguard"
 	"github.com/rewind-vod/rewind/infra/queue"
 	"github.com/rewind-vod/rewind/infra/store"
 )
 
-// Config tunes the API. Zero values take the defaults.
+// Config tunes the API. Zero values take DefaultConfig's.
 type Config struct {
 	// SegmentBaseURL, when set, is where players fetch segments (a CDN in
 	// front of the bucket): URIs become {base}/{store key}. An absolute
@@ -61,28 +62,42 @@ type Config struct {
 	WebhookGuard *netguard.Guard
 }
 
+// DefaultConfig is what New gives zero fields, and what the command line
+// starts from, so each default is written once.
+func DefaultConfig() Config {
+	return Config{
+		ReconnectWindow: 60 * time.Second,
+		MaxWindow:       24 * time.Hour,
+		CacheBytes:      256 << 20,
+		TargetDuration:  catalog.DefaultTargetDuration,
+		MaxClip:         3 * time.Hour,
+		CORSOrigins:     []string{"*"},
+	}
+}
+
 func (c *Config) defaults() {
+	d := DefaultConfig()
 	if c.ReconnectWindow <= 0 {
-		c.ReconnectWindow = 60 * time.Second
+		c.ReconnectWindow = d.ReconnectWindow
 	}
 	if c.MaxWindow <= 0 {
-		c.MaxWindow = 24 * time.Hour
+		c.MaxWindow = d.MaxWindow
 	}
 	if c.CacheBytes <= 0 {
-		c.CacheBytes = 256 << 20
+		c.CacheBytes = d.CacheBytes
 	}
 	if c.TargetDuration <= 0 {
-		c.TargetDuration = 4 * time.Second
+		c.TargetDuration = d.TargetDuration
 	}
 	if c.MaxClip <= 0 {
-		c.MaxClip = 3 * time.Hour
+		c.MaxClip = d.MaxClip
 	}
 	c.PublicURL = strings.TrimSuffix(c.PublicURL, "/")
 	if c.WebhookGuard == nil {
 		c.WebhookGuard = netguard.Strict()
 	}
 	if len(c.CORSOrigins) == 0 {
-		c.CORSOrigins = []string{"*"}
+		c.CORSOrigins = d.CORSOrigins
 	}
 }
 

@@ -70,7 +70,7 @@ type recording struct {
 // goes, then waits until every segment, the index and run.json are stored.
 func record(ctx context.Context, src string, st store.Store, spool string, log *slog.Logger) (recording, error) {
 	reg := prometheus.NewRegistry()
-	rec, err := recorder.New(recorder.Config{Spool: spool, Node: "bench", SegmentDuration: 4 * time.Second}, st, log, reg)
+	rec, err := recorder.New(recorder.Config{Spool: spool, SegmentDuration: 4 * time.Second}, st, log, reg)
 	if err != nil {
 		return recording{}, fmt.Errorf("recorder: %w", err)
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,33 +16,15 @@ import (
 	"github.com/rewind-vod/rewind/infra/store"
 )
 
-// commonFlags are the flags every serving role has: where the store is,
-// how to log.
-type commonFlags struct {
-	storeURL             string
-	s3Endpoint, s3Region string
-	s3PathStyle          bool
-	logLevel, logFormat  string
-}
-
-func (f *commonFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.storeURL, "store", "file://./data/store", "object store: file:///abs/path, file://rel/path or s3://bucket/prefix")
-	fs.StringVar(&f.s3Endpoint, "s3-endpoint", "", "S3 endpoint URL for S3-compatible servers (AWS_ENDPOINT_URL is honoured too)")
-	fs.StringVar(&f.s3Region, "s3-region", "", "S3 region (default from the AWS config, else us-east-1)")
-	fs.BoolVar(&f.s3PathStyle, "s3-path-style", false, "use path-style S3 URLs (MinIO, versitygw)")
-	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
-	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
-}
-
 // setup makes the logger (also the default one), opens the store and a
 // metrics registry with the Go and process collectors.
-func (f *commonFlags) setup(ctx context.Context, stderr io.Writer) (*slog.Logger, store.Store, *prometheus.Registry, error) {
-	log, err := newLogger(f.logLevel, f.logFormat, stderr)
+func (f *commonSettings) setup(ctx context.Context, stderr io.Writer) (*slog.Logger, store.Store, *prometheus.Registry, error) {
+	log, err := newLogger(f.LogLevel, f.LogFormat, stderr)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	slog.SetDefault(log)
-	st, err := openStore(ctx, f.storeURL, storeOptions{Endpoint: f.s3Endpoint, Region: f.s3Region, PathStyle: f.s3PathStyle})
+	st, err := openStore(ctx, f.Store, f.StoreOpts)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("--store: %w", err)
 	}

@@ -23,25 +23,24 @@ func TestFlagPrecedence(t *testing.T) {
 	t.Setenv("REWIND_SPOOL", "/from/env")
 	t.Setenv("REWIND_RTMP_ADDR", "127.0.0.1:2")
 	fs := flag.NewFlagSet("t", flag.ContinueOnError)
-	var f serveFlags
-	f.register(fs)
+	f, _ := newNodeSettings(fs, "origin")
 	if err := parseFlags(fs, []string{"--config", cfg, "--rtmp-addr", "127.0.0.1:3"}); err != nil {
 		t.Fatal(err)
 	}
-	if f.segmentDuration != 6*time.Second {
-		t.Errorf("file value not applied: %v", f.segmentDuration)
+	if f.Recorder.SegmentDuration != 6*time.Second {
+		t.Errorf("file value not applied: %v", f.Recorder.SegmentDuration)
 	}
-	if f.spool != "/from/env" {
-		t.Errorf("env should beat the file: %q", f.spool)
+	if f.Recorder.Spool != "/from/env" {
+		t.Errorf("env should beat the file: %q", f.Recorder.Spool)
 	}
-	if f.rtmpAddr != "127.0.0.1:3" {
-		t.Errorf("the command line should beat env: %q", f.rtmpAddr)
+	if f.Origin.Addr != "127.0.0.1:3" {
+		t.Errorf("the command line should beat env: %q", f.Origin.Addr)
 	}
-	if strings.Join(f.publishSecrets, ",") != "a,b" {
-		t.Errorf("YAML list: %v", f.publishSecrets)
+	if strings.Join(f.Origin.Auth.Secrets, ",") != "a,b" {
+		t.Errorf("YAML list: %v", f.Origin.Auth.Secrets)
 	}
-	if f.httpAddr != "127.0.0.1:8080" || f.storeURL != "file://./data/store" {
-		t.Errorf("defaults: %q %q", f.httpAddr, f.storeURL)
+	if f.HTTPAddr != "127.0.0.1:8080" || f.Store != "file://./data/store" {
+		t.Errorf("defaults: %q %q", f.HTTPAddr, f.Store)
 	}
 }
 
@@ -56,16 +55,14 @@ func TestConfigErrors(t *testing.T) {
 	} {
 		fs := flag.NewFlagSet("t", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
-		var f serveFlags
-		f.register(fs)
+		newNodeSettings(fs, "origin")
 		if err := parseFlags(fs, args); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
 	t.Setenv("REWIND_MAX_CONNS", "many")
 	fs := flag.NewFlagSet("t", flag.ContinueOnError)
-	var f serveFlags
-	f.register(fs)
+	newNodeSettings(fs, "origin")
 	if err := parseFlags(fs, nil); err == nil || !strings.Contains(err.Error(), "REWIND_MAX_CONNS") {
 		t.Errorf("bad env value: %v", err)
 	}

@@ -18,19 +18,8 @@ import (
 	"github.com/rewind-vod/rewind/vodapi"
 )
 
-func newClipWorker(f *editorFlags, st store.Store, q queue.Queue, log *slog.Logger, reg prometheus.Registerer) (clipWorker, error) {
-	return editor.New(editor.Config{
-		Concurrency:        f.concurrency,
-		MaxAttempts:        f.maxAttempts,
-		Lease:              f.lease,
-		RetryDelay:         f.retryDelay,
-		WorkDir:            f.workDir,
-		PublicURL:          f.publicURL,
-		WebhookSecret:      f.webhookSecret,
-		WebhookAttempts:    f.webhookAttempts,
-		WebhookConcurrency: f.webhookWorkers,
-		WebhookGuard:       f.webhookGuard,
-	}, st, q, log, reg), nil
+func newClipWorker(cfg editor.Config, st store.Store, q queue.Queue, log *slog.Logger, reg prometheus.Registerer) (clipWorker, error) {
+	return editor.New(cfg, st, q, log, reg), nil
 }
 
 // stills renders vodapi's thumbnails and sprites with the editor's libav code.

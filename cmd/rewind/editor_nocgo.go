@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/rewind-vod/rewind/editor"
 	"github.com/rewind-vod/rewind/infra/queue"
 	"github.com/rewind-vod/rewind/infra/store"
 	"github.com/rewind-vod/rewind/vodapi"
@@ -17,7 +18,7 @@ import (
 // build of vodapi), and the editor is libav, which is C.
 var errNoEditor = errors.New("this rewind was built without cgo and has no editor; build with CGO_ENABLED=1 and the libav -dev packages")
 
-func newClipWorker(*editorFlags, store.Store, queue.Queue, *slog.Logger, prometheus.Registerer) (clipWorker, error) {
+func newClipWorker(editor.Config, store.Store, queue.Queue, *slog.Logger, prometheus.Registerer) (clipWorker, error) {
 	return nil, errNoEditor
 }
 

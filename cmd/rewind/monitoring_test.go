@@ -334,8 +334,7 @@ func exportedByDevNode(t *testing.T) exportedMetrics {
 	t.Helper()
 	fs := flag.NewFlagSet("rewind dev", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	var f serveFlags
-	f.registerRole(fs, "dev")
+	f, _ := newNodeSettings(fs, "dev")
 	err := fs.Parse([]string{
 		"--jobs", "file://" + t.TempDir(),
 		"--spool", t.TempDir(),
@@ -357,7 +356,7 @@ func exportedByDevNode(t *testing.T) exportedMetrics {
 		t.Fatal(err)
 	}
 	reg := &recordingRegistry{Registry: base}
-	n, err := buildNode("dev", &f, log, st, reg)
+	n, err := buildNode("dev", f, log, st, reg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,8 +21,7 @@ import (
 func TestAPITokensFlag(t *testing.T) {
 	fs := flag.NewFlagSet("vodapi", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	var f replayFlags
-	f.register(fs, "")
+	f, _ := newReplaySettings(fs)
 	t.Setenv("REWIND_API_TOKENS", "tok-a, tok-b")
 	if err := parseFlags(fs, nil); err != nil {
 		t.Fatal(err)
@@ -36,7 +35,7 @@ func TestAPITokensFlag(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := vodapi.New(f.config(4*time.Second, q), st, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	api, err := vodapi.New(replayConfig(f.API, q), st, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,89 +21,10 @@ import (
 	"github.com/rewind-vod/rewind/infra/queue"
 	"github.com/rewind-vod/rewind/infra/store"
 	"github.com/rewind-vod/rewind/origin"
+	"github.com/rewind-vod/rewind/origin/relay"
 	"github.com/rewind-vod/rewind/recorder"
 	"github.com/rewind-vod/rewind/vodapi"
 )
-
-// serveFlags are the flags of the serving roles (dev, origin).
-type serveFlags struct {
-	commonFlags
-	rtmpAddr, httpAddr string
-	spool              string
-	node               string
-	segmentDuration    time.Duration
-	maxSegmentDuration time.Duration
-
-	publishSecrets      listFlag
-	publishHook         string
-	publishHookTimeout  time.Duration
-	publishHookFailOpen bool
-	takeover            string
-	maxConns            int
-	maxPublishers       int
-	maxMessageSize      int
-	readTimeout         time.Duration
-	setupTimeout        time.Duration
-
-	uploadConcurrency int
-	uploadRetryMax    time.Duration
-	uploadBandwidth   int64
-	spoolLimit        int64
-	drainTimeout      time.Duration
-	adminToken        string
-	maxStreamSeries   int
-
-	relayRules   listFlag
-	relayQueue   int
-	relayTimeout time.Duration
-
-	replay      replayFlags // dev only
-	editor      editorFlags // dev only
-	playSecrets listFlag    // origin only; dev uses replay.playbackSecrets
-}
-
-func (f *serveFlags) register(fs *flag.FlagSet) {
-	f.commonFlags.register(fs)
-	host, _ := os.Hostname()
-	fs.StringVar(&f.rtmpAddr, "rtmp-addr", "127.0.0.1:1935", "RTMP listen address")
-	fs.StringVar(&f.httpAddr, "http-addr", "127.0.0.1:8080", "HTTP listen address (health, metrics; replay API in dev)")
-	fs.StringVar(&f.spool, "spool", "./data/spool", "local spool directory for segments not yet in the store")
-	fs.StringVar(&f.node, "node", host, "node name, part of every run id")
-	fs.DurationVar(&f.segmentDuration, "segment-duration", 4*time.Second, "target segment duration: cut at the first keyframe after it")
-	fs.DurationVar(&f.maxSegmentDuration, "max-segment-duration", 0, "hard maximum segment duration: a longer GOP is cut anyway (default 3x target)")
-	fs.Var(&f.publishSecrets, "publish-secrets", "comma-separated HMAC secrets for signed publish URLs (empty: no signature needed)")
-	fs.StringVar(&f.publishHook, "publish-hook", "", "URL POSTed {app,name,query,client_addr,node} for every publish; 2xx allows")
-	fs.DurationVar(&f.publishHookTimeout, "publish-hook-timeout", 3*time.Second, "publish hook timeout")
-	fs.BoolVar(&f.publishHookFailOpen, "publish-hook-fail-open", false, "allow publishing when the hook cannot be reached")
-	fs.StringVar(&f.takeover, "takeover", "reject", "a second publisher of a live stream: reject, or replace the first")
-	fs.IntVar(&f.maxConns, "max-conns", 1000, "maximum RTMP connections")
-	fs.IntVar(&f.maxPublishers, "max-publishers", 500, "maximum live publishers")
-	fs.IntVar(&f.maxMessageSize, "max-message-size", 8<<20, "maximum RTMP message size in bytes")
-	fs.DurationVar(&f.readTimeout, "read-timeout", 10*time.Second, "drop a connection that sends nothing for this long")
-	fs.DurationVar(&f.setupTimeout, "setup-timeout", 10*time.Second, "drop a connection that has not started a publish or play this long after connecting")
-	fs.IntVar(&f.uploadConcurrency, "upload-concurrency", 4, "parallel segment uploads")
-	fs.DurationVar(&f.uploadRetryMax, "upload-retry-max", 30*time.Second, "longest wait between retries of a failed upload")
-	fs.Int64Var(&f.uploadBandwidth, "upload-bandwidth", 0, "upload cap in bytes per second (0: none)")
-	fs.Int64Var(&f.spoolLimit, "spool-limit", 20<<30, "spool size in bytes past which new segments are dropped (-1: none)")
-	fs.DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM: how long live publishers may go on, then how long the spool may take to upload")
-	fs.StringVar(&f.adminToken, "admin-token", "", "bearer token for the live management API (/v1/live); empty: that API is off")
-	fs.IntVar(&f.maxStreamSeries, "max-stream-series", 100, "live streams that get per-stream metrics (bit rate, fps); the rest are counted only")
-	fs.Var(&f.relayRules, "relay", "comma-separated re-push rules match=rtmp://host/app/name; match is *, an app or app/name; {app} and {name} are replaced")
-	fs.IntVar(&f.relayQueue, "relay-queue", 1024, "frames a relay target may fall behind before frames are dropped for it")
-	fs.DurationVar(&f.relayTimeout, "relay-timeout", 10*time.Second, "relay connect and send timeout")
-}
-
-// registerRole adds the flags of role: dev has the replay API and the
-// editor besides the origin's.
-func (f *serveFlags) registerRole(fs *flag.FlagSet, role string) {
-	f.register(fs)
-	if role == "dev" {
-		f.replay.register(fs, "file://./data/jobs")
-		f.editor.register(fs)
-	} else {
-		fs.Var(&f.playSecrets, "playback-secrets", "comma-separated HMAC secrets for signed live playback (empty: open)")
-	}
-}
 
 // serve runs the RTMP origin and the recorder (role "origin"), plus, in
 // "dev", everything else on the same HTTP address. The first SIGINT or
@@ -112,8 +33,7 @@ func (f *serveFlags) registerRole(fs *flag.FlagSet, role string) {
 func serve(ctx context.Context, role string, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("rewind "+role, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var f serveFlags
-	f.registerRole(fs, role)
+	f, _ := newNodeSettings(fs, role)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -122,18 +42,18 @@ func serve(ctx context.Context, role string, args []string, stderr io.Writer) er
 		return err
 	}
 
-	n, err := buildNode(role, &f, log, st, reg)
+	n, err := buildNode(role, f, log, st, reg)
 	if err != nil {
 		return err
 	}
 	defer n.close()
 	rec, org := n.rec, n.org
 
-	rtmpLn, err := net.Listen("tcp", f.rtmpAddr)
+	rtmpLn, err := net.Listen("tcp", f.Origin.Addr)
 	if err != nil {
 		return fmt.Errorf("rtmp listen: %w", err)
 	}
-	httpLn, err := net.Listen("tcp", f.httpAddr)
+	httpLn, err := net.Listen("tcp", f.HTTPAddr)
 	if err != nil {
 		rtmpLn.Close()
 		return fmt.Errorf("http listen: %w", err)
@@ -160,12 +80,12 @@ func serve(ctx context.Context, role string, args []string, stderr io.Writer) er
 		workDone <- nil
 	}
 	log.Info("rewind started", "role", role, "rtmp", rtmpLn.Addr().String(), "http", httpLn.Addr().String(),
-		"store", redactURL(f.storeURL), "spool", f.spool, "node", f.node)
+		"store", redactURL(f.Store), "spool", f.Recorder.Spool, "node", f.Origin.Node)
 
 	var runErr error
 	select {
 	case s := <-sigs:
-		log.Info("shutting down: stopping ingest, draining the spool", "signal", s.String(), "drain_timeout", f.drainTimeout)
+		log.Info("shutting down: stopping ingest, draining the spool", "signal", s.String(), "drain_timeout", f.DrainTimeout)
 	case err := <-ingestDone:
 		runErr = fmt.Errorf("rtmp: %w", err)
 		ingestDone <- nil
@@ -186,7 +106,7 @@ func serve(ctx context.Context, role string, args []string, stderr io.Writer) er
 	// balancer sends streamers elsewhere; live publishers may go on for a
 	// while, then they are closed and their runs ended.
 	org.Drain()
-	waitCtx, cancelWait := context.WithTimeout(context.Background(), f.drainTimeout)
+	waitCtx, cancelWait := context.WithTimeout(context.Background(), f.DrainTimeout)
 	for org.Publishers() > 0 && waitCtx.Err() == nil {
 		select {
 		case <-waitCtx.Done():
@@ -199,7 +119,7 @@ func serve(ctx context.Context, role string, args []string, stderr io.Writer) er
 	}
 	stopIngest()
 	<-ingestDone // every publish ended: every segment is in the spool
-	drainCtx, cancel := context.WithTimeout(context.Background(), f.drainTimeout)
+	drainCtx, cancel := context.WithTimeout(context.Background(), f.DrainTimeout)
 	if err := rec.WaitIdle(drainCtx); err != nil {
 		log.Warn("drain timed out; the rest stays in the spool for the next start", "err", err)
 	}
@@ -254,62 +174,26 @@ func (n *node) close() {
 
 // buildNode makes the recorder, the live players, the origin and, in dev,
 // the replay API, and the HTTP handler that serves them; nothing runs yet.
-func buildNode(role string, f *serveFlags, log *slog.Logger, st store.Store, reg metricsRegistry) (*node, error) {
-	rec, err := recorder.New(recorder.Config{
-		Spool:              f.spool,
-		Node:               f.node,
-		SegmentDuration:    f.segmentDuration,
-		MaxSegmentDuration: f.maxSegmentDuration,
-		UploadConcurrency:  f.uploadConcurrency,
-		RetryMax:           f.uploadRetryMax,
-		BandwidthLimit:     f.uploadBandwidth,
-		SpoolLimit:         f.spoolLimit,
-	}, st, log, reg)
+func buildNode(role string, f *nodeSettings, log *slog.Logger, st store.Store, reg metricsRegistry) (*node, error) {
+	rec, err := recorder.New(f.Recorder, st, log, reg)
 	if err != nil {
 		return nil, err
 	}
-	playSecrets := f.playSecrets
-	if role == "dev" {
-		playSecrets = f.replay.playbackSecrets
-	}
-	players := origin.NewPlayers(origin.PlayersConfig{Secrets: playSecrets}, log, reg)
+	players := origin.NewPlayers(f.Players, log, reg)
 	sinks := []origin.Sink{recorderSink{rec}} // and players, as Config.Players
-	var rules []origin.RelayRule
-	for _, s := range f.relayRules {
-		r, err := origin.ParseRelayRule(s)
-		if err != nil {
-			return nil, fmt.Errorf("--relay: %w", err)
-		}
-		rules = append(rules, r)
-	}
 	// The relay's metrics always exist (at zero, for the alerts); it is a
 	// sink only when there are rules, so a node without relays does not
 	// queue every frame for it.
-	relay, err := origin.NewRelay(origin.RelayConfig{Rules: rules, Queue: f.relayQueue, Timeout: f.relayTimeout}, log, reg)
+	rl, err := relay.New(f.Relay, log, reg)
 	if err != nil {
 		return nil, err
 	}
-	if len(rules) > 0 {
-		sinks = append(sinks, relay)
+	if len(f.Relay.Rules) > 0 {
+		sinks = append(sinks, rl)
 	}
-	org, err := origin.New(origin.Config{
-		Addr:    f.rtmpAddr,
-		Node:    f.node,
-		Players: players,
-		Auth: origin.AuthConfig{
-			Secrets:      f.publishSecrets,
-			HookURL:      f.publishHook,
-			HookTimeout:  f.publishHookTimeout,
-			HookFailOpen: f.publishHookFailOpen,
-		},
-		Takeover:        f.takeover,
-		MaxConns:        f.maxConns,
-		MaxPublishers:   f.maxPublishers,
-		MaxMessageSize:  f.maxMessageSize,
-		ReadTimeout:     f.readTimeout,
-		SetupTimeout:    f.setupTimeout,
-		MaxStreamSeries: f.maxStreamSeries,
-	}, sinks, log, reg)
+	oc := f.Origin
+	oc.Players = players
+	org, err := origin.New(oc, sinks, log, reg)
 	if err != nil {
 		return nil, err
 	}
@@ -317,24 +201,22 @@ func buildNode(role string, f *serveFlags, log *slog.Logger, st store.Store, reg
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	liveAPI := org.APIHandler(f.adminToken)
+	liveAPI := org.APIHandler(f.AdminToken)
 	for _, p := range []string{"/v1/live", "/v1/live/", "GET /readyz"} {
 		mux.Handle(p, liveAPI)
 	}
 	if role == "dev" {
 		// One queue object for both sides: the embedded queue wakes its
 		// receivers in memory.
-		if n.jobs, err = f.replay.jobs.open(context.Background(), f.editor.lease); err != nil {
+		if n.jobs, err = f.Jobs.open(context.Background()); err != nil {
 			return nil, err
 		}
-		n.api, err = vodapi.New(f.replay.config(f.segmentDuration, n.jobs), st, log, reg)
+		n.api, err = vodapi.New(replayConfig(f.Replay, n.jobs), st, log, reg)
 		if err != nil {
 			n.close()
 			return nil, err
 		}
-		f.editor.publicURL = f.replay.publicURL
-		f.editor.webhookGuard = f.replay.jobs.webhookAllow.Guard()
-		n.worker = devEditor(&f.editor, st, n.jobs, log, reg)
+		n.worker = devEditor(f.Editor, st, n.jobs, log, reg)
 		mux.Handle("/", n.api.Handler())
 	} else {
 		mux.HandleFunc("GET /healthz", healthz)

@@ -48,6 +48,15 @@ type Guard struct {
 	suffixes []string        // ".hooks.internal" for "*.hooks.internal"
 	resolver *net.Resolver
 	timeout  time.Duration
+	allow    []string // as given, for String
+}
+
+// String is the allow-list as given, comma-separated (how a flag shows it).
+func (g *Guard) String() string {
+	if g == nil {
+		return ""
+	}
+	return strings.Join(g.allow, ",")
 }
 
 // New parses cfg.Allow.
@@ -61,6 +70,9 @@ func New(cfg Config) (*Guard, error) {
 	}
 	for _, a := range cfg.Allow {
 		a = strings.TrimSpace(a)
+		if a != "" {
+			g.allow = append(g.allow, a)
+		}
 		switch {
 		case a == "":
 		case strings.Contains(a, "/"):

@@ -1,7 +1,9 @@
 // Package rtmpwire is the RTMP wire below go-rtmp's message layer: the
 // server handshake (simple and digest), a chunk-stream reader that
 // reassembles client messages within memory limits, and a Conn that hands
-// go-rtmp a normalized byte stream (one whole message per chunk).
+// go-rtmp a normalized byte stream (one whole message per chunk). It also
+// builds the media messages a node sends (to players and relay targets),
+// with their chunk streams and chunk size.
 //
 // go-rtmp's own chunk reader trusts the peer too much (declared lengths,
 // chunk sizes, fmt 3 on a fresh chunk stream) and its handshake refuses the

@@ -13,6 +13,8 @@ locals {
       REWIND_CORS_ORIGINS = join(",", var.cors_origins)
     },
     length(var.playback_secrets) > 0 ? { REWIND_PLAYBACK_SECRETS = join(",", var.playback_secrets) } : {},
+    nonsensitive(length(var.api_tokens)) > 0 ? { REWIND_API_TOKENS = join(",", var.api_tokens) } : {},
+    length(var.webhook_allow) > 0 ? { REWIND_WEBHOOK_ALLOW = join(",", var.webhook_allow) } : {},
     var.environment,
   )
 }

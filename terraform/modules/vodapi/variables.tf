@@ -87,6 +87,19 @@ variable "playback_secrets" {
   sensitive   = true
 }
 
+variable "api_tokens" {
+  description = "Bearer tokens of app backends, good for every clip (REWIND_API_TOKENS). With them or playback_secrets, clip routes need a credential. Empty: none."
+  type        = list(string)
+  default     = []
+  sensitive   = true
+}
+
+variable "webhook_allow" {
+  description = "Internal CIDRs, addresses and host names clip webhooks may reach (REWIND_WEBHOOK_ALLOW). Empty: public addresses only."
+  type        = list(string)
+  default     = []
+}
+
 variable "environment" {
   description = "Extra environment variables (REWIND_* overrides), merged last over the ones this module sets."
   type        = map(string)

@@ -1,4 +1,4 @@
-package origin
+package relay
 
 import (
 	"bufio"
@@ -8,26 +8,39 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/url"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/yutopp/go-rtmp"
 	"github.com/yutopp/go-rtmp/handshake"
 	"github.com/yutopp/go-rtmp/message"
+
+	"github.com/rewind-vod/rewind/origin/rtmpwire"
 )
 
-// relayConn is one RTMP publish to a relay target. It is built from
-// go-rtmp's handshake, chunk streamer and message codec over a connection
-// of our own, rather than go-rtmp's ClientConn, whose connect and
-// createStream wait for an answer with no timeout: here every wait is
-// bounded by a deadline, so a target that hangs cannot hang the relay.
-type relayConn struct {
+// Chunk streams of the commands a relay sends (media go on rtmpwire's).
+const (
+	csidCommand       = 3 // connect, createStream, deleteStream
+	csidStreamCommand = 4 // publish, on the new message stream
+)
+
+// conn is one RTMP publish to a relay target. It is built from go-rtmp's
+// handshake, chunk streamer and message codec over a connection of our
+// own, rather than go-rtmp's ClientConn, whose connect and createStream
+// wait for an answer with no timeout: here every wait is bounded by a
+// deadline, so a target that hangs cannot hang the relay.
+//
+// Two goroutines write to it: the pusher (commands, media) and the reader
+// (answers to the target's pings). go-rtmp's ChunkStreamer encodes every
+// message with one shared encoder that is not safe for concurrent use, so
+// every write goes through write, which takes wmu.
+type conn struct {
 	nc       net.Conn
 	cs       *rtmp.ChunkStreamer
 	streamID uint32
 	timeout  time.Duration
+
+	wmu sync.Mutex // held for each write, and by finish
 
 	cmds     chan commandReply // answers to our commands, from the reader
 	readDone chan struct{}     // closed when the reader stops
@@ -41,44 +54,10 @@ type commandReply struct {
 	body []byte // the AMF0 values after the name and transaction id
 }
 
-// relayTarget is where a relay publishes: the TCP address, the RTMP app
-// and the publishing name (with its query, which may carry a signature).
-type relayTarget struct {
-	addr, app, name, tcURL string
-}
-
-// parseRelayTarget checks an rtmp:// URL: rtmp://host[:port]/app/name[?query].
-func parseRelayTarget(raw string) (relayTarget, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return relayTarget{}, err
-	}
-	if u.Scheme != "rtmp" || u.Host == "" {
-		return relayTarget{}, fmt.Errorf("relay target %q: want rtmp://host[:port]/app/name", redactTarget(raw))
-	}
-	app, name, ok := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
-	if !ok || app == "" || name == "" {
-		return relayTarget{}, fmt.Errorf("relay target %q: the path must be /app/name", redactTarget(raw))
-	}
-	if u.RawQuery != "" {
-		name += "?" + u.RawQuery
-	}
-	addr := u.Host
-	if u.Port() == "" {
-		addr = net.JoinHostPort(u.Hostname(), "1935")
-	}
-	return relayTarget{addr: addr, app: app, name: name, tcURL: "rtmp://" + u.Host + "/" + app}, nil
-}
-
-// redactTarget drops the query of a target URL (it may hold a stream key).
-func redactTarget(raw string) string {
-	s, _, _ := strings.Cut(raw, "?")
-	return s
-}
-
-// dialRelay connects, handshakes and publishes; every step is bounded by
-// timeout, and ctx cancels it.
-func dialRelay(ctx context.Context, t relayTarget, timeout time.Duration) (*relayConn, error) {
+// dial connects, handshakes and publishes; every step is bounded by
+// timeout, and ctx cancels it. ctx also bounds the connection's writes and
+// its reader, so it should live as long as the push.
+func dial(ctx context.Context, t target, timeout time.Duration) (*conn, error) {
 	d := net.Dialer{Timeout: timeout, KeepAlive: 15 * time.Second}
 	nc, err := d.DialContext(ctx, "tcp", t.addr)
 	if err != nil {
@@ -91,20 +70,24 @@ func dialRelay(ctx context.Context, t relayTarget, timeout time.Duration) (*rela
 		nc.Close()
 		return nil, fmt.Errorf("handshake: %w", err)
 	}
-	rc := &relayConn{
+	rc := &conn{
 		nc:       nc,
 		timeout:  timeout,
 		cmds:     make(chan commandReply, 16),
 		readDone: make(chan struct{}),
 	}
 	w := &deadlineWriter{w: nc, timeout: timeout}
+	// The peer's ack window stays at go-rtmp's default (2 GiB, so an
+	// Acknowledgement would be due after 1 GiB read): a bare ChunkStreamer
+	// has no control writer to send one with (it would panic, ending the
+	// reader), and a target sends a publisher next to nothing anyway.
 	rc.cs = rtmp.NewChunkStreamer(bufio.NewReaderSize(nc, 16<<10), bufio.NewWriterSize(w, 64<<10), nil)
 	// Set before the first message is scheduled, announced first.
-	if err := rc.cs.SelfState().SetChunkSize(outChunkSize); err != nil {
+	if err := rc.cs.SelfState().SetChunkSize(rtmpwire.OutChunkSize); err != nil {
 		rc.close()
-		return nil, err
+		return nil, fmt.Errorf("set chunk size: %w", err)
 	}
-	go rc.read()
+	go rc.read(ctx)
 
 	if err := rc.setup(ctx, t); err != nil {
 		rc.close()
@@ -114,11 +97,11 @@ func dialRelay(ctx context.Context, t relayTarget, timeout time.Duration) (*rela
 	return rc, nil
 }
 
-func (rc *relayConn) setup(ctx context.Context, t relayTarget) error {
-	if err := rc.write(2, 0, 0, &message.SetChunkSize{ChunkSize: outChunkSize}); err != nil {
+func (rc *conn) setup(ctx context.Context, t target) error {
+	if err := rc.write(ctx, rtmpwire.ChunkStreamControl, 0, 0, &message.SetChunkSize{ChunkSize: rtmpwire.OutChunkSize}); err != nil {
 		return err
 	}
-	if err := rc.command(3, 0, "connect", 1, &message.NetConnectionConnect{Command: message.NetConnectionConnectCommand{
+	if err := rc.command(ctx, csidCommand, 0, "connect", 1, &message.NetConnectionConnect{Command: message.NetConnectionConnectCommand{
 		App: t.app, Type: "nonprivate", FlashVer: "FMLE/3.0 (compatible; rewind)", TCURL: t.tcURL,
 	}}); err != nil {
 		return err
@@ -126,7 +109,7 @@ func (rc *relayConn) setup(ctx context.Context, t relayTarget) error {
 	if _, err := rc.await(ctx, 1); err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
-	if err := rc.command(3, 0, "createStream", 2, &message.NetConnectionCreateStream{}); err != nil {
+	if err := rc.command(ctx, csidCommand, 0, "createStream", 2, &message.NetConnectionCreateStream{}); err != nil {
 		return err
 	}
 	r, err := rc.await(ctx, 2)
@@ -138,7 +121,7 @@ func (rc *relayConn) setup(ctx context.Context, t relayTarget) error {
 		return fmt.Errorf("createStream result: %w", err)
 	}
 	rc.streamID = v.(*message.NetConnectionCreateStreamResult).StreamID
-	if err := rc.command(4, rc.streamID, "publish", 0, &message.NetStreamPublish{PublishingName: t.name, PublishingType: "live"}); err != nil {
+	if err := rc.command(ctx, csidStreamCommand, rc.streamID, "publish", 0, &message.NetStreamPublish{PublishingName: t.name, PublishingType: "live"}); err != nil {
 		return err
 	}
 	// The answer is an onStatus on the new stream.
@@ -173,17 +156,20 @@ func statusCode(body []byte) string {
 	return "(onStatus without a code)"
 }
 
-func (rc *relayConn) command(csid int, streamID uint32, name string, txn int64, body message.AMFConvertible) error {
+func (rc *conn) command(ctx context.Context, csid int, streamID uint32, name string, txn int64, body message.AMFConvertible) error {
 	var b bytes.Buffer
 	if err := message.EncodeBodyAnyValues(message.NewAMFEncoder(&b, message.EncodingTypeAMF0), body); err != nil {
 		return fmt.Errorf("encode %s: %w", name, err)
 	}
-	return rc.write(csid, streamID, 0, &message.CommandMessage{CommandName: name, TransactionID: txn, Encoding: message.EncodingTypeAMF0, Body: &b})
+	return rc.write(ctx, csid, streamID, 0, &message.CommandMessage{CommandName: name, TransactionID: txn, Encoding: message.EncodingTypeAMF0, Body: &b})
 }
 
-// write sends one message; only the relay's goroutine calls it (go-rtmp's
-// message encoder is not safe for concurrent use).
-func (rc *relayConn) write(csid int, streamID, ts uint32, msg message.Message) error {
+// write sends one message; every write on the connection goes through it,
+// so that they never overlap (see conn). ctx and the timeout bound the
+// wait for the chunk stream.
+func (rc *conn) write(ctx context.Context, csid int, streamID, ts uint32, msg message.Message) error {
+	rc.wmu.Lock()
+	defer rc.wmu.Unlock()
 	select {
 	case <-rc.cs.Done():
 		return fmt.Errorf("send: %w", rc.sendErr())
@@ -191,7 +177,7 @@ func (rc *relayConn) write(csid int, streamID, ts uint32, msg message.Message) e
 		return fmt.Errorf("target closed the connection: %w", rc.readErr)
 	default:
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), rc.timeout)
+	ctx, cancel := context.WithTimeout(ctx, rc.timeout)
 	defer cancel()
 	if err := rc.cs.Write(ctx, csid, ts, &rtmp.ChunkMessage{StreamID: streamID, Message: msg}); err != nil {
 		return fmt.Errorf("send: %w", err)
@@ -199,7 +185,7 @@ func (rc *relayConn) write(csid int, streamID, ts uint32, msg message.Message) e
 	return nil
 }
 
-func (rc *relayConn) sendErr() error {
+func (rc *conn) sendErr() error {
 	if err := rc.cs.Err(); err != nil {
 		return err
 	}
@@ -207,7 +193,7 @@ func (rc *relayConn) sendErr() error {
 }
 
 // await waits for the _result (or _error) of transaction txn.
-func (rc *relayConn) await(ctx context.Context, txn int64) (commandReply, error) {
+func (rc *conn) await(ctx context.Context, txn int64) (commandReply, error) {
 	for {
 		r, err := rc.next(ctx)
 		if err != nil {
@@ -225,7 +211,7 @@ func (rc *relayConn) await(ctx context.Context, txn int64) (commandReply, error)
 	}
 }
 
-func (rc *relayConn) next(ctx context.Context) (commandReply, error) {
+func (rc *conn) next(ctx context.Context) (commandReply, error) {
 	t := time.NewTimer(rc.timeout)
 	defer t.Stop()
 	select {
@@ -240,9 +226,11 @@ func (rc *relayConn) next(ctx context.Context) (commandReply, error) {
 	}
 }
 
-// read handles what the target sends: chunk size changes and command
-// answers; the rest (acknowledgements, window sizes) needs nothing.
-func (rc *relayConn) read() {
+// read handles what the target sends until the connection closes: chunk
+// size changes, pings (answered, as the RTMP spec asks; servers ping to
+// find dead peers) and command answers; the rest (acknowledgements, window
+// sizes) needs nothing.
+func (rc *conn) read(ctx context.Context) {
 	defer close(rc.readDone)
 	defer func() {
 		// go-rtmp's reader may panic on what it cannot handle; that ends
@@ -260,8 +248,14 @@ func (rc *relayConn) read() {
 		switch m := cm.Message.(type) {
 		case *message.SetChunkSize:
 			if err := rc.cs.PeerState().SetChunkSize(m.ChunkSize); err != nil {
-				rc.readErr = err
+				rc.readErr = fmt.Errorf("set peer chunk size: %w", err)
 				return
+			}
+		case *message.UserCtrl:
+			if ping, ok := m.Event.(*message.UserCtrlEventPingRequest); ok {
+				// A failed write fails the pusher's next send too; the
+				// reader goes on until the connection ends.
+				_ = rc.write(ctx, rtmpwire.ChunkStreamControl, 0, 0, &message.UserCtrl{Event: &message.UserCtrlEventPingResponse{Timestamp: ping.Timestamp}})
 			}
 		case *message.CommandMessage:
 			body, _ := io.ReadAll(m.Body)
@@ -274,20 +268,23 @@ func (rc *relayConn) read() {
 }
 
 // finish ends the publish politely (deleteStream), then closes.
-func (rc *relayConn) finish() {
-	_ = rc.command(3, 0, "deleteStream", 0, &message.NetStreamDeleteStream{StreamID: rc.streamID})
-	// Give the writer a moment to put the last messages on the wire.
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+func (rc *conn) finish(ctx context.Context) {
+	_ = rc.command(ctx, csidCommand, 0, "deleteStream", 0, &message.NetStreamDeleteStream{StreamID: rc.streamID})
+	// Give the writer a moment to put the last messages on the wire. This
+	// takes the chunk writers as a write would, so it holds the write lock.
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	for _, csid := range []int{3, csidAudio, csidVideo, csidData} {
+	rc.wmu.Lock()
+	for _, csid := range []int{csidCommand, rtmpwire.ChunkStreamAudio, rtmpwire.ChunkStreamVideo, rtmpwire.ChunkStreamData} {
 		if w, err := rc.cs.NewChunkWriter(ctx, csid); err != nil || w == nil {
 			break
 		}
 	}
+	rc.wmu.Unlock()
 	rc.close()
 }
 
-func (rc *relayConn) close() {
+func (rc *conn) close() {
 	rc.once.Do(func() {
 		rc.nc.Close()
 		rc.cs.Close()
@@ -296,6 +293,7 @@ func (rc *relayConn) close() {
 
 // deadlineWriter puts a write deadline on every write to the target, so
 // that a target that stops reading fails the relay instead of blocking it.
+// Only go-rtmp's writer goroutine calls it.
 type deadlineWriter struct {
 	w interface {
 		io.Writer

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"flag"
+	"time"
+
+	"github.com/rewind-vod/rewind/editor"
+	"github.com/rewind-vod/rewind/infra/netguard"
+	"github.com/rewind-vod/rewind/origin"
+	"github.com/rewind-vod/rewind/origin/relay"
+	"github.com/rewind-vod/rewind/recorder"
+	"github.com/rewind-vod/rewind/vodapi"
+)
+
+// The settings of each role: the component Configs the flags bind to, plus
+// the few things only cmd uses (listen and store addresses, log format).
+// Defaults come from the components' DefaultConfig; the ones written here
+// are for fields no component owns.
+
+// Listen addresses by default: loopback, so a dev machine exposes nothing.
+const (
+	defaultHTTPAddr   = "127.0.0.1:8080"
+	defaultEditorHTTP = "127.0.0.1:8082"
+	defaultStoreURL   = "file://./data/store"
+	defaultJobsURL    = "file://./data/jobs"
+	defaultSpool      = "./data/spool"
+)
+
+// commonSettings: where the store is and how to log (every serving role).
+type commonSettings struct {
+	Store     string
+	StoreOpts storeOptions
+	LogLevel  string
+	LogFormat string
+}
+
+func (c *commonSettings) bind(b *binder) {
+	*c = commonSettings{Store: defaultStoreURL, LogLevel: "info", LogFormat: "text"}
+	bind(b, "store", "object store: file:///abs/path, file://rel/path or s3://bucket/prefix", &c.Store)
+	bind(b, "s3-endpoint", "S3 endpoint URL for S3-compatible servers (AWS_ENDPOINT_URL is honoured too)", &c.StoreOpts.Endpoint)
+	bind(b, "s3-region", "S3 region (default from the AWS config, else us-east-1)", &c.StoreOpts.Region)
+	bind(b, "s3-path-style", "use path-style S3 URLs (MinIO, versitygw)", &c.StoreOpts.PathStyle)
+	bind(b, "log-level", "debug, info, warn or error", &c.LogLevel)
+	bind(b, "log-format", "text or json", &c.LogFormat)
+}
+
+// queueSettings name the clip job queue (vodapi sends, the editor receives).
+type queueSettings struct {
+	URL  string
+	Opts queueOptions
+}
+
+func (q *queueSettings) bind(b *binder, def string) {
+	q.URL = def
+	bind(b, "jobs", "clip job queue: file://dir (embedded), sqs://name or an SQS queue URL; empty: clips are off", &q.URL)
+	bind(b, "sqs-endpoint", "SQS endpoint URL for SQS-compatible servers", &q.Opts.Endpoint)
+	bind(b, "sqs-region", "SQS region (default from the queue URL or the AWS config)", &q.Opts.Region)
+}
+
+// bindWebhookAllow: vodapi checks webhook URLs at submit with the guard,
+// the editor dials with it; a bad entry is a flag error at start.
+func bindWebhookAllow(b *binder, guards ...**netguard.Guard) {
+	bindParsed(b, "webhook-allow", "comma-separated CIDRs, addresses and host names (*.suffix for subdomains) webhooks may reach although internal (default: public addresses only)",
+		func(s string) (*netguard.Guard, error) { return netguard.New(netguard.Config{Allow: splitList(s)}) },
+		(*netguard.Guard).String, guards...)
+}
+
+// bindReplay binds the replay API's flags to api (dev and vodapi).
+func bindReplay(b *binder, api *vodapi.Config) {
+	bind(b, "max-clip", "longest clip a client may ask for", &api.MaxClip)
+	bind(b, "segment-base-url", "where players fetch segments: a CDN in front of the bucket (https://cdn.example), or / when the CDN serves the bucket and this API on one host; empty: served by this API under /seg", &api.SegmentBaseURL)
+	bind(b, "reconnect-window", "runs closer than this join into one recording", &api.ReconnectWindow)
+	bind(b, "max-window", "longest playlist window", &api.MaxWindow)
+	bind(b, "cache-bytes", "replay cache budget in bytes", &api.CacheBytes)
+	bind(b, "api-tokens", "comma-separated bearer tokens of app backends (Authorization: Bearer t), good for every clip; with them or --playback-secrets, clip routes need a credential", &api.APITokens)
+	bind(b, "cors-origins", "origins allowed to call the API from a browser (comma-separated, * for any)", &api.CORSOrigins)
+}
+
+// bindEditor binds the clip worker's flags to ed (editor, and dev);
+// leases are also the queue's visibility timeout.
+func bindEditor(b *binder, ed *editor.Config, jobs *queueSettings) {
+	bind(b, "editor-concurrency", "clip jobs one worker runs at once", &ed.Concurrency)
+	bind(b, "editor-max-attempts", "runs of a clip job before it fails for good (a crash counts)", &ed.MaxAttempts)
+	jobs.Opts.Lease = ed.Lease
+	bind(b, "editor-lease", "how long a taken job stays hidden without a heartbeat (SQS visibility timeout)", &ed.Lease, &jobs.Opts.Lease)
+	bind(b, "editor-retry-delay", "wait before retrying a failed job, doubling per attempt", &ed.RetryDelay)
+	bind(b, "editor-work-dir", "scratch folder for segments and outputs", &ed.WorkDir)
+	bind(b, "webhook-secret", "HMAC-SHA256 secret for X-Rewind-Signature on webhooks (empty: unsigned)", &ed.WebhookSecret)
+	bind(b, "webhook-attempts", "deliveries tried per webhook, with backoff", &ed.WebhookAttempts)
+	bind(b, "webhook-concurrency", "webhooks delivered at once, apart from the clip job slots", &ed.WebhookConcurrency)
+}
+
+// nodeSettings are the settings of the serving roles dev and origin.
+type nodeSettings struct {
+	commonSettings
+	HTTPAddr     string
+	DrainTimeout time.Duration
+	AdminToken   string
+
+	Recorder recorder.Config
+	Origin   origin.Config
+	Players  origin.PlayersConfig
+	Relay    relay.Config
+
+	// dev only: the replay API, its job queue and the clip worker.
+	Replay vodapi.Config
+	Jobs   queueSettings
+	Editor editor.Config
+}
+
+// newNodeSettings declares the flags of role (dev or origin) on fs.
+func newNodeSettings(fs *flag.FlagSet, role string) (*nodeSettings, *binder) {
+	s := &nodeSettings{
+		HTTPAddr:     defaultHTTPAddr,
+		DrainTimeout: 30 * time.Second,
+		Recorder:     recorder.DefaultConfig(),
+		Origin:       origin.DefaultConfig(),
+		Relay:        relay.DefaultConfig(),
+		Replay:       vodapi.DefaultConfig(),
+		Editor:       editor.DefaultConfig(),
+	}
+	s.Recorder.Spool = defaultSpool
+	b := newBinder(fs)
+	s.commonSettings.bind(b)
+	rec, org := &s.Recorder, &s.Origin
+	bind(b, "rtmp-addr", "RTMP listen address", &org.Addr)
+	bind(b, "http-addr", "HTTP listen address (health, metrics; replay API in dev)", &s.HTTPAddr)
+	bind(b, "spool", "local spool directory for segments not yet in the store", &rec.Spool)
+	bind(b, "node", "node name, part of every run id and storage key (other characters than [A-Za-z0-9_] become _, at most 32)", &org.Node)
+	segDur := []*time.Duration{&rec.SegmentDuration}
+	if role == "dev" {
+		segDur = append(segDur, &s.Replay.TargetDuration)
+	}
+	bind(b, "segment-duration", "target segment duration: cut at the first keyframe after it", segDur...)
+	bind(b, "max-segment-duration", "hard maximum segment duration: a longer GOP is cut anyway (0: 3x target)", &rec.MaxSegmentDuration)
+
+	bind(b, "publish-secrets", "comma-separated HMAC secrets for signed publish URLs (empty: no signature needed)", &org.Auth.Secrets)
+	bind(b, "publish-hook", "URL POSTed {app,name,query,client_addr,node} for every publish; 2xx allows", &org.Auth.HookURL)
+	bind(b, "publish-hook-timeout", "publish hook timeout", &org.Auth.HookTimeout)
+	bind(b, "publish-hook-fail-open", "allow publishing when the hook cannot be reached", &org.Auth.HookFailOpen)
+	bind(b, "takeover", "a second publisher of a live stream: reject, or replace the first", &org.Takeover)
+	bind(b, "max-conns", "maximum RTMP connections", &org.MaxConns)
+	bind(b, "max-publishers", "maximum live publishers", &org.MaxPublishers)
+	bind(b, "max-message-size", "maximum RTMP message size in bytes", &org.MaxMessageSize)
+	bind(b, "read-timeout", "drop a connection that sends nothing for this long", &org.ReadTimeout)
+	bind(b, "setup-timeout", "drop a connection that has not started a publish or play this long after connecting", &org.SetupTimeout)
+	bind(b, "max-stream-series", "live streams that get per-stream metrics (bit rate, fps); the rest are counted only", &org.MaxStreamSeries, &rec.MaxStreamSeries)
+
+	bind(b, "upload-concurrency", "parallel segment uploads", &rec.UploadConcurrency)
+	bind(b, "upload-retry-max", "longest wait between retries of a failed upload", &rec.RetryMax)
+	bind(b, "upload-bandwidth", "upload cap in bytes per second (0: none)", &rec.BandwidthLimit)
+	bind(b, "spool-limit", "spool size in bytes past which new segments are dropped (-1: none)", &rec.SpoolLimit)
+	bind(b, "drain-timeout", "on SIGTERM: how long live publishers may go on, then how long the spool may take to upload", &s.DrainTimeout)
+	bind(b, "admin-token", "bearer token for the live management API (/v1/live); empty: that API is off", &s.AdminToken)
+
+	bindList(b, "relay", "comma-separated re-push rules match=rtmp://host/app/name; match is *, an app or app/name; {app} and {name} are replaced",
+		relay.ParseRule, relay.Rule.String, &s.Relay.Rules)
+	bind(b, "relay-queue", "frames a relay target may fall behind before frames are dropped for it", &s.Relay.Queue)
+	bind(b, "relay-timeout", "relay connect and send timeout", &s.Relay.Timeout)
+
+	if role != "dev" {
+		bind(b, "playback-secrets", "comma-separated HMAC secrets for signed live playback (empty: open)", &s.Players.Secrets)
+		return s, b
+	}
+	// dev: the live players and the replay API share the playback secrets,
+	// the API and the editor the public URL and the webhook guard.
+	s.Jobs.bind(b, defaultJobsURL)
+	bindReplay(b, &s.Replay)
+	bind(b, "playback-secrets", "comma-separated HMAC secrets for signed playback URLs, live and replay (empty: playback is open)", &s.Replay.PlaybackSecrets, &s.Players.Secrets)
+	bind(b, "public-url", "the API's external base URL, for URLs in answers and webhooks (default: paths)", &s.Replay.PublicURL, &s.Editor.PublicURL)
+	bindWebhookAllow(b, &s.Replay.WebhookGuard, &s.Editor.WebhookGuard)
+	bindEditor(b, &s.Editor, &s.Jobs)
+	return s, b
+}
+
+// replaySettings are the settings of `rewind vodapi`.
+type replaySettings struct {
+	commonSettings
+	HTTPAddr string
+	API      vodapi.Config
+	Jobs     queueSettings
+}
+
+func newReplaySettings(fs *flag.FlagSet) (*replaySettings, *binder) {
+	s := &replaySettings{HTTPAddr: defaultHTTPAddr, API: vodapi.DefaultConfig()}
+	b := newBinder(fs)
+	s.commonSettings.bind(b)
+	s.Jobs.bind(b, "")
+	bind(b, "http-addr", "HTTP listen address", &s.HTTPAddr)
+	bind(b, "segment-duration", "target segment duration of the recordings (for cache lifetimes)", &s.API.TargetDuration)
+	bindReplay(b, &s.API)
+	bind(b, "playback-secrets", "comma-separated HMAC secrets for signed playback URLs (empty: playback is open)", &s.API.PlaybackSecrets)
+	bind(b, "public-url", "the API's external base URL, for URLs in answers and webhooks (default: paths)", &s.API.PublicURL)
+	bindWebhookAllow(b, &s.API.WebhookGuard)
+	return s, b
+}
+
+// editorSettings are the settings of `rewind editor`.
+type editorSettings struct {
+	commonSettings
+	HTTPAddr string
+	Editor   editor.Config
+	Jobs     queueSettings
+}
+
+func newEditorSettings(fs *flag.FlagSet) (*editorSettings, *binder) {
+	s := &editorSettings{HTTPAddr: defaultEditorHTTP, Editor: editor.DefaultConfig()}
+	b := newBinder(fs)
+	s.commonSettings.bind(b)
+	s.Jobs.bind(b, defaultJobsURL)
+	bind(b, "http-addr", "HTTP listen address (health, metrics)", &s.HTTPAddr)
+	bind(b, "public-url", "the API's external base URL, for URLs in webhooks (default: paths)", &s.Editor.PublicURL)
+	bindWebhookAllow(b, &s.Editor.WebhookGuard)
+	bindEditor(b, &s.Editor, &s.Jobs)
+	return s, b
+}
