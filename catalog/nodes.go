@@ -28,8 +28,9 @@ const NodesPrefix = "nodes/"
 // and as many recent ones is about 100 KiB.
 const MaxNodeDocSize = 1 << 20
 
-// maxNodeStreams bounds each stream list of a heartbeat.
-const maxNodeStreams = 10000
+// MaxNodeStreams bounds each stream list of a heartbeat; a writer keeps
+// its lists within it (the origin checks MaxPublishers against it).
+const MaxNodeStreams = 10000
 
 // NodeKey is the heartbeat object of node (relative to the store prefix).
 func NodeKey(node string) string { return NodesPrefix + node + ".json" }
@@ -167,8 +168,8 @@ func (n *Node) Validate() error {
 		return errors.New("negative load")
 	}
 	for _, list := range [][]NodeStream{n.Live, n.Recent} {
-		if len(list) > maxNodeStreams {
-			return fmt.Errorf("%d streams in a heartbeat, at most %d", len(list), maxNodeStreams)
+		if len(list) > MaxNodeStreams {
+			return fmt.Errorf("%d streams in a heartbeat, at most %d", len(list), MaxNodeStreams)
 		}
 		for _, s := range list {
 			if _, err := ParseStream(s.Stream); err != nil {
@@ -215,6 +216,9 @@ func UnmarshalNode(b []byte) (Node, error) {
 	}
 	if err := n.Validate(); err != nil {
 		return Node{}, fmt.Errorf("heartbeat: %w", err)
+	}
+	if len(n.Recent) == 0 {
+		n.Recent = nil // as MarshalNode writes it (omitempty), so a read survives a write
 	}
 	return n, nil
 }

@@ -203,6 +203,7 @@ func (s *Server) startPublish(st catalog.Stream, c *trackedConn, log *slog.Logge
 	h.mu.Lock()
 	h.live[p] = struct{}{}
 	h.mu.Unlock()
+	s.hb.changed()
 	s.m.publishesTotal.Inc()
 	s.m.publishers.Inc()
 	p.log.Info("publish started", "sinks", len(streams))
@@ -276,6 +277,7 @@ func (p *publication) end(why string) {
 	}
 	h.mu.Unlock()
 	p.srv.m.publishers.Dec()
+	p.srv.hb.ended(p.key, p.info.Run, time.Now())
 
 	p.log.Info("publish ended", "why", why, "frames", p.framesIn.Load(), "bytes", p.bytesIn.Load(),
 		"dropped", p.droppedTotal(), "duration", time.Since(p.info.StartedAt).Round(time.Millisecond))
@@ -393,8 +395,12 @@ func (s *Server) Live() []LiveStream {
 }
 
 // Drain takes the node out of service: new publishes are refused (a load
-// balancer's readiness check fails, see Ready) while live ones go on.
-func (s *Server) Drain() { s.draining.Store(true) }
+// balancer's readiness check fails, see Ready; the heartbeat says
+// draining) while live ones go on.
+func (s *Server) Drain() {
+	s.draining.Store(true)
+	s.hb.changed() // the proxies stop sending publishes at once
+}
 
 // Ready reports whether the node takes new publishes.
 func (s *Server) Ready() bool { return !s.draining.Load() && !s.isClosing() }

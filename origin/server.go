@@ -103,6 +103,27 @@ type Config struct {
 	// oldest live streams up to this many get series, the rest are only
 	// counted (default 100), so label cardinality stays bounded.
 	MaxStreamSeries int
+
+	// Registry, when set, gets the node's heartbeat (a *catalog.Registry):
+	// how the proxies and the other nodes find the node and its streams.
+	// Nil: no heartbeat.
+	Registry NodeRegistry
+	// AdvertiseRTMP and AdvertiseHTTP are the host:port at which the
+	// proxies and the other nodes reach this node (it may bind 0.0.0.0).
+	// Default: the RTMP listen address, and HTTPAddr, when they are
+	// concrete IPs; with Registry set, New fails without them.
+	AdvertiseRTMP string
+	AdvertiseHTTP string
+	// HTTPAddr is the node's HTTP listen address (HTTP-FLV, API), which
+	// the caller serves; the origin only derives AdvertiseHTTP from it.
+	HTTPAddr string
+	// HeartbeatInterval is how often the heartbeat is written (default
+	// 2s); it is also written at once when the live streams change and on
+	// Drain.
+	HeartbeatInterval time.Duration
+	// RecentWindow is how long an ended stream stays in the heartbeat's
+	// Recent list (default 60s), so a returning publisher is routed back.
+	RecentWindow time.Duration
 }
 
 // AuthConfig configures publish auth. With no secrets and no hook, any
@@ -148,6 +169,7 @@ type Server struct {
 
 	hub hub
 	wg  sync.WaitGroup // connections and sink goroutines
+	hb  *heartbeat     // nil without cfg.Registry
 }
 
 // New checks cfg, applies the defaults and registers the metrics on reg
@@ -188,6 +210,9 @@ func New(cfg Config, sinks []Sink, logger *slog.Logger, reg prometheus.Registere
 	}
 	if cfg.Auth.HookURL != "" {
 		s.hook = newHookClient(cfg.Auth.HookURL, cfg.Auth.HookTimeout)
+	}
+	if cfg.Registry != nil {
+		s.hb = newHeartbeat(s, reg)
 	}
 	return s, nil
 }
@@ -258,7 +283,7 @@ func normalize(cfg *Config) error {
 			return fmt.Errorf("origin: auth hook URL %q: want http(s)://host/...", cfg.Auth.HookURL)
 		}
 	}
-	return nil
+	return normalizeCluster(cfg)
 }
 
 // ListenAndServe listens on cfg.Addr and serves until ctx is done.
@@ -284,10 +309,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.served = true
 	s.addr = ln.Addr()
 	s.mu.Unlock()
+	if err := s.hb.listening(ln.Addr()); err != nil {
+		s.cancel()
+		_ = ln.Close()
+		return err
+	}
 
 	s.log.Info("rtmp origin listening", "addr", ln.Addr().String(), "node", s.cfg.Node,
 		"takeover", s.cfg.Takeover, "signed", len(s.cfg.Auth.Secrets) > 0, "hook", s.cfg.Auth.HookURL != "")
 
+	s.hb.start(s.ctx)
 	rs := rtmp.NewServer(&rtmp.ServerConfig{OnConnect: s.onConnect})
 	served := make(chan struct{})
 	go func() {
@@ -311,10 +342,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.mu.Unlock()
 	s.log.Info("rtmp origin shutting down", "connections", len(conns))
 
-	s.cancel() // hooks and hand-over waits give up
+	s.cancel() // hooks, hand-over waits and the heartbeat give up
 	_ = rs.Close()
 	_ = ln.Close() // rs.Close misses it if go-rtmp had not registered it yet
 	<-served
+	s.hb.stop() // the others forget the node now, not after the dead-node timeout
 	for _, c := range conns {
 		c.kill("shutdown")
 	}
