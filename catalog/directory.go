@@ -22,6 +22,12 @@ const (
 	DefaultDirectoryMinRefresh = 250 * time.Millisecond
 )
 
+// DefaultDirectoryConfig is what NewDirectory gives zero fields, and what
+// the command line starts from.
+func DefaultDirectoryConfig() DirectoryConfig {
+	return DirectoryConfig{Timeout: DefaultNodeTimeout, Refresh: DefaultDirectoryRefresh, MinRefresh: DefaultDirectoryMinRefresh}
+}
+
 // DirectoryConfig tunes a Directory. Zero values take the defaults above.
 type DirectoryConfig struct {
 	// Timeout: a node whose heartbeat is older than this (or further in

@@ -60,6 +60,9 @@ func DefaultConfig() Config {
 		SetupTimeout:    DefaultSetupTimeout,
 		SinkQueue:       DefaultSinkQueue,
 		MaxStreamSeries: DefaultStreamSeries,
+
+		HeartbeatInterval: DefaultHeartbeatInterval,
+		RecentWindow:      DefaultRecentWindow,
 	}
 }
 

@@ -70,13 +70,17 @@ func cloneValue[T any](x T) T {
 	return x
 }
 
-// bindParsed declares flag name over the fields ps with its own parser.
+// bindParsed declares flag name over the fields ps with its own parser;
+// every field starts from the first one's value.
 func bindParsed[T any](b *binder, name, usage string, parse func(string) (T, error), format func(T) string, ps ...*T) {
 	if len(ps) == 0 {
 		panic("bind " + name + ": no field")
 	}
 	for _, p := range ps {
 		b.targets[name] = append(b.targets[name], reflect.ValueOf(p))
+		// The first field's value is the flag's default, for all of them
+		// (a cmd-level listen address that the origin derives from, too).
+		*p = cloneValue(*ps[0])
 	}
 	b.fs.Var(&fieldsValue[T]{ps: ps, parse: parse, format: format}, name, usage)
 }

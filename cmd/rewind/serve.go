@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/rewind-vod/rewind/catalog"
 	"github.com/rewind-vod/rewind/infra/httpjson"
 	"github.com/rewind-vod/rewind/infra/queue"
 	"github.com/rewind-vod/rewind/infra/store"
@@ -193,6 +194,11 @@ func buildNode(role string, f *nodeSettings, log *slog.Logger, st store.Store, r
 	}
 	oc := f.Origin
 	oc.Players = players
+	if role == "origin" {
+		// Every origin node beats into the node registry, in the store it
+		// records to, so proxies and the other nodes find it.
+		oc.Registry = catalog.NewRegistry(st, reg)
+	}
 	org, err := origin.New(oc, sinks, log, reg)
 	if err != nil {
 		return nil, err

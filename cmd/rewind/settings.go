@@ -124,7 +124,7 @@ func newNodeSettings(fs *flag.FlagSet, role string) (*nodeSettings, *binder) {
 	s.commonSettings.bind(b)
 	rec, org := &s.Recorder, &s.Origin
 	bind(b, "rtmp-addr", "RTMP listen address", &org.Addr)
-	bind(b, "http-addr", "HTTP listen address (health, metrics; replay API in dev)", &s.HTTPAddr)
+	bind(b, "http-addr", "HTTP listen address (health, metrics, HTTP-FLV; replay API in dev)", &s.HTTPAddr, &org.HTTPAddr)
 	bind(b, "spool", "local spool directory for segments not yet in the store", &rec.Spool)
 	bind(b, "node", "node name, part of every run id and storage key (other characters than [A-Za-z0-9_] become _, at most 32)", &org.Node)
 	segDur := []*time.Duration{&rec.SegmentDuration}
@@ -160,6 +160,11 @@ func newNodeSettings(fs *flag.FlagSet, role string) (*nodeSettings, *binder) {
 
 	if role != "dev" {
 		bind(b, "playback-secrets", "comma-separated HMAC secrets for signed live playback (empty: open)", &s.Players.Secrets)
+		// The node registry: only origins in a cluster beat.
+		bind(b, "advertise-rtmp", "host:port at which proxies and other nodes reach this node's RTMP (default: --rtmp-addr when it is a concrete IP)", &org.AdvertiseRTMP)
+		bind(b, "advertise-http", "host:port at which other nodes reach this node's HTTP (default: --http-addr when it is a concrete IP)", &org.AdvertiseHTTP)
+		bind(b, "heartbeat-interval", "how often the node writes its heartbeat to the node registry", &org.HeartbeatInterval)
+		bind(b, "recent-window", "how long an ended stream stays listed in the heartbeat, so a returning publisher is routed back here", &org.RecentWindow)
 		return s, b
 	}
 	// dev: the live players and the replay API share the playback secrets,

@@ -62,7 +62,7 @@ func originFlags() map[string][]string {
 	return map[string][]string{
 		"store": {"Store"}, "s3-endpoint": {"StoreOpts.Endpoint"}, "s3-region": {"StoreOpts.Region"},
 		"s3-path-style": {"StoreOpts.PathStyle"}, "log-level": {"LogLevel"}, "log-format": {"LogFormat"},
-		"rtmp-addr": {"Origin.Addr"}, "http-addr": {"HTTPAddr"}, "spool": {"Recorder.Spool"},
+		"rtmp-addr": {"Origin.Addr"}, "http-addr": {"HTTPAddr", "Origin.HTTPAddr"}, "spool": {"Recorder.Spool"},
 		"node":                 {"Origin.Node"},
 		"segment-duration":     {"Recorder.SegmentDuration"},
 		"max-segment-duration": {"Recorder.MaxSegmentDuration"},
@@ -77,6 +77,8 @@ func originFlags() map[string][]string {
 		"drain-timeout": {"DrainTimeout"}, "admin-token": {"AdminToken"},
 		"relay": {"Relay.Rules"}, "relay-queue": {"Relay.Queue"}, "relay-timeout": {"Relay.Timeout"},
 		"playback-secrets": {"Players.Secrets"},
+		"advertise-rtmp":   {"Origin.AdvertiseRTMP"}, "advertise-http": {"Origin.AdvertiseHTTP"},
+		"heartbeat-interval": {"Origin.HeartbeatInterval"}, "recent-window": {"Origin.RecentWindow"},
 	}
 }
 
@@ -84,6 +86,9 @@ func devFlags() map[string][]string {
 	m := originFlags()
 	m["segment-duration"] = []string{"Recorder.SegmentDuration", "Replay.TargetDuration"}
 	m["playback-secrets"] = []string{"Replay.PlaybackSecrets", "Players.Secrets"}
+	for _, k := range []string{"advertise-rtmp", "advertise-http", "heartbeat-interval", "recent-window"} {
+		delete(m, k) // dev is one process: no node registry
+	}
 	for k, v := range map[string][]string{
 		"jobs": {"Jobs.URL"}, "sqs-endpoint": {"Jobs.Opts.Endpoint"}, "sqs-region": {"Jobs.Opts.Region"},
 		"max-clip": {"Replay.MaxClip"}, "segment-base-url": {"Replay.SegmentBaseURL"},
@@ -290,8 +295,10 @@ func TestSettingsDefaultsAreTheComponents(t *testing.T) {
 	if !reflect.DeepEqual(s.Recorder, wantRec) {
 		t.Errorf("recorder settings %+v, want %+v", s.Recorder, wantRec)
 	}
-	if !reflect.DeepEqual(s.Origin, origin.DefaultConfig()) {
-		t.Errorf("origin settings %+v, want %+v", s.Origin, origin.DefaultConfig())
+	wantOrg := origin.DefaultConfig()
+	wantOrg.HTTPAddr = defaultHTTPAddr
+	if !reflect.DeepEqual(s.Origin, wantOrg) {
+		t.Errorf("origin settings %+v, want %+v", s.Origin, wantOrg)
 	}
 	if !reflect.DeepEqual(s.Replay, vodapi.DefaultConfig()) {
 		t.Errorf("replay settings %+v, want %+v", s.Replay, vodapi.DefaultConfig())

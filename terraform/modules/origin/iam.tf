@@ -36,6 +36,15 @@ data "aws_iam_policy_document" "this" {
     resources = ["${var.bucket_arn}/streams/*"]
   }
 
+  # The node registry: each node writes and, on a clean stop, deletes its
+  # own heartbeat, and reads the others' (for node-to-node pulls).
+  statement {
+    sid       = "NodeRegistry"
+    effect    = "Allow"
+    actions   = ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"]
+    resources = ["${var.bucket_arn}/nodes/*"]
+  }
+
   # Without ListBucket S3 answers 403 instead of 404 for a missing key, and
   # the store maps only 404 to "not found" (a missing segment must fail a
   # clip at once, a missing playlist must be a 404). S3 decides that 404
