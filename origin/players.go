@@ -1,6 +1,7 @@
 package origin
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -34,19 +35,37 @@ type PlayersConfig struct {
 	// MaxGOPFrames bounds the GOP cache; a longer GOP is not cached (a new
 	// player then waits for the next keyframe). Default 2048.
 	MaxGOPFrames int
+
+	// Upstreams, when set, turns on node-to-node pull (pull.go): a player
+	// asking for a stream that is not live here gets it pulled from the
+	// node the Locator names. Nil: such a player gets "not live".
+	Upstreams Locator
+	// Self is this node's name (the origin's Config.Node, default: the host
+	// name): a Locator answer naming it is never pulled from, and it is
+	// sent upstream in the PullHeader.
+	Self string
+	// PullLinger is how long a pulled stream stays up after its last
+	// player left, so a player that reconnects finds it (default 5 s).
+	PullLinger time.Duration
+	// PullTimeout bounds the start of a pull: locating the node,
+	// connecting, and its first keyframe (default 5 s).
+	PullTimeout time.Duration
 }
 
 // Players is a Sink that fans each live stream out to HTTP-FLV players. It
 // keeps the sequence headers, the metadata and the frames since the last
 // keyframe (a GOP cache), so a new player starts on a keyframe at once.
 // Each player has a bounded queue; one that falls behind is dropped, never
-// slowing the publisher, the other sinks or the other players.
+// slowing the publisher, the other sinks or the other players. With
+// Upstreams set, a stream live on another node is pulled from it and fanned
+// out here the same way (pull.go); call Close at shutdown to stop the pulls.
 type Players struct {
 	cfg PlayersConfig
 	log *slog.Logger
 
 	mu      sync.Mutex
 	streams map[string]*liveStream
+	pulls   *pulls // nil without Upstreams
 
 	players  *prometheus.GaugeVec // by protocol
 	dropped  prometheus.Counter
@@ -87,6 +106,10 @@ func NewPlayers(cfg PlayersConfig, log *slog.Logger, reg prometheus.Registerer) 
 	}
 	p.players.WithLabelValues(protoFLV)
 	p.players.WithLabelValues(protoRTMP)
+	pm := newPullMetrics(f)
+	if cfg.Upstreams != nil {
+		p.pulls = newPulls(p, pm)
+	}
 	return p
 }
 
@@ -104,6 +127,7 @@ type liveStream struct {
 	aacHdr   *media.Frame
 	gop      []media.Frame // from the last keyframe on; nil when not cacheable
 	players  map[*player]struct{}
+	up       *pull // the pull feeding the stream; nil for a local publication
 	closed   bool
 	hasVideo bool
 	bytesOut atomic.Uint64
@@ -123,8 +147,13 @@ func (pl *player) stop() { pl.once.Do(func() { close(pl.gone) }) }
 func (p *Players) Open(info media.StreamInfo) (SinkStream, error) {
 	ls := &liveStream{p: p, key: info.App + "/" + info.Name, players: map[*player]struct{}{}}
 	p.mu.Lock()
+	old := p.streams[ls.key]
 	p.streams[ls.key] = ls
 	p.mu.Unlock()
+	if old != nil && old.up != nil {
+		// The local publication wins over a pull of the same stream.
+		old.up.stop(errPublishedHere)
+	}
 	return ls, nil
 }
 
@@ -164,15 +193,20 @@ func (ls *liveStream) WriteFrame(f media.Frame) {
 			ls.gop = append(ls.gop, f)
 		}
 	}
+	dropped := false
 	for pl := range ls.players {
 		select {
 		case pl.ch <- f:
 		default:
 			delete(ls.players, pl)
 			pl.stop()
+			dropped = true
 			ls.p.dropped.Inc()
 			ls.p.log.Warn("player too slow, dropped", "stream", ls.key, "queue", cap(pl.ch))
 		}
+	}
+	if dropped {
+		ls.playersChanged()
 	}
 }
 
@@ -206,12 +240,14 @@ func (ls *liveStream) join(pl *player) (start []media.Frame, hasVideo, ok bool) 
 	}
 	start = append(start, ls.gop...)
 	ls.players[pl] = struct{}{}
+	ls.playersChanged()
 	return start, ls.hasVideo, true
 }
 
 func (ls *liveStream) leave(pl *player) {
 	ls.mu.Lock()
 	delete(ls.players, pl)
+	ls.playersChanged()
 	ls.mu.Unlock()
 }
 
@@ -228,13 +264,10 @@ func (p *Players) ServeFLV(w http.ResponseWriter, r *http.Request) bool {
 		httpError(w, http.StatusBadRequest, "bad_stream", err.Error())
 		return true
 	}
-	sub, err := p.subscribe(st, r.URL.Query(), protoFLV)
-	switch {
-	case errors.Is(err, errNotLive):
-		httpError(w, http.StatusNotFound, "not_live", err.Error())
-		return true
-	case err != nil:
-		httpError(w, http.StatusForbidden, "forbidden", err.Error())
+	sub, err := p.subscribe(r.Context(), st, r.URL.Query(), protoFLV, r.Header.Get(PullHeader))
+	if err != nil {
+		status, code := playErrorStatus(err)
+		httpError(w, status, code, err.Error())
 		return true
 	}
 	defer sub.leave()
@@ -304,14 +337,26 @@ type subscription struct {
 	proto    string
 }
 
-// subscribe checks the play auth and adds a player to a live stream.
-func (p *Players) subscribe(st catalog.Stream, q url.Values, proto string) (*subscription, error) {
+// subscribe checks the play auth and adds a player to a live stream. A
+// stream live elsewhere is pulled first (pull.go), unless the request is
+// itself a pull from node peer: that one is answered from a local
+// publication only, so pulls never chain or loop.
+func (p *Players) subscribe(ctx context.Context, st catalog.Stream, q url.Values, proto, peer string) (*subscription, error) {
 	if err := p.authorize(st, q); err != nil {
 		return nil, err
 	}
-	p.mu.Lock()
-	ls := p.streams[st.String()]
-	p.mu.Unlock()
+	ls := p.lookup(st.String())
+	switch {
+	case peer != "":
+		if ls == nil || ls.up != nil {
+			return nil, fmt.Errorf("%s: %w (pull from node %s: only streams published here are served to pulls)", st, errNotLive, truncate(peer, 64))
+		}
+	case ls == nil && p.pulls != nil:
+		if err := p.pulls.await(ctx, st, q); err != nil {
+			return nil, err
+		}
+		ls = p.lookup(st.String())
+	}
 	if ls == nil {
 		return nil, fmt.Errorf("%s: %w", st, errNotLive)
 	}

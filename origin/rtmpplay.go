@@ -61,7 +61,7 @@ func (h *connHandler) OnPlay(sc *rtmp.StreamContext, _ uint32, cmd *message.NetS
 		return err
 	}
 	q, _ := url.ParseQuery(rawQuery) // what does not parse fails the signature check
-	sub, err := players.subscribe(st, q, protoRTMP)
+	sub, err := players.subscribe(h.s.ctx, st, q, protoRTMP, "")
 	if err != nil {
 		h.log.Info("play refused", "stream", st.String(), "err", err)
 		return err
