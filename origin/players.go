@@ -78,13 +78,26 @@ const (
 	protoRTMP = "rtmp"
 )
 
+// DefaultPlayersConfig is what NewPlayers gives zero fields, and what the
+// command line starts from.
+func DefaultPlayersConfig() PlayersConfig {
+	return PlayersConfig{
+		Queue:        1024,
+		MaxGOPFrames: 2048,
+		Self:         defaultNode(),
+		PullLinger:   DefaultPullLinger,
+		PullTimeout:  DefaultPullTimeout,
+	}
+}
+
 // NewPlayers makes the live playback sink; reg may be nil.
 func NewPlayers(cfg PlayersConfig, log *slog.Logger, reg prometheus.Registerer) *Players {
+	d := DefaultPlayersConfig()
 	if cfg.Queue <= 0 {
-		cfg.Queue = 1024
+		cfg.Queue = d.Queue
 	}
 	if cfg.MaxGOPFrames <= 0 {
-		cfg.MaxGOPFrames = 2048
+		cfg.MaxGOPFrames = d.MaxGOPFrames
 	}
 	if log == nil {
 		log = slog.Default()

@@ -133,8 +133,9 @@ func runNode(run string) string {
 }
 
 // A publish through proxy A lands on the node rendezvous hashing picks;
-// it plays over RTMP through proxy B and over HTTP-FLV through proxy B,
-// each from a keyframe; the recording holds every published frame.
+// it plays over RTMP and HTTP-FLV through proxy B, and from a node that
+// does not hold it (which pulls it from the one that does), each from a
+// keyframe; the recording holds every published frame.
 func TestClusterThroughProxies(t *testing.T) {
 	t.Parallel()
 	src, want := source(t, 14)
@@ -151,6 +152,13 @@ func TestClusterThroughProxies(t *testing.T) {
 	}
 	firstKeyframe(t, "RTMP play through proxy B", pb.url("live/cam"))
 	firstKeyframe(t, "HTTP-FLV through proxy B", "http://"+pb.httpAddr+"/live/cam.flv")
+	for name, n := range c.nodes {
+		if name != node { // node-to-node pull
+			firstKeyframe(t, "HTTP-FLV from "+name+", pulling from "+node, "http://"+n.httpAddr+"/live/cam.flv")
+			firstKeyframe(t, "RTMP play from "+name+", pulling from "+node, n.url("live/cam"))
+			break
+		}
+	}
 	if err := pub.wait(t); err != nil {
 		t.Fatal(err)
 	}

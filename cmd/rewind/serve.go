@@ -73,6 +73,13 @@ func serve(ctx context.Context, role string, args []string, stderr io.Writer) er
 	go func() { ingestDone <- org.Serve(ingestCtx, rtmpLn) }()
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- httpSrv.Serve(httpLn) }()
+	dirCtx, stopDir := context.WithCancel(context.Background())
+	dirDone := make(chan error, 1)
+	if n.dir != nil {
+		go func() { dirDone <- n.dir.Run(dirCtx) }()
+	} else {
+		dirDone <- nil
+	}
 	workCtx, stopWork := context.WithCancel(context.Background())
 	workDone := make(chan error, 1)
 	if n.worker != nil {
@@ -120,6 +127,9 @@ func serve(ctx context.Context, role string, args []string, stderr io.Writer) er
 	}
 	stopIngest()
 	<-ingestDone // every publish ended: every segment is in the spool
+	n.players.Close() // pulls from other nodes, and their players
+	stopDir()
+	<-dirDone
 	drainCtx, cancel := context.WithTimeout(context.Background(), f.DrainTimeout)
 	if err := rec.WaitIdle(drainCtx); err != nil {
 		log.Warn("drain timed out; the rest stays in the spool for the next start", "err", err)
@@ -158,6 +168,7 @@ type node struct {
 	rec     *recorder.Recorder
 	players *origin.Players
 	org     *origin.Server
+	dir     *catalog.Directory // origin only: the node registry, for pulls
 	api     *vodapi.Server // dev only
 	jobs    queue.Queue    // dev only: clip jobs, shared by the API and the worker
 	worker  clipWorker     // dev only, cgo builds only
@@ -180,7 +191,19 @@ func buildNode(role string, f *nodeSettings, log *slog.Logger, st store.Store, r
 	if err != nil {
 		return nil, err
 	}
-	players := origin.NewPlayers(f.Players, log, reg)
+	pc := f.Players
+	var dir *catalog.Directory
+	if role == "origin" {
+		// A player asking for a stream live on another node gets it pulled
+		// from there: the registry says where.
+		dc := f.Directory
+		dc.Self = catalog.SanitizeNode(dc.Self) // as the origin does its name
+		if dir, err = catalog.NewDirectory(st, dc, log, reg); err != nil {
+			return nil, err
+		}
+		pc.Upstreams = dir
+	}
+	players := origin.NewPlayers(pc, log, reg)
 	sinks := []origin.Sink{recorderSink{rec}} // and players, as Config.Players
 	// The relay's metrics always exist (at zero, for the alerts); it is a
 	// sink only when there are rules, so a node without relays does not
@@ -203,7 +226,7 @@ func buildNode(role string, f *nodeSettings, log *slog.Logger, st store.Store, r
 	if err != nil {
 		return nil, err
 	}
-	n := &node{rec: rec, players: players, org: org}
+	n := &node{rec: rec, players: players, org: org, dir: dir}
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))

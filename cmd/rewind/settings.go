@@ -4,6 +4,7 @@ import (
 	"flag"
 	"time"
 
+	"github.com/rewind-vod/rewind/catalog"
 	"github.com/rewind-vod/rewind/editor"
 	"github.com/rewind-vod/rewind/infra/netguard"
 	"github.com/rewind-vod/rewind/origin"
@@ -101,6 +102,8 @@ type nodeSettings struct {
 	Origin   origin.Config
 	Players  origin.PlayersConfig
 	Relay    relay.Config
+	// Directory reads the node registry, for node-to-node pulls (origin).
+	Directory catalog.DirectoryConfig
 
 	// dev only: the replay API, its job queue and the clip worker.
 	Replay vodapi.Config
@@ -116,6 +119,8 @@ func newNodeSettings(fs *flag.FlagSet, role string) (*nodeSettings, *binder) {
 		Recorder:     recorder.DefaultConfig(),
 		Origin:       origin.DefaultConfig(),
 		Relay:        relay.DefaultConfig(),
+		Players:      origin.DefaultPlayersConfig(),
+		Directory:    catalog.DefaultDirectoryConfig(),
 		Replay:       vodapi.DefaultConfig(),
 		Editor:       editor.DefaultConfig(),
 	}
@@ -126,7 +131,7 @@ func newNodeSettings(fs *flag.FlagSet, role string) (*nodeSettings, *binder) {
 	bind(b, "rtmp-addr", "RTMP listen address", &org.Addr)
 	bind(b, "http-addr", "HTTP listen address (health, metrics, HTTP-FLV; replay API in dev)", &s.HTTPAddr, &org.HTTPAddr)
 	bind(b, "spool", "local spool directory for segments not yet in the store", &rec.Spool)
-	bind(b, "node", "node name, part of every run id and storage key (other characters than [A-Za-z0-9_] become _, at most 32)", &org.Node)
+	bind(b, "node", "node name, part of every run id and storage key (other characters than [A-Za-z0-9_] become _, at most 32)", &org.Node, &s.Players.Self, &s.Directory.Self)
 	segDur := []*time.Duration{&rec.SegmentDuration}
 	if role == "dev" {
 		segDur = append(segDur, &s.Replay.TargetDuration)
@@ -165,6 +170,10 @@ func newNodeSettings(fs *flag.FlagSet, role string) (*nodeSettings, *binder) {
 		bind(b, "advertise-http", "host:port at which other nodes reach this node's HTTP (default: --http-addr when it is a concrete IP)", &org.AdvertiseHTTP)
 		bind(b, "heartbeat-interval", "how often the node writes its heartbeat to the node registry", &org.HeartbeatInterval)
 		bind(b, "recent-window", "how long an ended stream stays listed in the heartbeat, so a returning publisher is routed back here", &org.RecentWindow)
+		bind(b, "node-timeout", "a node whose heartbeat is older than this is dead (for pulls from other nodes)", &s.Directory.Timeout)
+		bind(b, "registry-refresh", "how often the node registry is reread", &s.Directory.Refresh)
+		bind(b, "pull-linger", "how long a stream pulled from another node is kept after its last player left", &s.Players.PullLinger)
+		bind(b, "pull-timeout", "how long a player waits for a stream pulled from another node to start", &s.Players.PullTimeout)
 		return s, b
 	}
 	// dev: the live players and the replay API share the playback secrets,

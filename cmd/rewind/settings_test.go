@@ -63,7 +63,7 @@ func originFlags() map[string][]string {
 		"store": {"Store"}, "s3-endpoint": {"StoreOpts.Endpoint"}, "s3-region": {"StoreOpts.Region"},
 		"s3-path-style": {"StoreOpts.PathStyle"}, "log-level": {"LogLevel"}, "log-format": {"LogFormat"},
 		"rtmp-addr": {"Origin.Addr"}, "http-addr": {"HTTPAddr", "Origin.HTTPAddr"}, "spool": {"Recorder.Spool"},
-		"node":                 {"Origin.Node"},
+		"node":                 {"Origin.Node", "Players.Self", "Directory.Self"},
 		"segment-duration":     {"Recorder.SegmentDuration"},
 		"max-segment-duration": {"Recorder.MaxSegmentDuration"},
 		"publish-secrets":      {"Origin.Auth.Secrets"}, "publish-hook": {"Origin.Auth.HookURL"},
@@ -79,6 +79,8 @@ func originFlags() map[string][]string {
 		"playback-secrets": {"Players.Secrets"},
 		"advertise-rtmp":   {"Origin.AdvertiseRTMP"}, "advertise-http": {"Origin.AdvertiseHTTP"},
 		"heartbeat-interval": {"Origin.HeartbeatInterval"}, "recent-window": {"Origin.RecentWindow"},
+		"node-timeout": {"Directory.Timeout"}, "registry-refresh": {"Directory.Refresh"},
+		"pull-linger": {"Players.PullLinger"}, "pull-timeout": {"Players.PullTimeout"},
 	}
 }
 
@@ -86,7 +88,8 @@ func devFlags() map[string][]string {
 	m := originFlags()
 	m["segment-duration"] = []string{"Recorder.SegmentDuration", "Replay.TargetDuration"}
 	m["playback-secrets"] = []string{"Replay.PlaybackSecrets", "Players.Secrets"}
-	for _, k := range []string{"advertise-rtmp", "advertise-http", "heartbeat-interval", "recent-window"} {
+	for _, k := range []string{"advertise-rtmp", "advertise-http", "heartbeat-interval", "recent-window",
+		"node-timeout", "registry-refresh", "pull-linger", "pull-timeout"} {
 		delete(m, k) // dev is one process: no node registry
 	}
 	for k, v := range map[string][]string{
@@ -302,6 +305,9 @@ func TestSettingsDefaultsAreTheComponents(t *testing.T) {
 	}
 	if !reflect.DeepEqual(s.Replay, vodapi.DefaultConfig()) {
 		t.Errorf("replay settings %+v, want %+v", s.Replay, vodapi.DefaultConfig())
+	}
+	if !reflect.DeepEqual(s.Players, origin.DefaultPlayersConfig()) {
+		t.Errorf("players settings %+v, want %+v", s.Players, origin.DefaultPlayersConfig())
 	}
 	if !reflect.DeepEqual(s.Editor, editor.DefaultConfig()) {
 		t.Errorf("editor settings %+v, want %+v", s.Editor, editor.DefaultConfig())
