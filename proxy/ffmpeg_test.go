@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"github.com/rewind-vod/rewind/internal/testproc"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -19,7 +21,7 @@ import (
 
 type proc struct {
 	cmd    *exec.Cmd
-	stderr syncBuf
+	stderr testproc.Buffer
 	done   chan struct{}
 	err    error
 }
