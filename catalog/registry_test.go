@@ -1,8 +1,6 @@
 package catalog
 
 import (
-	"github.com/rewind-vod/rewind/internal/testproc"
-
 	"context"
 	"errors"
 	"io"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/rewind-vod/rewind/infra/store"
 	"github.com/rewind-vod/rewind/infra/store/fsstore"
+	"github.com/rewind-vod/rewind/internal/testproc"
 )
 
 // newFSStore opens a real filesystem store in a temp folder.

@@ -1,8 +1,6 @@
 package origin
 
 import (
-	"github.com/rewind-vod/rewind/internal/testproc"
-
 	"context"
 	"errors"
 	"io"
@@ -19,6 +17,7 @@ import (
 	"github.com/rewind-vod/rewind/catalog"
 	"github.com/rewind-vod/rewind/infra/store"
 	"github.com/rewind-vod/rewind/infra/store/fsstore"
+	"github.com/rewind-vod/rewind/internal/testproc"
 	"github.com/rewind-vod/rewind/media"
 )
 

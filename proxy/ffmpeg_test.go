@@ -1,8 +1,6 @@
 package proxy
 
 import (
-	"github.com/rewind-vod/rewind/internal/testproc"
-
 	"bytes"
 	"context"
 	"encoding/json"
@@ -15,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rewind-vod/rewind/internal/mediatest"
+	"github.com/rewind-vod/rewind/internal/testproc"
 )
 
 // ffmpeg, the client the proxy must serve, run for real.

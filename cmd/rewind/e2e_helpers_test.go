@@ -1,8 +1,6 @@
 package main
 
 import (
-	"github.com/rewind-vod/rewind/internal/testproc"
-
 	"context"
 	"fmt"
 	"io"
@@ -19,6 +17,7 @@ import (
 	"github.com/rewind-vod/rewind/catalog"
 	"github.com/rewind-vod/rewind/infra/store"
 	"github.com/rewind-vod/rewind/internal/mediatest"
+	"github.com/rewind-vod/rewind/internal/testproc"
 )
 
 // binPath is the rewind binary built once by TestMain: the end-to-end
