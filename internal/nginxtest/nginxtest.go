@@ -3,8 +3,6 @@
 package nginxtest
 
 import (
-	"github.com/rewind-vod/rewind/internal/testproc"
-
 	"fmt"
 	"net"
 	"os"
@@ -13,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rewind-vod/rewind/internal/testproc"
 )
 
 // Module is where Debian's libnginx-mod-rtmp puts the module.
