@@ -300,9 +300,15 @@ func (w tWriter) Write(p []byte) (int, error) {
 // ffmpeg starts a real publisher: testsrc2 + sine, H.264 + AAC, in real time.
 func ffmpeg(t *testing.T, url string, seconds float64) *ffmpegProc {
 	t.Helper()
+	return ffmpegSize(t, url, seconds, "320x240")
+}
+
+// ffmpegSize is ffmpeg with the picture size (WxH) given.
+func ffmpegSize(t *testing.T, url string, seconds float64, size string) *ffmpegProc {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	cmd := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin",
-		"-re", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25",
+		"-re", "-f", "lavfi", "-i", "testsrc2=size="+size+":rate=25",
 		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
 		"-t", fmt.Sprint(seconds),
 		"-c:v", "libx264", "-preset", "ultrafast", "-g", "50", "-bf", "2",

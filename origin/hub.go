@@ -122,6 +122,11 @@ func (s *Server) startPublish(st catalog.Stream, c *trackedConn, log *slog.Logge
 		h.mu.Unlock()
 		return nil, &refusal{reason: reasonMaxPublishers, err: fmt.Errorf("%w (max %d)", errMaxPublishers, s.cfg.MaxPublishers)}
 	}
+	// The stream's players wait for this run rather than end with the
+	// previous one (playerswait.go): held before the previous run is
+	// stopped, released once this one opened its sinks or gave up.
+	unhold := s.holdPlayers(p.key)
+	defer unhold()
 	if replacing {
 		log.Info("taking over stream", "stream", p.key, "previous_client", prev.conn.remote)
 		prev.requestStop()
@@ -208,6 +213,39 @@ func (s *Server) startPublish(st catalog.Stream, c *trackedConn, log *slog.Logge
 	s.m.publishers.Inc()
 	p.log.Info("publish started", "sinks", len(streams))
 	return p, nil
+}
+
+// waitingSink is a sink whose players may outlive a run (Players): they
+// wait for the next run of their stream (playerswait.go).
+type waitingSink interface {
+	hold(key string) (release func())
+	stopWaiting()
+}
+
+// holdPlayers keeps the players of key waiting for a publisher that is on
+// its way; release once it opened its sinks or gave up. Under hub.mu.
+func (s *Server) holdPlayers(key string) (release func()) {
+	var rel []func()
+	for _, sk := range s.sinks {
+		if w, ok := sk.Sink.(waitingSink); ok {
+			rel = append(rel, w.hold(key))
+		}
+	}
+	return func() {
+		for _, r := range rel {
+			r()
+		}
+	}
+}
+
+// stopWaiting tells the sinks that no publisher can come back to the node
+// (it drains or stops): their waiting players end.
+func (s *Server) stopWaiting() {
+	for _, sk := range s.sinks {
+		if w, ok := sk.Sink.(waitingSink); ok {
+			w.stopWaiting()
+		}
+	}
 }
 
 // safeOpen calls Open and turns a panic into an error, so that a broken
@@ -399,7 +437,8 @@ func (s *Server) Live() []LiveStream {
 // draining) while live ones go on.
 func (s *Server) Drain() {
 	s.draining.Store(true)
-	s.hb.changed() // the proxies stop sending publishes at once
+	s.stopWaiting() // no publisher can come back here now
+	s.hb.changed()  // the proxies stop sending publishes at once
 }
 
 // Ready reports whether the node takes new publishes.

@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,7 +19,6 @@ import (
 
 	"github.com/rewind-vod/rewind/catalog"
 	"github.com/rewind-vod/rewind/infra/httpjson"
-	"github.com/rewind-vod/rewind/internal/ratemeter"
 	"github.com/rewind-vod/rewind/media"
 )
 
@@ -50,6 +48,16 @@ type PlayersConfig struct {
 	// PullTimeout bounds the start of a pull: locating the node,
 	// connecting, and its first keyframe (default 5 s).
 	PullTimeout time.Duration
+
+	// ReconnectGrace is how long the players of a stream whose publisher
+	// went away (connection lost, unpublish) stay connected, silent, for
+	// a publisher of the stream to come back; the new run then continues
+	// on their connections (playerswait.go). Zero or negative: none, the
+	// players end with the run. DefaultPlayersConfig, and so the command
+	// line, has DefaultReconnectGrace; a zero PlayersConfig has none. A
+	// takeover (a publisher replacing a live one) keeps the players
+	// whatever the grace.
+	ReconnectGrace time.Duration
 }
 
 // Players is a Sink that fans each live stream out to HTTP-FLV players. It
@@ -59,6 +67,8 @@ type PlayersConfig struct {
 // slowing the publisher, the other sinks or the other players. With
 // Upstreams set, a stream live on another node is pulled from it and fanned
 // out here the same way (pull.go); call Close at shutdown to stop the pulls.
+// Players stay connected across a takeover and a publisher's return within
+// ReconnectGrace: the next run goes on on their connections (playerswait.go).
 type Players struct {
 	cfg PlayersConfig
 	log *slog.Logger
@@ -66,10 +76,15 @@ type Players struct {
 	mu      sync.Mutex
 	streams map[string]*liveStream
 	pulls   *pulls // nil without Upstreams
+	// noWait: no publisher can come back (the node drains or stops), so
+	// players end with their run, and those waiting end now.
+	noWait bool
 
 	players  *prometheus.GaugeVec // by protocol
 	dropped  prometheus.Counter
 	bytesOut prometheus.Counter
+	resumed  prometheus.Counter
+	expired  prometheus.Counter
 }
 
 // Player protocols, the values of the players metric's protocol label.
@@ -78,15 +93,17 @@ const (
 	protoRTMP = "rtmp"
 )
 
-// DefaultPlayersConfig is what NewPlayers gives zero fields, and what the
-// command line starts from.
+// DefaultPlayersConfig is what NewPlayers gives zero fields (but
+// ReconnectGrace, whose zero means none), and what the command line
+// starts from.
 func DefaultPlayersConfig() PlayersConfig {
 	return PlayersConfig{
-		Queue:        1024,
-		MaxGOPFrames: 2048,
-		Self:         defaultNode(),
-		PullLinger:   DefaultPullLinger,
-		PullTimeout:  DefaultPullTimeout,
+		Queue:          1024,
+		MaxGOPFrames:   2048,
+		Self:           defaultNode(),
+		PullLinger:     DefaultPullLinger,
+		PullTimeout:    DefaultPullTimeout,
+		ReconnectGrace: DefaultReconnectGrace,
 	}
 }
 
@@ -99,6 +116,7 @@ func NewPlayers(cfg PlayersConfig, log *slog.Logger, reg prometheus.Registerer) 
 	if cfg.MaxGOPFrames <= 0 {
 		cfg.MaxGOPFrames = d.MaxGOPFrames
 	}
+	cfg.ReconnectGrace = max(cfg.ReconnectGrace, 0)
 	if log == nil {
 		log = slog.Default()
 	}
@@ -116,6 +134,14 @@ func NewPlayers(cfg PlayersConfig, log *slog.Logger, reg prometheus.Registerer) 
 		bytesOut: f.NewCounter(prometheus.CounterOpts{
 			Name: "rewind_origin_bytes_out_total", Help: "Media bytes sent to players.",
 		}),
+		resumed: f.NewCounter(prometheus.CounterOpts{
+			Name: "rewind_origin_player_resumes_total",
+			Help: "Live streams whose connected players went on with a new run (a takeover, or a publisher back within the reconnect grace).",
+		}),
+		expired: f.NewCounter(prometheus.CounterOpts{
+			Name: "rewind_origin_player_grace_expired_total",
+			Help: "Live streams whose waiting players were closed because no publisher came back within the reconnect grace.",
+		}),
 	}
 	p.players.WithLabelValues(protoFLV)
 	p.players.WithLabelValues(protoRTMP)
@@ -128,141 +154,6 @@ func NewPlayers(cfg PlayersConfig, log *slog.Logger, reg prometheus.Registerer) 
 
 // Name labels this sink in metrics.
 func (p *Players) Name() string { return "players" }
-
-// liveStream is one publish as players see it.
-type liveStream struct {
-	p   *Players
-	key string
-
-	mu       sync.Mutex
-	meta     *media.Frame
-	avcHdr   *media.Frame
-	aacHdr   *media.Frame
-	gop      []media.Frame // from the last keyframe on; nil when not cacheable
-	players  map[*player]struct{}
-	up       *pull // the pull feeding the stream; nil for a local publication
-	closed   bool
-	hasVideo bool
-	bytesOut atomic.Uint64
-	bitsOut  ratemeter.Meter
-}
-
-type player struct {
-	ch   chan media.Frame
-	gone chan struct{} // closed when the stream ends or the player is dropped
-	once sync.Once
-}
-
-func (pl *player) stop() { pl.once.Do(func() { close(pl.gone) }) }
-
-// Open starts fanning out a publish. A takeover closes the old run before
-// the new one opens, so a key has one live stream at a time.
-func (p *Players) Open(info media.StreamInfo) (SinkStream, error) {
-	ls := &liveStream{p: p, key: info.App + "/" + info.Name, players: map[*player]struct{}{}}
-	p.mu.Lock()
-	old := p.streams[ls.key]
-	p.streams[ls.key] = ls
-	p.mu.Unlock()
-	if old != nil && old.up != nil {
-		// The local publication wins over a pull of the same stream.
-		old.up.stop(errPublishedHere)
-	}
-	return ls, nil
-}
-
-func isKeyframe(f media.Frame) bool {
-	return f.Type == media.FrameVideo && media.IsVideoKeyframe(f.Payload)
-}
-
-func isSeqHeader(f media.Frame) bool {
-	switch f.Type {
-	case media.FrameVideo:
-		return media.IsAVCSeqHeader(f.Payload)
-	case media.FrameAudio:
-		return media.IsAACSeqHeader(f.Payload)
-	}
-	return false
-}
-
-func (ls *liveStream) WriteFrame(f media.Frame) {
-	ls.mu.Lock()
-	defer ls.mu.Unlock()
-	switch {
-	case f.Type == media.FrameData:
-		ls.meta = &f
-	case isSeqHeader(f) && f.Type == media.FrameVideo:
-		ls.avcHdr, ls.hasVideo = &f, true
-	case isSeqHeader(f):
-		ls.aacHdr = &f
-	case !ls.hasVideo && f.Type == media.FrameAudio:
-		// Audio only: every frame is a start point; keep the last one.
-		ls.gop = append(ls.gop[:0:0], f)
-	case isKeyframe(f):
-		ls.gop = append(ls.gop[:0:0], f)
-	case ls.gop != nil:
-		if len(ls.gop) >= ls.p.cfg.MaxGOPFrames {
-			ls.gop = nil
-		} else {
-			ls.gop = append(ls.gop, f)
-		}
-	}
-	dropped := false
-	for pl := range ls.players {
-		select {
-		case pl.ch <- f:
-		default:
-			delete(ls.players, pl)
-			pl.stop()
-			dropped = true
-			ls.p.dropped.Inc()
-			ls.p.log.Warn("player too slow, dropped", "stream", ls.key, "queue", cap(pl.ch))
-		}
-	}
-	if dropped {
-		ls.playersChanged()
-	}
-}
-
-func (ls *liveStream) Close() {
-	ls.p.mu.Lock()
-	if ls.p.streams[ls.key] == ls {
-		delete(ls.p.streams, ls.key)
-	}
-	ls.p.mu.Unlock()
-	ls.mu.Lock()
-	defer ls.mu.Unlock()
-	ls.closed = true
-	for pl := range ls.players {
-		pl.stop()
-	}
-	clear(ls.players)
-}
-
-// join adds a player and returns what it must get first: metadata,
-// sequence headers and the GOP cache.
-func (ls *liveStream) join(pl *player) (start []media.Frame, hasVideo, ok bool) {
-	ls.mu.Lock()
-	defer ls.mu.Unlock()
-	if ls.closed {
-		return nil, false, false
-	}
-	for _, f := range []*media.Frame{ls.meta, ls.avcHdr, ls.aacHdr} {
-		if f != nil {
-			start = append(start, *f)
-		}
-	}
-	start = append(start, ls.gop...)
-	ls.players[pl] = struct{}{}
-	ls.playersChanged()
-	return start, ls.hasVideo, true
-}
-
-func (ls *liveStream) leave(pl *player) {
-	ls.mu.Lock()
-	delete(ls.players, pl)
-	ls.playersChanged()
-	ls.mu.Unlock()
-}
 
 // ServeFLV answers GET /{app}/{name}.flv with the live stream as FLV. It
 // returns false when the path is not of that form (for the caller's mux).
@@ -284,7 +175,7 @@ func (p *Players) ServeFLV(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	defer sub.leave()
-	ls, pl, start := sub.ls, sub.pl, sub.start
+	ls := sub.ls
 
 	flags := byte(0x04) // audio
 	if sub.hasVideo {
@@ -308,33 +199,8 @@ func (p *Players) ServeFLV(w http.ResponseWriter, r *http.Request) bool {
 		ls.sent(n)
 		return err
 	}
-	for _, f := range start {
-		if send(f) != nil {
-			return true
-		}
-	}
-	for {
-		select {
-		case <-done:
-			return true
-		case <-pl.gone:
-			// Ended or dropped: send what is queued, then end the response.
-			for {
-				select {
-				case f := <-pl.ch:
-					if send(f) != nil {
-						return true
-					}
-				default:
-					return true
-				}
-			}
-		case f := <-pl.ch:
-			if send(f) != nil {
-				return true
-			}
-		}
-	}
+	sub.pump(done, send)
+	return true
 }
 
 var errNotLive = errors.New("stream is not live on this node")
@@ -345,9 +211,11 @@ type subscription struct {
 	ls    *liveStream
 	pl    *player
 	start []media.Frame // metadata, sequence headers and the GOP cache
+	gen   uint64        // the run start is from
 	// hasVideo: the stream had video when the player joined.
 	hasVideo bool
 	proto    string
+	splice   splicer // the player's own timeline across runs
 }
 
 // subscribe checks the play auth and adds a player to a live stream. A
@@ -373,13 +241,53 @@ func (p *Players) subscribe(ctx context.Context, st catalog.Stream, q url.Values
 	if ls == nil {
 		return nil, fmt.Errorf("%s: %w", st, errNotLive)
 	}
-	pl := &player{ch: make(chan media.Frame, p.cfg.Queue), gone: make(chan struct{})}
-	start, hasVideo, ok := ls.join(pl)
+	pl := &player{ch: make(chan taggedFrame, p.cfg.Queue), gone: make(chan struct{})}
+	start, gen, hasVideo, ok := ls.join(pl)
 	if !ok {
 		return nil, fmt.Errorf("%s: %w", st, errNotLive)
 	}
 	p.players.WithLabelValues(proto).Inc()
-	return &subscription{p: p, ls: ls, pl: pl, start: start, hasVideo: hasVideo, proto: proto}, nil
+	return &subscription{p: p, ls: ls, pl: pl, start: start, gen: gen, hasVideo: hasVideo, proto: proto}, nil
+}
+
+var (
+	errPlayerConnClosed = errors.New("connection closed")
+	errPlayerStreamEnd  = errors.New("stream ended or player too slow")
+)
+
+// pump sends the player its start frames, then the live frames, each
+// through the player's splicer, until quit is closed, send fails, or the
+// stream ends or drops the player (then what is queued goes out first).
+// The splicer holds back what precedes a start point, so a player that
+// joins when the GOP cache is empty (a GOP too long to cache) starts at
+// the next keyframe rather than on pictures it cannot decode.
+func (s *subscription) pump(quit <-chan struct{}, send func(media.Frame) error) error {
+	for _, f := range s.start {
+		if err := s.splice.next(taggedFrame{Frame: f, gen: s.gen}, send); err != nil {
+			return err
+		}
+	}
+	for {
+		select {
+		case <-quit:
+			return errPlayerConnClosed
+		case <-s.pl.gone:
+			for {
+				select {
+				case tf := <-s.pl.ch:
+					if err := s.splice.next(tf, send); err != nil {
+						return err
+					}
+				default:
+					return errPlayerStreamEnd
+				}
+			}
+		case tf := <-s.pl.ch:
+			if err := s.splice.next(tf, send); err != nil {
+				return err
+			}
+		}
+	}
 }
 
 func (s *subscription) leave() {

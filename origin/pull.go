@@ -189,7 +189,7 @@ func forwardQuery(q url.Values) url.Values {
 func (pm *pulls) run(pl *pull) {
 	defer pm.wg.Done()
 	start := time.Now()
-	ls, err := pl.pump()
+	fd, err := pl.pump()
 	pl.cancel(err)
 	pl.stopLinger()
 	pm.mu.Lock()
@@ -197,8 +197,8 @@ func (pm *pulls) run(pl *pull) {
 		delete(pm.active, pl.key)
 	}
 	pm.mu.Unlock()
-	if ls != nil {
-		ls.Close() // its players end as when a local publisher stops
+	if fd != nil {
+		fd.Close() // its players end: a pulled stream does not wait (playerswait.go)
 	}
 	if !pl.live {
 		pl.err = waiterError(pl.st, err)
@@ -276,9 +276,10 @@ func (p *Players) lookup(key string) *liveStream {
 }
 
 // openPulled is Open for a pulled stream: its liveStream is linked to the
-// pull. A local publication of the stream wins: the pull gives way.
-func (p *Players) openPulled(pl *pull) (*liveStream, error) {
-	ls := &liveStream{p: p, key: pl.key, players: map[*player]struct{}{}, up: pl}
+// pull. A local publication of the stream wins, even one whose players
+// wait for its publisher: the pull gives way.
+func (p *Players) openPulled(pl *pull) (*feed, error) {
+	ls, fd := newLiveStream(p, pl.key, pl)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if cur := p.streams[pl.key]; cur != nil && cur.up == nil {
@@ -286,14 +287,17 @@ func (p *Players) openPulled(pl *pull) (*liveStream, error) {
 	}
 	// A pulled stream still there belongs to an ending pull: replace it.
 	p.streams[pl.key] = ls
-	return ls, nil
+	return fd, nil
 }
 
 // Close stops every pull (their players end as when a publisher stops)
-// and waits for them; no pull starts after it. Local publications are the
-// origin's to end and go on being served. Call it when the node shuts
-// down: HTTP-FLV players of a pulled stream end only then.
+// and waits for them; no pull starts after it. Players waiting for a
+// publisher to come back end too, and from now on players end with their
+// run. Local publications are the origin's to end and go on being
+// served. Call it when the node shuts down: HTTP-FLV players of a pulled
+// stream end only then.
 func (p *Players) Close() {
+	p.stopWaiting()
 	if p.pulls == nil {
 		return
 	}

@@ -99,6 +99,12 @@ var (
 // the test's end). stop closes the stream and waits.
 func synthPublish(t *testing.T, p *Players, app, name string) (stop func()) {
 	t.Helper()
+	return synthPublishHdr(t, p, app, name, synthAVCHdr)
+}
+
+// synthPublishHdr is synthPublish with the AVC sequence header given.
+func synthPublishHdr(t *testing.T, p *Players, app, name string, avcHdr []byte) (stop func()) {
+	t.Helper()
 	ss, err := p.Open(media.StreamInfo{App: app, Name: name, Run: "run", Node: "synth", StartedAt: time.Now()})
 	if err != nil {
 		t.Fatal(err)
@@ -108,7 +114,7 @@ func synthPublish(t *testing.T, p *Players, app, name string) (stop func()) {
 		defer close(done)
 		defer ss.Close()
 		ss.WriteFrame(media.Frame{Type: media.FrameData, Payload: synthMeta})
-		ss.WriteFrame(media.Frame{Type: media.FrameVideo, Payload: synthAVCHdr})
+		ss.WriteFrame(media.Frame{Type: media.FrameVideo, Payload: avcHdr})
 		ss.WriteFrame(media.Frame{Type: media.FrameAudio, Payload: synthAACHdr})
 		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()

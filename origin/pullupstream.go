@@ -29,8 +29,8 @@ func (e *upstreamStatusError) Error() string {
 // pump runs one pull: it finds the live node, requests the stream and,
 // from its first start point (a keyframe; audio for a stream without
 // video), feeds every frame into a pulled liveStream. It returns that
-// stream (nil if it never went live) and why the pull ended.
-func (pl *pull) pump() (*liveStream, error) {
+// stream's feed (nil if it never went live) and why the pull ended.
+func (pl *pull) pump() (*feed, error) {
 	pm := pl.pm
 	// Until the stream is live here, one deadline bounds it all.
 	startDeadline := time.AfterFunc(pm.timeout, func() { pl.cancel(errPullTimeout) })
@@ -66,8 +66,12 @@ func (pl *pull) pump() (*liveStream, error) {
 	if err := fr.readHeader(); err != nil {
 		return nil, pl.why(err)
 	}
+	// The live node holds its players, this pull among them, silent for its
+	// reconnect grace when its publisher drops (playerswait.go). The nodes
+	// of a cluster share their settings, so this node's grace is theirs.
+	idle := pullIdleTimeout + pm.p.cfg.ReconnectGrace
 	var (
-		ls     *liveStream
+		fd     *feed
 		pre    startFrames
 		video  = fr.Video
 		frames int
@@ -82,12 +86,12 @@ func (pl *pull) pump() (*liveStream, error) {
 	for {
 		f, err := fr.next()
 		if err != nil {
-			return ls, pl.why(err)
+			return fd, pl.why(err)
 		}
 		frames++
-		if ls != nil {
-			stall.Reset(pullIdleTimeout)
-			ls.WriteFrame(f)
+		if fd != nil {
+			stall.Reset(idle)
+			fd.WriteFrame(f)
 			continue
 		}
 		switch {
@@ -98,16 +102,16 @@ func (pl *pull) pump() (*liveStream, error) {
 		case isSeqHeader(f):
 			pre.aac = &f
 		case video && isKeyframe(f), !video && f.Type == media.FrameAudio:
-			if ls, err = pm.p.openPulled(pl); err != nil {
+			if fd, err = pm.p.openPulled(pl); err != nil {
 				return nil, err
 			}
 			for _, h := range pre.list() {
-				ls.WriteFrame(h)
+				fd.WriteFrame(h)
 			}
-			ls.WriteFrame(f)
+			fd.WriteFrame(f)
 			startDeadline.Stop()
-			stall = time.AfterFunc(pullIdleTimeout, func() { pl.cancel(errUpstreamStalled) })
-			pl.markLive(ls)
+			stall = time.AfterFunc(idle, func() { pl.cancel(errUpstreamStalled) })
+			pl.markLive(fd.ls)
 			log.Info("pull live", "after", time.Since(start).Round(time.Millisecond))
 		}
 		// Anything else before the first start point cannot be decoded

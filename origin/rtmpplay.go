@@ -167,30 +167,5 @@ func (p *rtmpPlayer) sendNow(f media.Frame) error {
 // run sends the start frames, then the live frames, until the stream ends,
 // the player is dropped for falling behind, or the connection closes.
 func (p *rtmpPlayer) run() error {
-	for _, f := range p.sub.start {
-		if err := p.send(f); err != nil {
-			return err
-		}
-	}
-	for {
-		select {
-		case <-p.quit:
-			return errors.New("connection closed")
-		case <-p.sub.pl.gone:
-			for {
-				select {
-				case f := <-p.sub.pl.ch:
-					if err := p.send(f); err != nil {
-						return err
-					}
-				default:
-					return errors.New("stream ended or player too slow")
-				}
-			}
-		case f := <-p.sub.pl.ch:
-			if err := p.send(f); err != nil {
-				return err
-			}
-		}
-	}
+	return p.sub.pump(p.quit, p.send)
 }

@@ -80,7 +80,10 @@ type Config struct {
 	Addr string // listen address for ListenAndServe
 	Node string // node name, in media.StreamInfo and run ids (default: host name)
 	Auth AuthConfig
-	// Takeover is TakeoverReject (default) or TakeoverReplace.
+	// Takeover is TakeoverReject (default) or TakeoverReplace. With
+	// replace the stream's live players stay connected and go on with the
+	// new publisher (Players, playerswait.go); the recording starts a new
+	// run.
 	Takeover string
 	// MaxConns bounds open connections; extra ones are closed at accept.
 	MaxConns int
@@ -344,6 +347,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	s.mu.Unlock()
 	s.log.Info("rtmp origin shutting down", "connections", len(conns))
+	s.stopWaiting() // players waiting for a publisher end with the node
 
 	s.cancel() // hooks, hand-over waits and the heartbeat give up
 	_ = rs.Close()
