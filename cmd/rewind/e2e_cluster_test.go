@@ -16,6 +16,7 @@ import (
 
 	"github.com/rewind-vod/rewind/catalog"
 	"github.com/rewind-vod/rewind/infra/store"
+	"github.com/rewind-vod/rewind/internal/mediatest"
 	"github.com/rewind-vod/rewind/internal/s3test"
 	"github.com/rewind-vod/rewind/internal/testproc"
 	"github.com/rewind-vod/rewind/proxy"
@@ -40,7 +41,7 @@ type cluster struct {
 	proxies []*proc
 }
 
-func startCluster(t *testing.T, nodes, proxies int) *cluster {
+func startCluster(t *testing.T, nodes, proxies int, nodeArgs ...string) *cluster {
 	t.Helper()
 	srv := s3test.Start(t)
 	prefix := "t-" + testproc.RandHex(6) + "/"
@@ -56,7 +57,7 @@ func startCluster(t *testing.T, nodes, proxies int) *cluster {
 	t.Cleanup(func() { cancel(); <-done })
 	c.dir = dir
 	for i := range nodes {
-		c.startOrigin("node" + string(rune('a'+i)))
+		c.startOrigin("node"+string(rune('a'+i)), nodeArgs...)
 	}
 	for range proxies {
 		c.startProxy()
@@ -404,5 +405,71 @@ func TestProxyDrainOnSIGTERM(t *testing.T) {
 	}
 	if code := px.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Errorf("proxy exited %d", code)
+	}
+}
+
+// Smooth takeover through the tier: a player reading HTTP-FLV through the
+// proxy stays connected while publisher A (320x240) is replaced by
+// publisher B (640x360) with --takeover replace, and while B drops and
+// comes back within the reconnect grace; its file decodes as one stream
+// holding frames of both sizes.
+func TestClusterSmoothTakeover(t *testing.T) {
+	t.Parallel()
+	mediatest.Require(t)
+	dir := t.TempDir()
+	small := mediatest.WriteFLV(t, dir, "a", mediatest.Source{Seconds: 30, Size: "320x240"})
+	large := mediatest.WriteFLV(t, dir, "b", mediatest.Source{Seconds: 5, Size: "640x360"})
+	back := mediatest.WriteFLV(t, dir, "c", mediatest.Source{Seconds: 4, Size: "640x360"})
+	c := startCluster(t, 1, 1, "--takeover", "replace", "--reconnect-grace", "3s")
+	px := c.proxies[0]
+
+	a := publish(t, small, px.url("live/cam"))
+	c.liveOn("live/cam", "", 5*time.Second)
+	out := filepath.Join(dir, "player.flv")
+	player := exec.Command("ffmpeg", "-v", "error", "-rw_timeout", "15000000", "-i", "http://"+px.httpAddr+"/live/cam.flv", "-c", "copy", "-f", "flv", "-y", out)
+	var perr testproc.Buffer
+	player.Stderr = &perr
+	if err := player.Start(); err != nil {
+		t.Fatal(err)
+	}
+	playerDone := make(chan error, 1)
+	go func() { playerDone <- player.Wait() }()
+	t.Cleanup(func() { player.Process.Kill() })
+	time.Sleep(3 * time.Second)
+
+	b := publish(t, large, px.url("live/cam")) // replaces A
+	if err := b.wait(t); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.wait(t); err == nil {
+		t.Log("publisher A ended cleanly") // replaced: the origin closed it
+	}
+	time.Sleep(time.Second) // within the grace: the player waits
+	select {
+	case err := <-playerDone:
+		t.Fatalf("the player left at the takeover or the drop: %v\n%s", err, perr.String())
+	default:
+	}
+	if err := publish(t, back, px.url("live/cam")).wait(t); err != nil {
+		t.Fatal(err)
+	}
+	select { // no one comes back now: the grace ends the player
+	case <-playerDone:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the player was not closed after the last publisher's grace")
+	}
+	if msg, err := exec.Command("ffmpeg", "-v", "error", "-i", out, "-f", "null", "-").CombinedOutput(); err != nil || len(msg) > 0 {
+		t.Errorf("the player's file does not decode as one stream: %v\n%s", err, msg)
+	}
+	sizes, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v", "-show_entries", "frame=width,height", "-of", "csv=p=0", out).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, l := range strings.Split(strings.TrimSpace(string(sizes)), "\n") {
+		seen[strings.TrimRight(l, ",")]++
+	}
+	if seen["320,240"] == 0 || seen["640,360"] < 100 {
+		t.Errorf("frames by size %v: want both publishers' (B twice, about 9 s at 640x360)", seen)
 	}
 }

@@ -274,8 +274,10 @@ func TestMalformedFirstChunk(t *testing.T) {
 		}
 		c.Close()
 	}
-	waitUntil(t, 5*time.Second, "both counted as bad_message", func() bool {
-		return scrape(t, n.httpAddr, `rewind_origin_rejected_total{reason="bad_message"}`) == 2
+	// The drop is counted, then logged: wait for both.
+	waitUntil(t, 5*time.Second, "both counted as bad_message and logged", func() bool {
+		return scrape(t, n.httpAddr, `rewind_origin_rejected_total{reason="bad_message"}`) == 2 &&
+			strings.Count(n.log.String(), `msg="rtmp connection dropped"`) >= 2
 	})
 	log := n.log.String()
 	if strings.Contains(strings.ToLower(log), "panic") {
