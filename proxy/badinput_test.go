@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rewind-vod/rewind/catalog"
+	"github.com/rewind-vod/rewind/media"
 )
 
 // TestBadInput: what a proxy must survive, each refused clearly, quickly
@@ -85,7 +86,7 @@ func TestBadInput(t *testing.T) {
 			}
 		}
 		rc := dialRaw(t, px.rtmpAddr)
-		rc.send(0, "connect", []prop{{"app", "live"}})
+		rc.send(0, "connect", []media.AMF0Prop{{Key: "app", Val: "live"}})
 		rc.await("_result")
 		rc.send(1, "play", nil, "no spaces allowed")
 		if code, _ := rc.await("onStatus").statusCode(); code != codePlayFailed {

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+
+	"github.com/rewind-vod/rewind/media"
 )
 
 // Message types the proxy writes or acts on.
@@ -132,13 +134,13 @@ func (cw *chunkWriter) setChunkSize(size int) error {
 
 // command writes an AMF0 command message on stream streamID.
 func (cw *chunkWriter) command(streamID uint32, name string, tx float64, vals ...any) error {
-	return cw.writeMessage(20, 0, streamID, amfCommand(name, tx, vals...))
+	return cw.writeMessage(20, 0, streamID, media.AMF0Command(name, tx, vals...))
 }
 
 // status writes an onStatus of level "error" (or "status") on streamID.
 func (cw *chunkWriter) status(streamID uint32, level, code, description string) error {
-	return cw.command(streamID, "onStatus", 0, nil, []prop{
-		{"level", level}, {"code", code}, {"description", description},
+	return cw.command(streamID, "onStatus", 0, nil, []media.AMF0Prop{
+		{Key: "level", Val: level}, {Key: "code", Val: code}, {Key: "description", Val: description},
 	})
 }
 

@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 
+	"github.com/rewind-vod/rewind/media"
 	"github.com/rewind-vod/rewind/origin/rtmpwire"
 )
 
@@ -47,7 +48,7 @@ func parseCommand(typeID byte, payload []byte) (command, error) {
 	if err != nil {
 		return command{}, err
 	}
-	v, p, err := amfValue(p)
+	v, p, err := media.ReadAMF0(p)
 	if err != nil {
 		return command{}, fmt.Errorf("command name: %w", err)
 	}
@@ -59,7 +60,7 @@ func parseCommand(typeID byte, payload []byte) (command, error) {
 	if len(p) == 0 {
 		return cmd, nil // a bare name (some encoders' FCUnpublish)
 	}
-	v, p, err = amfValue(p)
+	v, p, err = media.ReadAMF0(p)
 	if err != nil {
 		return cmd, fmt.Errorf("%s: transaction id: %w", name, err)
 	}
@@ -68,7 +69,7 @@ func parseCommand(typeID byte, payload []byte) (command, error) {
 	}
 	switch name {
 	case "connect":
-		v, _, err = amfValue(p)
+		v, _, err = media.ReadAMF0(p)
 		if err != nil {
 			return cmd, fmt.Errorf("connect: command object: %w", err)
 		}
@@ -82,10 +83,10 @@ func parseCommand(typeID byte, payload []byte) (command, error) {
 		}
 	case "publish", "play":
 		// The command object (null), then the stream name.
-		if _, p, err = amfValue(p); err != nil {
+		if _, p, err = media.ReadAMF0(p); err != nil {
 			return cmd, fmt.Errorf("%s: command object: %w", name, err)
 		}
-		v, _, err = amfValue(p)
+		v, _, err = media.ReadAMF0(p)
 		if err != nil {
 			return cmd, fmt.Errorf("%s: stream name: %w", name, err)
 		}

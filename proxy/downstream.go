@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/rewind-vod/rewind/media"
 	"github.com/rewind-vod/rewind/origin/rtmpwire"
 )
 
@@ -200,7 +201,7 @@ func (d *downstream) count() {
 func amfValues(b []byte, max int) []any {
 	var out []any
 	for len(b) > 0 && len(out) < max {
-		v, rest, err := amfValue(b)
+		v, rest, err := media.ReadAMF0(b)
 		if err != nil {
 			break
 		}

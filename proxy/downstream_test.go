@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/rewind-vod/rewind/media"
 )
 
 // nodeBytes is what a node sends, chunked as nginx-rtmp does (its own
@@ -25,12 +26,12 @@ func nodeBytes(t *testing.T, connectAnswer, createAnswer []any) []byte {
 	cb.cmd(t, 0, "onFCPublish", 0, nil) // likewise
 	cb.cmd(t, 0, createAnswer[0].(string), 4, createAnswer[1:]...)
 	cb.msg(t, typeWindowAckSize, 0, []byte{0, 0, 0x10, 0}) // after the switch: passed on
-	cb.cmd(t, 1, "onStatus", 0, nil, []prop{{"level", "status"}, {"code", "NetStream.Publish.Start"}})
+	cb.cmd(t, 1, "onStatus", 0, nil, []media.AMF0Prop{{Key: "level", Val: "status"}, {Key: "code", Val: "NetStream.Publish.Start"}})
 	cb.msg(t, typeVideo, 1, bytes.Repeat([]byte{0x17}, 100000))
 	return cb.bytes(t)
 }
 
-var okConnect = []any{"_result", []prop{{"fmsVer", "FMS/3,0,1,123"}}, []prop{{"code", "NetConnection.Connect.Success"}}}
+var okConnect = []any{"_result", []media.AMF0Prop{{Key: "fmsVer", Val: "FMS/3,0,1,123"}}, []media.AMF0Prop{{Key: "code", Val: "NetConnection.Connect.Success"}}}
 
 // runDownstream feeds node bytes through downstream and returns what the
 // client got.
@@ -107,7 +108,7 @@ func TestDownstreamStreamIDMismatch(t *testing.T) {
 }
 
 func TestDownstreamConnectRefused(t *testing.T) {
-	refused := []any{"_error", nil, []prop{{"level", "error"}, {"code", "NetConnection.Connect.Rejected"}, {"description", "no such app"}}}
+	refused := []any{"_error", nil, []media.AMF0Prop{{Key: "level", Val: "error"}, {Key: "code", Val: "NetConnection.Connect.Rejected"}, {Key: "description", Val: "no such app"}}}
 	_, _, _, err := runDownstream(t, nodeBytes(t, refused, []any{"_result", nil, 1.0}))
 	var ue *upstreamError
 	if !errors.As(err, &ue) || !strings.Contains(ue.msg, "refused connect: NetConnection.Connect.Rejected: no such app") {

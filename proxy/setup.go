@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 
+	"github.com/rewind-vod/rewind/media"
 	"github.com/rewind-vod/rewind/origin/rtmpwire"
 )
 
@@ -159,12 +160,12 @@ func answerConnect(cw *chunkWriter, cmd command) error {
 		return err
 	}
 	err := cw.command(0, "_result", cmd.Tx,
-		[]prop{{"fmsVer", "FMS/3,0,1,123"}, {"capabilities", float64(31)}},
-		[]prop{
-			{"level", "status"},
-			{"code", "NetConnection.Connect.Success"},
-			{"description", "Connection succeeded."},
-			{"objectEncoding", cmd.ObjectEncoding},
+		[]media.AMF0Prop{{Key: "fmsVer", Val: "FMS/3,0,1,123"}, {Key: "capabilities", Val: float64(31)}},
+		[]media.AMF0Prop{
+			{Key: "level", Val: "status"},
+			{Key: "code", Val: "NetConnection.Connect.Success"},
+			{Key: "description", Val: "Connection succeeded."},
+			{Key: "objectEncoding", Val: cmd.ObjectEncoding},
 		})
 	if err != nil {
 		return err

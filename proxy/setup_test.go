@@ -6,6 +6,7 @@ import (
 	"io"
 	"testing"
 
+	"github.com/rewind-vod/rewind/media"
 	"github.com/rewind-vod/rewind/origin/rtmpwire"
 )
 
@@ -78,7 +79,7 @@ func TestNegotiatePublish(t *testing.T) {
 func TestNegotiatePlayAMF3AndTrailingBytes(t *testing.T) {
 	cb := newClientBytes()
 	// An AMF3 connect (format byte, then AMF0) asking for object encoding 3.
-	body := amfCommand("connect", 1, []prop{{"app", "app?token=x/"}, {"objectEncoding", 3.0}})
+	body := media.AMF0Command("connect", 1, []media.AMF0Prop{{Key: "app", Val: "app?token=x/"}, {Key: "objectEncoding", Val: 3.0}})
 	cb.msg(t, typeCommandAMF3, 0, append([]byte{0}, body...))
 	cb.cmd(t, 0, "createStream", 2, nil)
 	cb.cmd(t, 0, "getStreamLength", 3, nil, "s1")
@@ -173,8 +174,8 @@ func TestNegotiateErrors(t *testing.T) {
 // malformed ones, and media before the publish are left to the node.
 func TestNegotiateIgnoresOthers(t *testing.T) {
 	cb := newClientBytes().connect(t, "a")
-	cb.msg(t, 20, 0, appendAMFString(nil, "FCUnpublish")) // a bare name
-	cb.msg(t, 20, 0, append(appendAMFString(nil, "weird"), 0xFF))
+	cb.msg(t, 20, 0, media.AppendAMF0(nil, "FCUnpublish")) // a bare name
+	cb.msg(t, 20, 0, append(media.AppendAMF0(nil, "weird"), 0xFF))
 	cb.msg(t, 9, 1, []byte{0x17, 0})
 	cb.cmd(t, 0, "createStream", 2, nil)
 	cb.cmd(t, 1, "publish", 3, nil, "b", "live")

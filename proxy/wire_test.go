@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rewind-vod/rewind/media"
 	"github.com/rewind-vod/rewind/origin/rtmpwire"
 )
 
@@ -38,16 +39,16 @@ func (cb *clientBytes) msg(t testing.TB, typeID byte, streamID uint32, payload [
 }
 
 func (cb *clientBytes) cmd(t testing.TB, streamID uint32, name string, tx float64, vals ...any) *clientBytes {
-	return cb.msg(t, 20, streamID, amfCommand(name, tx, vals...))
+	return cb.msg(t, 20, streamID, media.AMF0Command(name, tx, vals...))
 }
 
 // connectCmd is connect as FFmpeg sends it: the command object, with the
 // app and the tcUrl, is longer than one 128-byte chunk.
 func (cb *clientBytes) connect(t testing.TB, app string) *clientBytes {
-	return cb.cmd(t, 0, "connect", 1, []prop{
-		{"app", app}, {"type", "nonprivate"}, {"flashVer", "FMLE/3.0 (compatible; Lavf61.7.100)"},
-		{"tcUrl", "rtmp://127.0.0.1:1935/" + app}, {"fpad", false}, {"capabilities", 15.0},
-		{"audioCodecs", 4071.0}, {"videoCodecs", 252.0}, {"videoFunction", 1.0},
+	return cb.cmd(t, 0, "connect", 1, []media.AMF0Prop{
+		{Key: "app", Val: app}, {Key: "type", Val: "nonprivate"}, {Key: "flashVer", Val: "FMLE/3.0 (compatible; Lavf61.7.100)"},
+		{Key: "tcUrl", Val: "rtmp://127.0.0.1:1935/" + app}, {Key: "fpad", Val: false}, {Key: "capabilities", Val: 15.0},
+		{Key: "audioCodecs", Val: 4071.0}, {Key: "videoCodecs", Val: 252.0}, {Key: "videoFunction", Val: 1.0},
 	})
 }
 
@@ -193,7 +194,7 @@ func (rc *rawClient) await(name string) decoded {
 // connect does connect and createStream and returns the stream id.
 func (rc *rawClient) connect(app string) uint32 {
 	rc.t.Helper()
-	rc.send(0, "connect", []prop{{"app", app}, {"tcUrl", "rtmp://x/" + app}})
+	rc.send(0, "connect", []media.AMF0Prop{{Key: "app", Val: app}, {Key: "tcUrl", Val: "rtmp://x/" + app}})
 	if r := rc.await("_result"); valueAt(r.vals, 1) != 1.0 {
 		rc.t.Fatalf("connect answered with %v", r.vals)
 	}

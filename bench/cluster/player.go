@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/rewind-vod/rewind/media"
 	"github.com/rewind-vod/rewind/origin/rtmpwire"
 )
 
@@ -147,9 +148,9 @@ func (p *rtmpPlayer) play(app, name string) error {
 		return err
 	}
 	p.rd = rtmpwire.NewReader(p.br, rtmpwire.Limits{MaxMessageSize: 16 << 20, MaxBuffered: 32 << 20})
-	if err := p.command(3, 0, "connect", 1, []prop{
-		{"app", app}, {"type", "nonprivate"}, {"flashVer", "FMLE/3.0 (compatible; rewind-bench)"},
-		{"tcUrl", "rtmp://" + p.c.RemoteAddr().String() + "/" + app},
+	if err := p.command(3, 0, "connect", 1, []media.AMF0Prop{
+		{Key: "app", Val: app}, {Key: "type", Val: "nonprivate"}, {Key: "flashVer", Val: "FMLE/3.0 (compatible; rewind-bench)"},
+		{Key: "tcUrl", Val: "rtmp://" + p.c.RemoteAddr().String() + "/" + app},
 	}); err != nil {
 		return err
 	}
@@ -219,9 +220,9 @@ func (p *rtmpPlayer) handshake() error {
 // command writes an AMF0 command on chunk stream cs, in chunks of the
 // default 128 bytes.
 func (p *rtmpPlayer) command(cs byte, streamID uint32, name string, tx float64, vals ...any) error {
-	payload := appendAMF(appendAMF(nil, name), tx)
+	payload := media.AppendAMF0(media.AppendAMF0(nil, name), tx)
 	for _, v := range vals {
-		payload = appendAMF(payload, v)
+		payload = media.AppendAMF0(payload, v)
 	}
 	const chunk = 128
 	b := []byte{cs, 0, 0, 0, byte(len(payload) >> 16), byte(len(payload) >> 8), byte(len(payload)), typeCommand}
@@ -269,4 +270,18 @@ func at(vals []any, i int) any {
 		return vals[i]
 	}
 	return nil
+}
+
+// decodeAMF decodes a command's AMF0 values up to the first it cannot.
+func decodeAMF(b []byte) ([]any, error) {
+	var out []any
+	for len(b) > 0 {
+		v, rest, err := media.ReadAMF0(b)
+		if err != nil {
+			return out, fmt.Errorf("amf0: %w", err)
+		}
+		out = append(out, v)
+		b = rest
+	}
+	return out, nil
 }
