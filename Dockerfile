@@ -1,9 +1,12 @@
-# One image for the origin and editor roles: the container command picks
-# the role (`origin ...` or `editor ...`). The vodapi Lambda is not an
-# image: `make lambda` builds its zip.
+# One image for the origin, proxy and editor roles: the container command
+# picks the role (`origin ...`, `proxy ...` or `editor ...`). The vodapi
+# Lambda is not an image: `make lambda` builds its zip. An origin bound to
+# 0.0.0.0 says where proxies and other nodes reach it (its heartbeat in the
+# store carries that address).
 #
 #   docker build -t rewind .
-#   docker run --rm rewind origin --rtmp-addr 0.0.0.0:1935 --http-addr 0.0.0.0:8080 --store s3://bucket
+#   docker run --rm rewind origin --rtmp-addr 0.0.0.0:1935 --http-addr 0.0.0.0:8080 \
+#     --advertise-rtmp 10.0.0.5:1935 --advertise-http 10.0.0.5:8080 --store s3://bucket
 
 # Build stage: cgo against Debian bookworm's FFmpeg 5.1 (the editor's libav).
 FROM golang:1.26-bookworm AS build

@@ -128,8 +128,13 @@ test: deps vet nocgo lambda
 # Replay benchmark: 24 h playlist cold build, sizes, warm load vs nginx
 # (see bench/replay). nginx is installed only when missing; its default
 # service is stopped so that only the bench's own nginx runs.
+# Cluster benchmark: 3 origin nodes + 2 proxies on versitygw: first frame
+# direct / through a proxy / node-to-node pull, proxy CPU per relayed
+# stream vs origin CPU, registry store requests (see bench/cluster);
+# BENCH_CLUSTER_N=10,50,100 adds the 100-stream round.
 BENCH_N ?= 10,50,100
 BENCH_FANOUT_N ?= 10,100,500
+BENCH_CLUSTER_N ?= 10,50
 BENCH_DURATION ?= 30s
 BENCH_APT_PACKAGES := nginx
 bench: deps build
@@ -140,6 +145,7 @@ bench: deps build
 	$(GO) run ./bench/fanout -rewind $(BIN) -n $(BENCH_FANOUT_N) -duration $(BENCH_DURATION)
 	$(GO) run ./bench/replay
 	$(GO) run ./bench/clip
+	$(GO) run ./bench/cluster -rewind $(BIN) -versitygw $(VERSITYGW) -n $(BENCH_CLUSTER_N) -duration $(BENCH_DURATION)
 
 # Soak (not in `make test`): about SOAK_DURATION of publishers that drop and
 # return, a kill -9 of the origin, a 60 s S3 outage, a flapping relay target

@@ -256,7 +256,7 @@ func TestDirectoryDeadAndFutureNodes(t *testing.T) {
 		t.Errorf("ignored future = %v, want 1", got)
 	}
 	if logs.count("reason=future") != 1 {
-		t.Errorf("future heartbeat logged %d times:\n%s", logs.count("reason=future"), logs.b.String())
+		t.Errorf("future heartbeat logged %d times:\n%s", logs.count("reason=future"), logs.String())
 	}
 	time.Sleep(time.Until(dyingAt.Add(timeout + 50*time.Millisecond))) // its heartbeat passes the timeout
 	before := requests(d.m, opList) + requests(d.m, opGet)
@@ -347,7 +347,7 @@ func TestDirectoryIgnoresBadDocuments(t *testing.T) {
 		}
 	}
 	if got := logs.count("ignoring node heartbeat"); got != 13 {
-		t.Errorf("%d warnings for 13 bad documents over two refreshes:\n%s", got, logs.b.String())
+		t.Errorf("%d warnings for 13 bad documents over two refreshes:\n%s", got, logs.String())
 	}
 	// Read once each; the big one and the bad keys never.
 	if got := requests(d.m, opGet); got != 11 {
@@ -402,7 +402,7 @@ func TestDirectoryStoreOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	if logs.count("works again") != 1 {
-		t.Errorf("no recovery log:\n%s", logs.b.String())
+		t.Errorf("no recovery log:\n%s", logs.String())
 	}
 }
 

@@ -1,13 +1,11 @@
 package catalog
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 
 	"github.com/rewind-vod/rewind/infra/store"
 	"github.com/rewind-vod/rewind/infra/store/fsstore"
+	"github.com/rewind-vod/rewind/internal/testproc"
 )
 
 // newFSStore opens a real filesystem store in a temp folder.
@@ -48,22 +47,9 @@ func requests(m *registryMetrics, op string) int {
 }
 
 // logBuffer collects log lines; safe for the refresh's goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
+type logBuffer struct{ testproc.Buffer }
 
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) count(substr string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Count(l.b.String(), substr)
-}
+func (l *logBuffer) count(substr string) int { return l.Count(substr) }
 
 func (l *logBuffer) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))

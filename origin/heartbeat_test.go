@@ -1,7 +1,6 @@
 package origin
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -9,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,6 +17,7 @@ import (
 	"github.com/rewind-vod/rewind/catalog"
 	"github.com/rewind-vod/rewind/infra/store"
 	"github.com/rewind-vod/rewind/infra/store/fsstore"
+	"github.com/rewind-vod/rewind/internal/testproc"
 	"github.com/rewind-vod/rewind/media"
 )
 
@@ -214,24 +213,6 @@ func (b *brokenStore) Put(ctx context.Context, key string, data []byte, ct strin
 	return b.Store.Put(ctx, key, data, ct)
 }
 
-// syncBuffer collects log output from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) count(sub string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.Count(s.b.String(), sub)
-}
-
 // TestHeartbeatStoreOutage: a store that hangs or fails never holds up a
 // publish; failed writes are counted, warned about once, and retried until
 // the store is back.
@@ -239,7 +220,7 @@ func TestHeartbeatStoreOutage(t *testing.T) {
 	t.Parallel()
 	st := &brokenStore{Store: newTestStore(t)}
 	st.mode.Store("hang")
-	logs := &syncBuffer{}
+	logs := &testproc.Buffer{}
 	sink := newTestSink("rec")
 	reg := prometheus.NewRegistry()
 	srv, err := New(Config{
@@ -273,8 +254,8 @@ func TestHeartbeatStoreOutage(t *testing.T) {
 	}
 	st.mode.Store("fail")
 	waitFor(t, 5*time.Second, "failed writes counted", func() bool { return ts.metric(t, "rewind_origin_heartbeats_total", "result", "error") >= 4 })
-	if got := logs.count("heartbeat write failed"); got != 1 {
-		t.Errorf("%d warnings for the outage, want 1:\n%s", got, logs.b.String())
+	if got := logs.Count("heartbeat write failed"); got != 1 {
+		t.Errorf("%d warnings for the outage, want 1:\n%s", got, logs.String())
 	}
 	if _, ok := readHeartbeat(t, st, "node1"); ok {
 		t.Fatal("a heartbeat was written through a broken store")
@@ -285,7 +266,7 @@ func TestHeartbeatStoreOutage(t *testing.T) {
 		_, recent := findStream(n.Recent, "live/cam")
 		return ok && recent
 	})
-	waitFor(t, time.Second, "the recovery logged", func() bool { return logs.count("heartbeat write works again") == 1 })
+	waitFor(t, time.Second, "the recovery logged", func() bool { return logs.Count("heartbeat write works again") == 1 })
 }
 
 func TestHeartbeatConfig(t *testing.T) {

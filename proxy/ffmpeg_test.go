@@ -13,13 +13,14 @@ import (
 	"time"
 
 	"github.com/rewind-vod/rewind/internal/mediatest"
+	"github.com/rewind-vod/rewind/internal/testproc"
 )
 
 // ffmpeg, the client the proxy must serve, run for real.
 
 type proc struct {
 	cmd    *exec.Cmd
-	stderr syncBuf
+	stderr testproc.Buffer
 	done   chan struct{}
 	err    error
 }

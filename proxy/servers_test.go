@@ -1,19 +1,16 @@
 package proxy
 
 import (
-	"bytes"
+	"github.com/rewind-vod/rewind/internal/nginxtest"
+
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -204,103 +201,22 @@ func metric(t *testing.T, reg *prometheus.Registry, name string, labels ...strin
 	return 0
 }
 
-const nginxRTMPModule = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
-
 // startNginx runs a private nginx-rtmp on a free loopback port with an
 // "app" application that relays live streams and starts players on a
-// keyframe; it skips the test when nginx or the module is missing.
+// keyframe, as a node named name.
 func startNginx(t *testing.T, name string) catalog.Node {
 	t.Helper()
-	if _, err := exec.LookPath("nginx"); err != nil {
-		t.Skip("nginx not installed (make deps installs nginx and libnginx-mod-rtmp)")
-	}
-	if _, err := os.Stat(nginxRTMPModule); err != nil {
-		t.Skip("nginx RTMP module not installed (make deps installs libnginx-mod-rtmp)")
-	}
-	dir := t.TempDir()
-	if err := os.Chmod(dir, 0o755); err != nil { // the worker runs as nobody
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	conf := fmt.Sprintf(`load_module %s;
-worker_processes 1;
-error_log %s info;
-pid %s;
-events { worker_connections 256; }
-rtmp {
-  server {
+	addr := nginxtest.Start(t, func(addr string) string {
+		return fmt.Sprintf(`  server {
     listen %s;
     application app {
       live on;
       wait_key on;
       wait_video on;
     }
-  }
-}
-`, nginxRTMPModule, filepath.Join(dir, "error.log"), filepath.Join(dir, "nginx.pid"), addr)
-	confPath := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var out syncBuf
-	cmd := exec.Command("nginx", "-c", confPath, "-p", dir, "-g", "daemon off;")
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM) // the master stops its worker
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Logf("nginx %s output:\n%s\nerror.log:\n%s", name, out.String(), log)
-		}
+  }`, addr)
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return nodeDoc(name, addr, "")
-		}
-		select {
-		case <-exited:
-			t.Fatalf("nginx exited at start:\n%s", out.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nginx not listening on %s:\n%s", addr, out.String())
-		}
-	}
-}
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	return nodeDoc(name, addr, "")
 }
 
 // testProxy is a Proxy serving RTMP and HTTP on loopback.

@@ -71,12 +71,27 @@ func TestValidateAndPlan(t *testing.T) {
 		}
 	}
 	modules, envs := configs(t)
+	tested := 0
 	for _, c := range append(modules, envs...) {
 		dir := filepath.Join(root, "terraform", c.dir)
 		run(dir, "init", "-backend=false", "-input=false", "-no-color", "-plugin-dir="+plugins)
 		run(dir, "validate", "-no-color")
+		// A module's own tests (modules/origin/tests: the proxy tier) and
+		// the environment's.
+		if tests, _ := filepath.Glob(filepath.Join(dir, "tests", "*.tftest.hcl")); len(tests) > 0 {
+			run(dir, "test", "-no-color")
+			tested++
+		}
 	}
-	run(filepath.Join(root, "terraform", "envs", "example"), "test", "-no-color")
+	if _, err := os.Stat(filepath.Join("envs", "example", "tests", "plan.tftest.hcl")); err != nil {
+		t.Errorf("envs/example/tests/plan.tftest.hcl: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join("modules", "origin", "tests", "proxy.tftest.hcl")); err != nil {
+		t.Errorf("modules/origin/tests/proxy.tftest.hcl: %v", err)
+	}
+	if tested < 2 {
+		t.Errorf("terraform test ran in %d folders, want envs/example and modules/origin at least", tested)
+	}
 }
 
 // copyTree copies the configuration files under src (no .terraform state,
@@ -565,4 +580,423 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// ----------------------------------------------------------- proxy tier
+//
+// The origin module puts `rewind proxy` instances behind the public load
+// balancer; the origins are reachable only from the proxies and from each
+// other. The tests below read the module's HCL (and always run); the
+// module's own terraform test (modules/origin/tests, run by
+// TestValidateAndPlan) checks the planned and applied values.
+
+// originModule loads modules/origin.
+func originModule(t *testing.T) *config {
+	t.Helper()
+	return load(t, filepath.Join("modules", "origin"))
+}
+
+// blocks returns the top-level blocks of c of that type and first label
+// (a resource or data type), by their second label.
+func (c *config) blocks(kind, typ string) map[string]*hclsyntax.Block {
+	out := map[string]*hclsyntax.Block{}
+	for _, b := range c.bodies {
+		for _, blk := range b.Blocks {
+			if blk.Type == kind && len(blk.Labels) == 2 && blk.Labels[0] == typ {
+				out[blk.Labels[1]] = blk
+			}
+		}
+	}
+	return out
+}
+
+// refs lists what an expression refers to, as "root.attr" (var.x,
+// aws_iam_role.proxy) or "data.type.name".
+func refs(expr hclsyntax.Expression) []string {
+	var out []string
+	for _, tr := range expr.Variables() {
+		parts := []string{tr.RootName()}
+		for _, step := range tr[1:] {
+			a, ok := step.(hcl.TraverseAttr)
+			if !ok {
+				break
+			}
+			parts = append(parts, a.Name)
+			if len(parts) == 2 && parts[0] != "data" || len(parts) == 3 {
+				break
+			}
+		}
+		out = append(out, strings.Join(parts, "."))
+	}
+	return out
+}
+
+func refersTo(expr hclsyntax.Expression, what string) bool {
+	return slices.Contains(refs(expr), what)
+}
+
+// source is the configuration text of a range.
+func source(t *testing.T, r hcl.Range) string {
+	t.Helper()
+	b, err := os.ReadFile(r.Filename)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b[r.Start.Byte:r.End.Byte])
+}
+
+// literalStrings evaluates a literal list of strings (actions, values).
+func literalStrings(t *testing.T, c *config, a *hclsyntax.Attribute) []string {
+	t.Helper()
+	v, diags := a.Expr.Value(nil)
+	if diags.HasErrors() || !v.Type().IsTupleType() {
+		t.Errorf("%s: %s must be a literal list of strings", pos(c, a.SrcRange), a.Name)
+		return nil
+	}
+	var out []string
+	for _, e := range v.AsValueSlice() {
+		out = append(out, e.AsString())
+	}
+	return out
+}
+
+// resourceTexts is the source text of each element of a written-out
+// resources list.
+func resourceTexts(t *testing.T, c *config, st *hclsyntax.Block) []string {
+	t.Helper()
+	a, ok := st.Body.Attributes["resources"]
+	if !ok {
+		t.Errorf("%s: statement without resources", pos(c, st.DefRange()))
+		return nil
+	}
+	tuple, ok := a.Expr.(*hclsyntax.TupleConsExpr)
+	if !ok {
+		t.Errorf("%s: resources must be a list written out", pos(c, a.SrcRange))
+		return nil
+	}
+	var out []string
+	for _, e := range tuple.Exprs {
+		out = append(out, source(t, e.Range()))
+	}
+	return out
+}
+
+// TestProxyLeastPrivilege: the proxy role reads the node registry and
+// nothing else of the bucket: s3:GetObject on nodes/* only, s3:ListBucket
+// on the bucket only for the prefix nodes/, its own logs and its own
+// lifecycle action; no PutObject or DeleteObject, nothing on streams/ or
+// clips/; the SSM parameters that the managed Session Manager policy would
+// open are denied; its role holds this policy and the two managed ones.
+func TestProxyLeastPrivilege(t *testing.T) {
+	c := originModule(t)
+	doc, ok := c.blocks("data", "aws_iam_policy_document")["proxy"]
+	if !ok {
+		t.Fatal("modules/origin: no data.aws_iam_policy_document.proxy")
+	}
+	// Allowed action -> the exact resources it may name.
+	allowed := map[string][]string{
+		"s3:GetObject":                               {`"${var.bucket_arn}/nodes/*"`},
+		"s3:ListBucket":                              {`var.bucket_arn`},
+		"logs:CreateLogStream":                       {`"${aws_cloudwatch_log_group.proxy[0].arn}:*"`},
+		"logs:PutLogEvents":                          {`"${aws_cloudwatch_log_group.proxy[0].arn}:*"`},
+		"autoscaling:CompleteLifecycleAction":        {`"arn:${local.partition}:autoscaling:${local.region}:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/${local.proxy_asg_name}"`},
+		"autoscaling:RecordLifecycleActionHeartbeat": {`"arn:${local.partition}:autoscaling:${local.region}:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/${local.proxy_asg_name}"`},
+	}
+	granted := map[string]bool{}
+	deniedParams := false
+	for _, st := range doc.Body.Blocks {
+		if st.Type != "statement" {
+			t.Errorf("%s: %s block in the proxy policy (only plain statements, so this test sees them all)", pos(c, st.DefRange()), st.Type)
+			continue
+		}
+		at := pos(c, st.DefRange())
+		effect := "Allow"
+		if a, ok := st.Body.Attributes["effect"]; ok {
+			v, diags := a.Expr.Value(nil)
+			if diags.HasErrors() {
+				t.Errorf("%s: effect must be a literal", at)
+				continue
+			}
+			effect = v.AsString()
+		}
+		a, ok := st.Body.Attributes["actions"]
+		if !ok {
+			t.Errorf("%s: statement without actions", at)
+			continue
+		}
+		actions := literalStrings(t, c, a)
+		resources := resourceTexts(t, c, st)
+		if effect == "Deny" {
+			if slices.Contains(actions, "ssm:GetParameter") && slices.Contains(actions, "ssm:GetParameters") && slices.Contains(actions, "ssm:GetParametersByPath") && slices.Equal(resources, []string{`"*"`}) {
+				deniedParams = true
+			}
+			continue
+		}
+		for _, r := range resources {
+			if strings.Contains(r, "streams/") || strings.Contains(r, "clips/") {
+				t.Errorf("%s: the proxy role names recordings or clips: %s", at, r)
+			}
+		}
+		for _, action := range actions {
+			want, ok := allowed[action]
+			if !ok {
+				t.Errorf("%s: the proxy role allows %s; it may only read nodes/* (GetObject), list nodes/ (ListBucket), write its logs and complete its lifecycle action", at, action)
+				continue
+			}
+			if !slices.Equal(resources, want) {
+				t.Errorf("%s: the proxy role allows %s on %v, want only %v", at, action, resources, want)
+			}
+			granted[action] = true
+		}
+		if slices.Contains(actions, "s3:ListBucket") {
+			checkNodesPrefixCondition(t, c, st)
+		}
+	}
+	for action := range allowed {
+		if !granted[action] {
+			t.Errorf("modules/origin: the proxy role lacks %s, which it needs", action)
+		}
+	}
+	if !deniedParams {
+		t.Error("modules/origin: the proxy policy must deny ssm:GetParameter, GetParameters and GetParametersByPath on \"*\" (AmazonSSMManagedInstanceCore allows them on every parameter, the publish and playback secrets included)")
+	}
+
+	// The role: this policy, ECR read and Session Manager; nothing else.
+	if _, ok := c.blocks("resource", "aws_iam_role")["proxy"]; !ok {
+		t.Fatal("modules/origin: no aws_iam_role.proxy")
+	}
+	policies := 0
+	for name, rp := range c.blocks("resource", "aws_iam_role_policy") {
+		if !refersTo(rp.Body.Attributes["role"].Expr, "aws_iam_role.proxy") {
+			if refersTo(rp.Body.Attributes["policy"].Expr, "data.aws_iam_policy_document.proxy") {
+				t.Errorf("aws_iam_role_policy.%s gives the proxy policy to another role", name)
+			}
+			continue
+		}
+		policies++
+		if got := refs(rp.Body.Attributes["policy"].Expr); !slices.Equal(got, []string{"data.aws_iam_policy_document.proxy"}) {
+			t.Errorf("aws_iam_role_policy.%s: the proxy role's policy comes from %v, want data.aws_iam_policy_document.proxy", name, got)
+		}
+	}
+	if policies != 1 {
+		t.Errorf("the proxy role has %d inline policies, want 1", policies)
+	}
+	managed := map[string]bool{}
+	for name, att := range c.blocks("resource", "aws_iam_role_policy_attachment") {
+		if !refersTo(att.Body.Attributes["role"].Expr, "aws_iam_role.proxy") {
+			continue
+		}
+		arn := source(t, att.Body.Attributes["policy_arn"].Expr.Range())
+		switch {
+		case strings.HasSuffix(arn, `:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly"`):
+			managed["ecr"] = true
+		case strings.HasSuffix(arn, `:iam::aws:policy/AmazonSSMManagedInstanceCore"`):
+			managed["ssm"] = true
+		default:
+			t.Errorf("aws_iam_role_policy_attachment.%s attaches %s to the proxy role", name, arn)
+		}
+	}
+	if !managed["ecr"] {
+		t.Error("the proxy role cannot pull the image (no AmazonEC2ContainerRegistryReadOnly)")
+	}
+	for _, kind := range []string{"aws_iam_policy", "aws_iam_role_policies_exclusive", "aws_iam_policy_attachment"} {
+		if len(c.blocks("resource", kind)) > 0 {
+			t.Errorf("modules/origin: %s resources bypass this test", kind)
+		}
+	}
+	profile, ok := c.blocks("resource", "aws_iam_instance_profile")["proxy"]
+	if !ok || !refersTo(profile.Body.Attributes["role"].Expr, "aws_iam_role.proxy") {
+		t.Error("aws_iam_instance_profile.proxy must hold the proxy role")
+	}
+	lt, ok := c.blocks("resource", "aws_launch_template")["proxy"]
+	if !ok {
+		t.Fatal("modules/origin: no aws_launch_template.proxy")
+	}
+	usesProfile := false
+	for _, b := range lt.Body.Blocks {
+		if b.Type == "iam_instance_profile" {
+			usesProfile = refersTo(b.Body.Attributes["arn"].Expr, "aws_iam_instance_profile.proxy")
+		}
+	}
+	if !usesProfile {
+		t.Error("aws_launch_template.proxy must run with aws_iam_instance_profile.proxy")
+	}
+}
+
+// checkNodesPrefixCondition: the proxy's ListBucket holds for the prefix
+// nodes/ alone (the proxy lists exactly that).
+func checkNodesPrefixCondition(t *testing.T, c *config, st *hclsyntax.Block) {
+	t.Helper()
+	for _, cond := range st.Body.Blocks {
+		if cond.Type != "condition" {
+			continue
+		}
+		attr := func(name string) string {
+			a, ok := cond.Body.Attributes[name]
+			if !ok {
+				return ""
+			}
+			v, diags := a.Expr.Value(nil)
+			if diags.HasErrors() || v.Type().FriendlyName() != "string" {
+				return ""
+			}
+			return v.AsString()
+		}
+		if attr("test") == "StringEquals" && attr("variable") == "s3:prefix" {
+			if v := literalStrings(t, c, cond.Body.Attributes["values"]); slices.Equal(v, []string{"nodes/"}) {
+				return
+			}
+		}
+	}
+	t.Errorf("%s: the proxy's s3:ListBucket must be limited to s3:prefix = nodes/ (StringEquals)", pos(c, st.DefRange()))
+}
+
+// TestOriginIngressOnlyFromProxies: with the proxy tier, every ingress rule
+// of the origins' security group names the proxies' or the origins' own
+// security group as its source; rules from CIDR blocks exist only for
+// proxy_enabled = false. Origins take only HTTP from each other.
+func TestOriginIngressOnlyFromProxies(t *testing.T) {
+	c := originModule(t)
+	if _, ok := c.blocks("resource", "aws_security_group")["proxy"]; !ok {
+		t.Fatal("modules/origin: no aws_security_group.proxy")
+	}
+	for name, sg := range c.blocks("resource", "aws_security_group") {
+		for _, b := range sg.Body.Blocks {
+			if b.Type == "ingress" || b.Type == "egress" {
+				t.Errorf("aws_security_group.%s: inline %s rules bypass this test; use aws_vpc_security_group_*_rule", name, b.Type)
+			}
+		}
+		if _, ok := sg.Body.Attributes["ingress"]; ok {
+			t.Errorf("aws_security_group.%s: inline ingress bypasses this test", name)
+		}
+	}
+	if len(c.blocks("resource", "aws_security_group_rule")) > 0 {
+		t.Error("modules/origin: aws_security_group_rule resources bypass this test; use aws_vpc_security_group_ingress_rule")
+	}
+	fromProxies, fromOrigins := map[string]bool{}, 0
+	for name, rule := range c.blocks("resource", "aws_vpc_security_group_ingress_rule") {
+		at := pos(c, rule.DefRange())
+		if !refersTo(rule.Body.Attributes["security_group_id"].Expr, "aws_security_group.this") {
+			continue // another group's rule (the proxies')
+		}
+		src, bySG := rule.Body.Attributes["referenced_security_group_id"]
+		for _, other := range []string{"cidr_ipv4", "cidr_ipv6", "prefix_list_id"} {
+			if _, ok := rule.Body.Attributes[other]; ok && bySG {
+				t.Errorf("%s: aws_vpc_security_group_ingress_rule.%s has both a security group and %s", at, name, other)
+			}
+		}
+		switch {
+		case bySG && refersTo(src.Expr, "aws_security_group.proxy"):
+			// Its ports come from a literal map in for_each.
+			fe, ok := rule.Body.Attributes["for_each"]
+			if !ok {
+				fromProxies[source(t, rule.Body.Attributes["from_port"].Expr.Range())] = true
+				continue
+			}
+			for _, port := range []string{"var.rtmp_port", "var.http_port"} {
+				if strings.Contains(source(t, fe.Expr.Range()), port) {
+					fromProxies[port] = true
+				}
+			}
+		case bySG && refersTo(src.Expr, "aws_security_group.this"):
+			fromOrigins++
+			for _, p := range []string{"from_port", "to_port"} {
+				if got := source(t, rule.Body.Attributes[p].Expr.Range()); got != "var.http_port" {
+					t.Errorf("%s: origins may take only HTTP (node-to-node pull) from each other; %s is %s", at, p, got)
+				}
+			}
+		case bySG:
+			t.Errorf("%s: aws_vpc_security_group_ingress_rule.%s lets %s reach the origins; only the proxies and the origins may", at, name, source(t, src.Expr.Range()))
+		default:
+			if !onlyWithoutProxies(rule) {
+				t.Errorf("%s: aws_vpc_security_group_ingress_rule.%s opens the origins to addresses: allowed only with for_each = var.proxy_enabled ? {} : ...", at, name)
+			}
+		}
+	}
+	if !fromProxies["var.rtmp_port"] || !fromProxies["var.http_port"] {
+		t.Errorf("the origins must take RTMP and HTTP from the proxies (found %v)", sortedKeys(fromProxies))
+	}
+	if fromOrigins == 0 {
+		t.Error("the origins must take HTTP from each other (node-to-node pull)")
+	}
+}
+
+// onlyWithoutProxies reports whether a rule's for_each is
+// `var.proxy_enabled ? {} : ...`: it exists only without the proxy tier.
+func onlyWithoutProxies(rule *hclsyntax.Block) bool {
+	fe, ok := rule.Body.Attributes["for_each"]
+	if !ok {
+		return false
+	}
+	cond, ok := fe.Expr.(*hclsyntax.ConditionalExpr)
+	if !ok || !slices.Equal(refs(cond.Condition), []string{"var.proxy_enabled"}) {
+		return false
+	}
+	if _, ok := cond.Condition.(*hclsyntax.ScopeTraversalExpr); !ok {
+		return false // not a plain var.proxy_enabled (a negation, say)
+	}
+	empty, ok := cond.TrueResult.(*hclsyntax.ObjectConsExpr)
+	return ok && len(empty.Items) == 0
+}
+
+// TestNLBTargetsProxies: the load balancer's listeners forward to its
+// target groups, which hold the proxy group; the origin group is in them
+// only without the proxy tier.
+func TestNLBTargetsProxies(t *testing.T) {
+	c := originModule(t)
+	listeners := c.blocks("resource", "aws_lb_listener")
+	if len(listeners) == 0 {
+		t.Fatal("modules/origin: no aws_lb_listener")
+	}
+	for name, l := range listeners {
+		forwards := false
+		for _, b := range l.Body.Blocks {
+			if b.Type == "default_action" {
+				a, ok := b.Body.Attributes["target_group_arn"]
+				forwards = ok && refersTo(a.Expr, "aws_lb_target_group.this")
+			}
+		}
+		if !forwards {
+			t.Errorf("aws_lb_listener.%s must forward to aws_lb_target_group.this", name)
+		}
+	}
+	groups := c.blocks("resource", "aws_autoscaling_group")
+	proxy, ok := groups["proxy"]
+	if !ok {
+		t.Fatal("modules/origin: no aws_autoscaling_group.proxy")
+	}
+	if a, ok := proxy.Body.Attributes["target_group_arns"]; !ok || !refersTo(a.Expr, "aws_lb_target_group.this") {
+		t.Error("aws_autoscaling_group.proxy must be in the load balancer's target groups")
+	}
+	var lt string
+	for _, b := range proxy.Body.Blocks {
+		if b.Type == "launch_template" {
+			lt = strings.Join(refs(b.Body.Attributes["id"].Expr), ",")
+		}
+	}
+	if lt != "aws_launch_template.proxy" {
+		t.Errorf("aws_autoscaling_group.proxy runs launch template %q, want aws_launch_template.proxy", lt)
+	}
+	origin := groups["this"]
+	if origin == nil {
+		t.Fatal("modules/origin: no aws_autoscaling_group.this")
+	}
+	if a, ok := origin.Body.Attributes["target_group_arns"]; ok {
+		cond, isCond := a.Expr.(*hclsyntax.ConditionalExpr)
+		empty := false
+		if isCond {
+			tuple, ok := cond.TrueResult.(*hclsyntax.TupleConsExpr)
+			empty = ok && len(tuple.Exprs) == 0 && slices.Equal(refs(cond.Condition), []string{"var.proxy_enabled"})
+		}
+		if !empty {
+			t.Error("aws_autoscaling_group.this (origins) may be in the target groups only without proxies: target_group_arns = var.proxy_enabled ? [] : ...")
+		}
+	}
+	hooks := c.blocks("resource", "aws_autoscaling_lifecycle_hook")
+	for _, want := range []struct{ hook, group string }{{"drain", "aws_autoscaling_group.this"}, {"proxy_drain", "aws_autoscaling_group.proxy"}} {
+		h, ok := hooks[want.hook]
+		if !ok || !refersTo(h.Body.Attributes["autoscaling_group_name"].Expr, want.group) {
+			t.Errorf("aws_autoscaling_lifecycle_hook.%s must hold the instances of %s while they drain", want.hook, want.group)
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -352,4 +353,56 @@ func TestClusterDrainingNode(t *testing.T) {
 	}
 	firstKeyframe(t, "play from the draining node through the proxy", px.url(onDrained))
 	pub.cmd.Process.Kill()
+}
+
+// SIGTERM drains a proxy: /readyz fails at once (the balancer stops
+// sending it connections), the relayed publish goes on until
+// --drain-timeout, then the proxy exits 0. A connection that still arrives
+// meanwhile is routed as any proxy would route it.
+func TestProxyDrainOnSIGTERM(t *testing.T) {
+	t.Parallel()
+	src, _ := source(t, 30)
+	c := startCluster(t, 1, 0)
+	px := startRole(t, "proxy", c.srv.Env(), append(c.storeArgs(),
+		"--node-timeout", clusterNodeTimeout.String(), "--registry-refresh", clusterRefresh, "--drain-timeout", "4s")...)
+	pub := publish(t, src, px.url("live/cam"))
+	c.liveOn("live/cam", "", 5*time.Second)
+	px.cmd.Process.Signal(syscall.SIGTERM)
+	termAt := time.Now()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		resp, err := http.Get("http://" + px.httpAddr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusServiceUnavailable {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz still answers %v %v after SIGTERM", resp, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	select {
+	case <-pub.done:
+		t.Errorf("the relayed publish ended %s after SIGTERM, before the drain timeout", time.Since(termAt).Round(time.Millisecond))
+	default:
+	}
+	short, _ := source(t, 1)
+	late := publish(t, short, px.url("live/late"))
+	if n := c.liveOn("live/late", "", 3*time.Second); n != "nodea" {
+		t.Errorf("a late publish through the draining proxy landed on %q", n)
+	}
+	late.wait(t)
+	select {
+	case <-px.exited:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the proxy did not exit after its drain timeout")
+	}
+	if took := time.Since(termAt); took < 3*time.Second {
+		t.Errorf("the proxy exited %s after SIGTERM, before its 4s drain timeout", took)
+	}
+	if code := px.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("proxy exited %d", code)
+	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +17,7 @@ import (
 	"github.com/rewind-vod/rewind/catalog"
 	"github.com/rewind-vod/rewind/infra/store"
 	"github.com/rewind-vod/rewind/internal/mediatest"
+	"github.com/rewind-vod/rewind/internal/testproc"
 )
 
 // binPath is the rewind binary built once by TestMain: the end-to-end
@@ -51,24 +50,6 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// syncBuf collects a subprocess's log.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // proc is one running `rewind dev` process.
 type proc struct {
 	t        *testing.T
@@ -77,7 +58,7 @@ type proc struct {
 	rtmpAddr string
 	httpAddr string
 	cmd      *exec.Cmd
-	log      *syncBuf
+	log      *testproc.Buffer
 	exited   chan struct{}
 }
 
@@ -108,7 +89,7 @@ func (n *proc) start() {
 	n.cmd = exec.Command(binPath, n.args...)
 	n.cmd.Env = append(os.Environ(), n.env...)
 	if n.log == nil {
-		n.log = &syncBuf{}
+		n.log = &testproc.Buffer{}
 	}
 	n.cmd.Stdout, n.cmd.Stderr = n.log, n.log
 	if err := n.cmd.Start(); err != nil {
@@ -160,7 +141,7 @@ func (n *proc) url(stream string) string { return "rtmp://" + n.rtmpAddr + "/" +
 // publisher is a running ffmpeg that replays a file over RTMP in real time.
 type publisher struct {
 	cmd    *exec.Cmd
-	out    *syncBuf
+	out    *testproc.Buffer
 	done   chan struct{}
 	err    error
 	start  time.Time
@@ -169,7 +150,7 @@ type publisher struct {
 
 func publish(t *testing.T, file, url string) *publisher {
 	t.Helper()
-	p := &publisher{out: &syncBuf{}, done: make(chan struct{}), start: time.Now()}
+	p := &publisher{out: &testproc.Buffer{}, done: make(chan struct{}), start: time.Now()}
 	p.cmd = exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re", "-i", file, "-c", "copy", "-f", "flv", url)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {

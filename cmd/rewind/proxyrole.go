@@ -55,8 +55,9 @@ func newProxySettings(fs *flag.FlagSet) (*proxySettings, *binder) {
 
 // serveProxy runs the stateless proxy tier: it reads only the node
 // registry in the store, so any number of copies can run behind one L4
-// balancer. SIGINT or SIGTERM drains: /readyz fails and new sessions are
-// refused while the relayed ones go on for up to --drain-timeout.
+// balancer. SIGINT or SIGTERM drains: /readyz fails, so the balancer sends
+// it nothing new, while the relayed sessions go on for up to
+// --drain-timeout.
 func serveProxy(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("rewind proxy", flag.ContinueOnError)
 	fs.SetOutput(stderr)

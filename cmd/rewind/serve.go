@@ -129,7 +129,7 @@ func serve(ctx context.Context, role string, args []string, stderr io.Writer) er
 		log.Info("drain timeout: closing live publishers", "publishers", n)
 	}
 	stopIngest()
-	<-ingestDone // every publish ended: every segment is in the spool
+	<-ingestDone      // every publish ended: every segment is in the spool
 	n.players.Close() // pulls from other nodes, and their players
 	stopDir()
 	<-dirDone
@@ -172,10 +172,10 @@ type node struct {
 	players *origin.Players
 	org     *origin.Server
 	dir     *catalog.Directory // origin only: the node registry, for pulls
-	api     *vodapi.Server // dev only
-	jobs    queue.Queue    // dev only: clip jobs, shared by the API and the worker
-	worker  clipWorker     // dev only, cgo builds only
-	handler http.Handler   // everything on the HTTP address
+	api     *vodapi.Server     // dev only
+	jobs    queue.Queue        // dev only: clip jobs, shared by the API and the worker
+	worker  clipWorker         // dev only, cgo builds only
+	handler http.Handler       // everything on the HTTP address
 }
 
 func (n *node) close() {

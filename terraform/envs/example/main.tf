@@ -1,12 +1,13 @@
 # Example deployment of rewind: one bucket, a CDN in front of the vodapi
 # Lambda and the bucket, the clip editor on Fargate and the RTMP origins on
-# EC2 behind a network load balancer. See ../../README.md for the order of
-# apply.
+# EC2 behind a proxy tier and a network load balancer. See ../../README.md
+# for the order of apply.
 
 locals {
   tags = var.tags
 
-  # Same image, two repositories: the container command picks the role.
+  # Same image, two repositories: the container command picks the role
+  # (origin and proxy from the first, editor from the second).
   origin_image = "${aws_ecr_repository.origin.repository_url}:${var.image_tag}"
   editor_image = "${aws_ecr_repository.editor.repository_url}:${var.image_tag}"
 }
@@ -105,19 +106,22 @@ module "editor" {
 module "origin" {
   source = "../../modules/origin"
 
-  name                = "${var.name}-origin"
-  tags                = local.tags
-  bucket_name         = module.storage.bucket_name
-  bucket_arn          = module.storage.bucket_arn
-  image               = local.origin_image
-  vpc_id              = var.vpc_id
-  subnet_ids          = var.private_subnet_ids
-  nlb_subnet_ids      = var.public_subnet_ids
-  architecture        = var.architecture
-  instance_type       = var.origin_instance_type
-  desired_capacity    = var.origin_desired_capacity
-  max_size            = var.origin_max_size
-  publish_secrets     = var.publish_secrets
-  playback_secrets    = var.playback_secrets
-  allowed_cidr_blocks = var.publish_allowed_cidr_blocks
+  name                   = "${var.name}-origin"
+  tags                   = local.tags
+  bucket_name            = module.storage.bucket_name
+  bucket_arn             = module.storage.bucket_arn
+  image                  = local.origin_image
+  vpc_id                 = var.vpc_id
+  subnet_ids             = var.private_subnet_ids
+  nlb_subnet_ids         = var.public_subnet_ids
+  architecture           = var.architecture
+  instance_type          = var.origin_instance_type
+  desired_capacity       = var.origin_desired_capacity
+  max_size               = var.origin_max_size
+  proxy_instance_type    = var.proxy_instance_type
+  proxy_desired_capacity = var.proxy_desired_capacity
+  proxy_max_size         = var.proxy_max_size
+  publish_secrets        = var.publish_secrets
+  playback_secrets       = var.playback_secrets
+  allowed_cidr_blocks    = var.publish_allowed_cidr_blocks
 }

@@ -9,12 +9,12 @@ output "cdn_domain_name" {
 }
 
 output "rtmp_url" {
-  description = "Base RTMP URL for publishers: append live/<name>."
+  description = "Base RTMP URL for publishers and RTMP players (through the proxies): append live/<name>."
   value       = module.origin.rtmp_url
 }
 
 output "origin_http_url" {
-  description = "HTTP base URL of the origins through the load balancer (HTTP-FLV live play, /healthz)."
+  description = "HTTP base URL through the load balancer, served by the proxies (HTTP-FLV live play of any live stream, /healthz, /readyz)."
   value       = module.origin.http_url
 }
 

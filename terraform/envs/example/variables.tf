@@ -31,12 +31,12 @@ variable "vpc_id" {
 }
 
 variable "public_subnet_ids" {
-  description = "Public subnets (at least two zones) for the origin network load balancer."
+  description = "Public subnets (at least two zones) for the network load balancer in front of the proxies."
   type        = list(string)
 }
 
 variable "private_subnet_ids" {
-  description = "Private subnets (with NAT or VPC endpoints) for the origin instances and the editor tasks."
+  description = "Private subnets (with NAT or VPC endpoints) for the origin and proxy instances and the editor tasks."
   type        = list(string)
 }
 
@@ -46,7 +46,7 @@ variable "image_tag" {
 }
 
 variable "architecture" {
-  description = "CPU architecture of the image, the origin instances and the editor tasks: arm64 or x86_64. Build the image for it (docker build --platform linux/<arch>)."
+  description = "CPU architecture of the image, the origin and proxy instances and the editor tasks: arm64 or x86_64. Build the image for it (docker build --platform linux/<arch>)."
   type        = string
   default     = "arm64"
 
@@ -106,7 +106,7 @@ variable "publish_secrets" {
 }
 
 variable "publish_allowed_cidr_blocks" {
-  description = "IPv4 networks allowed to the origin's RTMP and HTTP ports."
+  description = "IPv4 networks allowed to the RTMP and HTTP ports of the proxies (publishers and live players); the origins take connections only from the proxies."
   type        = list(string)
   default     = ["0.0.0.0/0"]
 }
@@ -151,6 +151,24 @@ variable "origin_desired_capacity" {
 
 variable "origin_max_size" {
   description = "Most origin instances (room for instance refresh)."
+  type        = number
+  default     = 4
+}
+
+variable "proxy_instance_type" {
+  description = "Instance type of the proxies; must match architecture (c7g.medium for arm64, c7i.large for x86_64)."
+  type        = string
+  default     = "c7g.medium"
+}
+
+variable "proxy_desired_capacity" {
+  description = "Proxy instances to run (at least two, so that one can fail or drain)."
+  type        = number
+  default     = 2
+}
+
+variable "proxy_max_size" {
+  description = "Most proxy instances (room for instance refresh)."
   type        = number
   default     = 4
 }

@@ -56,13 +56,28 @@ locals {
   # leaves its target groups.
   deregistration_delay_seconds = 2 * var.drain_timeout_seconds + 30
 
-  # Ingress: RTMP and HTTP from the allowed networks (the load balancer
-  # preserves client addresses), HTTP from the VPC (load balancer health
-  # checks come from its private addresses).
-  ingress = merge(
-    { for cidr in var.allowed_cidr_blocks : "rtmp ${cidr}" => { port = var.rtmp_port, cidr = cidr, what = "RTMP publish" } },
+  # Ingress of the tier behind the load balancer (the proxies, or the
+  # origins with proxy_enabled = false): RTMP and HTTP from the allowed
+  # networks (the load balancer preserves client addresses), HTTP from the
+  # VPC (load balancer health checks come from its private addresses).
+  public_ingress = merge(
+    { for cidr in var.allowed_cidr_blocks : "rtmp ${cidr}" => { port = var.rtmp_port, cidr = cidr, what = "RTMP publish and play" } },
     { for cidr in distinct(concat(var.allowed_cidr_blocks, [data.aws_vpc.this.cidr_block])) : "http ${cidr}" => { port = var.http_port, cidr = cidr, what = "HTTP (health checks, HTTP-FLV)" } },
   )
+
+  # The load balancer's target groups: the proxies, or the origins.
+  nlb_tier = var.proxy_enabled ? "proxy" : "origin"
+  target_group_health_path = {
+    # Ready: has read the node registry, knows an alive origin and is not
+    # draining. A proxy that cannot route gets no new connections.
+    proxy = "/readyz"
+    # As before the proxy tier: the origin process answers.
+    origin = "/healthz"
+  }
+  target_group_deregistration_delay = {
+    proxy  = local.proxy_deregistration_delay_seconds
+    origin = local.deregistration_delay_seconds
+  }
 
   user_data = templatefile("${path.module}/user_data.sh.tftpl", {
     image                      = var.image
@@ -126,8 +141,40 @@ resource "aws_security_group" "this" {
   }
 }
 
+# With the proxy tier, origins take RTMP and HTTP only from the proxies,
+# and HTTP from each other (node-to-node pull is HTTP-FLV); nothing from
+# the internet and nothing from the load balancer, which no longer targets
+# them.
+resource "aws_vpc_security_group_ingress_rule" "from_proxies" {
+  for_each = var.proxy_enabled ? { rtmp = var.rtmp_port, http = var.http_port } : {}
+
+  security_group_id            = aws_security_group.this.id
+  description                  = "${upper(each.key)} from the rewind proxies"
+  ip_protocol                  = "tcp"
+  from_port                    = each.value
+  to_port                      = each.value
+  referenced_security_group_id = aws_security_group.proxy[0].id
+
+  tags = var.tags
+}
+
+# Node-to-node pull: a node asked for a stream live on another node plays
+# it from that node's HTTP port (HTTP-FLV).
+resource "aws_vpc_security_group_ingress_rule" "from_origins" {
+  security_group_id            = aws_security_group.this.id
+  description                  = "HTTP-FLV pull between origin nodes"
+  ip_protocol                  = "tcp"
+  from_port                    = var.http_port
+  to_port                      = var.http_port
+  referenced_security_group_id = aws_security_group.this.id
+
+  tags = var.tags
+}
+
+# Without the proxy tier (proxy_enabled = false) the load balancer sends
+# publishers and players straight to the origins, as before it existed.
 resource "aws_vpc_security_group_ingress_rule" "this" {
-  for_each = local.ingress
+  for_each = var.proxy_enabled ? {} : local.public_ingress
 
   security_group_id = aws_security_group.this.id
   description       = each.value.what
@@ -169,8 +216,10 @@ resource "aws_lb" "this" {
 }
 
 # One target group and listener per port: RTMP, and HTTP (HTTP-FLV live play,
-# /healthz) listened on 80. Both check health through /healthz, since the
-# RTMP port answers for a healthy process only there.
+# /healthz) listened on 80. Their targets are the proxy instances (the
+# origins with proxy_enabled = false). Both check health over HTTP on the
+# HTTP port, since the RTMP port answers for a healthy process only there:
+# /readyz on proxies, /healthz on origins (see local.target_group_health_path).
 resource "aws_lb_target_group" "this" {
   for_each = local.listeners
 
@@ -180,16 +229,28 @@ resource "aws_lb_target_group" "this" {
   vpc_id               = var.vpc_id
   target_type          = "instance"
   preserve_client_ip   = "true"
-  deregistration_delay = local.deregistration_delay_seconds
+  deregistration_delay = local.target_group_deregistration_delay[local.nlb_tier]
 
   health_check {
     protocol            = "HTTP"
     port                = tostring(var.http_port)
-    path                = "/healthz"
+    path                = local.target_group_health_path[local.nlb_tier]
     matcher             = "200"
     interval            = 10
     healthy_threshold   = 2
     unhealthy_threshold = 2
+  }
+
+  # A proxy that turns unready (the registry unreadable for a while, or no
+  # alive origin) gets no new connections, but the sessions it relays go
+  # on: the load balancer would otherwise reset them. They get an hour;
+  # a proxy that is ready again meanwhile takes new ones again.
+  dynamic "target_health_state" {
+    for_each = var.proxy_enabled ? [1] : []
+    content {
+      enable_unhealthy_connection_termination = false
+      unhealthy_draining_interval             = 3600
+    }
   }
 
   tags = var.tags
@@ -279,13 +340,16 @@ resource "aws_launch_template" "this" {
 }
 
 resource "aws_autoscaling_group" "this" {
-  name                      = local.asg_name
-  min_size                  = var.min_size
-  max_size                  = var.max_size
-  desired_capacity          = var.desired_capacity
-  vpc_zone_identifier       = var.subnet_ids
-  target_group_arns         = [for tg in aws_lb_target_group.this : tg.arn]
-  health_check_type         = "ELB"
+  name                = local.asg_name
+  min_size            = var.min_size
+  max_size            = var.max_size
+  desired_capacity    = var.desired_capacity
+  vpc_zone_identifier = var.subnet_ids
+  # With the proxy tier the load balancer targets the proxies, not the
+  # origins: no target group here, and health is the instance's (a hung
+  # origin stops its heartbeat, and the proxies route around it).
+  target_group_arns         = var.proxy_enabled ? [] : [for tg in aws_lb_target_group.this : tg.arn]
+  health_check_type         = var.proxy_enabled ? "EC2" : "ELB"
   health_check_grace_period = 180
 
   # The launch template's version number (not "$Latest") so that a new
@@ -314,7 +378,9 @@ resource "aws_autoscaling_group" "this" {
   }
 
   # Instances must be able to log and to use their role as soon as they boot.
-  depends_on = [aws_cloudwatch_log_group.this, aws_iam_role_policy.this]
+  # After the proxies: when a deployment moves to the proxy tier, the
+  # origins leave the target groups only once the proxy group is in service.
+  depends_on = [aws_cloudwatch_log_group.this, aws_iam_role_policy.this, aws_autoscaling_group.proxy]
 
   lifecycle {
     precondition {

@@ -1,5 +1,5 @@
 variable "name" {
-  description = "Name prefix of the origin resources (Auto Scaling group, load balancer, target groups, role). 2 to 26 characters: load balancer and target group names are limited to 32."
+  description = "Name prefix of the origin resources (Auto Scaling group, load balancer, target groups, role); the proxy resources are named <name>-proxy. 2 to 26 characters: load balancer and target group names are limited to 32."
   type        = string
 
   validation {
@@ -25,7 +25,7 @@ variable "bucket_arn" {
 }
 
 variable "image" {
-  description = "Container image of rewind (repository:tag); the instances run its `origin` command."
+  description = "Container image of rewind (repository:tag); the origin instances run its `origin` command, the proxy instances its `proxy` command."
   type        = string
 }
 
@@ -68,7 +68,7 @@ variable "instance_type" {
 }
 
 variable "root_volume_gib" {
-  description = "Size of the root volume in GiB (operating system, Docker images)."
+  description = "Size of the root volume in GiB (operating system, Docker images), origins and proxies alike."
   type        = number
   default     = 30
 }
@@ -140,31 +140,80 @@ variable "publish_hook_url" {
 }
 
 variable "allowed_cidr_blocks" {
-  description = "IPv4 CIDR blocks of publishers and HTTP-FLV viewers, allowed to the RTMP and HTTP ports (the load balancer keeps client addresses)."
+  description = "IPv4 CIDR blocks of publishers and HTTP-FLV viewers, allowed to the RTMP and HTTP ports of the tier behind the load balancer (the proxies; the origins with proxy_enabled = false). The load balancer keeps client addresses."
   type        = list(string)
   default     = ["0.0.0.0/0"]
 }
 
 variable "http_port" {
-  description = "Port of the origin's HTTP server (/healthz, /metrics, HTTP-FLV live play) on the instances."
+  description = "Port of the HTTP server (/healthz, /readyz, /metrics, HTTP-FLV live play) on the origin and proxy instances."
   type        = number
   default     = 8080
 }
 
 variable "rtmp_port" {
-  description = "RTMP port, on the instances and on the load balancer."
+  description = "RTMP port, on the origin and proxy instances and on the load balancer."
   type        = number
   default     = 1935
 }
 
 variable "log_retention_days" {
-  description = "Retention of the origin's CloudWatch log group, in days."
+  description = "Retention of the origin's and the proxy's CloudWatch log groups, in days."
   type        = number
   default     = 30
 }
 
 variable "environment" {
   description = "Extra environment variables (REWIND_* overrides) for the origin container."
+  type        = map(string)
+  default     = {}
+}
+
+# ------------------------------------------------------------- proxies
+
+variable "proxy_enabled" {
+  description = "Run the proxy tier: `rewind proxy` instances behind the load balancer route publishes and plays by stream to the origins, which are then reachable only from the proxies and from each other. false: the load balancer sends clients straight to the origins (one tier, as before the proxies)."
+  type        = bool
+  default     = true
+}
+
+variable "proxy_instance_type" {
+  description = "EC2 instance type of the proxies (relaying is light: network bound). Must match architecture (c7g.* for arm64, c7i.* for x86_64)."
+  type        = string
+  default     = "c7g.medium"
+}
+
+variable "proxy_min_size" {
+  description = "Fewest instances in the proxy Auto Scaling group."
+  type        = number
+  default     = 1
+}
+
+variable "proxy_max_size" {
+  description = "Most instances in the proxy Auto Scaling group."
+  type        = number
+  default     = 4
+}
+
+variable "proxy_desired_capacity" {
+  description = "Proxy instances to run (two or more, in different zones, so that one can fail or drain)."
+  type        = number
+  default     = 2
+}
+
+variable "proxy_drain_timeout_seconds" {
+  description = "--drain-timeout of the proxies in seconds: on stop, a proxy takes no new sessions and lets the relayed ones go on this long (publishers then reconnect through another proxy to the same origin node)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.proxy_drain_timeout_seconds >= 1 && var.proxy_drain_timeout_seconds <= 3600
+    error_message = "proxy_drain_timeout_seconds must be between 1 and 3600 (target group deregistration delay is at most 3600 s)."
+  }
+}
+
+variable "proxy_environment" {
+  description = "Extra environment variables (REWIND_* overrides such as REWIND_NODE_TIMEOUT, REWIND_REGISTRY_REFRESH, REWIND_DIAL_TIMEOUT) for the proxy container."
   type        = map(string)
   default     = {}
 }

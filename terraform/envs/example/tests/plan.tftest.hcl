@@ -94,6 +94,10 @@ run "plan" {
     condition     = length(module.origin.lifecycle_hook_name) > 0 && module.vodapi.function_name == "rewind-vodapi"
     error_message = "the origin drain hook or the vodapi function is missing from the plan"
   }
+  assert {
+    condition     = module.origin.proxy_asg_name == "rewind-origin-proxy" && module.origin.proxy_lifecycle_hook_name == "rewind-origin-proxy-drain"
+    error_message = "the proxy tier (its group and its drain hook) is missing from the plan"
+  }
 }
 
 run "wired" {
@@ -106,6 +110,10 @@ run "wired" {
   assert {
     condition     = output.rtmp_url == "rtmp://nlb.example:1935/"
     error_message = "rtmp_url is not the load balancer's RTMP listener"
+  }
+  assert {
+    condition     = output.origin_http_url == "http://nlb.example/"
+    error_message = "origin_http_url is not the load balancer's HTTP listener"
   }
   assert {
     condition     = output.jobs_queue_url == "https://sqs.eu-west-1.amazonaws.com/123456789012/q"
