@@ -309,8 +309,7 @@ func TestOneUploaderPerSpool(t *testing.T) {
 	dir := t.TempDir()
 	spool := filepath.Join(dir, "spool")
 	st, _ := fsstore.New(filepath.Join(dir, "store"))
-	startAgent(t, spool, st, Config{})
-	time.Sleep(50 * time.Millisecond) // it has the lock
+	<-startAgent(t, spool, st, Config{}).a.scanned // it has the lock
 
 	second, err := NewAgent(Config{Spool: spool}, st, testLogger(), nil)
 	if err != nil {

@@ -83,7 +83,7 @@ func serveAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	var runErr error
 	select {
 	case err := <-agentDone: // it could not start (the spool has another uploader)
-		runErr = fmt.Errorf("agent: %w", err)
+		runErr = err
 		agentDone <- nil
 	case err := <-hs.done:
 		runErr = fmt.Errorf("http: %w", err)

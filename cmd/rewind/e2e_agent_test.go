@@ -62,22 +62,11 @@ func (a *apart) startAgent(extra ...string) *proc {
 func (a *apart) runDirOf() string {
 	a.t.Helper()
 	var dirs []string
-	until(a.t, 10*time.Second, "a run directory in the spool", func() bool {
+	waitUntil(a.t, 10*time.Second, "a run directory in the spool", func() bool {
 		dirs, _ = filepath.Glob(filepath.Join(a.spool, "live", "cam", "2*"))
 		return len(dirs) == 1
 	})
 	return dirs[0]
-}
-
-func until(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // spooledTS counts the finished segments waiting in a run directory.
@@ -91,9 +80,9 @@ func indexedEntries(st store.Store, run string) int {
 	return len(e)
 }
 
-// metric sums the samples of a metric family on a process's /metrics (-1:
-// the family has no sample at all).
-func metric(t *testing.T, p *proc, name string) float64 {
+// metricSum sums the samples of a metric family on a process's /metrics
+// (-1: the family has no sample at all).
+func metricSum(t *testing.T, p *proc, name string) float64 {
 	t.Helper()
 	sum, seen := 0.0, false
 	sc := bufio.NewScanner(strings.NewReader(httpGet(t, "http://"+p.httpAddr+"/metrics")))
@@ -142,7 +131,7 @@ func TestAgentKill(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "player.flv")
 	player := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin",
 		"-i", "http://"+a.origin.httpAddr+"/live/cam.flv", "-c", "copy", "-f", "flv", "-y", out)
-	playerOut := &syncBuf{}
+	playerOut := &testproc.Buffer{}
 	player.Stdout, player.Stderr = playerOut, playerOut
 	if err := player.Start(); err != nil {
 		t.Fatal(err)
@@ -151,7 +140,7 @@ func TestAgentKill(t *testing.T) {
 	go func() { playerDone <- player.Wait() }()
 	t.Cleanup(func() { player.Process.Kill() })
 
-	until(t, 15*time.Second, "a segment indexed by the agent", func() bool { return indexedEntries(a.st, run) > 0 })
+	waitUntil(t, 15*time.Second, "a segment indexed by the agent", func() bool { return indexedEntries(a.st, run) > 0 })
 	time.Sleep(3 * time.Second)
 	a.agent.kill()
 	killedAt := indexedEntries(a.st, run)
@@ -202,13 +191,13 @@ func TestAgentKill(t *testing.T) {
 	if got != want {
 		t.Errorf("stored frames %+v, published %+v", got, want)
 	}
-	if v := metric(t, a.origin, "rewind_recorder_store_requests_total"); v != -1 {
+	if v := metricSum(t, a.origin, "rewind_recorder_store_requests_total"); v != -1 {
 		t.Errorf("the origin made %v recorder store requests; with --agent external it makes none", v)
 	}
-	if v := metric(t, a.agent, "rewind_recorder_segments_uploaded_total"); v <= 0 {
+	if v := metricSum(t, a.agent, "rewind_recorder_segments_uploaded_total"); v <= 0 {
 		t.Errorf("the restarted agent uploaded %v segments", v)
 	}
-	until(t, 10*time.Second, "an empty spool", func() bool {
+	waitUntil(t, 10*time.Second, "an empty spool", func() bool {
 		e, _ := os.ReadDir(a.spool)
 		return len(e) == 0
 	})
@@ -279,7 +268,7 @@ func TestAgentOriginKill(t *testing.T) {
 	if got := checkRun(t, fetchRun(t, a.st, camStream, runs[1])); got != want {
 		t.Errorf("after the restart: stored %+v, published %+v", got, want)
 	}
-	until(t, 10*time.Second, "an empty spool", func() bool {
+	waitUntil(t, 10*time.Second, "an empty spool", func() bool {
 		e, _ := os.ReadDir(a.spool)
 		return len(e) == 0
 	})

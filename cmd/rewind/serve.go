@@ -101,7 +101,7 @@ func serve(ctx context.Context, role string, args []string, stderr io.Writer) er
 		runErr = fmt.Errorf("http: %w", err)
 		httpDone <- nil
 	case err := <-recDone: // it could not start (the spool has another uploader)
-		runErr = fmt.Errorf("recorder: %w", err)
+		runErr = err
 		recDone <- err
 	case <-ctx.Done():
 	}
