@@ -105,7 +105,7 @@ func TestBandwidthCap(t *testing.T) {
 		total += int64(e.Size)
 	}
 	// A lower bound only: a slow machine may take longer, never shorter.
-	minTime := time.Duration(float64(total-int64(h.rec.limiter.Burst())) / capBPS * float64(time.Second))
+	minTime := time.Duration(float64(total-int64(h.rec.agent.limiter.Burst())) / capBPS * float64(time.Second))
 	if took < minTime {
 		t.Errorf("%d bytes uploaded in %v; a %d B/s cap needs at least %v", total, took, capBPS, minTime)
 	}

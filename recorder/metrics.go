@@ -101,20 +101,11 @@ func (c *segmentAgeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	now := time.Now()
 	var ages []age
-	// advance locks a run, then the recorder: copy the list, then lock runs.
 	c.r.mu.Lock()
-	runs := make([]*runUpload, 0, len(c.r.runs))
-	for _, ru := range c.r.runs {
-		runs = append(runs, ru)
+	for s := range c.r.live {
+		ages = append(ages, age{s.stream.String(), s.run, now.Sub(time.Unix(0, s.lastCut.Load())).Seconds()})
 	}
 	c.r.mu.Unlock()
-	for _, ru := range runs {
-		ru.mu.Lock()
-		if !ru.ended {
-			ages = append(ages, age{ru.stream.String(), ru.run, now.Sub(ru.lastCut).Seconds()})
-		}
-		ru.mu.Unlock()
-	}
 	slices.SortFunc(ages, func(a, b age) int { return strings.Compare(a.began, b.began) })
 	seen := map[string]bool{}
 	omitted := 0

@@ -2,27 +2,34 @@
 // segments, spools them to local disk and uploads them with their index to
 // the object store. Ingest never waits for the store: a store outage grows
 // the spool, and a restart picks the spool up again.
+//
+// Two parts meet only at the spool directory (spoolproto.go): the slicer
+// (Recorder, Stream) writes segments into it, the uploader (Agent) stores
+// and indexes them. They run in one process (AgentInternal, the default)
+// or in two (AgentExternal and `rewind agent`), so that uploading can never
+// hurt live streaming and a crash of one leaves the other running.
 package recorder
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"os"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/time/rate"
 
 	"github.com/rewind-vod/rewind/catalog"
-	"github.com/rewind-vod/rewind/infra/store"
 )
 
 // Config tunes the recorder. Zero values take DefaultConfig's.
 type Config struct {
 	Spool string // spool directory (required)
+	// Agent says who uploads the spool: AgentInternal (this process) or
+	// AgentExternal (a separate Agent; the slicer then never uses the store).
+	Agent string
+	// ScanInterval is how often the uploader looks for new segments and
+	// dead slicers in the spool.
+	ScanInterval time.Duration
 
 	SegmentDuration    time.Duration // target; cut at the first keyframe after it
 	MaxSegmentDuration time.Duration // hard maximum: a longer GOP is cut anyway (0: DefaultMaxSegmentTargets × target)
@@ -40,10 +47,18 @@ type Config struct {
 	MaxStreamSeries int
 }
 
+// Who uploads what the slicer spools (Config.Agent).
+const (
+	AgentInternal = "internal"
+	AgentExternal = "external"
+)
+
 // DefaultConfig is what New gives zero fields, and what the command line
 // starts from, so each default is written once.
 func DefaultConfig() Config {
 	return Config{
+		Agent:             AgentInternal,
+		ScanInterval:      250 * time.Millisecond,
 		SegmentDuration:   catalog.DefaultTargetDuration,
 		JumpThreshold:     5 * time.Second,
 		UploadConcurrency: 4,
@@ -59,6 +74,16 @@ func (c *Config) defaults() error {
 		return errors.New("recorder: no spool directory")
 	}
 	d := DefaultConfig()
+	switch c.Agent {
+	case "":
+		c.Agent = d.Agent
+	case AgentInternal, AgentExternal:
+	default:
+		return fmt.Errorf("recorder: agent %q is neither %q nor %q", c.Agent, AgentInternal, AgentExternal)
+	}
+	if c.ScanInterval <= 0 {
+		c.ScanInterval = d.ScanInterval
+	}
 	if c.SegmentDuration <= 0 {
 		c.SegmentDuration = d.SegmentDuration
 	}
@@ -89,121 +114,6 @@ func (c *Config) defaults() error {
 	return nil
 }
 
-// Recorder records streams. Create it with New, call Run once, and Open a
-// Stream per publish.
-type Recorder struct {
-	cfg     Config
-	st      store.Store
-	log     *slog.Logger
-	m       *metrics
-	limiter *rate.Limiter
-
-	queue jobQueue
-	// ctx lives from New to the end of Run; bg holds the goroutines that
-	// finish ended runs, so Run can wait for them.
-	ctx    context.Context
-	cancel context.CancelFunc
-	bg     sync.WaitGroup
-
-	mu   sync.Mutex
-	runs map[string]*runUpload // by run dir
-
-	spoolBytes   spoolGauge
-	recovered    chan struct{} // closed once the spool scan at start is done
-	recoveredErr error
-}
-
-// New makes a recorder; reg may be nil.
-func New(cfg Config, st store.Store, log *slog.Logger, reg prometheus.Registerer) (*Recorder, error) {
-	if err := cfg.defaults(); err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(cfg.Spool, 0o755); err != nil {
-		return nil, fmt.Errorf("recorder: spool: %w", err)
-	}
-	if log == nil {
-		log = slog.Default()
-	}
-	r := &Recorder{
-		cfg:       cfg,
-		st:        st,
-		log:       log.With("component", "recorder"),
-		m:         newMetrics(reg),
-		runs:      map[string]*runUpload{},
-		recovered: make(chan struct{}),
-	}
-	r.ctx, r.cancel = context.WithCancel(context.Background())
-	if reg != nil {
-		reg.MustRegister(&segmentAgeCollector{r: r})
-	}
-	r.spoolBytes.g = r.m.spoolBytes
-	r.queue.init()
-	if cfg.BandwidthLimit > 0 {
-		r.limiter = rate.NewLimiter(rate.Limit(cfg.BandwidthLimit), int(min(cfg.BandwidthLimit, 256<<10)))
-	}
-	return r, nil
-}
-
-// Run recovers what an earlier process left in the spool, then uploads
-// segments until ctx is done. What is not uploaded by then stays in the
-// spool for the next start: nothing is lost.
-func (r *Recorder) Run(ctx context.Context) error {
-	r.recoveredErr = r.recover()
-	close(r.recovered)
-	if r.recoveredErr != nil {
-		r.log.Error("spool recovery", "err", r.recoveredErr)
-	}
-	stop := context.AfterFunc(ctx, r.cancel)
-	defer stop()
-	var wg sync.WaitGroup
-	for range r.cfg.UploadConcurrency {
-		wg.Go(func() { r.uploadLoop(r.ctx) })
-	}
-	wg.Wait()
-	r.bg.Wait()
-	return nil
-}
-
-// Pending reports the segments and runs not yet fully in the store.
-func (r *Recorder) Pending() (segments, runs int) {
-	// Copy first: advance takes a run's lock and then r.mu.
-	r.mu.Lock()
-	list := make([]*runUpload, 0, len(r.runs))
-	for _, ru := range r.runs {
-		list = append(list, ru)
-	}
-	r.mu.Unlock()
-	for _, ru := range list {
-		ru.mu.Lock()
-		segments += len(ru.pending)
-		ru.mu.Unlock()
-	}
-	return segments, len(list)
-}
-
-// WaitIdle waits until every spooled segment and every ended run is in the
-// store (live runs still open count as pending), or ctx is done.
-func (r *Recorder) WaitIdle(ctx context.Context) error {
-	select { // runs found in the spool count too
-	case <-r.recovered:
-	case <-ctx.Done():
-		return fmt.Errorf("recorder: spool recovery: %w", ctx.Err())
-	}
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
-	for {
-		if s, n := r.Pending(); s == 0 && n == 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			s, n := r.Pending()
-			return fmt.Errorf("recorder: %d segments of %d runs still pending: %w", s, n, ctx.Err())
-		case <-t.C:
-		}
-	}
-}
-
 // spoolGauge tracks the bytes of finished segments in the spool.
 type spoolGauge struct {
 	mu sync.Mutex
@@ -215,6 +125,13 @@ func (s *spoolGauge) add(d int64) {
 	s.mu.Lock()
 	s.n += d
 	s.g.Set(float64(s.n))
+	s.mu.Unlock()
+}
+
+func (s *spoolGauge) set(n int64) {
+	s.mu.Lock()
+	s.n = n
+	s.g.Set(float64(n))
 	s.mu.Unlock()
 }
 

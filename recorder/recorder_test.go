@@ -313,10 +313,12 @@ func TestRecoverTornSegment(t *testing.T) {
 	s := h.open(run)
 	feed(s, tags, 0)
 	// Die without Close: the open segment stays a .part, as after kill -9.
-	// Its buffered tail is flushed to the file but not finished.
+	// Its buffered tail is flushed to the file but not finished, and the
+	// run's lock goes, as the kernel drops it when a process dies.
 	s.seg.w.Flush()
 	h.idle2Segments(t)
 	h.stop()
+	s.lock.release()
 	part := segBase(runDir(spool, testStream, run), 4) + extPart
 	fi, err := os.Stat(part)
 	if err != nil {

@@ -1,7 +1,6 @@
 package recorder
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,62 +12,20 @@ import (
 	"github.com/rewind-vod/rewind/catalog"
 )
 
-// recover picks up the runs an earlier process left in the spool: finished
-// segments are queued for upload, a torn last segment is cut to whole
-// packets and kept, and every such run is ended at the end of its last
-// segment. It touches only local disk; the store is read later, by the
-// upload agent, with retries.
-func (r *Recorder) recover() error {
-	apps, err := os.ReadDir(r.cfg.Spool)
+// endOrphan ends a run whose slicer died (the caller holds the run's lock):
+// finished segments stay, a torn last segment is cut to whole packets and
+// kept, and the end marker is written at the end of the last segment. It
+// touches only local disk; the store is read later, by the uploader, with
+// retries.
+func (a *Agent) endOrphan(stream catalog.Stream, run, dir string) error {
+	m, err := readRunManifest(dir, stream, run)
+	if err == nil && m.State == catalog.StateEnded {
+		return nil // it ended after all, as the lock was dropped
+	}
 	if err != nil {
-		return fmt.Errorf("recover: %w", err)
-	}
-	var errs []error
-	for _, app := range apps {
-		if !app.IsDir() || !catalog.ValidPart(app.Name()) {
-			continue
-		}
-		names, err := os.ReadDir(filepath.Join(r.cfg.Spool, app.Name()))
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		for _, name := range names {
-			stream, err := catalog.NewStream(app.Name(), name.Name())
-			if err != nil || !name.IsDir() {
-				continue
-			}
-			runs, err := os.ReadDir(filepath.Join(r.cfg.Spool, app.Name(), name.Name()))
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			for _, run := range runs {
-				if !run.IsDir() || catalog.ValidRunID(run.Name()) != nil {
-					continue
-				}
-				if err := r.recoverRun(stream, run.Name()); err != nil {
-					errs = append(errs, err)
-				}
-			}
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func (r *Recorder) recoverRun(stream catalog.Stream, run string) error {
-	dir := runDir(r.cfg.Spool, stream, run)
-	var m catalog.Manifest
-	if err := readJSON(dirFile(dir, spoolManifest), &m); err != nil || m.Run != run || m.Stream != stream.String() {
-		// Rebuild what the run id tells: the rest (codecs) is lost, not the media.
-		id, perr := catalog.ParseRunID(run)
-		if perr != nil {
-			return fmt.Errorf("recover %s: %w", dir, perr)
-		}
-		m = catalog.Manifest{
-			Version: 1, Stream: stream.String(), Run: run, Node: id.Node, StartedAt: id.Started,
-			State: catalog.StateLive, TargetDurationMS: r.cfg.SegmentDuration.Milliseconds(),
-			MaxSegmentDurationMS: r.cfg.MaxSegmentDuration.Milliseconds(),
+		a.log.Warn("run descriptor unreadable; rebuilt from the run id", "dir", dir, "err", err)
+		if m, err = rebuiltManifest(stream, run, &a.cfg); err != nil {
+			return fmt.Errorf("recover %s: %w", dir, err)
 		}
 	}
 	files, err := os.ReadDir(dir)
@@ -79,7 +36,7 @@ func (r *Recorder) recoverRun(stream catalog.Stream, run string) error {
 	for _, f := range files {
 		name, ok := strings.CutSuffix(f.Name(), extMeta)
 		if !ok {
-			if strings.HasPrefix(f.Name(), ".tmp-") {
+			if strings.HasPrefix(f.Name(), stagePrefix) {
 				os.Remove(filepath.Join(dir, f.Name()))
 			}
 			continue
@@ -88,9 +45,9 @@ func (r *Recorder) recoverRun(stream catalog.Stream, run string) error {
 		if err != nil || seq == 0 {
 			continue
 		}
-		meta, ok, err := r.recoverSegment(dir, seq)
+		meta, ok, err := a.recoverSegment(dir, seq)
 		if err != nil {
-			r.log.Error("recover segment", "dir", dir, "seq", seq, "err", err)
+			a.log.Error("recover segment", "dir", dir, "seq", seq, "err", err)
 			continue
 		}
 		if ok {
@@ -98,25 +55,24 @@ func (r *Recorder) recoverRun(stream catalog.Stream, run string) error {
 		}
 	}
 	slices.SortFunc(metas, func(a, b segMeta) int { return int(a.Seq) - int(b.Seq) })
-	if m.State != catalog.StateEnded && len(metas) > 0 {
+	m.State, m.EndedAt = catalog.StateEnded, nil
+	if len(metas) > 0 {
 		last := metas[len(metas)-1]
 		end := time.UnixMilli(last.StartMS + int64(last.Duration)/90).UTC()
-		m.State, m.EndedAt = catalog.StateEnded, &end
+		m.EndedAt = &end
 	}
-	ru := &runUpload{dir: dir, stream: stream, run: run, manifest: m}
-	r.registerRun(ru)
-	for _, meta := range metas {
-		r.spoolBytes.add(int64(meta.Size))
-		r.enqueue(ru, meta)
+	// With no segment left, ended_at stays null: they were all indexed,
+	// and the index tells where the run ended.
+	if err := writeJSONAtomic(dirFile(dir, spoolManifest), m); err != nil {
+		return fmt.Errorf("recover %s: %w", dir, err)
 	}
-	r.log.Info("recovered run from spool", "stream", stream.String(), "run", run, "segments", len(metas))
-	r.endRun(ru)
+	a.log.Info("ended a run whose slicer died", "stream", stream.String(), "run", run, "segments", len(metas))
 	return nil
 }
 
 // recoverSegment returns the finished meta of a spooled segment, repairing
 // a torn one; ok is false when there is nothing worth keeping.
-func (r *Recorder) recoverSegment(dir string, seq uint64) (segMeta, bool, error) {
+func (a *Agent) recoverSegment(dir string, seq uint64) (segMeta, bool, error) {
 	base := segBase(dir, seq)
 	var meta segMeta
 	if err := readJSON(base+extMeta, &meta); err != nil || meta.Seq != seq {
@@ -155,6 +111,6 @@ func (r *Recorder) recoverSegment(dir string, seq uint64) (segMeta, bool, error)
 	if err := os.Rename(base+extPart, base+extTS); err != nil {
 		return meta, false, fmt.Errorf("recover: %w", err)
 	}
-	r.log.Info("kept torn segment", "dir", dir, "seq", seq, "bytes", size, "duration_ms", d/90)
+	a.log.Info("kept torn segment", "dir", dir, "seq", seq, "bytes", size, "duration_ms", d/90)
 	return meta, true, syncDir(dir)
 }

@@ -10,24 +10,10 @@ import (
 	"github.com/rewind-vod/rewind/internal/durable"
 )
 
-// The spool keeps, per run, a local copy of run.json and each segment as
-// {seq}.meta (what the index entry will say) next to {seq}.ts.part while it
-// is written and {seq}.ts once it is finished and durable:
-//
-//	{spool}/{app}/{name}/{run}/run.json
-//	{spool}/{app}/{name}/{run}/0000000001.meta
-//	{spool}/{app}/{name}/{run}/0000000001.ts
-//
-// The meta file is written before the segment's first byte, so that a torn
-// segment found after a crash still has its sequence number and wall clock.
-const (
-	spoolManifest = "run.json"
-	extMeta       = ".meta"
-	extTS         = ".ts"
-	extPart       = ".ts.part"
-)
-
-// segMeta is a spooled segment's index entry in the making.
+// segMeta is a spooled segment's index entry in the making ({seq}.meta,
+// see spoolproto.go). It is written before the segment's first byte, so
+// that a torn segment found after a crash still has its sequence number
+// and wall clock.
 type segMeta struct {
 	Seq      uint64        `json:"seq"`
 	StartMS  int64         `json:"start_ms"`

@@ -2,22 +2,28 @@ package recorder
 
 import (
 	"bufio"
-	"fmt"
 	"log/slog"
 	"math"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/rewind-vod/rewind/catalog"
 	"github.com/rewind-vod/rewind/media"
 )
 
-// Stream records one publish (one run). WriteFrame and Close are called
-// from one goroutine; they do only local disk work.
+// Stream records one publish (one run) into the spool. WriteFrame and
+// Close are called from one goroutine; they do only local disk work.
 type Stream struct {
-	r   *Recorder
-	ru  *runUpload
-	log *slog.Logger
+	r        *Recorder
+	stream   catalog.Stream
+	run      string
+	dir      string
+	lock     *dirLock         // on dir, while live: tells the uploader the slicer lives
+	up       *runUpload       // the in-process agent's side of the run; nil with AgentExternal
+	manifest catalog.Manifest // run.json as last written
+	lastCut  atomic.Int64     // unix ns of the last finished segment (or the start)
+	log      *slog.Logger
 
 	avc      *media.AVCConfig
 	asc      *media.AudioSpecificConfig
@@ -142,50 +148,6 @@ type spoolSeg struct {
 	f    *os.File
 	w    *bufio.Writer
 	size int64
-}
-
-// Open starts recording a publish as a new run in the spool.
-func (r *Recorder) Open(info media.StreamInfo) (*Stream, error) {
-	id, err := catalog.ParseRunID(info.Run)
-	if err != nil {
-		return nil, fmt.Errorf("recorder: %w", err)
-	}
-	stream, err := catalog.NewStream(info.App, info.Name)
-	if err != nil {
-		return nil, fmt.Errorf("recorder: %w", err)
-	}
-	<-r.recovered // a run dir of ours must not be taken for a crashed one
-	dir := runDir(r.cfg.Spool, stream, info.Run)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("recorder: spool dir: %w", err)
-	}
-	ru := &runUpload{
-		dir:    dir,
-		stream: stream,
-		run:    info.Run,
-		idx:    catalog.NewIndexWriter(nil), // a new run has nothing in the store
-		manifest: catalog.Manifest{
-			Version:              1,
-			Stream:               stream.String(),
-			Run:                  info.Run,
-			Node:                 id.Node,
-			StartedAt:            info.StartedAt.UTC(),
-			State:                catalog.StateLive,
-			TargetDurationMS:     r.cfg.SegmentDuration.Milliseconds(),
-			MaxSegmentDurationMS: r.cfg.MaxSegmentDuration.Milliseconds(),
-		},
-	}
-	if err := writeJSONAtomic(dirFile(dir, spoolManifest), ru.manifest); err != nil {
-		return nil, fmt.Errorf("recorder: %w", err)
-	}
-	r.registerRun(ru)
-	r.log.Info("recording", "stream", stream.String(), "run", info.Run)
-	return &Stream{
-		r:      r,
-		ru:     ru,
-		log:    r.log.With("stream", stream.String(), "run", info.Run),
-		warned: map[string]time.Time{},
-	}, nil
 }
 
 func dirFile(dir, name string) string { return dir + string(os.PathSeparator) + name }
@@ -375,18 +337,13 @@ func (s *Stream) startIfReady(isVideo, key bool) bool {
 	}
 	s.tw = tw
 	s.started = true
-	s.ru.mu.Lock()
 	if s.hasVideo {
-		s.ru.manifest.Video = &catalog.VideoInfo{Codec: s.avc.CodecString(), Width: s.width, Height: s.height}
+		s.manifest.Video = &catalog.VideoInfo{Codec: s.avc.CodecString(), Width: s.width, Height: s.height}
 	}
 	if s.hasAudio {
-		s.ru.manifest.Audio = &catalog.AudioInfo{Codec: s.asc.CodecString(), SampleRate: s.asc.SampleRate, Channels: s.asc.Channels}
+		s.manifest.Audio = &catalog.AudioInfo{Codec: s.asc.CodecString(), SampleRate: s.asc.SampleRate, Channels: s.asc.Channels}
 	}
-	m := s.ru.manifest
-	s.ru.mu.Unlock()
-	if err := writeJSONAtomic(dirFile(s.ru.dir, spoolManifest), m); err != nil {
-		s.warn("spool manifest", "err", err)
-	}
+	s.writeManifest()
 	return true
 }
 
@@ -464,7 +421,7 @@ func (s *Stream) openSegment(ts90 int64, independent bool) {
 	}
 	seq := s.seq + 1
 	meta := segMeta{Seq: seq, StartMS: s.wallMS(ts90), FirstDTS: ts90, Flags: flags}
-	base := segBase(s.ru.dir, seq)
+	base := segBase(s.dir, seq)
 	err := writeJSONAtomic(base+extMeta, meta)
 	var f *os.File
 	if err == nil {
@@ -497,11 +454,12 @@ func (c countingWriter) Write(p []byte) (int, error) {
 }
 
 // finishSegment makes the segment durable (flush, fsync, rename) and hands
-// it to the upload agent.
+// it to the uploader. Once renamed, the segment is the uploader's: it is
+// never touched here again.
 func (s *Stream) finishSegment(end90 int64) {
 	seg := s.seg
 	s.seg = nil
-	base := segBase(s.ru.dir, seg.meta.Seq)
+	base := segBase(s.dir, seg.meta.Seq)
 	err := seg.w.Flush()
 	if err == nil {
 		err = seg.f.Sync()
@@ -516,33 +474,36 @@ func (s *Stream) finishSegment(end90 int64) {
 	if err == nil {
 		err = writeJSONAtomic(base+extMeta, seg.meta)
 	}
-	if err == nil {
-		err = os.Rename(base+extPart, base+extTS)
+	if err == nil && !s.fpsDone && s.hasVideo && d > 0 {
+		// The frame rate goes into run.json before the first segment is
+		// the uploader's: its live run.json is put with that segment.
+		s.fpsDone = true
+		if s.manifest.Video != nil {
+			s.manifest.Video.FPS = math.Round(float64(s.fpsFrames)*90000/float64(d)*100) / 100
+			s.writeManifest()
+		}
 	}
 	if err == nil {
-		err = syncDir(s.ru.dir)
+		err = os.Rename(base+extPart, base+extTS)
 	}
 	if err != nil {
 		s.warn("spool write failed: dropping segment", "err", err)
 		s.r.m.segmentsDropped.Inc()
 		os.Remove(base + extPart)
-		os.Remove(base + extTS)
 		os.Remove(base + extMeta)
 		s.pendingGap = true
 		return
 	}
-	if !s.fpsDone && s.hasVideo && d > 0 {
-		s.fpsDone = true
-		fps := math.Round(float64(s.fpsFrames)*90000/float64(d)*100) / 100
-		s.ru.mu.Lock()
-		if s.ru.manifest.Video != nil {
-			s.ru.manifest.Video.FPS = fps
-		}
-		s.ru.mu.Unlock()
+	if err := syncDir(s.dir); err != nil {
+		// Renamed, so the uploader may have it already: keep it.
+		s.warn("spool sync failed", "err", err)
 	}
 	s.r.m.segments.Inc()
 	s.r.spoolBytes.add(int64(seg.meta.Size))
-	s.r.enqueue(s.ru, seg.meta)
+	s.lastCut.Store(time.Now().UnixNano())
+	if s.up != nil {
+		s.r.agent.enqueue(s.up, seg.meta, time.Now())
+	}
 }
 
 // spoolFailed drops the segment being written after a write error; the
@@ -552,7 +513,7 @@ func (s *Stream) spoolFailed(err error) {
 	s.r.m.segmentsDropped.Inc()
 	if s.seg != nil {
 		s.seg.f.Close()
-		base := segBase(s.ru.dir, s.seg.meta.Seq)
+		base := segBase(s.dir, s.seg.meta.Seq)
 		os.Remove(base + extPart)
 		os.Remove(base + extMeta)
 		s.seg = nil
@@ -573,18 +534,25 @@ func (s *Stream) Close() {
 	if s.seg != nil {
 		s.finishSegment(s.segEnd)
 	}
-	s.ru.mu.Lock()
 	end := time.UnixMilli(s.wallMS(s.segEnd)).UTC()
 	if s.seq == 0 {
 		end = time.Now().UTC()
 	}
-	s.ru.manifest.State = catalog.StateEnded
-	s.ru.manifest.EndedAt = &end
-	m := s.ru.manifest
-	s.ru.mu.Unlock()
-	if err := writeJSONAtomic(dirFile(s.ru.dir, spoolManifest), m); err != nil {
+	// The end marker, after the last segment's rename; then the lock goes.
+	s.manifest.State = catalog.StateEnded
+	s.manifest.EndedAt = &end
+	s.writeManifest()
+	s.r.dropLive(s)
+	s.lock.release()
+	s.log.Info("publish ended", "segments", s.seq)
+	if s.up != nil {
+		s.r.agent.endRun(s.up)
+	}
+}
+
+// writeManifest rewrites the run's run.json in the spool.
+func (s *Stream) writeManifest() {
+	if err := writeJSONAtomic(dirFile(s.dir, spoolManifest), s.manifest); err != nil {
 		s.warn("spool manifest", "err", err)
 	}
-	s.log.Info("publish ended", "segments", s.seq)
-	s.r.endRun(s.ru)
 }

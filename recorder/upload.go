@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/rewind-vod/rewind/catalog"
+	"github.com/rewind-vod/rewind/infra/store"
 	"github.com/rewind-vod/rewind/internal/backoff"
 )
 
@@ -19,21 +21,31 @@ type runUpload struct {
 	dir    string
 	stream catalog.Stream
 	run    string
+	// inMemory: the run's slicer is in this process and hands its segments
+	// and its end over directly; scans leave it alone. Its segments were
+	// counted in the spool size by the slicer.
+	inMemory bool
 
-	mu       sync.Mutex
-	manifest catalog.Manifest // the local run.json as last written
-	livePut  bool             // the live run.json is in the store
-	ended    bool             // no more segments will come
-	lastCut  time.Time        // when the last segment was finished (or the run began)
-	finished bool             // ended run.json stored and spool cleared
-	pending  []uint64         // seqs spooled and not yet indexed, in order
-	done     map[uint64]doneSeg
-	idx      *catalog.IndexWriter // nil until known (read from the store after a restart)
+	// adv serialises advance, which holds it across store requests; it
+	// guards idx and livePut.
+	adv     sync.Mutex
+	livePut bool                 // the live run.json is in the store
+	idx     *catalog.IndexWriter // nil until known (read from the store for a run found on disk)
+
+	// mu guards the rest, and is never held across I/O, so that neither
+	// the slicer nor the scanner ever waits for the store.
+	mu        sync.Mutex
+	maxQueued uint64   // highest seq queued (or skipped): each is queued once
+	ended     bool     // no more segments will come
+	finished  bool     // ended run.json stored and spool cleared
+	pending   []uint64 // seqs queued and not yet indexed, in order
+	done      map[uint64]doneSeg
 }
 
 type doneSeg struct {
 	meta     segMeta
 	finished time.Time
+	lost     bool // its file vanished or was unreadable: not indexed
 }
 
 type uploadJob struct {
@@ -88,74 +100,113 @@ func (q *jobQueue) pop(ctx context.Context) (uploadJob, bool) {
 	}
 }
 
-// registerRun makes the upload state of a new or recovered run.
-func (r *Recorder) registerRun(ru *runUpload) {
-	ru.done = map[uint64]doneSeg{}
-	ru.lastCut = time.Now()
-	r.mu.Lock()
-	r.runs[ru.dir] = ru
-	r.mu.Unlock()
+// runFor returns the upload state of the run in dir, making it if new.
+func (a *Agent) runFor(dir string, s catalog.Stream, run string) (*runUpload, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if ru := a.runs[dir]; ru != nil {
+		return ru, false
+	}
+	ru := &runUpload{dir: dir, stream: s, run: run, done: map[uint64]doneSeg{}}
+	a.runs[dir] = ru
+	return ru, true
 }
 
-// enqueue hands a finished, durable spool segment to the upload agent.
-func (r *Recorder) enqueue(ru *runUpload, meta segMeta) {
-	now := time.Now()
+// opened registers a run this process's slicer is starting: it has nothing
+// in the store yet, and its segments come in memory.
+func (a *Agent) opened(dir string, s catalog.Stream, run string) *runUpload {
+	ru := &runUpload{dir: dir, stream: s, run: run, inMemory: true, done: map[uint64]doneSeg{},
+		idx: catalog.NewIndexWriter(nil)}
+	a.mu.Lock()
+	a.runs[dir] = ru
+	a.mu.Unlock()
+	return ru
+}
+
+// forget drops a run whose directory could not be made.
+func (a *Agent) forget(ru *runUpload) {
+	a.mu.Lock()
+	delete(a.runs, ru.dir)
+	a.mu.Unlock()
+}
+
+// enqueue hands a finished, durable spool segment to the workers, once.
+func (a *Agent) enqueue(ru *runUpload, meta segMeta, finished time.Time) {
 	ru.mu.Lock()
+	if meta.Seq <= ru.maxQueued || ru.ended {
+		ru.mu.Unlock()
+		return
+	}
+	ru.maxQueued = meta.Seq
 	ru.pending = append(ru.pending, meta.Seq)
-	ru.lastCut = now
 	ru.mu.Unlock()
-	r.queue.push(uploadJob{ru: ru, meta: meta, finished: now})
+	if !ru.inMemory {
+		a.spoolBytes.add(int64(meta.Size))
+	}
+	a.queue.push(uploadJob{ru: ru, meta: meta, finished: finished})
 }
 
 // endRun records that a run will get no more segments; its ended run.json
 // goes to the store once its last segment is indexed.
-func (r *Recorder) endRun(ru *runUpload) {
+func (a *Agent) endRun(ru *runUpload) {
 	ru.mu.Lock()
+	if ru.ended {
+		ru.mu.Unlock()
+		return
+	}
 	ru.ended = true
 	ru.mu.Unlock()
 	// If all is uploaded already, finish now, from a goroutine of our own
 	// so a store outage never holds up the publisher's teardown.
-	r.bg.Go(func() { r.advance(r.ctx, ru) })
+	a.bg.Go(func() { a.advance(a.ctx, ru) })
 }
 
-func (r *Recorder) uploadLoop(ctx context.Context) {
+func (a *Agent) uploadLoop(ctx context.Context) {
 	for {
-		j, ok := r.queue.pop(ctx)
+		j, ok := a.queue.pop(ctx)
 		if !ok {
 			return
 		}
-		if err := r.uploadSegment(ctx, j); err != nil {
-			// Only ctx ends the retries: the segment stays in the spool for
-			// the next start.
-			return
+		lost := false
+		if err := a.uploadSegment(ctx, j); err != nil {
+			if ctx.Err() != nil {
+				// Only ctx ends the retries: the segment stays in the
+				// spool for the next start.
+				return
+			}
+			a.log.Error("spooled segment unreadable: skipped", "dir", j.ru.dir, "seq", j.meta.Seq, "err", err)
+			a.m.segmentsDropped.Inc()
+			lost = true
 		}
 		j.ru.mu.Lock()
-		j.ru.done[j.meta.Seq] = doneSeg{meta: j.meta, finished: j.finished}
+		j.ru.done[j.meta.Seq] = doneSeg{meta: j.meta, finished: j.finished, lost: lost}
 		j.ru.mu.Unlock()
-		r.advance(ctx, j.ru)
+		a.advance(ctx, j.ru)
 	}
 }
 
-func (r *Recorder) uploadSegment(ctx context.Context, j uploadJob) error {
+// uploadSegment puts one segment; an error other than ctx's means its
+// spool file cannot be read.
+func (a *Agent) uploadSegment(ctx context.Context, j uploadJob) error {
 	path := segBase(j.ru.dir, j.meta.Seq) + extTS
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("upload: read spool: %w", err)
 	}
-	if err := r.waitBandwidth(ctx, len(data)); err != nil {
+	if err := a.waitBandwidth(ctx, len(data)); err != nil {
 		return err
 	}
 	key := catalog.SegmentKey(j.ru.stream, j.ru.run, j.meta.Seq)
-	return r.put(ctx, "segment", key, data, "video/mp2t")
+	return a.put(ctx, "segment", key, data, "video/mp2t")
 }
 
-func (r *Recorder) waitBandwidth(ctx context.Context, n int) error {
-	if r.limiter == nil {
+func (a *Agent) waitBandwidth(ctx context.Context, n int) error {
+	if a.limiter == nil {
 		return nil
 	}
 	for n > 0 {
-		k := min(n, r.limiter.Burst())
-		if err := r.limiter.WaitN(ctx, k); err != nil {
+		k := min(n, a.limiter.Burst())
+		if err := a.limiter.WaitN(ctx, k); err != nil {
 			return fmt.Errorf("upload: bandwidth wait: %w", err)
 		}
 		n -= k
@@ -165,21 +216,21 @@ func (r *Recorder) waitBandwidth(ctx context.Context, n int) error {
 
 // put stores an object, retrying with backoff until it succeeds or ctx
 // ends.
-func (r *Recorder) put(ctx context.Context, kind, key string, data []byte, contentType string) error {
-	retry := backoff.Policy{Min: r.cfg.RetryMin, Max: r.cfg.RetryMax}
+func (a *Agent) put(ctx context.Context, kind, key string, data []byte, contentType string) error {
+	retry := backoff.Policy{Min: a.cfg.RetryMin, Max: a.cfg.RetryMax}
 	for attempt := 1; ; attempt++ {
-		r.m.storeRequests.WithLabelValues(kind).Inc()
-		err := r.st.Put(ctx, key, data, contentType)
+		a.m.storeRequests.WithLabelValues(kind).Inc()
+		err := a.st.Put(ctx, key, data, contentType)
 		if err == nil {
-			r.m.bytesStored.Add(float64(len(data)))
+			a.m.bytesStored.Add(float64(len(data)))
 			return nil
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		r.m.retries.WithLabelValues(kind).Inc()
+		a.m.retries.WithLabelValues(kind).Inc()
 		if attempt == 1 || attempt%10 == 0 {
-			r.log.Warn("store put failed, retrying", "key", key, "attempt", attempt, "err", err)
+			a.log.Warn("store put failed, retrying", "key", key, "attempt", attempt, "err", err)
 		}
 		if !backoff.Sleep(ctx, retry.Wait(attempt)) {
 			return ctx.Err()
@@ -190,36 +241,46 @@ func (r *Recorder) put(ctx context.Context, kind, key string, data []byte, conte
 // advance indexes the run's uploaded segments that are next in sequence,
 // then, once the run has ended and all is indexed, writes the ended run.json
 // and clears the run from the spool. Calls for one run are serialised by
-// its mutex, which keeps index writes in order.
-func (r *Recorder) advance(ctx context.Context, ru *runUpload) {
+// ru.adv, which keeps index writes in order.
+func (a *Agent) advance(ctx context.Context, ru *runUpload) {
+	ru.adv.Lock()
+	defer ru.adv.Unlock()
 	ru.mu.Lock()
-	defer ru.mu.Unlock()
-	if ru.finished || ctx.Err() != nil {
+	finished := ru.finished
+	ru.mu.Unlock()
+	if finished || ctx.Err() != nil {
 		return
 	}
 	if ru.idx == nil {
-		existing, err := r.readIndex(ctx, ru)
+		existing, err := a.readIndex(ctx, ru)
 		if err != nil {
 			return
 		}
 		ru.idx = catalog.NewIndexWriter(existing)
 	}
-	var entries []catalog.Entry
-	var lags []time.Time
-	last, hasLast := ru.idx.Last()
-	n := 0
-	for n < len(ru.pending) {
-		d, ok := ru.done[ru.pending[n]]
+	// The uploaded segments next in sequence. Only enqueue touches pending
+	// meanwhile, and only at its end.
+	ru.mu.Lock()
+	var ready []doneSeg
+	for _, seq := range ru.pending {
+		d, ok := ru.done[seq]
 		if !ok {
 			break
 		}
-		n++
-		if hasLast && d.meta.Seq <= last.Seq {
-			continue // indexed before a crash; only the spool copy was left
+		ready = append(ready, d)
+	}
+	ru.mu.Unlock()
+
+	var entries []catalog.Entry
+	var lags []time.Time
+	last, hasLast := ru.idx.Last()
+	for _, d := range ready {
+		if d.lost || hasLast && d.meta.Seq <= last.Seq {
+			continue // lost, or indexed before a crash (only the spool copy was left)
 		}
 		e := d.meta.entry()
 		if hasLast && e.Seq != last.Seq+1 {
-			// Segments lost in between (spool trouble before a crash).
+			// Segments lost in between (spool trouble, a crash).
 			e.Flags |= catalog.FlagGap | catalog.FlagDiscontinuity
 		}
 		last, hasLast = e, true
@@ -228,9 +289,12 @@ func (r *Recorder) advance(ctx context.Context, ru *runUpload) {
 	}
 	if len(entries) > 0 {
 		if !ru.livePut {
-			m := ru.manifest
+			m, err := a.runManifest(ctx, ru)
+			if err != nil {
+				return
+			}
 			m.State, m.EndedAt = catalog.StateLive, nil
-			if err := r.putManifest(ctx, m); err != nil {
+			if err := a.putManifest(ctx, ru, m); err != nil {
 				return
 			}
 			ru.livePut = true
@@ -238,11 +302,11 @@ func (r *Recorder) advance(ctx context.Context, ru *runUpload) {
 		writes, err := ru.idx.Append(entries...)
 		if err != nil {
 			// A programming error, not a store one: do not spin on it.
-			r.log.Error("index append", "run", ru.run, "err", err)
+			a.log.Error("index append", "run", ru.run, "err", err)
 			return
 		}
 		for _, w := range writes {
-			if err := r.put(ctx, "index", catalog.IndexChunkKey(ru.stream, ru.run, w.Number), w.Data, "application/octet-stream"); err != nil {
+			if err := a.put(ctx, "index", catalog.IndexChunkKey(ru.stream, ru.run, w.Number), w.Data, "application/octet-stream"); err != nil {
 				// The writer already holds the entries; rebuild it from the
 				// store next time rather than trust a half-written state.
 				ru.idx = nil
@@ -251,27 +315,39 @@ func (r *Recorder) advance(ctx context.Context, ru *runUpload) {
 		}
 		now := time.Now()
 		for _, t := range lags {
-			r.m.uploadLag.Observe(now.Sub(t).Seconds())
+			a.m.uploadLag.Observe(now.Sub(t).Seconds())
 		}
-		r.m.uploaded.Add(float64(len(entries)))
+		a.m.uploaded.Add(float64(len(entries)))
 	}
-	for _, seq := range ru.pending[:n] {
-		d := ru.done[seq]
-		delete(ru.done, seq)
-		base := segBase(ru.dir, seq)
+	for _, d := range ready {
+		base := segBase(ru.dir, d.meta.Seq)
 		if err := os.Remove(base + extTS); err != nil && !errors.Is(err, os.ErrNotExist) {
-			r.log.Warn("spool cleanup", "err", err)
+			a.log.Warn("spool cleanup", "err", err)
 		}
 		os.Remove(base + extMeta)
-		r.spoolBytes.add(-int64(d.meta.Size))
+		a.spoolBytes.add(-int64(d.meta.Size))
 	}
-	ru.pending = ru.pending[n:]
-	if !ru.ended || len(ru.pending) > 0 {
-		return
+	ru.mu.Lock()
+	for _, d := range ready {
+		delete(ru.done, d.meta.Seq)
 	}
+	ru.pending = ru.pending[len(ready):]
+	finish := ru.ended && len(ru.pending) == 0
+	ru.mu.Unlock()
+	if finish {
+		a.finish(ctx, ru)
+	}
+}
+
+// finish stores the ended run.json of a run whose segments are all
+// indexed and clears the run from the spool (ru.adv held).
+func (a *Agent) finish(ctx context.Context, ru *runUpload) {
 	if ru.idx.Len() > 0 || ru.livePut {
-		m := ru.manifest
-		if m.State != catalog.StateEnded {
+		m, err := a.runManifest(ctx, ru)
+		if err != nil {
+			return
+		}
+		if m.State != catalog.StateEnded || m.EndedAt == nil {
 			m.State = catalog.StateEnded
 			end := time.Now().UTC()
 			if e, ok := ru.idx.Last(); ok {
@@ -279,59 +355,152 @@ func (r *Recorder) advance(ctx context.Context, ru *runUpload) {
 			}
 			m.EndedAt = &end
 		}
-		if err := r.putManifest(ctx, m); err != nil {
+		if m.EndedAt.Before(m.StartedAt) {
+			m.EndedAt = &m.StartedAt // a clock step back; the manifest must stay valid
+		}
+		if err := a.putManifest(ctx, ru, m); err != nil {
 			return
 		}
-		r.m.runsEnded.Inc()
+		a.m.runsEnded.Inc()
 	}
+	ru.mu.Lock()
 	ru.finished = true
-	if err := os.RemoveAll(ru.dir); err != nil {
-		r.log.Warn("spool cleanup", "dir", ru.dir, "err", err)
+	ru.mu.Unlock()
+	if err := removeRunDir(ru.dir); err != nil {
+		a.log.Warn("spool cleanup", "dir", ru.dir, "err", err)
+		return
 	}
-	removeEmptyParents(r.cfg.Spool, filepath.Dir(ru.dir))
-	r.mu.Lock()
-	delete(r.runs, ru.dir)
-	r.mu.Unlock()
-	r.log.Info("run stored", "stream", ru.stream.String(), "run", ru.run, "segments", ru.idx.Len())
+	// It stays in the map, finished, until a scan no longer finds its
+	// directory: a scan that listed it just before it went must not take
+	// it for a new run.
+	removeEmptyParents(a.cfg.Spool, filepath.Dir(ru.dir))
+	a.log.Info("run stored", "stream", ru.stream.String(), "run", ru.run, "segments", ru.idx.Len())
 }
 
-func (r *Recorder) putManifest(ctx context.Context, m catalog.Manifest) error {
+// runManifest is the run's descriptor from the spool. One lost in a crash
+// (unreadable, or rebuilt from the run id when its run was ended for a dead
+// slicer: no tracks) gets its tracks back from the store's copy, which the
+// live put wrote.
+func (a *Agent) runManifest(ctx context.Context, ru *runUpload) (catalog.Manifest, error) {
+	m, err := readRunManifest(ru.dir, ru.stream, ru.run)
+	if err == nil && (m.Video != nil || m.Audio != nil) {
+		return m, nil
+	}
+	if err != nil {
+		a.log.Warn("run descriptor unreadable; rebuilt from the run id", "dir", ru.dir, "err", err)
+		if m, err = rebuiltManifest(ru.stream, ru.run, &a.cfg); err != nil {
+			return m, err
+		}
+	}
+	stored, ok, err := a.storedManifest(ctx, ru)
+	if err != nil {
+		return m, err
+	}
+	if ok {
+		m.StartedAt, m.Video, m.Audio = stored.StartedAt, stored.Video, stored.Audio
+		m.TargetDurationMS, m.MaxSegmentDurationMS = stored.TargetDurationMS, stored.MaxSegmentDurationMS
+	}
+	return m, nil
+}
+
+// storedManifest reads the run's run.json from the store, retrying while the
+// store is unreachable; ok is false when there is none (or none readable).
+func (a *Agent) storedManifest(ctx context.Context, ru *runUpload) (catalog.Manifest, bool, error) {
+	key := catalog.ManifestKey(ru.stream, ru.run)
+	retry := backoff.Policy{Min: a.cfg.RetryMin, Max: a.cfg.RetryMax}
+	for attempt := 1; ; attempt++ {
+		a.m.storeRequests.WithLabelValues("manifest_read").Inc()
+		data, err := getSmall(ctx, a.st, key)
+		if errors.Is(err, store.ErrNotFound) {
+			return catalog.Manifest{}, false, nil
+		}
+		if err == nil {
+			m, err := catalog.UnmarshalManifest(data)
+			if err != nil {
+				a.log.Warn("stored run.json unreadable", "key", key, "err", err)
+				return m, false, nil
+			}
+			return m, true, nil
+		}
+		if ctx.Err() != nil {
+			return catalog.Manifest{}, false, ctx.Err()
+		}
+		a.m.retries.WithLabelValues("manifest_read").Inc()
+		if !backoff.Sleep(ctx, retry.Wait(attempt)) {
+			return catalog.Manifest{}, false, ctx.Err()
+		}
+	}
+}
+
+// getSmall reads a whole object of at most 64 KiB (a run.json is < 1 KiB).
+func getSmall(ctx context.Context, st store.Store, key string) ([]byte, error) {
+	rc, _, err := st.Get(ctx, key, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, 64<<10))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	return b, nil
+}
+
+func (a *Agent) putManifest(ctx context.Context, ru *runUpload, m catalog.Manifest) error {
 	b, err := catalog.MarshalManifest(m)
 	if err != nil {
-		r.log.Error("manifest", "run", m.Run, "err", err)
+		a.log.Error("manifest", "run", m.Run, "err", err)
 		return err
 	}
-	return r.put(ctx, "manifest", catalog.ManifestKey(r.streamOf(m), m.Run), b, "application/json")
-}
-
-func (r *Recorder) streamOf(m catalog.Manifest) catalog.Stream {
-	s, _ := catalog.ParseStream(m.Stream)
-	return s
+	return a.put(ctx, "manifest", catalog.ManifestKey(ru.stream, ru.run), b, "application/json")
 }
 
 // readIndex reads what a run already has in the store, retrying while the
 // store is unreachable.
-func (r *Recorder) readIndex(ctx context.Context, ru *runUpload) ([]catalog.Entry, error) {
-	retry := backoff.Policy{Min: r.cfg.RetryMin, Max: r.cfg.RetryMax}
+func (a *Agent) readIndex(ctx context.Context, ru *runUpload) ([]catalog.Entry, error) {
+	retry := backoff.Policy{Min: a.cfg.RetryMin, Max: a.cfg.RetryMax}
 	for attempt := 1; ; attempt++ {
-		r.m.storeRequests.WithLabelValues("index_read").Inc()
-		entries, err := catalog.ReadIndex(ctx, r.st, ru.stream, ru.run)
+		a.m.storeRequests.WithLabelValues("index_read").Inc()
+		entries, err := catalog.ReadIndex(ctx, a.st, ru.stream, ru.run)
 		if err == nil {
 			return entries, nil
 		}
 		if errors.Is(err, catalog.ErrCorruptIndex) {
 			// Never build on a corrupt index: keep the spool and say so.
-			r.log.Error("stored index is corrupt; run left in the spool", "run", ru.run, "err", err)
+			a.log.Error("stored index is corrupt; run left in the spool", "run", ru.run, "err", err)
 			return nil, err
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		r.m.retries.WithLabelValues("index_read").Inc()
+		a.m.retries.WithLabelValues("index_read").Inc()
 		if !backoff.Sleep(ctx, retry.Wait(attempt)) {
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// removeRunDir removes a finished run's directory with run.json last, so
+// that a crash halfway leaves a run that is found, and finished, again.
+func removeRunDir(dir string) error {
+	files, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	for _, f := range files {
+		if f.Name() != spoolManifest {
+			if err := os.RemoveAll(filepath.Join(dir, f.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	if err := os.Remove(dirFile(dir, spoolManifest)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 func removeEmptyParents(root, dir string) {

@@ -20,6 +20,8 @@ Usage:
   rewind origin  RTMP origin node + recorder
   rewind proxy   stateless RTMP / HTTP-FLV proxy: routes publishes and plays
                  by stream name to the origin nodes of the node registry
+  rewind agent   the upload agent alone: stores and indexes what a
+                 'rewind origin --agent external' spools (same --spool and store)
   rewind vodapi  the replay API alone (stateless, reads the store); in AWS
                  Lambda (provided.al2023) it is the default and answers
                  function URL / API Gateway HTTP API events
@@ -57,6 +59,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, "origin", args[1:], stderr)
 	case "proxy":
 		return serveProxy(ctx, args[1:], stderr)
+	case "agent":
+		return serveAgent(ctx, args[1:], stderr)
 	case "vodapi":
 		return serveReplay(ctx, args[1:], stderr)
 	case "editor":

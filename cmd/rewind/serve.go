@@ -88,7 +88,7 @@ func serve(ctx context.Context, role string, args []string, stderr io.Writer) er
 		workDone <- nil
 	}
 	log.Info("rewind started", "role", role, "rtmp", rtmpLn.Addr().String(), "http", httpLn.Addr().String(),
-		"store", redactURL(f.Store), "spool", f.Recorder.Spool, "node", f.Origin.Node)
+		"store", redactURL(f.Store), "spool", f.Recorder.Spool, "agent", f.Recorder.Agent, "node", f.Origin.Node)
 
 	var runErr error
 	select {
@@ -100,6 +100,9 @@ func serve(ctx context.Context, role string, args []string, stderr io.Writer) er
 	case err := <-httpDone:
 		runErr = fmt.Errorf("http: %w", err)
 		httpDone <- nil
+	case err := <-recDone: // it could not start (the spool has another uploader)
+		runErr = err
+		recDone <- err
 	case <-ctx.Done():
 	}
 	// A second signal exits at once; what is in the spool is picked up at
@@ -187,7 +190,11 @@ func (n *node) close() {
 // buildNode makes the recorder, the live players, the origin and, in dev,
 // the replay API, and the HTTP handler that serves them; nothing runs yet.
 func buildNode(role string, f *nodeSettings, log *slog.Logger, st store.Store, reg metricsRegistry) (*node, error) {
-	rec, err := recorder.New(f.Recorder, st, log, reg)
+	recStore := st
+	if f.Recorder.Agent == recorder.AgentExternal {
+		recStore = nil // recordings go to the store through `rewind agent` only
+	}
+	rec, err := recorder.New(f.Recorder, recStore, log, reg)
 	if err != nil {
 		return nil, err
 	}

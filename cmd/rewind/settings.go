@@ -166,6 +166,7 @@ func newNodeSettings(fs *flag.FlagSet, role string) (*nodeSettings, *binder) {
 
 	if role != "dev" {
 		bind(b, "playback-secrets", "comma-separated HMAC secrets for signed live playback (empty: open)", &s.Players.Secrets)
+		bind(b, "agent", "who uploads the spool: internal (this process), or external (a rewind agent on the same --spool; this process only slices and never writes recordings to the store)", &rec.Agent)
 		// The node registry: only origins in a cluster beat.
 		bind(b, "advertise-rtmp", "host:port at which proxies and other nodes reach this node's RTMP (default: --rtmp-addr when it is a concrete IP)", &org.AdvertiseRTMP)
 		bind(b, "advertise-http", "host:port at which other nodes reach this node's HTTP (default: --http-addr when it is a concrete IP)", &org.AdvertiseHTTP)

@@ -46,6 +46,13 @@ var roleFlags = map[string]map[string][]string{
 		"max-message-size": {"Proxy.MaxMessageSize"}, "max-attempts": {"Proxy.MaxAttempts"},
 		"node-timeout": {"Directory.Timeout"}, "registry-refresh": {"Directory.Refresh"},
 	},
+	"agent": {
+		"store": {"Store"}, "s3-endpoint": {"StoreOpts.Endpoint"}, "s3-region": {"StoreOpts.Region"},
+		"s3-path-style": {"StoreOpts.PathStyle"}, "log-level": {"LogLevel"}, "log-format": {"LogFormat"},
+		"http-addr": {"HTTPAddr"}, "spool": {"Recorder.Spool"}, "scan-interval": {"Recorder.ScanInterval"},
+		"upload-concurrency": {"Recorder.UploadConcurrency"}, "upload-retry-max": {"Recorder.RetryMax"},
+		"upload-bandwidth": {"Recorder.BandwidthLimit"}, "drain-timeout": {"DrainTimeout"},
+	},
 	"editor": {
 		"store": {"Store"}, "s3-endpoint": {"StoreOpts.Endpoint"}, "s3-region": {"StoreOpts.Region"},
 		"s3-path-style": {"StoreOpts.PathStyle"}, "log-level": {"LogLevel"}, "log-format": {"LogFormat"},
@@ -76,8 +83,8 @@ func originFlags() map[string][]string {
 		"upload-bandwidth": {"Recorder.BandwidthLimit"}, "spool-limit": {"Recorder.SpoolLimit"},
 		"drain-timeout": {"DrainTimeout"}, "admin-token": {"AdminToken"},
 		"relay": {"Relay.Rules"}, "relay-queue": {"Relay.Queue"}, "relay-timeout": {"Relay.Timeout"},
-		"playback-secrets": {"Players.Secrets"},
-		"advertise-rtmp":   {"Origin.AdvertiseRTMP"}, "advertise-http": {"Origin.AdvertiseHTTP"},
+		"playback-secrets": {"Players.Secrets"}, "agent": {"Recorder.Agent"},
+		"advertise-rtmp": {"Origin.AdvertiseRTMP"}, "advertise-http": {"Origin.AdvertiseHTTP"},
 		"heartbeat-interval": {"Origin.HeartbeatInterval"}, "recent-window": {"Origin.RecentWindow"},
 		"node-timeout": {"Directory.Timeout"}, "registry-refresh": {"Directory.Refresh"},
 		"pull-linger": {"Players.PullLinger"}, "pull-timeout": {"Players.PullTimeout"},
@@ -89,8 +96,8 @@ func devFlags() map[string][]string {
 	m["segment-duration"] = []string{"Recorder.SegmentDuration", "Replay.TargetDuration"}
 	m["playback-secrets"] = []string{"Replay.PlaybackSecrets", "Players.Secrets"}
 	for _, k := range []string{"advertise-rtmp", "advertise-http", "heartbeat-interval", "recent-window",
-		"node-timeout", "registry-refresh", "pull-linger", "pull-timeout"} {
-		delete(m, k) // dev is one process: no node registry
+		"node-timeout", "registry-refresh", "pull-linger", "pull-timeout", "agent"} {
+		delete(m, k) // dev is one process: no node registry, its own upload agent
 	}
 	for k, v := range map[string][]string{
 		"jobs": {"Jobs.URL"}, "sqs-endpoint": {"Jobs.Opts.Endpoint"}, "sqs-region": {"Jobs.Opts.Region"},
@@ -120,6 +127,8 @@ func newRoleSettings(fs *flag.FlagSet, role string) (any, *binder) {
 		return newEditorSettings(fs)
 	case "proxy":
 		return newProxySettings(fs)
+	case "agent":
+		return newAgentSettings(fs)
 	}
 	panic(role)
 }
