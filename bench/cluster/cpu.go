@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -69,7 +68,7 @@ func (c *cluster) cpuSnap(ctx context.Context, px *proc) (cpuSnap, error) {
 	if s.bench, err = benchkit.CPUSeconds("self"); err != nil {
 		return s, fmt.Errorf("bench cpu: %w", err)
 	}
-	if s.host, err = hostBusySeconds(); err != nil {
+	if s.host, err = benchkit.HostBusySeconds(); err != nil {
 		return s, err
 	}
 	m, err := px.metrics(ctx)
@@ -240,30 +239,4 @@ func sysSeconds(pid string) (float64, error) {
 		return 0, fmt.Errorf("/proc/%s/stat: bad stime: %w", pid, err)
 	}
 	return st / 100, nil // USER_HZ is 100 on Linux
-}
-
-// hostBusySeconds is the CPU time all cores spent not idle (softirq
-// included: loopback TCP work is not always charged to a process).
-func hostBusySeconds() (float64, error) {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0, fmt.Errorf("host cpu: %w", err)
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
-	if len(f) < 9 || f[0] != "cpu" {
-		return 0, errors.New("/proc/stat: no cpu line")
-	}
-	var busy float64
-	for i, v := range f[1:9] {
-		if i == 3 || i == 4 { // idle, iowait
-			continue
-		}
-		x, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			return 0, fmt.Errorf("/proc/stat: %w", err)
-		}
-		busy += x
-	}
-	return busy / 100, nil
 }

@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -84,30 +82,4 @@ func waitMetric(ctx context.Context, url, name string, ok func(float64) bool, d 
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-}
-
-// hostBusySeconds is the CPU time all cores spent not idle (softirq
-// included: loopback TCP work is not always charged to a process).
-func hostBusySeconds() (float64, error) {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0, err
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
-	if len(f) < 9 || f[0] != "cpu" {
-		return 0, errors.New("/proc/stat: no cpu line")
-	}
-	var busy float64
-	for i, v := range f[1:9] {
-		if i == 3 || i == 4 { // idle, iowait
-			continue
-		}
-		x, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			return 0, fmt.Errorf("/proc/stat: %w", err)
-		}
-		busy += x
-	}
-	return busy / 100, nil
 }

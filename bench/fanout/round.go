@@ -57,7 +57,7 @@ func (o *originProc) snapshot(ctx context.Context, players []*player) (snapshot,
 	if s.benchCPU, err = benchkit.CPUSeconds("self"); err != nil {
 		return s, err
 	}
-	if s.hostCPU, err = hostBusySeconds(); err != nil {
+	if s.hostCPU, err = benchkit.HostBusySeconds(); err != nil {
 		return s, err
 	}
 	for _, p := range players {

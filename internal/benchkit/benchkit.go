@@ -5,6 +5,7 @@ package benchkit
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -129,6 +130,32 @@ func CPUSeconds(pid string) (float64, error) {
 		return 0, fmt.Errorf("/proc/%s/stat: bad utime/stime", pid)
 	}
 	return (ut + st) / 100, nil // USER_HZ is 100 on Linux
+}
+
+// HostBusySeconds is the CPU time all cores spent not idle (softirq
+// included: loopback TCP work is not always charged to a process).
+func HostBusySeconds() (float64, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, fmt.Errorf("host cpu: %w", err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, errors.New("/proc/stat: no cpu line")
+	}
+	var busy float64
+	for i, v := range f[1:9] {
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		x, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/stat: %w", err)
+		}
+		busy += x
+	}
+	return busy / 100, nil // USER_HZ is 100 on Linux
 }
 
 // StatusBytes reads a kB field of /proc/{pid}/status (VmRSS, VmHWM).
