@@ -5,12 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os/signal"
 	"syscall"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/rewind-vod/rewind/recorder"
 )
@@ -64,9 +61,8 @@ func serveAgent(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	mux := http.NewServeMux()
+	mux := metricsMux(reg)
 	mux.HandleFunc("GET /healthz", healthz)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	hs, err := startHTTP(f.HTTPAddr, mux)
 	if err != nil {
 		return err

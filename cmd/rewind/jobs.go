@@ -7,12 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os/signal"
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/rewind-vod/rewind/editor"
 	"github.com/rewind-vod/rewind/infra/queue"
@@ -61,8 +59,7 @@ func serveEditor(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux := metricsMux(reg)
 	mux.HandleFunc("GET /healthz", healthz)
 	hs, err := startHTTP(f.HTTPAddr, mux)
 	if err != nil {

@@ -6,12 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os/signal"
 	"syscall"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/rewind-vod/rewind/catalog"
 	"github.com/rewind-vod/rewind/origin"
@@ -86,8 +83,7 @@ func serveProxy(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("rtmp listen: %w", err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux := metricsMux(reg)
 	mux.Handle("/", px.Handler())
 	hs, err := startHTTP(f.HTTPAddr, mux)
 	if err != nil {

@@ -5,12 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os/signal"
 	"syscall"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/rewind-vod/rewind/infra/lambdahttp"
 	"github.com/rewind-vod/rewind/infra/queue"
@@ -50,8 +48,7 @@ func serveReplay(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer api.Close()
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux := metricsMux(reg)
 	mux.Handle("/", api.Handler())
 	if lambdahttp.InLambda() {
 		// The same routes answer Lambda's HTTP events; Start runs until

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/rewind-vod/rewind/catalog"
 	"github.com/rewind-vod/rewind/infra/httpjson"
@@ -235,8 +234,7 @@ func buildNode(role string, f *nodeSettings, log *slog.Logger, st store.Store, r
 	}
 	n := &node{rec: rec, players: players, org: org, dir: dir}
 
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux := metricsMux(reg)
 	liveAPI := org.APIHandler(f.AdminToken)
 	for _, p := range []string{"/v1/live", "/v1/live/", "GET /readyz"} {
 		mux.Handle(p, liveAPI)
