@@ -98,6 +98,7 @@ const (
 	kindToken
 	kindBool
 	kindStringList
+	kindList // an inner list as parsed, before set() checks its items
 )
 
 // keySpec ties a known key to its type and field. The bit is its place in
@@ -128,8 +129,9 @@ type value struct {
 	i    int64
 	f    float64
 	s    string
-	b    bool
-	list []string
+	b     bool
+	list  []string
+	items []value
 }
 
 // ParseCMCD parses one CMCD record: the decoded value of the CMCD= query
@@ -206,6 +208,12 @@ func (r *Report) set(key string, v value, seenUnknown *map[string]bool) error {
 	if r.present&(1<<spec.bit) != 0 {
 		return malformed(key, "duplicate key")
 	}
+	if v.kind == kindList {
+		var err error
+		if v, err = fromList(key, spec.kind, v.items); err != nil {
+			return err
+		}
+	}
 	if v.kind == kindInt && spec.kind == kindDecimal {
 		v = value{kind: kindDecimal, f: float64(v.i)}
 	}
@@ -267,6 +275,42 @@ func (r *Report) set(key string, v value, seenUnknown *map[string]bool) error {
 		r.State = v.s
 	}
 	return nil
+}
+
+// fromList turns an inner list into the value of a key: strings for a
+// string-list key (ec); for an integer key (CTA-5004-B sends br=(3200),
+// one item per track) the largest item, or the smallest for bl, since a
+// player starves on its shortest buffer.
+func fromList(key string, want valueKind, items []value) (value, error) {
+	switch want {
+	case kindStringList:
+		out := make([]string, 0, len(items))
+		for _, it := range items {
+			if it.kind != kindString && it.kind != kindToken {
+				return value{}, malformed(key, "list items must be strings")
+			}
+			out = append(out, it.s)
+		}
+		return value{kind: kindStringList, list: out}, nil
+	case kindInt:
+		if len(items) == 0 {
+			return value{}, malformed(key, "empty list")
+		}
+		v := value{kind: kindInt, i: items[0].i}
+		for _, it := range items {
+			if it.kind != kindInt {
+				return value{}, malformed(key, "list items must be integers")
+			}
+			if it.i < 0 {
+				return value{}, malformed(key, "negative value")
+			}
+			if (key == "bl" && it.i < v.i) || (key != "bl" && it.i > v.i) {
+				v.i = it.i
+			}
+		}
+		return v, nil
+	}
+	return value{}, malformed(key, "wrong value type: list")
 }
 
 // parser walks one record; it never indexes past s.
@@ -416,29 +460,56 @@ func (p *parser) number(key string) (value, error) {
 	return value{kind: kindDecimal, f: f}, nil
 }
 
-// list reads an SF inner list of strings, as v2 sends ec=("E1" "E2").
+// list reads an SF inner list of bare items, as CTA-5004-B sends
+// br=(3200) or ec=("E1" "E2"). Item parameters (";v") are skipped.
 func (p *parser) list(key string) (value, error) {
 	p.i++ // (
-	var items []string
+	var items []value
 	for {
 		p.skipSpace()
 		if p.peek() == ')' {
 			p.i++
-			return value{kind: kindStringList, list: items}, nil
-		}
-		if p.peek() != '"' {
-			return value{}, malformed(key, "inner list items must be strings")
+			return value{kind: kindList, items: items}, nil
 		}
 		if len(items) >= MaxListItems {
 			return value{}, malformed(key, "more than %d list items", MaxListItems)
 		}
-		s, err := p.str(key)
+		if c := p.peek(); c == '(' || c == 0 {
+			return value{}, malformed(key, "unterminated or nested inner list")
+		}
+		v, err := p.value(key)
 		if err != nil {
 			return value{}, err
 		}
-		items = append(items, s)
+		if err := p.params(key); err != nil {
+			return value{}, err
+		}
+		items = append(items, v)
 		if c := p.peek(); c != ' ' && c != ')' {
 			return value{}, malformed(key, "unterminated inner list")
 		}
 	}
+}
+
+// params skips SF parameters: *( ";" key [ "=" bare-item ] ).
+func (p *parser) params(key string) error {
+	for n := 0; p.peek() == ';'; n++ {
+		if n >= MaxListItems {
+			return malformed(key, "too many parameters")
+		}
+		p.i++
+		if _, err := p.key(); err != nil {
+			return err
+		}
+		if p.peek() == '=' {
+			p.i++
+			if c := p.peek(); c == '(' {
+				return malformed(key, "inner list as a parameter")
+			}
+			if _, err := p.value(key); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
