@@ -125,10 +125,10 @@ func (r *Report) Has(key string) bool {
 
 // value is one parsed value before it lands in its field.
 type value struct {
-	kind valueKind
-	i    int64
-	f    float64
-	s    string
+	kind  valueKind
+	i     int64
+	f     float64
+	s     string
 	b     bool
 	list  []string
 	items []value
