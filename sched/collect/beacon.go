@@ -116,14 +116,18 @@ func ParseBeacon(body []byte) (*Beacon, error) {
 	if len(body) > MaxBeaconBytes {
 		return nil, fmt.Errorf("%w: over %d bytes", ErrBeaconBig, MaxBeaconBytes)
 	}
-	if !json.Valid(body) {
-		return nil, ErrNotJSON
-	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	var b Beacon
 	if err := dec.Decode(&b); err != nil {
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("%w: %v", ErrNotJSON, err)
+		}
 		return nil, fmt.Errorf("%w: %v", ErrBadBeacon, err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%w: data after the beacon object", ErrNotJSON)
 	}
 	if err := b.validate(); err != nil {
 		return nil, err
