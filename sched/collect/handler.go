@@ -174,11 +174,17 @@ func (c *Collector) serveCMCD(w http.ResponseWriter, r *http.Request) {
 		}
 		reps = []Report{rep}
 	}
+	c.enqueue(w, "cmcd", work{region: c.region(r), cdn: c.cdnOf(r), cmcd: reps})
+}
+
+// cdnOf is the configured CDN a CMCD request names (cdn query parameter,
+// else the X-Rewind-CDN header a CDN adds on its way to us), or Other.
+func (c *Collector) cdnOf(r *http.Request) string {
 	cdn := r.URL.Query().Get("cdn")
 	if cdn == "" {
 		cdn = r.Header.Get("X-Rewind-CDN")
 	}
-	c.enqueue(w, "cmcd", work{region: c.region(r), cdn: c.labels.CDN(cdn), cmcd: reps})
+	return c.labels.CDN(cdn)
 }
 
 func (c *Collector) serveBeacon(w http.ResponseWriter, r *http.Request) {
@@ -209,13 +215,23 @@ func (c *Collector) serveBeacon(w http.ResponseWriter, r *http.Request) {
 // enqueue hands w to the aggregator without ever waiting: a full queue is
 // load to shed.
 func (c *Collector) enqueue(w http.ResponseWriter, format string, item work) {
+	if c.tryEnqueue(format, item) {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	w.Header().Set("Retry-After", "1")
+	c.refuse(w, DropOverload, http.StatusTooManyRequests, errors.New("collector overloaded"))
+}
+
+// tryEnqueue queues item if there is room; a full queue counts nothing,
+// the caller says how the drop is answered.
+func (c *Collector) tryEnqueue(format string, item work) bool {
 	select {
 	case c.queue <- item:
 		c.m.reportsIn.WithLabelValues(format).Inc()
-		w.WriteHeader(http.StatusNoContent)
+		return true
 	default:
-		w.Header().Set("Retry-After", "1")
-		c.refuse(w, DropOverload, http.StatusTooManyRequests, errors.New("collector overloaded"))
+		return false
 	}
 }
 
