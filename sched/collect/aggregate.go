@@ -164,7 +164,9 @@ func (a *Aggregator) Snapshot() []Snapshot {
 	for _, s := range a.stats {
 		c := *s
 		c.FirstFrame.Counts = slices.Clone(s.FirstFrame.Counts)
+		c.FirstFrame.Bounds = slices.Clone(s.FirstFrame.Bounds)
 		c.Latency.Counts = slices.Clone(s.Latency.Counts)
+		c.Latency.Bounds = slices.Clone(s.Latency.Bounds)
 		out = append(out, c)
 	}
 	a.mu.Unlock()

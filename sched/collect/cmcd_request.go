@@ -23,21 +23,14 @@ const (
 // query parameter and the CMCD-* headers together (a key in two places is
 // malformed). ok is false when the request carries no CMCD at all.
 func ReportFromRequest(r *http.Request) (rep Report, ok bool, err error) {
-	raw := r.URL.RawQuery
-	if len(raw) > 2*MaxRecordBytes {
-		return Report{}, false, &ParseError{Err: ErrTooLarge, Reason: "query too long"}
-	}
-	q, qerr := url.ParseQuery(raw)
-	if qerr != nil {
-		return Report{}, false, malformed("", "query: %v", qerr)
-	}
 	total := 0
-	if vs, has := q["CMCD"]; has {
-		if len(vs) != 1 {
-			return Report{}, false, malformed("", "more than one CMCD query parameter")
-		}
-		total += len(vs[0])
-		if err := rep.parseInto(vs[0]); err != nil {
+	v, has, err := cmcdQueryValue(r.URL.RawQuery)
+	if err != nil {
+		return Report{}, false, err
+	}
+	if has {
+		total += len(v)
+		if err := rep.parseInto(v); err != nil {
 			return Report{}, false, err
 		}
 		ok = true
@@ -60,6 +53,31 @@ func ReportFromRequest(r *http.Request) (rep Report, ok bool, err error) {
 		rep.Version = 1
 	}
 	return rep, ok, nil
+}
+
+// cmcdQueryValue finds the one CMCD parameter of a raw query and unescapes
+// it. Only that parameter is read, so the rest of a query (a signed
+// playback URL's) can be anything.
+func cmcdQueryValue(raw string) (v string, has bool, err error) {
+	for raw != "" {
+		var part string
+		part, raw, _ = strings.Cut(raw, "&")
+		k, esc, _ := strings.Cut(part, "=")
+		if k != "CMCD" {
+			continue
+		}
+		if has {
+			return "", false, malformed("", "more than one CMCD query parameter")
+		}
+		if len(esc) > 3*MaxRecordBytes {
+			return "", false, &ParseError{Err: ErrTooLarge, Reason: "CMCD query parameter too long"}
+		}
+		if v, err = url.QueryUnescape(esc); err != nil {
+			return "", false, malformed("", "CMCD query parameter: %v", err)
+		}
+		has = true
+	}
+	return v, has, nil
 }
 
 // ParseEventBody parses an application/cmcd body: one record per line,

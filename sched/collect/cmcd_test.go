@@ -128,6 +128,17 @@ func TestReportFromRequest(t *testing.T) {
 	if _, ok, err := ReportFromRequest(r); ok || err != nil {
 		t.Fatalf("no CMCD: ok=%v err=%v", ok, err)
 	}
+	// The rest of the query is not ours to judge.
+	r = httptest.NewRequest("GET", "/seg.ts?token=a;b&x=%zz&CMCD=bs", nil)
+	if rep, ok, err := ReportFromRequest(r); !ok || err != nil || !rep.BufferStarvation {
+		t.Fatalf("odd query around CMCD: ok=%v err=%v", ok, err)
+	}
+	for _, q := range []string{"CMCD=bs&CMCD=su", "CMCD=%zz", "CMCD=" + strings.Repeat("a", 3*MaxRecordBytes+1)} {
+		r = httptest.NewRequest("GET", "/seg.ts?"+q, nil)
+		if _, _, err := ReportFromRequest(r); err == nil {
+			t.Fatalf("%.30s: no error", q)
+		}
+	}
 
 	r = httptest.NewRequest("GET", "/seg.ts?CMCD=br%3D1", nil)
 	r.Header.Set("CMCD-Object", "br=2")
