@@ -6,7 +6,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -232,5 +234,51 @@ func TestCloseStopsAggregator(t *testing.T) {
 	}
 	if _, err := New(Config{}, nil, prometheus.NewRegistry()); err == nil {
 		t.Fatal("no CDNs: no error")
+	}
+}
+
+// TestLabelsStayBounded sends reports naming a thousand CDNs from a
+// thousand addresses: the series stay within the configured CDNs and
+// regions plus "other".
+func TestLabelsStayBounded(t *testing.T) {
+	c, reg := newTestCollector(t, Config{QueueSize: 2048})
+	h := c.Handler()
+	for i := range 1000 {
+		r := httptest.NewRequest("GET", "/v1/qos/cmcd?CMCD=bs&cdn=cdn-"+strconv.Itoa(i%7), nil)
+		r.RemoteAddr = netip.AddrFrom4([4]byte{byte(i), byte(i >> 3), 1, 2}).String() + ":1000"
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != 204 {
+			t.Fatalf("report %d: %d", i, w.Code)
+		}
+	}
+	waitFor(t, c, func(ss []Snapshot) bool {
+		var stalls int64
+		for _, s := range ss {
+			stalls += s.Stalls
+		}
+		return stalls == 1000
+	})
+	const maxSeries = (2 + 1) * (3 + 1) // (cdn-a, cdn-b, other) x (eu, us, ap, other)
+	if n := len(c.Aggregator().Snapshot()); n > maxSeries {
+		t.Fatalf("%d (cdn, region) aggregates, bound %d", n, maxSeries)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "rewind_qos_stalls_total" {
+			if n := len(mf.GetMetric()); n > maxSeries || n < 3 {
+				t.Fatalf("%d stall series, want 3..%d", n, maxSeries)
+			}
+			for _, m := range mf.GetMetric() {
+				for _, lp := range m.GetLabel() {
+					if lp.GetName() == "cdn" && lp.GetValue() != "cdn-a" && lp.GetValue() != "cdn-b" && lp.GetValue() != Other {
+						t.Fatalf("unbounded cdn label %q", lp.GetValue())
+					}
+				}
+			}
+		}
 	}
 }
