@@ -33,6 +33,7 @@ func TestParseCMCDGood(t *testing.T) {
 		{in: `sid="a\"b\\c"`, want: Report{Version: 1, SessionID: `a"b\c`}},
 		{in: `ec=()`, want: Report{Version: 1, ErrorCodes: []string{}}},
 		{in: `br=(3200 128;a),bl=(21300 9000),mtp=(25400),bsa=(2),nor=("a.ts"),v=2`, want: Report{Version: 2, Bitrate: 3200, BufferLength: 9000, MeasuredThroughput: 25400, StarvationCount: 2, Unknown: 1}},
+		{in: `br=3200;v,su;x=?1,d=10;a="b"`, want: Report{Version: 1, Bitrate: 3200, Startup: true, ObjectDuration: 10}},
 		{in: `ec=("E1";t=1 E2)`, want: Report{Version: 1, ErrorCodes: []string{"E1", "E2"}}},
 		{in: ``, want: Report{Version: 1}},
 	}
@@ -81,6 +82,8 @@ func TestParseCMCDBad(t *testing.T) {
 		{`br=((1))`, ErrMalformed, "nested"},
 		{`sid=("a")`, ErrMalformed, "wrong value type"},
 		{`br=(1;=2)`, ErrMalformed, "key must start"},
+		{`br=3200;`, ErrMalformed, "key must start"},
+		{`br=3200;v=(1)`, ErrMalformed, "inner list as a parameter"},
 		{`ec=("a"`, ErrMalformed, "unterminated inner list"},
 		{`br=`, ErrMalformed, "missing"},
 		{`bs=?2`, ErrMalformed, "boolean"},
