@@ -194,3 +194,22 @@ func FuzzParseCMCD(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseEventBody: an application/cmcd body parses into at most
+// MaxEventLines reports or fails with a *ParseError.
+func FuzzParseEventBody(f *testing.F) {
+	f.Add([]byte("e=ps,sta=p,msd=1250,sid=\"s1\",ts=1764638400000,v=2\n"))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		reps, err := ParseEventBody(body)
+		if err != nil {
+			var pe *ParseError
+			if !errors.As(err, &pe) {
+				t.Fatalf("error %v is not a *ParseError", err)
+			}
+			return
+		}
+		if len(reps) == 0 || len(reps) > MaxEventLines {
+			t.Fatalf("%d reports", len(reps))
+		}
+	})
+}
