@@ -101,6 +101,7 @@ type Aggregator struct {
 
 	mu       sync.Mutex
 	stats    map[aggKey]*Snapshot
+	relay    map[string]*RelayDelta // by CDN
 	sessions *sessionTable
 }
 
