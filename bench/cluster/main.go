@@ -22,15 +22,12 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/rewind-vod/rewind/internal/benchkit"
-	"github.com/rewind-vod/rewind/internal/flvfile"
 	"github.com/rewind-vod/rewind/internal/testproc"
 )
 
@@ -65,24 +62,12 @@ func main() {
 	}
 }
 
-func ints(s, what string) ([]int, error) {
-	var out []int
-	for f := range strings.SplitSeq(s, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n <= 0 {
-			return nil, fmt.Errorf("bad %s %q", what, f)
-		}
-		out = append(out, n)
-	}
-	return out, nil
-}
-
 func run(ctx context.Context, cfg config, tables string, tries int, samples bool, ns string, dur time.Duration, loadTries int, window time.Duration, out string) error {
-	which, err := ints(tables, "-tables")
+	which, err := benchkit.Counts(tables, "-tables")
 	if err != nil {
 		return err
 	}
-	counts, err := ints(ns, "-n")
+	counts, err := benchkit.Counts(ns, "-n")
 	if err != nil {
 		return err
 	}
@@ -97,18 +82,9 @@ func run(ctx context.Context, cfg config, tables string, tries int, samples bool
 	if cfg.rewind, err = filepath.Abs(cfg.rewind); err != nil {
 		return fmt.Errorf("rewind binary: %w", err)
 	}
-	src, err := benchkit.SourceFLV(out)
+	src, tags, err := benchkit.SourceTags(out)
 	if err != nil {
 		return err
-	}
-	f, err := os.Open(src)
-	if err != nil {
-		return fmt.Errorf("source: %w", err)
-	}
-	tags, err := flvfile.ReadAll(f)
-	f.Close()
-	if err != nil {
-		return fmt.Errorf("source %s: %w", src, err)
 	}
 
 	slog.Info("starting the cluster", "nodes", cfg.nodes, "proxies", cfg.proxies)

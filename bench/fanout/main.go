@@ -17,14 +17,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/rewind-vod/rewind/internal/benchkit"
-	"github.com/rewind-vod/rewind/internal/flvfile"
 )
 
 func main() {
@@ -45,26 +43,13 @@ func main() {
 }
 
 func run(ctx context.Context, ns string, dur time.Duration, bin, out string) error {
-	var counts []int
-	for s := range strings.SplitSeq(ns, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n <= 0 {
-			return fmt.Errorf("bad -n %q", s)
-		}
-		counts = append(counts, n)
-	}
-	src, err := benchkit.SourceFLV(out)
+	counts, err := benchkit.Counts(ns, "-n")
 	if err != nil {
 		return err
 	}
-	f, err := os.Open(src)
+	src, tags, err := benchkit.SourceTags(out)
 	if err != nil {
-		return fmt.Errorf("source: %w", err)
-	}
-	tags, err := flvfile.ReadAll(f)
-	f.Close()
-	if err != nil {
-		return fmt.Errorf("source %s: %w", src, err)
+		return err
 	}
 	fmt.Printf("fanout benchmark: %s per round, 1 publisher of %s (1280x720 30 fps, 2.5 Mbit/s video + 128 kbit/s AAC), N HTTP-FLV players\n",
 		dur, filepath.Base(src))

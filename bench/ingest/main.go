@@ -40,27 +40,18 @@ func main() {
 }
 
 func run(ns string, dur time.Duration, bin, out string) error {
-	src, err := benchkit.SourceFLV(out)
-	if err != nil {
-		return err
-	}
-	f, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	tags, err := flvfile.ReadAll(f)
-	f.Close()
+	src, tags, err := benchkit.SourceTags(out)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("ingest benchmark: %s per round, source %s (1280x720 30 fps, 2.5 Mbit/s video + 128 kbit/s AAC)\n", dur, filepath.Base(src))
 	fmt.Printf("%6s %14s %12s %10s %10s %10s %10s %10s %13s %8s\n",
 		"N", "cpu s/strm-min", "rss MiB/pub", "sent", "received", "recorded", "lost", "max late", "stored/ingest", "req/seg")
-	for _, s := range strings.Split(ns, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n <= 0 {
-			return fmt.Errorf("bad -n %q", s)
-		}
+	counts, err := benchkit.Counts(ns, "-n")
+	if err != nil {
+		return err
+	}
+	for _, n := range counts {
 		r, err := round(bin, tags, n, dur)
 		if err != nil {
 			return fmt.Errorf("N=%d: %w", n, err)

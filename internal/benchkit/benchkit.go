@@ -15,7 +15,40 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rewind-vod/rewind/internal/flvfile"
 )
+
+// Counts reads a flag's comma-separated list of positive counts (-n 10,50).
+func Counts(s, flagName string) ([]int, error) {
+	var out []int
+	for f := range strings.SplitSeq(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("bad %s %q", flagName, f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// SourceTags is SourceFLV read into its tags, what the publishers send.
+func SourceTags(out string) (string, []flvfile.Tag, error) {
+	src, err := SourceFLV(out)
+	if err != nil {
+		return "", nil, err
+	}
+	f, err := os.Open(src)
+	if err != nil {
+		return "", nil, fmt.Errorf("source: %w", err)
+	}
+	defer f.Close()
+	tags, err := flvfile.ReadAll(f)
+	if err != nil {
+		return "", nil, fmt.Errorf("source %s: %w", src, err)
+	}
+	return src, tags, nil
+}
 
 // SourceFLV encodes the bench media once into out and caches it: 1280x720
 // 30 fps H.264 at 2.5 Mbit/s with 128 kbit/s AAC, 20 s, 2 s GOPs.
