@@ -136,7 +136,7 @@ BENCH_N ?= 10,50,100
 BENCH_FANOUT_N ?= 10,100,500
 BENCH_CLUSTER_N ?= 10,50
 BENCH_DURATION ?= 30s
-BENCH_APT_PACKAGES := nginx
+BENCH_APT_PACKAGES := nginx libnginx-mod-stream
 bench: deps build
 	@$(call apt_install,$(BENCH_APT_PACKAGES))
 	@# The package may start its default site on port 80: the bench runs its own.

@@ -9,6 +9,8 @@
 //  2. the proxy's CPU per relayed stream against the origins' CPU per
 //     recorded stream, N publishers through one proxy, and the first-frame
 //     delta of the proxy under that load;
+//     Table 2b runs the same rounds through nginx's stream module, the L4
+//     floor the proxy is read against;
 //  3. the node registry's store requests per minute, by process kind.
 package main
 
@@ -28,6 +30,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/rewind-vod/rewind/internal/benchkit"
+	"github.com/rewind-vod/rewind/internal/flvfile"
 	"github.com/rewind-vod/rewind/internal/testproc"
 )
 
@@ -50,11 +53,12 @@ func main() {
 	loadTries := flag.Int("load-tries", 5, "table 2: first-frame tries per path under each round's load")
 	window := flag.Duration("registry-window", time.Minute, "table 3: window the store requests are counted over")
 	out := flag.String("out", "bench/out", "folder for the cached source media")
+	peer := flag.Bool("peer", true, "table 2b: the same rounds through nginx's stream module, the L4 floor the proxy is read against")
 	flag.Parse()
 	logrus.SetOutput(io.Discard) // go-rtmp's client logs every chunk-size change
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, nil)))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, cfg, *tables, *tries, *samples, *ns, *dur, *loadTries, *window, *out)
+	err := run(ctx, cfg, *tables, *tries, *samples, *ns, *dur, *loadTries, *window, *out, *peer)
 	stop()
 	if err != nil {
 		slog.Error("cluster bench failed", "err", err)
@@ -62,7 +66,7 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, cfg config, tables string, tries int, samples bool, ns string, dur time.Duration, loadTries int, window time.Duration, out string) error {
+func run(ctx context.Context, cfg config, tables string, tries int, samples bool, ns string, dur time.Duration, loadTries int, window time.Duration, out string, peer bool) error {
 	which, err := benchkit.Counts(tables, "-tables")
 	if err != nil {
 		return err
@@ -121,6 +125,11 @@ func run(ctx context.Context, cfg config, tables string, tries int, samples bool
 			rows = append(rows, r)
 		}
 		printCPUNotes(rows)
+		if peer {
+			if err := runPeer(ctx, c, tags, counts, rows, dur); err != nil {
+				return fmt.Errorf("table 2b: %w", err)
+			}
+		}
 	}
 	if slices.Contains(which, 3) {
 		r, err := registryRequests(ctx, c, tags, window)
@@ -129,5 +138,25 @@ func run(ctx context.Context, cfg config, tables string, tries int, samples bool
 		}
 		r.print(cfg)
 	}
+	return nil
+}
+
+// runPeer runs table 2b: each of table 2's rounds again through nginx.
+func runPeer(ctx context.Context, c *cluster, tags []flvfile.Tag, counts []int, rows []*cpuRow, dur time.Duration) error {
+	ng, err := startNginxStream(c.dir, c.nodes)
+	if err != nil {
+		return err
+	}
+	defer ng.close()
+	printPeerHeader(ng.version)
+	for i, n := range counts {
+		slog.Info("peer round", "publishers", n, "window", dur)
+		r, err := peerRound(ctx, c, ng, tags, n, dur)
+		if err != nil {
+			return fmt.Errorf("N=%d: %w", n, err)
+		}
+		r.print(rows[i])
+	}
+	fmt.Println("ngx/or %: nginx's CPU per stream-minute over the nodes'; px/ngx: rewind proxy's CPU per stream-minute (table 2, same N) over nginx's.")
 	return nil
 }
