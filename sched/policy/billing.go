@@ -252,14 +252,6 @@ func descRates(slots []float64) []float64 {
 			rates = append(rates, slotMbps(b))
 		}
 	}
-	slices.SortFunc(rates, func(a, b float64) int {
-		switch {
-		case a > b:
-			return -1
-		case a < b:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(rates, descCmp)
 	return rates
 }

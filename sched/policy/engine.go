@@ -16,12 +16,14 @@ import (
 // per-region CDN orders. Safe for concurrent use; Order and PushOrder read
 // an immutable table and take no lock.
 type Engine struct {
-	cfg     Config
-	log     *slog.Logger
-	m       *metrics
-	meter   *Meter
-	regions []string // configured, then Other
-	table   atomic.Pointer[table]
+	cfg      Config
+	log      *slog.Logger
+	m        *metrics
+	meter    *Meter
+	regions  []string // configured, then Other
+	isCDN    map[string]bool
+	isRegion map[string]bool
+	table    atomic.Pointer[table]
 
 	mu        sync.Mutex
 	ov        overrides
@@ -80,6 +82,13 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Engine, erro
 	}
 	if !slices.Contains(e.regions, Other) {
 		e.regions = append(e.regions, Other)
+	}
+	e.isCDN, e.isRegion = map[string]bool{}, map[string]bool{}
+	for _, cdn := range cfg.CDNs {
+		e.isCDN[cdn] = true
+	}
+	for _, r := range e.regions {
+		e.isRegion[r] = true
 	}
 	for k := range 2 {
 		e.scores[k] = map[qos.Key]Scores{}
@@ -156,10 +165,10 @@ func (e *Engine) evaluate(snap qos.Snapshot, now time.Time) {
 	byKey := map[qos.Key][]qos.Window{}
 	byCDN := map[string][]qos.Window{}
 	for k, w := range snap.Windows {
-		if !slices.Contains(c.CDNs, k.CDN) {
+		if !e.isCDN[k.CDN] {
 			continue // nothing to steer to
 		}
-		if !slices.Contains(e.regions, k.Region) {
+		if !e.isRegion[k.Region] {
 			k.Region = Other
 		}
 		byKey[k] = append(byKey[k], w)
@@ -176,8 +185,10 @@ func (e *Engine) evaluate(snap qos.Snapshot, now time.Time) {
 		e.feedMeter(snap, byCDN)
 	}
 	marginal := map[string]float64{}
+	aggs := map[string]qos.Window{}
 	for _, cdn := range c.CDNs {
 		marginal[cdn] = e.meter.Marginal(cdn, now)
+		aggs[cdn] = aggregate(byCDN[cdn])
 	}
 	for kind := Pull; kind <= Push; kind++ {
 		for _, region := range e.regions {
@@ -185,7 +196,7 @@ func (e *Engine) evaluate(snap qos.Snapshot, now time.Time) {
 			for _, cdn := range c.CDNs {
 				key := qos.Key{CDN: cdn, Region: region}
 				w := windows[key]
-				sc := c.score(kind.items(), w, aggregate(byCDN[cdn]), snap.Span)
+				sc := c.score(kind.items(), w, aggs[cdn], snap.Span)
 				e.scores[kind][key] = sc
 				fs := e.fail[kind][key]
 				if fs == nil {

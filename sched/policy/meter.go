@@ -1,10 +1,12 @@
 package policy
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"time"
 )
@@ -28,6 +30,38 @@ type monthData struct {
 	start time.Time
 	bytes float64
 	slots []float64 // bytes per slot, monthSlots(start) long
+	// desc are the rates of the slots with traffic, highest first, kept
+	// sorted as bytes come so that a percentile is an index, not a sort.
+	desc []float64
+}
+
+func descCmp(a, b float64) int { return cmp.Compare(b, a) }
+
+// addSlot adds bytes to slot i and moves its rate in desc.
+func (md *monthData) addSlot(i int, bytes float64) {
+	old := md.slots[i]
+	if old > 0 {
+		if j, ok := slices.BinarySearchFunc(md.desc, slotMbps(old), descCmp); ok {
+			md.desc = slices.Delete(md.desc, j, j+1)
+		}
+	}
+	md.slots[i] = old + bytes
+	md.bytes += bytes
+	r := slotMbps(old + bytes)
+	j, _ := slices.BinarySearchFunc(md.desc, r, descCmp)
+	md.desc = slices.Insert(md.desc, j, r)
+}
+
+// above counts the slots whose rate is above r.
+func (md *monthData) above(r float64) int {
+	// desc is sorted highest first: the first index not above r.
+	j, _ := slices.BinarySearchFunc(md.desc, r, func(a, r float64) int {
+		if a > r {
+			return -1
+		}
+		return 1
+	})
+	return j
 }
 
 // Bill is a month's bill for one CDN, or the projection of one.
@@ -113,8 +147,7 @@ func (m *Meter) add(cdn string, at time.Time, bytes float64) {
 	if md == nil {
 		return
 	}
-	md.bytes += bytes
-	md.slots[int(at.Sub(md.start)/SlotDuration)] += bytes
+	md.addSlot(int(at.Sub(md.start)/SlotDuration), bytes)
 }
 
 // month returns the data of at's month, making it (and shifting the kept
@@ -187,7 +220,7 @@ func (m *Meter) Bill(cdn string, month time.Time) (Bill, error) {
 	case PerGB:
 		b.Amount = rule.TieredCost(md.bytes)
 	case P95:
-		b.RateMbps = percentile(descRates(md.slots), discardSlots(len(md.slots)))
+		b.RateMbps = percentile(md.desc, discardSlots(len(md.slots)))
 		b.Amount = max(b.RateMbps, rule.CommitMbps) * rule.PricePerMbps
 	}
 	return b, nil
@@ -198,9 +231,9 @@ func (m *Meter) Bill(cdn string, month time.Time) (Bill, error) {
 //   - bytes: the month-to-date bytes extrapolated at the month-to-date
 //     rate to the month's end (the elapsed time floored at one hour, so
 //     the first minutes do not project absurd volumes); PerGB bills them;
-//   - P95: the percentile of the slots elapsed so far (the current slot
-//     included, empty slots as 0) with the discard count scaled to them,
-//     floor(5 % of the elapsed slots), then the commit.
+//   - P95: the percentile of the month's slots so far (the current slot
+//     included, empty slots as 0) with the discard count scaled to the
+//     elapsed slots, floor(5 % of them), then the commit.
 func (m *Meter) Projected(cdn string, now time.Time) Bill {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -219,7 +252,7 @@ func (m *Meter) Projected(cdn string, now time.Time) Bill {
 		b.Amount = rule.TieredCost(b.Bytes)
 	case P95:
 		n := min(int(now.Sub(start)/SlotDuration)+1, len(md.slots))
-		b.RateMbps = percentile(descRates(md.slots[:n]), discardSlots(n))
+		b.RateMbps = percentile(md.desc, discardSlots(n))
 		b.Amount = max(b.RateMbps, rule.CommitMbps) * rule.PricePerMbps
 	}
 	return b
@@ -260,17 +293,15 @@ func (m *Meter) p95Marginal(rule Billing, md *monthData, now time.Time) float64 
 		md = newMonth(start)
 	}
 	budget := discardSlots(len(md.slots))
-	r := max(rule.CommitMbps, percentile(descRates(md.slots), budget))
+	r := max(rule.CommitMbps, percentile(md.desc, budget))
 	i := int(now.Sub(start) / SlotDuration)
 	inSlot := max(now.Sub(start.Add(time.Duration(i)*SlotDuration)), 30*time.Second)
 	if c := slotMbps(md.slots[i] * float64(SlotDuration) / float64(inSlot)); c < r {
 		return 0
 	}
-	used := 0
-	for j, b := range md.slots {
-		if j != i && slotMbps(b) > r {
-			used++
-		}
+	used := md.above(r) // other slots above r: the burst budget spent
+	if slotMbps(md.slots[i]) > r {
+		used--
 	}
 	if used < budget {
 		return 0
@@ -354,6 +385,10 @@ func (m *Meter) UnmarshalJSON(data []byte) error {
 				md.slots[i] = b
 				md.bytes += b
 			}
+			if math.IsInf(md.bytes, 0) {
+				return fmt.Errorf("policy: meter state: %q %s: the bytes overflow", cdn, md.start.Format("2006-01"))
+			}
+			md.desc = descRates(md.slots)
 			switch {
 			case c.cur == nil:
 				c.cur = md
