@@ -187,11 +187,12 @@ func (c Config) withDefaults() Config {
 	if c.NeutralScore == 0 {
 		c.NeutralScore = d.NeutralScore
 	}
-	if c.Fail == (Limits{}) {
-		c.Fail = d.Fail
-	}
-	if c.Recover == (Limits{}) {
-		c.Recover = d.Recover
+	for _, l := range []struct{ v, def *Limits }{{&c.Fail, &d.Fail}, {&c.Recover, &d.Recover}} {
+		or(&l.v.ErrorRate, l.def.ErrorRate)
+		or(&l.v.DropPerMinute, l.def.DropPerMinute)
+		or(&l.v.PushDropRate, l.def.PushDropRate)
+		or(&l.v.PushErrorRate, l.def.PushErrorRate)
+		or(&l.v.RelayFaults, l.def.RelayFaults)
 	}
 	ord(&c.RecoverAfter, d.RecoverAfter)
 	ord(&c.MinDwell, d.MinDwell)

@@ -95,9 +95,11 @@ func TestConfigValidation(t *testing.T) {
 		}
 	}
 	// Zero fields take the defaults; negative ones mean 0.
-	e, _ := newTestEngine(t, func(c *Config) { c.CostWeight = -1; c.Floor = -1 })
+	e, _ := newTestEngine(t, func(c *Config) { c.CostWeight = -1; c.Floor = -1; c.Fail.ErrorRate = 0.6 })
 	d := DefaultConfig()
-	if e.cfg.CostWeight != 0 || e.cfg.Floor != 0 || e.cfg.MinDwell != d.MinDwell || e.cfg.Fail != d.Fail ||
+	wantFail := d.Fail
+	wantFail.ErrorRate = 0.6 // one limit set, the others default
+	if e.cfg.CostWeight != 0 || e.cfg.Floor != 0 || e.cfg.MinDwell != d.MinDwell || e.cfg.Fail != wantFail ||
 		e.cfg.Thresholds[Latency] != d.Thresholds[Latency] || !equal(e.cfg.StaticOrder, []string{"a", "b", "c"}) {
 		t.Fatalf("defaults not applied: %+v", e.cfg)
 	}

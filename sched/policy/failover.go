@@ -166,13 +166,16 @@ func (s *regionState) decide(c *Config, ideal []candidate, pin string, now time.
 	}
 	best := &ideal[0]
 	cur, present := byName[s.top]
+	pinned := pin != "" && byName[pin] != nil
 	switch {
-	case pin != "" && byName[pin] != nil:
+	case s.top == "" && pinned:
+		s.top = pin // the first order: nothing to switch from
+	case s.top == "":
+		s.top = best.cdn
+	case pinned:
 		if s.top != pin {
 			to(pin, ReasonPinned, false)
 		}
-	case s.top == "":
-		s.top = best.cdn // the first order: nothing to switch from
 	case best.cdn == s.top:
 	case !present:
 		to(best.cdn, ReasonDisabled, true)

@@ -145,7 +145,32 @@ func (e *Engine) Clear(cdn, region, who, why string, now time.Time) error {
 	return e.override(AuditEntry{At: now, Who: who, Action: ActionClear, CDN: cdn, Region: region, Why: why})
 }
 
-func (e *Engine) override(a AuditEntry) error {
+// Restore replays overrides persisted through AuditSink (oldest first),
+// typically at start: each is validated and applied and joins the audit
+// log, without going to the sink again. It stops at the first invalid
+// entry (a CDN or region no longer configured), having applied the ones
+// before it.
+func (e *Engine) Restore(entries []AuditEntry) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var last time.Time
+	for i, a := range entries {
+		if err := e.check(a); err != nil {
+			e.rebuild(last)
+			return fmt.Errorf("policy: restore entry %d: %w", i+1, err)
+		}
+		e.ov.apply(a)
+		e.audit.add(a)
+		last = a.At
+	}
+	e.rebuild(last)
+	return nil
+}
+
+func (e *Engine) check(a AuditEntry) error {
+	if a.Action != ActionDisable && a.Action != ActionPin && a.Action != ActionClear {
+		return fmt.Errorf("policy: unknown override action %q", a.Action)
+	}
 	if !slices.Contains(e.cfg.CDNs, a.CDN) {
 		return fmt.Errorf("policy: %s: CDN %q is not configured (configured: %v)", a.Action, a.CDN, e.cfg.CDNs)
 	}
@@ -154,6 +179,13 @@ func (e *Engine) override(a AuditEntry) error {
 	}
 	if a.Who == "" {
 		return fmt.Errorf("policy: %s: who made the override must be given", a.Action)
+	}
+	return nil
+}
+
+func (e *Engine) override(a AuditEntry) error {
+	if err := e.check(a); err != nil {
+		return err
 	}
 	e.mu.Lock()
 	e.ov.apply(a)

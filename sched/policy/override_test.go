@@ -127,3 +127,35 @@ func TestAuditRingBounded(t *testing.T) {
 		t.Fatalf("audit ring %+v", a)
 	}
 }
+
+func TestRestore(t *testing.T) {
+	var sunk []AuditEntry
+	e, _ := newTestEngine(t, func(c *Config) { c.AuditSink = func(a AuditEntry) { sunk = append(sunk, a) } })
+	for _, err := range []error{
+		e.Disable("a", "", "ops", "down", t0),
+		e.Pin("c", "eu", "ops", "test", t0),
+		e.Pin("b", "us", "ops", "test", t0),
+		e.Clear("b", "us", "ops", "done", t0),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A restart: a new engine replays what the sink kept.
+	e2, _ := newTestEngine(t, nil)
+	if err := e2.Restore(sunk); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []string{"eu", "us"} {
+		if got, want := e2.Order(r), e.Order(r); !equal(got, want) {
+			t.Fatalf("Order(%s) after restore %v, want %v", r, got, want)
+		}
+	}
+	if got := len(e2.Report(t0).Audit); got != 4 {
+		t.Fatalf("audit after restore: %d entries", got)
+	}
+	e3, _ := newTestEngine(t, func(c *Config) { c.CDNs = []string{"b", "c"} })
+	if err := e3.Restore(sunk); err == nil || !strings.Contains(err.Error(), "restore entry 1") {
+		t.Fatalf("restore with a CDN gone: %v", err)
+	}
+}
