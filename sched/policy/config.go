@@ -166,6 +166,8 @@ func (c Config) withDefaults() Config {
 			*v = 0
 		}
 	}
+	c.CDNs, c.Regions, c.StaticOrder = slices.Clone(c.CDNs), slices.Clone(c.Regions), slices.Clone(c.StaticOrder)
+	c.Billing = maps.Clone(c.Billing)
 	if c.MeterInput == "" {
 		c.MeterInput = d.MeterInput
 	}

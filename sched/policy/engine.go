@@ -42,7 +42,6 @@ type lastSnap struct {
 	source string
 	state  qos.State
 	at     time.Time
-	span   time.Duration
 }
 
 // table is one published set of orders, never modified once stored.
@@ -141,7 +140,7 @@ func (e *Engine) order(k Kind, region string) []string {
 func (e *Engine) Update(snap qos.Snapshot, now time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.last = lastSnap{source: snap.Source, state: snap.State, at: snap.At, span: snap.Span}
+	e.last = lastSnap{source: snap.Source, state: snap.State, at: snap.At}
 	switch snap.State {
 	case qos.Fresh:
 		e.evaluate(snap, now)
@@ -151,7 +150,7 @@ func (e *Engine) Update(snap qos.Snapshot, now time.Time) {
 		// The last computed (or static) orders stay as they are.
 	default:
 		if e.computed {
-			e.log.Warn("policy: QoS source missing, static order", "source", snap.Source)
+			e.log.Warn("qos source missing; static order", "source", snap.Source)
 		}
 		e.computed = false
 		e.rebuild(now)
@@ -181,7 +180,13 @@ func (e *Engine) evaluate(snap qos.Snapshot, now time.Time) {
 			windows[k] = aggregate(ws)
 		}
 	}
-	if c.MeterInput == MeterSnapshots {
+	switch {
+	case c.MeterInput != MeterSnapshots:
+	case snap.At.After(now.Add(time.Minute)):
+		// A window from the future would start a new month in the meter
+		// and drop the current one: a reader's clock is off.
+		e.log.Warn("snapshot from the future; bytes not metered", "source", snap.Source, "at", snap.At, "now", now)
+	default:
 		e.feedMeter(snap, byCDN)
 	}
 	marginal := map[string]float64{}
@@ -205,9 +210,9 @@ func (e *Engine) evaluate(snap qos.Snapshot, now time.Time) {
 				}
 				if c.step(fs, kind, w, snap.Span, now) {
 					if fs.failed {
-						e.log.Warn("policy: CDN failed", "order", kind.String(), "cdn", cdn, "region", region, "reason", fs.reason)
+						e.log.Warn("cdn failed", "order", kind.String(), "cdn", cdn, "region", region, "reason", fs.reason)
 					} else {
-						e.log.Info("policy: CDN recovered", "order", kind.String(), "cdn", cdn, "region", region)
+						e.log.Info("cdn recovered", "order", kind.String(), "cdn", cdn, "region", region)
 					}
 				}
 				cd := candidate{cdn: cdn, composite: sc.Composite, worst: sc.Worst, worstScore: sc.WorstScore, failed: fs.failed}
@@ -304,7 +309,7 @@ func (e *Engine) switched(kind Kind, region string, d *decision, now time.Time) 
 	e.switchLog.add(SwitchEntry{At: now, Order: kind.String(), Region: region, From: d.from, To: d.to,
 		Reason: d.reason, Automatic: d.automatic})
 	e.m.switches[kind].WithLabelValues(region, d.from, d.to, d.reason).Inc()
-	e.log.Info("policy: switch", "order", kind.String(), "region", region, "from", d.from, "to", d.to,
+	e.log.Info("cdn switch", "order", kind.String(), "region", region, "from", d.from, "to", d.to,
 		"reason", d.reason, "automatic", d.automatic)
 }
 
@@ -382,9 +387,9 @@ type OrderReport struct {
 
 // Report describes the engine at now.
 func (e *Engine) Report(now time.Time) Report {
-	t := e.table.Load()
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	t := e.table.Load() // under the lock: the table of the state reported
 	r := Report{At: now, Source: e.last.source, State: e.last.state, SnapshotAt: e.last.at, Static: !e.computed,
 		Orders: map[string][]string{}, PushOrders: map[string][]string{},
 		Overrides: e.ov.list(), Audit: e.audit.list(), Switches: e.switchLog.list()}

@@ -230,3 +230,14 @@ func TestConcurrentUse(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+func TestMeterIgnoresFutureSnapshot(t *testing.T) {
+	e, _ := newTestEngine(t, func(c *Config) { c.CDNs = []string{"a"} })
+	w := healthy(0.5)
+	e.Update(fresh(t0, map[qos.Key]qos.Window{{CDN: "a", Region: "eu"}: w}), t0)
+	future := t0.AddDate(0, 3, 0)
+	e.Update(fresh(future, map[qos.Key]qos.Window{{CDN: "a", Region: "eu"}: w}), t0.Add(time.Minute))
+	if got := e.Meter().MonthToDate("a", t0); got != w.Bytes {
+		t.Fatalf("a snapshot from the future changed the month: %v", got)
+	}
+}

@@ -190,7 +190,7 @@ func (e *Engine) override(a AuditEntry) error {
 	e.mu.Lock()
 	e.ov.apply(a)
 	e.audit.add(a)
-	e.log.Info("policy override", "action", a.Action, "cdn", a.CDN, "region", a.Region, "who", a.Who, "why", a.Why)
+	e.log.Info("override", "action", a.Action, "cdn", a.CDN, "region", a.Region, "who", a.Who, "why", a.Why)
 	e.rebuild(a.At)
 	e.mu.Unlock()
 	if e.cfg.AuditSink != nil {

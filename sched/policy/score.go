@@ -92,7 +92,8 @@ func (c *Config) measure(it Item, w qos.Window, span time.Duration) (float64, bo
 	case StalledRatio:
 		return w.StalledRatio(), watched
 	case ErrorRate:
-		return w.ErrorRate(), w.Sessions+w.Errors >= c.MinSessions
+		n := w.Sessions + w.Errors
+		return w.ErrorRate(), n > 0 && n >= c.MinSessions
 	case Latency:
 		return w.LatencyMean(), w.LatencyCount > 0
 	case DroppedFrames:
