@@ -251,3 +251,23 @@ func TestMeterKeepsTwoMonthsAndPersists(t *testing.T) {
 		t.Fatalf("a failed Unmarshal changed the meter: %v", got)
 	}
 }
+
+func TestAddSpread(t *testing.T) {
+	m, _ := NewMeter(map[string]Billing{"a": {Model: P95, PricePerMbps: 1}})
+	sep := time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC)
+	dec := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	m.AddSpread("a", sep, dec, 91e9) // 1e9 a day; only November is kept of it
+	if got := m.MonthToDate("a", dec.Add(-time.Hour)); math.Abs(got-30e9) > 1 {
+		t.Fatalf("November got %v, want 30e9", got)
+	}
+	// Spread inside one slot's worth of time, over two slots.
+	m.AddSpread("a", dec.Add(4*time.Minute), dec.Add(6*time.Minute), 2e6)
+	m.AddSpread("a", dec.Add(time.Hour), dec.Add(time.Hour), 7) // empty interval: at from
+	b, _ := m.Bill("a", dec)
+	if b.Bytes != 2e6+7 {
+		t.Fatalf("December bytes %v", b.Bytes)
+	}
+	if m.cdns["a"].cur.slots[0] != 1e6 || m.cdns["a"].cur.slots[1] != 1e6 || m.cdns["a"].cur.slots[12] != 7 {
+		t.Fatalf("slots %v", m.cdns["a"].cur.slots[:13])
+	}
+}
