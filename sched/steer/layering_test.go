@@ -14,7 +14,7 @@ func TestLinksNoPolicyNorReplayAPI(t *testing.T) {
 		t.Fatalf("go list -deps: %v", err)
 	}
 	for _, dep := range strings.Fields(string(out)) {
-		for _, banned := range []string{"/vodapi", "/sched/policy", "/sched/source", "/infra/", "aws-sdk"} {
+		for _, banned := range []string{"/vodapi", "/sched/policy", "/sched/source", "/infra/store/", "/infra/queue/", "aws-sdk"} {
 			if strings.Contains(dep, banned) {
 				t.Errorf("sched/steer links %s", dep)
 			}
