@@ -281,8 +281,11 @@ func TestDegradation(t *testing.T) {
 		wg.Go(func() { priority("asia") })
 	}
 	wg.Wait()
-	if ts.rk.calls > 2 {
-		t.Errorf("8 concurrent requests made %d Ranker calls", ts.rk.calls)
+	ts.rk.mu.Lock()
+	calls := ts.rk.calls
+	ts.rk.mu.Unlock()
+	if calls > 2 {
+		t.Errorf("8 concurrent requests made %d Ranker calls", calls)
 	}
 	// Back: the ranker's order again.
 	ts.rk.mode(false, false)
