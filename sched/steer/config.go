@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -107,10 +106,20 @@ func DefaultConfig() Config {
 	}
 }
 
-var pathwayIDRe = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,64}$`)
-
-// ValidID reports whether s is a valid PATHWAY-ID (and region name).
-func ValidID(s string) bool { return pathwayIDRe.MatchString(s) }
+// ValidID reports whether s is a valid PATHWAY-ID (and region name):
+// 1..64 of [a-zA-Z0-9._-].
+func ValidID(s string) bool {
+	if s == "" || len(s) > MaxIDLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // pathway is a validated Pathway with its parsed base.
 type pathway struct {
