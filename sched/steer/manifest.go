@@ -2,6 +2,7 @@ package steer
 
 import (
 	"errors"
+	"log/slog"
 	"net/http"
 	"slices"
 )
@@ -39,7 +40,7 @@ type URIReplacement struct {
 //   - 200 otherwise, always within the Ranker deadline: PATHWAY-PRIORITY
 //     is the region's order restricted to the pathways the session has
 //     plus clones of pathways added since (an ID a player does not know
-//     makes some players, AVPlayer among them, reject the whole manifest).
+//     has made AVPlayer reject the whole manifest).
 //
 // It is Cache-Control no-store: the answer is per session and changes
 // with the ranking.
@@ -76,6 +77,10 @@ func (s *Server) serveManifest(w http.ResponseWriter, r *http.Request) {
 	order := restrict(s.order(r, s.regionOf(r), pull, c), usable)
 	if len(order) == 0 {
 		order = restrict(c.static, usable)
+	}
+	if s.log.Enabled(r.Context(), slog.LevelDebug) {
+		s.log.Debug("steering manifest", "stream", state.Stream.String(), "session", state.Session,
+			"pathway", state.Pathway, "throughput", state.Throughput, "priority", order)
 	}
 	writeJSON(w, Manifest{
 		Version:  1,

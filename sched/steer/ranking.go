@@ -117,13 +117,7 @@ func (r *ranking) start(key rankKey) *call {
 		// a little slack lets a slow answer still refresh "last".
 		ctx, cancel := context.WithTimeout(r.ctx, 10*r.deadline)
 		defer cancel()
-		var o []string
-		var err error
-		if key.dir == push {
-			o, err = r.ranker.Push(ctx, key.region)
-		} else {
-			o, err = r.ranker.Pull(ctx, key.region)
-		}
+		o, err := r.ask(ctx, key)
 		if err == nil && len(o) == 0 {
 			err = errEmpty
 		}
@@ -142,6 +136,21 @@ func (r *ranking) start(key rankKey) *call {
 		close(cl.done)
 	}()
 	return cl
+}
+
+// ask calls the Ranker. It runs on a goroutine of its own, where a panic
+// would take the process down instead of one request: it becomes an
+// error, and the order falls back like any other failure.
+func (r *ranking) ask(ctx context.Context, key rankKey) (o []string, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("ranker panicked: %v", p)
+		}
+	}()
+	if key.dir == push {
+		return r.ranker.Push(ctx, key.region)
+	}
+	return r.ranker.Pull(ctx, key.region)
 }
 
 // known keeps the configured IDs of o, in order.

@@ -1,9 +1,3 @@
-// Package steer answers players and SDKs with the scheduler's CDN ranking:
-// HLS Content Steering (a multivariant playlist with one variant per CDN
-// pathway, and the steering manifest players reload every TTL), and an
-// address API that lists pull and push URLs in ranked order. It knows the
-// ranking only through Ranker and the client's region only through an
-// injected function; it links neither the replay API nor the policy.
 package steer
 
 import (
@@ -132,6 +126,8 @@ func (s *Server) route(name string, h http.Handler) http.Handler {
 			defer func() { <-s.sem }()
 		default:
 			sw.Header().Set("Retry-After", strconv.Itoa(int(s.cfg.RetryAfter.Seconds())))
+			// A cross-origin player may read it only if exposed.
+			sw.Header().Set("Access-Control-Expose-Headers", "Retry-After")
 			sw.Header().Set("Cache-Control", "no-store")
 			writeError(sw, http.StatusTooManyRequests, errors.New("steering server busy"))
 			return

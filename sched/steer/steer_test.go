@@ -2,6 +2,7 @@ package steer
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/url"
 	"reflect"
@@ -209,7 +210,8 @@ func TestOverload(t *testing.T) {
 	}
 	t0 := time.Now()
 	w := ts.get(t, target, "eu")
-	if w.Code != 429 || w.Header().Get("Retry-After") != "2" || w.Header().Get("Cache-Control") != "no-store" {
+	if w.Code != 429 || w.Header().Get("Retry-After") != "2" || w.Header().Get("Cache-Control") != "no-store" ||
+		w.Header().Get("Access-Control-Expose-Headers") != "Retry-After" {
 		t.Errorf("over the bound: %d, Retry-After %q, Cache-Control %q", w.Code, w.Header().Get("Retry-After"), w.Header().Get("Cache-Control"))
 	}
 	if d := time.Since(t0); d > 100*time.Millisecond {
@@ -287,6 +289,13 @@ func TestDegradation(t *testing.T) {
 	if calls > 2 {
 		t.Errorf("8 concurrent requests made %d Ranker calls", calls)
 	}
+	// A panicking Ranker is an error like any other.
+	ts.rk.mode(false, false)
+	ts.s.rank.ranker = panicRanker{}
+	if p, _ := priority("eu"); !slices.Equal(p, []string{"cdn.c_1", "cdn-a"}) {
+		t.Errorf("panicking ranker: %v", p)
+	}
+	ts.s.rank.ranker = ts.rk
 	// Back: the ranker's order again.
 	ts.rk.mode(false, false)
 	ts.rk.set("eu", []string{"cdn-a"}, nil)
@@ -447,3 +456,8 @@ func TestConfigValidation(t *testing.T) {
 		t.Error("no Ranker: accepted")
 	}
 }
+
+type panicRanker struct{}
+
+func (panicRanker) Pull(context.Context, string) ([]string, error) { panic("policy bug") }
+func (panicRanker) Push(context.Context, string) ([]string, error) { panic("policy bug") }
