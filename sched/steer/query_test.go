@@ -1,7 +1,11 @@
 package steer
 
 import (
+	"encoding/json"
 	"errors"
+	"log/slog"
+	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -106,6 +110,56 @@ func FuzzParseQuery(f *testing.F) {
 		s2, err := ParseQuery(s.Encode())
 		if err != nil || s2.Encode() != s.Encode() {
 			t.Fatalf("%q: re-encoded %q: %+v %v", raw, s.Encode(), s2, err)
+		}
+	})
+}
+
+// FuzzManifest sends any query to the manifest route: the answer is a
+// 200 with a well-formed manifest, a 400 or a 410, never anything else.
+func FuzzManifest(f *testing.F) {
+	f.Add("v=1&stream=live/cam&pathways=cdn-a,cdn-b&session=0123456789abcdef0123456789abcdef&_HLS_pathway=cdn-a&_HLS_throughput=5000000")
+	f.Add("v=1&stream=live/cam&pathways=gone&session=0123456789abcdef0123456789abcdef")
+	f.Add("v=1&stream=off/cam&pathways=cdn-a&session=0123456789abcdef0123456789abcdef")
+	cfg := testConfig()
+	cfg.Pathways = append(cfg.Pathways, Pathway{ID: "cdn-d", HLSBase: "https://d.example.net", CloneOf: "cdn-a"})
+	cfg.Enabled = func(s catalog.Stream) bool { return s.App != "off" }
+	s, err := New(cfg, newRanker(), regionHeader, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer s.Close()
+	s.rank.ranker.(*fakeRanker).set("eu", []string{"cdn-d", "cdn-a", "cdn-b"}, nil)
+	h := s.Handler()
+	f.Fuzz(func(t *testing.T, raw string) {
+		r := httptest.NewRequest("GET", "/v1/steer/manifest", nil)
+		r.URL.RawQuery = raw
+		r.Header.Set("X-Region", "eu")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		switch w.Code {
+		case 400, 410:
+			return
+		case 200:
+		default:
+			t.Fatalf("%q: %d %s", raw, w.Code, w.Body)
+		}
+		var m Manifest
+		if err := json.Unmarshal(w.Body.Bytes(), &m); err != nil || m.Version != 1 || m.TTL != 10 || len(m.Priority) == 0 {
+			t.Fatalf("%q: %s (%v)", raw, w.Body, err)
+		}
+		seen := map[string]bool{}
+		for _, id := range m.Priority {
+			if seen[id] || !ValidID(id) {
+				t.Fatalf("%q: priority %v", raw, m.Priority)
+			}
+			seen[id] = true
+		}
+		u, err := url.Parse(m.Reload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ParseQuery(u.RawQuery); err != nil {
+			t.Fatalf("RELOAD-URI %q: %v", m.Reload, err)
 		}
 	})
 }

@@ -127,7 +127,7 @@ func (r *ranking) start(key rankKey) *call {
 		r.mu.Lock()
 		delete(r.flight, key)
 		if err == nil {
-			if _, ok := r.last[key]; ok || len(r.last) < r.maxRegions {
+			if _, ok := r.last[key]; ok || len(r.last) < 2*r.maxRegions { // a pull and a push order per region
 				r.last[key] = o
 			}
 		}
