@@ -45,7 +45,7 @@ func codeLabel(code int) string {
 	switch code {
 	case 0:
 		return "200"
-	case http.StatusOK, http.StatusBadRequest, http.StatusNotFound, http.StatusGone,
+	case http.StatusOK, http.StatusNoContent, http.StatusBadRequest, http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusGone,
 		http.StatusTooManyRequests, http.StatusInternalServerError:
 		return strconv.Itoa(code)
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -110,7 +111,26 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/steer/manifest", s.route(routeManifest, http.HandlerFunc(s.serveManifest)))
 	mux.Handle("GET /v1/addresses/{app}/{name}", s.route(routeAddresses, http.HandlerFunc(s.serveAddresses)))
 	mux.Handle("/", s.route(routeOther, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, errors.New("no such route"))
+		// The catch-all also gets other methods on known paths: those are
+		// a CORS preflight (a player adding its own headers) or a 405.
+		get := r.Clone(r.Context())
+		get.Method = http.MethodGet
+		if _, pattern := mux.Handler(get); pattern == "/" {
+			writeError(w, http.StatusNotFound, errors.New("no such route"))
+			return
+		}
+		if r.Method == http.MethodOptions {
+			h := w.Header()
+			h.Set("Access-Control-Allow-Methods", "GET, HEAD")
+			if rh := r.Header.Get("Access-Control-Request-Headers"); rh != "" && printableASCII(strings.ReplaceAll(rh, " ", "")) {
+				h.Set("Access-Control-Allow-Headers", rh) // no credentials are ever allowed
+			}
+			h.Set("Access-Control-Max-Age", "600")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		w.Header().Set("Allow", "GET, HEAD, OPTIONS")
+		writeError(w, http.StatusMethodNotAllowed, fmt.Errorf("method %s not allowed", r.Method))
 	})))
 	return mux
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http/httptest"
 	"net/url"
 	"reflect"
 	"slices"
@@ -105,6 +106,7 @@ func TestPlaylistRefusals(t *testing.T) {
 		{"/v1/steer/hls/live/cam/index.m3u8?" + strings.Repeat("a", MaxPlaylistQuery+1), 400, "query"},
 		{"/v1/steer/hls/off/cam/index.m3u8", 404, "steering is off"},
 		{"/v1/steer/nothing", 404, "no such route"},
+		{"/v1/addresses/live/cam/x", 404, "no such route"},
 	} {
 		w := ts.get(t, tc.target, "")
 		if w.Code != tc.code || !strings.Contains(strings.ToLower(w.Body.String()), tc.msg) {
@@ -461,3 +463,34 @@ type panicRanker struct{}
 
 func (panicRanker) Pull(context.Context, string) ([]string, error) { panic("policy bug") }
 func (panicRanker) Push(context.Context, string) ([]string, error) { panic("policy bug") }
+
+// Other methods: a CORS preflight on a known path, else 405 or 404.
+func TestMethods(t *testing.T) {
+	ts := newTestServer(t, testConfig())
+	do := func(method, target string, hdr map[string]string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(method, target, nil)
+		for k, v := range hdr {
+			r.Header.Set(k, v)
+		}
+		w := httptest.NewRecorder()
+		ts.h.ServeHTTP(w, r)
+		return w
+	}
+	w := do("OPTIONS", "/v1/steer/manifest", map[string]string{"Origin": "https://player.example", "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "x-token"})
+	if w.Code != 204 || w.Header().Get("Access-Control-Allow-Origin") != "*" || w.Header().Get("Access-Control-Allow-Methods") != "GET, HEAD" || w.Header().Get("Access-Control-Allow-Headers") != "x-token" {
+		t.Errorf("preflight: %d %v", w.Code, w.Header())
+	}
+	if w := do("POST", "/v1/steer/hls/live/cam/index.m3u8", nil); w.Code != 405 || w.Header().Get("Allow") != "GET, HEAD, OPTIONS" {
+		t.Errorf("POST: %d %v", w.Code, w.Header())
+	}
+	if w := do("POST", "/v1/nothing", nil); w.Code != 404 {
+		t.Errorf("POST elsewhere: %d", w.Code)
+	}
+	w = do("HEAD", "/v1/steer/hls/live/cam/index.m3u8", nil)
+	if w.Code != 200 || w.Body.Len() != 0 || w.Header().Get("Content-Length") == "" {
+		t.Errorf("HEAD: %d, %d bytes, %v", w.Code, w.Body.Len(), w.Header())
+	}
+	if ts.requests(routeOther, "204") != 1 || ts.requests(routeOther, "405") != 1 || ts.requests(routeOther, "404") != 1 {
+		t.Error("other-route requests not counted by code")
+	}
+}
