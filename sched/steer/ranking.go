@@ -71,13 +71,14 @@ type call struct {
 var errEmpty = errors.New("empty order")
 
 // order returns the order for region: the Ranker's if it answers within
-// the deadline, else the last one it gave, else the static order. valid
-// filters an answer to known pathways. It never fails.
+// the deadline, else the last one it gave, else the static order, each
+// restricted to the pathways of c. It never fails; the error says why the
+// Ranker's answer was not used.
 func (r *ranking) order(ctx context.Context, region string, dir direction, c *compiled) ([]string, string, error) {
 	key := rankKey{region, dir}
 	ctx, cancel := context.WithTimeout(ctx, r.deadline)
 	defer cancel()
-	cl := r.start(key)
+	cl := r.start(key, c)
 	var err error
 	select {
 	case <-cl.done:
@@ -101,8 +102,10 @@ func (r *ranking) order(ctx context.Context, region string, dir direction, c *co
 	return c.static, SourceStatic, err
 }
 
-// start joins the Ranker call in flight for key or starts one.
-func (r *ranking) start(key rankKey) *call {
+// start joins the Ranker call in flight for key or starts one. An answer
+// naming none of c's pathways is no answer: it does not replace the last
+// good one.
+func (r *ranking) start(key rankKey, c *compiled) *call {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if cl := r.flight[key]; cl != nil {
@@ -118,7 +121,7 @@ func (r *ranking) start(key rankKey) *call {
 		ctx, cancel := context.WithTimeout(r.ctx, 10*r.deadline)
 		defer cancel()
 		o, err := r.ask(ctx, key)
-		if err == nil && len(o) == 0 {
+		if err == nil && len(known(o, c)) == 0 {
 			err = errEmpty
 		}
 		if err == nil {

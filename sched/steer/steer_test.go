@@ -254,8 +254,12 @@ func TestDegradation(t *testing.T) {
 	if p, _ := priority("eu"); !slices.Equal(p, []string{"cdn.c_1", "cdn-a"}) || ts.answers(SourceRanker) != 1 {
 		t.Fatalf("ranker: %v", p)
 	}
-	ts.rk.mode(false, true)
+	ts.rk.set("eu", []string{"gone-cdn"}, nil) // an answer naming no configured pathway is no answer
 	if p, _ := priority("eu"); !slices.Equal(p, []string{"cdn.c_1", "cdn-a"}) || ts.answers(SourceLast) != 1 {
+		t.Errorf("ranker naming unknown pathways: %v", p)
+	}
+	ts.rk.mode(false, true)
+	if p, _ := priority("eu"); !slices.Equal(p, []string{"cdn.c_1", "cdn-a"}) || ts.answers(SourceLast) != 2 {
 		t.Errorf("erroring ranker, known region: %v (last %v)", p, ts.answers(SourceLast))
 	}
 	if p, _ := priority("us"); !slices.Equal(p, static) || ts.answers(SourceStatic) != 1 {
