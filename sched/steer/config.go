@@ -3,6 +3,7 @@ package steer
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strings"
@@ -211,6 +212,7 @@ func compile(ps []Pathway, static []string) (*compiled, error) {
 		}
 		q := &pathway{Pathway: p, base: base}
 		q.HLSBase = base.String()
+		q.CloneParams = maps.Clone(p.CloneParams) // the caller may reuse its map
 		c.byID[p.ID] = q
 		c.list = append(c.list, q)
 	}
