@@ -13,11 +13,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/rewind-vod/rewind/catalog"
 	"github.com/rewind-vod/rewind/internal/mediatest"
 )
 
@@ -94,7 +96,8 @@ func (c *cdn) segments(host string) int {
 // flips (within TTL plus the time to need the next segment), then to a
 // pathway added at run time, which it only knows as a PATHWAY-CLONE (HOST
 // replaced: localhost instead of 127.0.0.1 on cdn-a's server), without a
-// fatal error.
+// fatal error; and once steering is off (410 Gone), stop reloading the
+// manifest and play on.
 func TestHLSJSFollowsSteering(t *testing.T) {
 	for _, b := range []string{"node", "/usr/bin/chromium"} {
 		if _, err := exec.LookPath(b); err != nil {
@@ -123,7 +126,8 @@ func TestHLSJSFollowsSteering(t *testing.T) {
 	rk := newRanker()
 	rk.set("eu", []string{"cdn-a", "cdn-b"}, nil)
 	pathways := []Pathway{{ID: "cdn-a", HLSBase: a.URL}, {ID: "cdn-b", HLSBase: b.URL}}
-	s, err := New(Config{Pathways: pathways, PublicBase: public, TTL: ttl}, rk,
+	var off atomic.Bool // steering turned off for the stream: 410
+	s, err := New(Config{Pathways: pathways, PublicBase: public, TTL: ttl, Enabled: func(catalog.Stream) bool { return !off.Load() }}, rk,
 		func(*http.Request) string { return "eu" }, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
@@ -161,7 +165,7 @@ func TestHLSJSFollowsSteering(t *testing.T) {
 	browser := make(chan outcome, 1)
 	go func() {
 		cmd := exec.Command("node", "testdata/browser/steer.cjs", public+"/page.html",
-			public+"/v1/steer/hls/live/cam/index.m3u8?start=1767225600&exp=1&sig=x", "13", "60000")
+			public+"/v1/steer/hls/live/cam/index.m3u8?start=1767225600&exp=1&sig=x", "15", "60000")
 		cmd.Env = append(os.Environ(), "NODE_PATH="+nm)
 		out, err := cmd.Output()
 		browser <- outcome{out, err}
@@ -210,6 +214,25 @@ func TestHLSJSFollowsSteering(t *testing.T) {
 		t.Errorf("cdn-a served %d segments after the flip to cdn-b", afterFlip-atFlip)
 	}
 
+	// Phase 4: steering off. The next reload is a 410, after which hls.js
+	// must not ask again, and plays on.
+	mu.Lock()
+	before := len(steerQueries)
+	mu.Unlock()
+	off.Store(true)
+	waitFor("the manifest reload answered 410", ttl+2*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(steerQueries) > before
+	})
+	time.Sleep(3 * ttl)
+	mu.Lock()
+	if n := len(steerQueries) - before; n != 1 {
+		t.Errorf("%d steering requests after steering was turned off, want the one answered 410", n)
+	}
+	steerQueries = steerQueries[:before+1]
+	mu.Unlock()
+
 	res := <-browser
 	if res.err != nil {
 		t.Fatalf("browser: %v\n%s", res.err, res.out)
@@ -232,7 +255,10 @@ func TestHLSJSFollowsSteering(t *testing.T) {
 		t.Fatalf("browser output %q: %v", res.out, err)
 	}
 	t.Logf("played to %.2fs; %d steering manifests; levels updated %v; non-fatal %v", got.CurrentTime, len(got.Manifests), got.Pathways, got.NonFatal)
-	if got.CurrentTime <= 13 || len(got.Fatal) > 0 || len(got.Errors) > 0 {
+	for _, m := range got.Manifests {
+		t.Logf("manifest %s %v %v", m.URL, m.Priority, m.Clones)
+	}
+	if got.CurrentTime <= 15 || len(got.Fatal) > 0 || len(got.Errors) > 0 {
 		t.Errorf("played to %.2fs; fatal %v; errors %v; console %v", got.CurrentTime, got.Fatal, got.Errors, got.Console)
 	}
 	// The last fragments came from the clone, with its PARAMS on the
