@@ -76,7 +76,8 @@ func (s State) has(id string) bool {
 // MaxQueryLen bytes and MaxQueryFields fields, each key once, only the
 // keys this server writes (v, stream, pathways, session) and the player's
 // _HLS_pathway and _HLS_throughput; other _HLS_ keys, which the spec
-// reserves for players, are skipped. It returns ErrGone for a state of
+// reserves for players, and one CMCD (CTA-5004's query form, which a
+// player may put on every request) are skipped. It returns ErrGone for a state of
 // another version, ErrMalformed for anything else wrong.
 func ParseQuery(raw string) (State, error) {
 	var s State
@@ -109,7 +110,7 @@ func ParseQuery(raw string) (State, error) {
 			return bad("%s: %v", trunc(key), err)
 		}
 		switch key {
-		case "v", "stream", "pathways", "session", "_HLS_pathway", "_HLS_throughput":
+		case "v", "stream", "pathways", "session", "_HLS_pathway", "_HLS_throughput", "CMCD":
 		default:
 			if strings.HasPrefix(key, "_HLS_") {
 				continue
@@ -120,6 +121,9 @@ func ParseQuery(raw string) (State, error) {
 			return bad("%s given twice", key)
 		}
 		seen[key] = true
+		if key == "CMCD" {
+			continue // telemetry for the collector, not state
+		}
 		switch key {
 		case "v":
 			version = val

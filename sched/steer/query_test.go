@@ -15,7 +15,7 @@ import (
 
 func TestParseQuery(t *testing.T) {
 	sess := "0123456789abcdef0123456789abcdef"
-	s, err := ParseQuery("v=1&stream=live/cam&pathways=cdn-a,cdn.b_2&session=" + sess + "&_HLS_pathway=cdn.b_2&_HLS_throughput=4810000&_HLS_new=x")
+	s, err := ParseQuery("v=1&stream=live/cam&pathways=cdn-a,cdn.b_2&session=" + sess + "&_HLS_pathway=cdn.b_2&_HLS_throughput=4810000&_HLS_new=x&CMCD=sid%3D%226e2fb550%22")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,6 +42,8 @@ func TestParseQuery(t *testing.T) {
 		"v=1",
 		strings.Repeat("a", MaxQueryLen+1),
 		good + "&x=1",
+		good + "&CMCD=a&CMCD=b",
+		good + "&cmcd=a",
 		good + "&v=1",
 		good + "&stream=live/cam",
 		good + "&_HLS_pathway=a&_HLS_pathway=b",

@@ -9,8 +9,10 @@ import (
 )
 
 // Ranker gives the CDN (pathway ID) order for a region, best first. It must
-// return when ctx is done. IDs that are not configured are ignored; an
-// empty answer counts as no answer.
+// return when ctx is done (10 x RankerDeadline after the call, or Close);
+// an answer after the deadline still becomes the region's last order. IDs
+// that are not configured are ignored; an answer without a configured one
+// counts as no answer.
 type Ranker interface {
 	Pull(ctx context.Context, region string) ([]string, error) // viewers
 	Push(ctx context.Context, region string) ([]string, error) // streamers
