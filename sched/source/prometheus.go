@@ -219,25 +219,35 @@ func windowsFromVector(vec model.Vector, regions []string, maxSeries int) (map[q
 		if f == nil || !labelValue.MatchString(cdn) || !finite(v) || v < 0 {
 			continue
 		}
+		var w qos.Window
 		if f.relay {
-			w := relay[cdn]
-			*f.get(&w) += v
+			w = relay[cdn]
+		} else if labelValue.MatchString(region) {
+			w = ws[qos.Key{CDN: cdn, Region: region}]
+		} else {
+			continue
+		}
+		// The query sums already; a second series for the same key (two
+		// rules exporting the same names) adds up, and may not overflow.
+		p := f.get(&w)
+		if *p += v; !finite(*p) {
+			return nil, fmt.Errorf("%s of %s/%s overflows", f.name, cdn, region)
+		}
+		if f.relay {
 			relay[cdn] = w
-			continue
+		} else {
+			ws[qos.Key{CDN: cdn, Region: region}] = w
 		}
-		if !labelValue.MatchString(region) {
-			continue
-		}
-		k := qos.Key{CDN: cdn, Region: region}
-		w := ws[k]
-		*f.get(&w) += v
-		ws[k] = w
 	}
 	sp := newSpreader(ws, regions)
 	for cdn, r := range relay {
 		sp.apply(cdn, func(w *qos.Window) {
 			w.RelayConnectFailures, w.RelayReconnects, w.RelayDroppedFrames = r.RelayConnectFailures, r.RelayReconnects, r.RelayDroppedFrames
 		})
+	}
+	// Relay CDNs times regions could outgrow the series; the same bound.
+	if len(ws) > maxSeries {
+		return nil, fmt.Errorf("%d windows in the answer, limit %d", len(ws), maxSeries)
 	}
 	return ws, nil
 }
