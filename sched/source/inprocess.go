@@ -34,7 +34,10 @@ func DefaultInProcessConfig() InProcessConfig {
 // cumulative values (Snapshot and Relay) and answers a window as the
 // difference between the newest sample and the oldest one at or after
 // now-Span. Keys that appeared since that sample count from 0; a value
-// that went down counts from its reset (the Prometheus reader's rules).
+// that went down counts from its reset (the Prometheus reader's rules,
+// see Query). The window's start is known to within one Interval, and
+// Prometheus's to within one scrape interval, so the two agree exactly
+// when nothing was reported around now-Span.
 type InProcess struct {
 	agg *collect.Aggregator
 	cfg InProcessConfig

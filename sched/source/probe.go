@@ -75,7 +75,7 @@ func NewProber(cfg ProberConfig, log *slog.Logger, reg prometheus.Registerer) (*
 	}
 	cdns := make([]string, 0, len(cfg.Targets))
 	for cdn, raw := range cfg.Targets {
-		if !labelValue.MatchString(cdn) {
+		if !validLabel(cdn) {
 			return nil, fmt.Errorf("source: probe: CDN %q: must be 1..64 printable ASCII characters", cdn)
 		}
 		u, err := url.Parse(raw)

@@ -149,9 +149,12 @@ func (p *Prometheus) Span() time.Duration { return p.cfg.Span }
 //     now-span) counts its current value only, the growth since the reset;
 //     growth before the reset within the window is lost. A reset followed
 //     by growth past the old value is not seen as one;
+//   - a replica that stopped inside the window (its series gone stale)
+//     drops out with what it counted in the window;
 //   - the window's start is as precise as the scrape interval (the
-//     in-process reader's, as its sampling interval), and the newest
-//     scrape may be one interval old.
+//     in-process reader's, as its sampling interval: there the base is the
+//     sample at or after now-span, here the scrape at or before it), and
+//     the newest scrape may be one interval old.
 func Query(span time.Duration, selector string) string {
 	off := fmt.Sprintf("%dms", span.Milliseconds())
 	sel := ""
@@ -216,13 +219,13 @@ func windowsFromVector(vec model.Vector, regions []string, maxSeries int) (map[q
 		f := fieldByName[string(s.Metric["field"])]
 		cdn, region := string(s.Metric["cdn"]), string(s.Metric["region"])
 		v := float64(s.Value)
-		if f == nil || !labelValue.MatchString(cdn) || !finite(v) || v < 0 {
+		if f == nil || !validLabel(cdn) || !finite(v) || v < 0 {
 			continue
 		}
 		var w qos.Window
 		if f.relay {
 			w = relay[cdn]
-		} else if labelValue.MatchString(region) {
+		} else if validLabel(region) {
 			w = ws[qos.Key{CDN: cdn, Region: region}]
 		} else {
 			continue

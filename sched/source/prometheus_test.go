@@ -146,7 +146,7 @@ func FuzzWindowsFromVector(f *testing.F) {
 			t.Fatalf("%d windows from %d series, limit 64", len(ws), len(vec))
 		}
 		for k, w := range ws {
-			if !labelValue.MatchString(k.CDN) || !labelValue.MatchString(k.Region) {
+			if !validLabel(k.CDN) || !validLabel(k.Region) {
 				t.Fatalf("bad key %q", k)
 			}
 			for _, fl := range allFields {

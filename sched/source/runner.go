@@ -46,7 +46,9 @@ var states = []qos.State{qos.Fresh, qos.Stale, qos.Missing}
 //     the snapshot has no reader data (probe results only).
 //
 // Probe results are the scheduler's own measurements and are merged in
-// every state, counted over the reader's Span up to now.
+// every state, counted over the reader's Span up to now. update runs on
+// the runner's goroutine, one round at a time: it should hand the
+// snapshot over, not work on it.
 type Runner struct {
 	r      Reader
 	probes *Prober
@@ -161,6 +163,9 @@ func (rn *Runner) Round(ctx context.Context) qos.Snapshot {
 		age = now.Sub(rn.started)
 	}
 	prev, hadState := rn.state, rn.hasState
+	if !hadState {
+		prev = "none"
+	}
 	rn.state, rn.hasState = out.State, true
 	rn.mu.Unlock()
 

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"regexp"
 	"slices"
 	"time"
 
@@ -133,14 +132,24 @@ func copyWindows(ws map[qos.Key]qos.Window) map[qos.Key]qos.Window {
 	return out
 }
 
-// labelValue is what a cdn or region label may be: the collector's own
-// rule for configured names (and "other").
-var labelValue = regexp.MustCompile(`^[\x21-\x7e]{1,64}$`)
+// validLabel is what a cdn or region label may be: the collector's own
+// rule for configured names (and "other"), 1..64 printable ASCII.
+func validLabel(v string) bool {
+	if len(v) == 0 || len(v) > 64 {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < 0x21 || v[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
 
 func checkRegions(pkg string, regions []string) error {
 	seen := map[string]bool{}
 	for _, r := range regions {
-		if !labelValue.MatchString(r) {
+		if !validLabel(r) {
 			return fmt.Errorf("source: %s: region %q: must be 1..64 printable ASCII characters", pkg, r)
 		}
 		if seen[r] {
