@@ -3,10 +3,12 @@ package source
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -101,8 +103,9 @@ func waitScraped(t *testing.T, promURL string, since time.Time) {
 // that a real Prometheus scrapes and that InProcess readers sample, and
 // checks that the Prometheus reader's windows equal the in-process ones:
 // over a minute (series new in the window count from 0), and over 4 s
-// that start after the first reports (the offset subtracts them). Then
-// Prometheus is stopped: the runner goes Stale within its deadline,
+// that start after the first reports (the offset subtracts them); after a
+// collector restart, a counter reset counts from 0. Then Prometheus is
+// stopped: the runner goes Stale within its deadline,
 // carrying the last good windows.
 func TestPrometheusMatchesInProcess(t *testing.T) {
 	if testing.Short() {
@@ -110,7 +113,14 @@ func TestPrometheusMatchesInProcess(t *testing.T) {
 	}
 	reg := prometheus.NewRegistry()
 	c := newCollector(t, reg)
-	target := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	// The target serves one collector's metrics, then (a restart) another's.
+	var served atomic.Pointer[http.Handler]
+	serve := func(reg *prometheus.Registry) {
+		h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+		served.Store(&h)
+	}
+	serve(reg)
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*served.Load()).ServeHTTP(w, r) }))
 	t.Cleanup(target.Close)
 	promURL, proc := startPrometheus(t, target.Listener.Addr().String())
 
@@ -165,6 +175,7 @@ func TestPrometheusMatchesInProcess(t *testing.T) {
 	time.Sleep(time.Until(scraped1.Add(5 * time.Second)))
 	feedPhase2(t, c)
 	waitScraped(t, promURL, time.Now())
+	scraped2 := time.Now()
 
 	relayC := qos.Window{RelayReconnects: 2, RelayDroppedFrames: 7}
 	push := qos.Window{PushPublishErrors: 1, PushDroppedFrames: 3, PushFrames: 600}
@@ -185,6 +196,23 @@ func TestPrometheusMatchesInProcess(t *testing.T) {
 	}
 	compare("phases 1 and 2, 1m", inLong, promLong, full)
 
+	// The collector restarts (its counters from 0) and counts less than
+	// before within the short span: a reset counts what the series holds
+	// now; series the new collector does not have are gone.
+	time.Sleep(time.Until(scraped2.Add(5 * time.Second)))
+	reg2 := prometheus.NewRegistry()
+	c2 := newCollector(t, reg2)
+	c2.Aggregator().AddCMCD("cdn-a", "eu", parseCMCD(t, `br=3200,bs,d=4000,ot=v,sid="s9"`))
+	serve(reg2)
+	waitScraped(t, promURL, time.Now())
+	after, err := promShort.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertWindows(t, "after a restart, 4s", after.Windows, map[qos.Key]qos.Window{
+		{CDN: "cdn-a", Region: "eu"}: {Stalls: 1, WatchedSeconds: 4, Bytes: 1_600_000},
+	})
+
 	// Prometheus stopped: Stale within the deadline, the last good data
 	// carried.
 	clk := newFakeClock()
@@ -194,8 +222,9 @@ func TestPrometheusMatchesInProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := rn.Round(ctx); s.State != qos.Fresh {
-		t.Fatalf("before the stop: %s", s.State)
+	good := rn.Round(ctx)
+	if good.State != qos.Fresh || len(good.Windows) == 0 {
+		t.Fatalf("before the stop: %s with %d windows", good.State, len(good.Windows))
 	}
 	proc.Kill()
 	clk.Advance(10 * time.Second)
@@ -207,7 +236,7 @@ func TestPrometheusMatchesInProcess(t *testing.T) {
 	if s.State != qos.Stale {
 		t.Fatalf("Prometheus stopped: %s, want stale", s.State)
 	}
-	assertWindows(t, "stale", s.Windows, full)
+	assertWindows(t, "stale", s.Windows, good.Windows)
 	if len(got) != 2 {
 		t.Fatalf("update called %d times, want 2", len(got))
 	}
