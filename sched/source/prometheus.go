@@ -141,14 +141,15 @@ func (p *Prometheus) Span() time.Duration { return p.cfg.Span }
 // difference. This one is the difference of two samples, like the
 // in-process reader's: the newest sample at or before now (within
 // Prometheus's lookback, 5 min by default) and the newest at or before
-// now-span. Limits, each documented on the in-process side too:
+// now-span. The in-process reader follows the same rules. Limits:
 //   - a series that did not exist at now-span counts from 0 (the "or m"),
 //     which is right for counters a collector creates when it first sees a
 //     (cdn, region);
 //   - a counter reset inside the window (a series now lower than at
 //     now-span) counts its current value only, the growth since the reset;
-//     growth before the reset within the window is lost. A reset followed
-//     by growth past the old value is not seen as one;
+//     growth before the reset within the window is lost, and a reset
+//     followed by growth past the old value reads as the (smaller)
+//     difference;
 //   - a replica that stopped inside the window (its series gone stale)
 //     drops out with what it counted in the window;
 //   - the window's start is as precise as the scrape interval (the
