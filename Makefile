@@ -15,13 +15,14 @@ RIE       := $(TOOLS)/aws-lambda-rie
 LAMBDA_ZIP := build/rewind-vodapi-lambda.zip
 # The libav -dev packages and pkg-config build the editor (go-astiav, cgo)
 # against Debian bookworm's FFmpeg 5.1; ffmpeg/ffprobe and chromium check
-# media and playback in the tests.
+# media and playback in the tests; sched/source's reader test runs its own
+# prometheus process (never the package's service).
 BUILD_APT_PACKAGES := pkg-config libavformat-dev libavcodec-dev libavutil-dev \
 	libswscale-dev libswresample-dev libavfilter-dev libavdevice-dev
 APT_PACKAGES := $(BUILD_APT_PACKAGES) ffmpeg chromium \
 	nginx libnginx-mod-rtmp gstreamer1.0-tools gstreamer1.0-plugins-base \
 	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
-	gstreamer1.0-libav
+	gstreamer1.0-libav prometheus
 PLAYWRIGHT_VERSION := 1.65.1
 PLAYWRIGHT := $(CURDIR)/.tools/node/node_modules/playwright-core/package.json
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

@@ -25,6 +25,8 @@ type Observation struct {
 	PushPublishErrors int64
 	PushDroppedFrames int64
 	PushFrames        int64
+
+	Bytes int64 // media bytes the CDN delivered
 }
 
 // Histogram is a snapshot of one histogram: Counts[i] observations at or
@@ -72,6 +74,10 @@ type Snapshot struct {
 	PushPublishErrors int64
 	PushDroppedFrames int64
 	PushFrames        int64
+
+	// Bytes the CDN delivered, as players report it (CMCD br x d, beacon
+	// heartbeat bytes).
+	Bytes int64
 }
 
 // StallsPerMinute is the stall rate the scores use: stalls per minute
@@ -138,6 +144,7 @@ func (a *Aggregator) addLocked(o Observation) {
 	count(&s.PushPublishErrors, o.PushPublishErrors, a.m.pushErrors.WithLabelValues(lv...))
 	count(&s.PushDroppedFrames, o.PushDroppedFrames, a.m.pushDropped.WithLabelValues(lv...))
 	count(&s.PushFrames, o.PushFrames, a.m.pushFrames.WithLabelValues(lv...))
+	count(&s.Bytes, o.Bytes, a.m.bytes.WithLabelValues(lv...))
 	if o.StalledMS > 0 {
 		s.StalledSeconds += float64(o.StalledMS) / 1000
 		a.m.stalled.WithLabelValues(lv...).Add(float64(o.StalledMS) / 1000)

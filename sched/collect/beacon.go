@@ -23,7 +23,8 @@ import (
 //	    {"t": "error",     "ts": 1764638420000, "code": "NET-404"},
 //	    {"t": "latency",   "ts": 1764638430000, "ms": 3400},
 //	    {"t": "dropped",   "ts": 1764638440000, "frames": 12},
-//	    {"t": "heartbeat", "ts": 1764638450000, "watched_ms": 30000}
+//	    {"t": "heartbeat", "ts": 1764638450000, "watched_ms": 30000,
+//	     "bytes": 12000000}     // optional: media bytes downloaded in that interval
 //	  ],
 //	  "push": {                  // optional, from a streamer SDK
 //	    "cdn": "cdn-a",          // CDN of the push address (default: "cdn")
@@ -39,7 +40,9 @@ import (
 // keeping sessions. "watched_ms" is the wall time the session was open
 // (playing or stalled) in that interval; it is the denominator of the
 // stall rate, so a batch's stalls may not add up to more than its
-// heartbeats' watched_ms. Unknown fields and event types are refused, so
+// heartbeats' watched_ms. "bytes" (heartbeat only, optional) is what the
+// session downloaded from the CDN in the interval, 0..2^40 (1 TiB); it
+// feeds rewind_qos_bytes_total, the billing meter's input. Unknown fields and event types are refused, so
 // a typo shows as a 4xx instead of as missing data.
 type Beacon struct {
 	SID    string  `json:"sid"`
@@ -59,6 +62,7 @@ type Event struct {
 	MS           *int64 `json:"ms,omitempty"`
 	Frames       *int64 `json:"frames,omitempty"`
 	WatchedMS    *int64 `json:"watched_ms,omitempty"`
+	Bytes        *int64 `json:"bytes,omitempty"`
 }
 
 // Push is the publish side of a beacon, from a streamer SDK.
@@ -78,6 +82,7 @@ const (
 	maxLatencyMS    = 60 * 60 * 1000 // live latency over 1 h is a bug
 	maxWatchedMS    = 60 * 60 * 1000 // one beacon interval
 	maxFrames       = 1 << 24        // frames in one interval (~77 h at 60 fps)
+	maxBytes        = 1 << 40        // bytes in one interval (1 TiB: > 2 Gbit/s for 1 h)
 	maxTimestampMS  = 7258118400000  // 2200-01-01: a clock this far off is wrong
 	maxCodeLen      = 64
 	maxAddrLen      = 512
@@ -209,6 +214,14 @@ func need(name string, v *int64, limit int64) error {
 func (e *Event) validate() error {
 	if e.TS < 0 || e.TS > maxTimestampMS {
 		return absurd("ts %d out of range", e.TS)
+	}
+	if e.Bytes != nil {
+		if e.T != "heartbeat" {
+			return bad("bytes is a heartbeat field, not %q's", e.T)
+		}
+		if err := need("bytes", e.Bytes, maxBytes); err != nil {
+			return err
+		}
 	}
 	switch e.T {
 	case "start":

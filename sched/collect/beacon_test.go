@@ -61,6 +61,9 @@ func TestParseBeaconBad(t *testing.T) {
 		{"first frame over 10min", ev(`{"t":"start","ts":1,"first_frame_ms":600001}`), ErrAbsurd},
 		{"stall longer than watched", ev(`{"t":"stall","ts":1,"duration_ms":5000},{"t":"heartbeat","ts":2,"watched_ms":4000}`), ErrAbsurd},
 		{"stall without heartbeat", ev(`{"t":"stall","ts":1,"duration_ms":1}`), ErrAbsurd},
+		{"negative bytes", ev(`{"t":"heartbeat","ts":1,"watched_ms":1000,"bytes":-1}`), ErrAbsurd},
+		{"bytes over 1 TiB", ev(`{"t":"heartbeat","ts":1,"watched_ms":1000,"bytes":1099511627777}`), ErrAbsurd},
+		{"bytes on a stall", ev(`{"t":"stall","ts":1,"duration_ms":1,"bytes":5},{"t":"heartbeat","ts":2,"watched_ms":4000}`), ErrBadBeacon},
 		{"negative push", `{"sid":"s1","push":{"frames_dropped":-1}}`, ErrAbsurd},
 		{"too many events", ev(many), ErrBeaconBig},
 		{"too large", `{"sid":"` + strings.Repeat("a", MaxBeaconBytes) + `"}`, ErrBeaconBig},
@@ -92,6 +95,9 @@ func FuzzBeacon(f *testing.F) {
 		for _, e := range b.Events {
 			if e.TS < 0 {
 				t.Fatalf("negative ts accepted")
+			}
+			if e.Bytes != nil && (e.T != "heartbeat" || *e.Bytes < 0 || *e.Bytes > maxBytes) {
+				t.Fatalf("bytes %d on %q accepted", *e.Bytes, e.T)
 			}
 			if e.T == "stall" {
 				stalled += *e.DurationMS

@@ -36,6 +36,7 @@ type metrics struct {
 	pushErrors      *prometheus.CounterVec
 	pushDropped     *prometheus.CounterVec
 	pushFrames      *prometheus.CounterVec
+	bytes           *prometheus.CounterVec
 	relayConnect    *prometheus.CounterVec
 	relayReconnects *prometheus.CounterVec
 	relayDropped    *prometheus.CounterVec
@@ -61,6 +62,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		pushErrors:      counter("rewind_qos_push_publish_errors_total", "Failed publishes reported by streamer SDKs, per push CDN.", cr...),
 		pushDropped:     counter("rewind_qos_push_dropped_frames_total", "Frames dropped by streamer SDKs, per push CDN.", cr...),
 		pushFrames:      counter("rewind_qos_push_frames_total", "Frames sent by streamer SDKs, per push CDN.", cr...),
+		bytes:           counter("rewind_qos_bytes_total", "Media bytes delivered by the CDN, as players report them (CMCD br x d, beacon bytes).", cr...),
 		relayConnect:    counter("rewind_qos_relay_connect_failures_total", "Relay connects or publishes to a CDN that failed.", "cdn"),
 		relayReconnects: counter("rewind_qos_relay_reconnects_total", "Relay sessions to a CDN lost and started again.", "cdn"),
 		relayDropped:    counter("rewind_qos_relay_dropped_frames_total", "Frames the relay dropped for a CDN.", "cdn"),
@@ -68,7 +70,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		reportsDropped:  counter("rewind_qos_reports_dropped_total", "Reports refused or shed, by reason.", "reason"),
 	}
 	for _, c := range []prometheus.Collector{m.firstFrame, m.latency, m.stalls, m.stalled, m.watched, m.errors,
-		m.dropped, m.pushErrors, m.pushDropped, m.pushFrames, m.relayConnect, m.relayReconnects, m.relayDropped,
+		m.dropped, m.pushErrors, m.pushDropped, m.pushFrames, m.bytes, m.relayConnect, m.relayReconnects, m.relayDropped,
 		m.reportsIn, m.reportsDropped} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("collect: register metrics: %w", err)

@@ -7,6 +7,14 @@ import "time"
 // not watching.
 const maxGapMS = 5 * 60 * 1000
 
+// Bounds past which a CMCD v1 object's br x d is not counted as bytes: a
+// media object over 10 Gbit/s or longer than an hour is a player bug, and
+// the product must not overflow.
+const (
+	maxObjectKbps = 10_000_000
+	maxObjectMS   = 60 * 60 * 1000
+)
+
 // AddBeacon folds one validated beacon into the aggregates: player events
 // under (cdn, region), the push section under (push CDN, region).
 func (a *Aggregator) AddBeacon(l *Labels, region string, b *Beacon) {
@@ -26,6 +34,9 @@ func (a *Aggregator) AddBeacon(l *Labels, region string, b *Beacon) {
 			o.DroppedFrames += *e.Frames
 		case "heartbeat":
 			o.WatchedMS += *e.WatchedMS
+			if e.Bytes != nil {
+				o.Bytes += *e.Bytes
+			}
 		}
 	}
 	a.mu.Lock()
@@ -48,7 +59,11 @@ func (a *Aggregator) AddBeacon(l *Labels, region string, b *Beacon) {
 //
 // CMCD v1 request data: bs (a starvation since the previous request) is a
 // stall; d of a media object carrying video (ot=v or av) is counted as
-// watched time, since a player fetches about as much media as it plays.
+// watched time, since a player fetches about as much media as it plays;
+// br x d of a media object (ot=a, v or av) is its size, br*1000/8 bytes a
+// second for d ms, counted as bytes the CDN delivered (the bitrate is the
+// encoded one, so this is the object's nominal size, not the bytes on the
+// wire with their headers and retries).
 // CMCD v2 event data: msd is the first-frame time (once per session), ltc
 // a latency sample, ec the errors; bsa, bsd and dfa are absolute for the
 // session, so they are turned into deltas against the last value seen for
@@ -72,6 +87,10 @@ func (a *Aggregator) cmcdLocked(o *Observation, r *Report) {
 	}
 	if r.Has("d") && (r.ObjectType == "v" || r.ObjectType == "av") {
 		o.WatchedMS += r.ObjectDuration
+	}
+	if r.Has("br") && r.Has("d") && !r.Has("e") && mediaObject(r.ObjectType) &&
+		r.Bitrate <= maxObjectKbps && r.ObjectDuration <= maxObjectMS {
+		o.Bytes += r.Bitrate * r.ObjectDuration / 8
 	}
 	if r.Has("ltc") {
 		o.Latency = append(o.Latency, time.Duration(r.Latency)*time.Millisecond)
@@ -110,6 +129,10 @@ func (a *Aggregator) cmcdLocked(o *Observation, r *Report) {
 		}
 	}
 }
+
+// mediaObject: audio, video or both (not a manifest, init segment, key,
+// caption or other object).
+func mediaObject(ot string) bool { return ot == "a" || ot == "v" || ot == "av" }
 
 // delta moves *last to v and returns how much it grew; a value that went
 // down (a player restart) is not a negative count.
