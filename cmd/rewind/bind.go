@@ -87,7 +87,7 @@ func bindParsed[T any](b *binder, name, usage string, parse func(string) (T, err
 
 // settable are the plain field types a flag binds to.
 type settable interface {
-	string | bool | int | int64 | time.Duration | []string
+	string | bool | int | int64 | float64 | time.Duration | []string
 }
 
 // bind declares flag name over the fields ps, parsed as their type.
@@ -107,6 +107,8 @@ func parsePlain[T settable](s string) (T, error) {
 		*p, err = strconv.Atoi(s)
 	case *int64:
 		*p, err = strconv.ParseInt(s, 10, 64)
+	case *float64:
+		*p, err = strconv.ParseFloat(s, 64)
 	case *time.Duration:
 		*p, err = time.ParseDuration(s)
 	case *[]string:
@@ -125,6 +127,8 @@ func formatPlain[T settable](x T) string {
 		return strings.Join(v, ",")
 	case time.Duration:
 		return v.String()
+	case float64:
+		return strconv.FormatFloat(v, 'g', -1, 64)
 	}
 	return fmt.Sprint(x)
 }

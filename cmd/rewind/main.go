@@ -26,6 +26,8 @@ Usage:
                  Lambda (provided.al2023) it is the default and answers
                  function URL / API Gateway HTTP API events
   rewind editor  the clip worker (cuts, transcodes; needs a cgo build)
+  rewind sched   the multi-CDN scheduler: QoS collector, HLS content
+                 steering, address API, admin API and console
   rewind sign    print a signed publish query (exp=...&sig=...)
 
 Run 'rewind <command> -h' for a command's flags. Every flag can also be
@@ -65,6 +67,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serveReplay(ctx, args[1:], stderr)
 	case "editor":
 		return serveEditor(ctx, args[1:], stderr)
+	case "sched":
+		return serveSched(ctx, args[1:], stderr)
 	case "sign":
 		return sign(args[1:], stdout, stderr)
 	case "help", "-h", "--help":

@@ -23,6 +23,7 @@ import (
 	"github.com/rewind-vod/rewind/origin"
 	"github.com/rewind-vod/rewind/origin/relay"
 	"github.com/rewind-vod/rewind/recorder"
+	"github.com/rewind-vod/rewind/sched"
 	"github.com/rewind-vod/rewind/vodapi"
 )
 
@@ -86,6 +87,12 @@ func serve(ctx context.Context, role string, args []string, stderr io.Writer) er
 	} else {
 		workDone <- nil
 	}
+	schedDone := make(chan error, 1)
+	if n.sched != nil {
+		go func() { schedDone <- n.sched.Run(workCtx) }()
+	} else {
+		schedDone <- nil
+	}
 	log.Info("rewind started", "role", role, "rtmp", rtmpLn.Addr().String(), "http", httpLn.Addr().String(),
 		"store", redactURL(f.Store), "spool", f.Recorder.Spool, "agent", f.Recorder.Agent, "node", f.Origin.Node)
 
@@ -137,8 +144,9 @@ func serve(ctx context.Context, role string, args []string, stderr io.Writer) er
 		log.Warn("drain timed out; the rest stays in the spool for the next start", "err", err)
 	}
 	cancel()
-	stopWork() // running clip jobs go back to the queue
+	stopWork() // running clip jobs go back to the queue; the scheduler saves its meter
 	<-workDone
+	<-schedDone
 	stopRec()
 	<-recDone
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -174,6 +182,7 @@ type node struct {
 	api     *vodapi.Server     // dev only
 	jobs    queue.Queue        // dev only: clip jobs, shared by the API and the worker
 	worker  clipWorker         // dev only, cgo builds only
+	sched   *sched.Service     // dev only, with --cdns
 	handler http.Handler       // everything on the HTTP address
 }
 
@@ -251,7 +260,21 @@ func buildNode(role string, f *nodeSettings, log *slog.Logger, st store.Store, r
 			return nil, err
 		}
 		n.worker = devEditor(f.Editor, st, n.jobs, log, reg)
-		mux.Handle("/", n.api.Handler())
+		var api http.Handler = n.api.Handler()
+		// With --cdns, the scheduler runs here too, reading its own
+		// collector, which also sees the CMCD on replay requests.
+		var schedHandler http.Handler
+		if n.sched, schedHandler, err = newScheduler(context.Background(), f.Sched, f.AdminToken, st, log, reg); err != nil {
+			n.close()
+			return nil, err
+		}
+		if n.sched != nil {
+			api = n.sched.Observe(api)
+			for _, p := range schedRoutes {
+				mux.Handle(p, schedHandler)
+			}
+		}
+		mux.Handle("/", api)
 	} else {
 		mux.HandleFunc("GET /healthz", healthz)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/rewind-vod/rewind/origin"
 	"github.com/rewind-vod/rewind/origin/relay"
 	"github.com/rewind-vod/rewind/recorder"
+	"github.com/rewind-vod/rewind/sched"
 	"github.com/rewind-vod/rewind/vodapi"
 )
 
@@ -109,6 +110,8 @@ type nodeSettings struct {
 	Replay vodapi.Config
 	Jobs   queueSettings
 	Editor editor.Config
+	// dev only: the multi-CDN scheduler, when --cdns names CDNs.
+	Sched sched.Config
 }
 
 // newNodeSettings declares the flags of role (dev or origin) on fs.
@@ -123,6 +126,9 @@ func newNodeSettings(fs *flag.FlagSet, role string) (*nodeSettings, *binder) {
 		Directory:    catalog.DefaultDirectoryConfig(),
 		Replay:       vodapi.DefaultConfig(),
 		Editor:       editor.DefaultConfig(),
+	}
+	if role == "dev" {
+		s.Sched = defaultSchedConfig()
 	}
 	s.Recorder.Spool = defaultSpool
 	b := newBinder(fs)
@@ -186,6 +192,7 @@ func newNodeSettings(fs *flag.FlagSet, role string) (*nodeSettings, *binder) {
 	bind(b, "public-url", "the API's external base URL, for URLs in answers and webhooks (default: paths)", &s.Replay.PublicURL, &s.Editor.PublicURL)
 	bindWebhookAllow(b, &s.Replay.WebhookGuard, &s.Editor.WebhookGuard)
 	bindEditor(b, &s.Editor, &s.Jobs)
+	bindSched(b, &s.Sched)
 	return s, b
 }
 

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"reflect"
 	"slices"
@@ -16,6 +17,8 @@ import (
 	"github.com/rewind-vod/rewind/origin"
 	"github.com/rewind-vod/rewind/origin/relay"
 	"github.com/rewind-vod/rewind/recorder"
+	"github.com/rewind-vod/rewind/sched"
+	"github.com/rewind-vod/rewind/sched/policy"
 	"github.com/rewind-vod/rewind/vodapi"
 )
 
@@ -53,6 +56,7 @@ var roleFlags = map[string]map[string][]string{
 		"upload-concurrency": {"Recorder.UploadConcurrency"}, "upload-retry-max": {"Recorder.RetryMax"},
 		"upload-bandwidth": {"Recorder.BandwidthLimit"}, "drain-timeout": {"DrainTimeout"},
 	},
+	"sched": schedRoleFlags(),
 	"editor": {
 		"store": {"Store"}, "s3-endpoint": {"StoreOpts.Endpoint"}, "s3-region": {"StoreOpts.Region"},
 		"s3-path-style": {"StoreOpts.PathStyle"}, "log-level": {"LogLevel"}, "log-format": {"LogFormat"},
@@ -113,6 +117,48 @@ func devFlags() map[string][]string {
 	} {
 		m[k] = v
 	}
+	for k, v := range schedFlags("Sched.") {
+		m[k] = v
+	}
+	return m
+}
+
+// schedFlags are the scheduler's flags, under prefix (the field holding
+// the sched.Config).
+func schedFlags(prefix string) map[string][]string {
+	m := map[string][]string{
+		"cdns": {"CDNs"}, "regions": {"Regions"},
+		"qos-client-ip-header": {"Collect.ClientIPHeader"}, "qos-queue": {"Collect.QueueSize"},
+		"prometheus-url": {"PrometheusURL"}, "prometheus-selector": {"Prometheus.Selector"},
+		"prometheus-timeout": {"Prometheus.Timeout"},
+		"sched-span":         {"InProcess.Span", "Prometheus.Span"},
+		"sched-interval":     {"Runner.Interval", "InProcess.Interval"},
+		"sched-max-age":      {"Runner.MaxAge"}, "sched-static-order": {"Policy.StaticOrder"},
+		"sched-floor": {"Policy.Floor"}, "sched-cost-weight": {"Policy.CostWeight"},
+		"sched-min-sessions": {"Policy.MinSessions"}, "sched-min-attempts": {"Policy.MinAttempts"},
+		"sched-recover-after": {"Policy.RecoverAfter"}, "sched-min-dwell": {"Policy.MinDwell"},
+		"sched-max-switches": {"Policy.MaxSwitches"}, "sched-switch-window": {"Policy.SwitchWindow"},
+		"probe-interval": {"Prober.Interval"}, "probe-timeout": {"Prober.Timeout"},
+		"steer-public-url": {"Steer.PublicBase"}, "steer-ttl": {"Steer.TTL"}, "steer-bandwidth": {"Steer.Bandwidth"},
+	}
+	for k, paths := range m {
+		for i := range paths {
+			paths[i] = prefix + paths[i]
+		}
+		m[k] = paths
+	}
+	return m
+}
+
+func schedRoleFlags() map[string][]string {
+	m := schedFlags("Sched.")
+	for k, v := range map[string][]string{
+		"store": {"Store"}, "s3-endpoint": {"StoreOpts.Endpoint"}, "s3-region": {"StoreOpts.Region"},
+		"s3-path-style": {"StoreOpts.PathStyle"}, "log-level": {"LogLevel"}, "log-format": {"LogFormat"},
+		"http-addr": {"HTTPAddr"}, "admin-token": {"AdminToken"},
+	} {
+		m[k] = v
+	}
 	return m
 }
 
@@ -129,6 +175,8 @@ func newRoleSettings(fs *flag.FlagSet, role string) (any, *binder) {
 		return newProxySettings(fs)
 	case "agent":
 		return newAgentSettings(fs)
+	case "sched":
+		return newSchedSettings(fs)
 	}
 	panic(role)
 }
@@ -154,6 +202,14 @@ func sentinel(t reflect.Type, n int) (arg string, want func(v reflect.Value) err
 		return fmt.Sprint(7000 + n), eq(7000 + n)
 	case reflect.TypeFor[int64]():
 		return fmt.Sprint(9000 + n), eq(int64(9000 + n))
+	case reflect.TypeFor[float64]():
+		return fmt.Sprint(0.25 + float64(n)), eq(0.25 + float64(n))
+	case reflect.TypeFor[[]sched.CDN]():
+		c := sched.CDN{Name: fmt.Sprintf("cdn-%d", n), HLSBase: "https://cdn.example", Billing: policy.Billing{Model: policy.P95, PricePerMbps: 2, CommitMbps: float64(n)}}
+		return sched.FormatCDNs([]sched.CDN{c}), eq([]sched.CDN{c})
+	case reflect.TypeFor[map[netip.Prefix]string]():
+		m := map[netip.Prefix]string{netip.MustParsePrefix(fmt.Sprintf("10.%d.0.0/16", n)): "eu"}
+		return sched.FormatRegions(m), eq(m)
 	case reflect.TypeFor[time.Duration]():
 		d := time.Duration(n+1)*time.Second + 7*time.Millisecond
 		return d.String(), eq(d)

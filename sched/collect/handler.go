@@ -152,6 +152,10 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 }
 
 // region maps the client address onto a configured region.
+// Region is the configured region of the request's client (Other when
+// none): the steering server answers by it.
+func (c *Collector) Region(r *http.Request) string { return c.region(r) }
+
 func (c *Collector) region(r *http.Request) string {
 	raw := r.RemoteAddr
 	if c.cfg.ClientIPHeader != "" {
