@@ -213,7 +213,9 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, reg 
 // orders in memory: it never blocks.
 type ranker struct{ e *policy.Engine }
 
-func (r ranker) Pull(_ context.Context, region string) ([]string, error) { return r.e.Order(region), nil }
+func (r ranker) Pull(_ context.Context, region string) ([]string, error) {
+	return r.e.Order(region), nil
+}
 func (r ranker) Push(_ context.Context, region string) ([]string, error) {
 	return r.e.PushOrder(region), nil
 }
