@@ -25,6 +25,10 @@ APT_PACKAGES := $(BUILD_APT_PACKAGES) ffmpeg chromium \
 	gstreamer1.0-libav prometheus
 PLAYWRIGHT_VERSION := 1.65.1
 PLAYWRIGHT := $(CURDIR)/.tools/node/node_modules/playwright-core/package.json
+# The full hls.js build (content steering, CMCD): the steering and
+# scheduler browser tests play with it.
+HLSJS_VERSION := 1.7.4
+HLSJS := $(CURDIR)/.tools/node/node_modules/hls.js/package.json
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # An execution count, not a duration: a duration-based -fuzztime can fail
 # spuriously with "context deadline exceeded" on go1.26 (golang/go#75804).
@@ -43,7 +47,7 @@ build-deps:
 run: build
 	./$(BIN) dev
 
-deps: apt-deps $(VERSITYGW) $(GOAWS) $(RIE) $(PLAYWRIGHT) terraform-check
+deps: apt-deps $(VERSITYGW) $(GOAWS) $(RIE) $(PLAYWRIGHT) $(HLSJS) terraform-check
 
 # apt_install installs those of the listed Debian packages that are missing;
 # it prints what it installs and does nothing when all are there.
@@ -65,6 +69,9 @@ $(PLAYWRIGHT):
 	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm; }
 	@mkdir -p $(CURDIR)/.tools/node
 	npm install --prefix $(CURDIR)/.tools/node --no-audit --no-fund --silent playwright-core@$(PLAYWRIGHT_VERSION)
+
+$(HLSJS): $(PLAYWRIGHT)
+	npm install --prefix $(CURDIR)/.tools/node --no-audit --no-fund --silent hls.js@$(HLSJS_VERSION)
 
 # The S3-compatible server the tests start, built from the Go module proxy
 # at a pinned version into a git-ignored folder.
