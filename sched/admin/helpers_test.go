@@ -43,7 +43,14 @@ type fixture struct {
 	admin  *Admin
 	ts     *httptest.Server
 	log    *logBuf
+	mu     sync.Mutex
 	inputs map[string]qos.State
+}
+
+func (f *fixture) setInput(name string, s qos.State) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.inputs[name] = s
 }
 
 // healthy is a minute of good viewing with firstFrame s to first frame.
@@ -73,11 +80,10 @@ func newFixture(t testing.TB, token string) *fixture {
 	}
 	eng.Update(qos.Snapshot{Source: "inprocess", At: t0, Span: time.Minute, State: qos.Fresh, Windows: ws}, t0)
 	f.eng = eng
-	var mu sync.Mutex
 	f.admin, err = New(Config{Token: token,
 		Inputs: func() map[string]qos.State {
-			mu.Lock()
-			defer mu.Unlock()
+			f.mu.Lock()
+			defer f.mu.Unlock()
 			out := map[string]qos.State{}
 			for k, v := range f.inputs {
 				out[k] = v
