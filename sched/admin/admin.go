@@ -148,6 +148,7 @@ func (a *Admin) authed(h http.HandlerFunc) http.HandlerFunc {
 		}
 		got := sha256.Sum256([]byte(tok))
 		if subtle.ConstantTimeCompare(got[:], a.token[:]) != 1 {
+			// Logged: a wrong token on the admin API is worth a look.
 			a.log.Warn("admin token refused", "remote", r.RemoteAddr, "path", r.URL.Path)
 			writeError(w, http.StatusForbidden, "wrong admin token")
 			return
@@ -179,9 +180,13 @@ func (a *Admin) overrides(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := a.cfg.Now()
-	apply := map[string]func(cdn, region, who, why string, now time.Time) error{
-		policy.ActionDisable: a.eng.Disable, policy.ActionPin: a.eng.Pin, policy.ActionClear: a.eng.Clear,
-	}[req.Action]
+	apply := a.eng.Clear // ParseOverride let only the three actions through
+	switch req.Action {
+	case policy.ActionDisable:
+		apply = a.eng.Disable
+	case policy.ActionPin:
+		apply = a.eng.Pin
+	}
 	if err := apply(req.CDN, req.Region, req.Who, req.Why, now); err != nil {
 		// The engine only refuses what it cannot apply: an unknown CDN or
 		// region, a missing who. Its message names the configured values.

@@ -142,6 +142,46 @@ func TestReport(t *testing.T) {
 	}
 }
 
+// A CDN that fails shows failed, with the engine's reason, and drops to
+// the end of the order in the report.
+func TestReportFailed(t *testing.T) {
+	f := newFixture(t, testToken)
+	ws := map[qos.Key]qos.Window{}
+	for _, r := range []string{"eu", "us", policy.Other} {
+		ws[qos.Key{CDN: "a", Region: r}] = healthy(0.5)
+		ws[qos.Key{CDN: "b", Region: r}] = healthy(1.5)
+		ws[qos.Key{CDN: "c", Region: r}] = healthy(2.5)
+	}
+	// a fails in us: most attempts error.
+	ws[qos.Key{CDN: "a", Region: "us"}] = qos.Window{Sessions: 10, FirstFrameSum: 10, Errors: 40, WatchedSeconds: 600, ProbeSuccesses: 6, PushFrames: 1800}
+	f.eng.Update(qos.Snapshot{Source: "prometheus", At: t0.Add(30e9), Span: 60e9, State: qos.Fresh, Windows: ws}, t0.Add(30e9))
+	f.setInput("prometheus", qos.Fresh)
+	_, _, body := f.do(t, "GET", "/v1/sched/report", testToken, "")
+	var rep Report
+	if err := json.Unmarshal([]byte(body), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Source != "prometheus" || rep.Inputs["prometheus"] != qos.Fresh {
+		t.Errorf("source %q inputs %v", rep.Source, rep.Inputs)
+	}
+	for _, k := range rep.Keys {
+		failed := k.CDN == "a" && k.Region == "us"
+		if k.Pull.Failed != failed {
+			t.Errorf("%s/%s: failed %v", k.CDN, k.Region, k.Pull.Failed)
+		}
+		if failed && (k.Pull.FailReason == "" || k.Pull.FailedSince.IsZero() || k.Pull.Rank != 3 ||
+			k.Pull.Items[policy.ErrorRate].Score != 0 || k.Pull.Worst == "") {
+			t.Errorf("a/us: %+v", k.Pull)
+		}
+	}
+	if got := rep.Orders["us"]; got[len(got)-1] != "a" {
+		t.Errorf("us order with a failed: %v", got)
+	}
+	if len(rep.Switches) == 0 || rep.Switches[len(rep.Switches)-1].From != "a" {
+		t.Errorf("switch log: %+v", rep.Switches)
+	}
+}
+
 func TestOverrides(t *testing.T) {
 	f := newFixture(t, testToken)
 	// post returns the status and the body, or the error message of one.
