@@ -14,6 +14,7 @@ import (
 
 	"github.com/rewind-vod/rewind/infra/store"
 	"github.com/rewind-vod/rewind/sched"
+	"github.com/rewind-vod/rewind/sched/admin"
 )
 
 // defaultSchedHTTP is where `rewind sched` listens by default.
@@ -79,7 +80,7 @@ func bindSched(b *binder, c *sched.Config) {
 
 // schedRoutes are the paths the scheduler serves beside the replay API
 // in dev.
-var schedRoutes = []string{"/v1/qos/", "/v1/steer/", "/v1/addresses/", "/v1/sched/", "/sched"}
+var schedRoutes = []string{"/v1/qos/", "/v1/steer/", "/v1/addresses/", "/v1/sched/", "/sched", "/sched/"}
 
 // newScheduler builds the scheduler and its admin API from settings;
 // nil, nil when no CDN is configured (dev without --cdns).
@@ -91,7 +92,14 @@ func newScheduler(ctx context.Context, c sched.Config, adminToken string, st sto
 	if err != nil {
 		return nil, nil, err
 	}
+	adm, err := admin.New(admin.Config{Token: adminToken, Inputs: svc.Inputs}, svc.Engine(), log)
+	if err != nil {
+		return nil, nil, err
+	}
 	mux := http.NewServeMux()
+	for _, p := range []string{"/v1/sched/", "/sched", "/sched/"} {
+		mux.Handle(p, adm.Handler())
+	}
 	mux.Handle("/", svc.Handler())
 	return svc, mux, nil
 }

@@ -187,6 +187,9 @@ type node struct {
 }
 
 func (n *node) close() {
+	if n.sched != nil {
+		n.sched.Close()
+	}
 	if n.api != nil {
 		n.api.Close()
 	}
