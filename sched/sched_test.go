@@ -293,3 +293,15 @@ func FuzzParseRegions(f *testing.F) {
 		}
 	})
 }
+
+func TestPushAddrs(t *testing.T) {
+	cdns, err := ParseCDNs("a;hls=http://a;push=rtmp://in.a.example/{app}/{name} b;hls=http://b;push=rtmp://10.0.0.2:1936/live/{name} c;hls=http://c d;hls=http://d;push=rtmp://{app}.d.example/x/{name}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := PushAddrs(cdns)
+	want := map[string]string{"in.a.example:1935": "a", "10.0.0.2:1936": "b"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("PushAddrs = %v, want %v", got, want)
+	}
+}

@@ -13,8 +13,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rewind-vod/rewind/infra/store"
+	"github.com/rewind-vod/rewind/origin/relay"
 	"github.com/rewind-vod/rewind/sched"
 	"github.com/rewind-vod/rewind/sched/admin"
+	"github.com/rewind-vod/rewind/sched/collect"
 )
 
 // defaultSchedHTTP is where `rewind sched` listens by default.
@@ -154,4 +156,23 @@ func serveSched(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log.Info("stopped")
 	return runErr
+}
+
+func cdnNames(cdns []sched.CDN) []string {
+	names := make([]string, len(cdns))
+	for i, c := range cdns {
+		names[i] = c.Name
+	}
+	return names
+}
+
+// relayResults counts the relay's faults against the CDN whose push
+// address a target is (addrs: host:port -> CDN); other targets are not a
+// CDN's.
+func relayResults(addrs map[string]string, col *collect.Collector) func(string, relay.Result) {
+	return func(addr string, r relay.Result) {
+		if cdn, ok := addrs[addr]; ok {
+			col.AddRelay(cdn, collect.RelayDelta{ConnectFailures: r.Failures, Reconnects: r.Reconnects, DroppedFrames: r.Dropped})
+		}
+	}
 }

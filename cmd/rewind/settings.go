@@ -182,6 +182,10 @@ func newNodeSettings(fs *flag.FlagSet, role string) (*nodeSettings, *binder) {
 		bind(b, "registry-refresh", "how often the node registry is reread", &s.Directory.Refresh)
 		bind(b, "pull-linger", "how long a stream pulled from another node is kept after its last player left", &s.Players.PullLinger)
 		bind(b, "pull-timeout", "how long a player waits for a stream pulled from another node to start", &s.Players.PullTimeout)
+		// Only the CDNs' names and push addresses matter here: relay
+		// targets at them count as their faults (rewind_qos_relay_*).
+		bindParsed(b, "cdns", "the CDNs, as `rewind sched --cdns` takes them: relay targets at a CDN's push= address count as that CDN's faults for the scheduler",
+			sched.ParseCDNs, sched.FormatCDNs, &s.Sched.CDNs)
 		return s, b
 	}
 	// dev: the live players and the replay API share the playback secrets,

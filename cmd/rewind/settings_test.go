@@ -92,6 +92,7 @@ func originFlags() map[string][]string {
 		"heartbeat-interval": {"Origin.HeartbeatInterval"}, "recent-window": {"Origin.RecentWindow"},
 		"node-timeout": {"Directory.Timeout"}, "registry-refresh": {"Directory.Refresh"},
 		"pull-linger": {"Players.PullLinger"}, "pull-timeout": {"Players.PullTimeout"},
+		"cdns": {"Sched.CDNs"},
 	}
 }
 
