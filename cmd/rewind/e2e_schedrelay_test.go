@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -70,4 +72,46 @@ func TestSchedRelayFaultDropsPushAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	n.stop()
+}
+
+// `rewind vodapi --cdns ...` collects the CMCD on the replay requests that
+// reach it (a CDN's cache misses), per the CDN the X-Rewind-CDN header
+// names, into rewind_qos_* for Prometheus; the answer itself is the
+// API's.
+func TestVodapiCollectsCMCD(t *testing.T) {
+	t.Parallel()
+	api := &proc{t: t, httpAddr: freeAddr(t)}
+	api.args = []string{"vodapi", "--http-addr", api.httpAddr, "--store", "file://" + t.TempDir(),
+		"--cdns", "cdn-a;hls=http://a.example cdn-b;hls=http://b.example"}
+	api.start()
+	t.Cleanup(api.kill)
+	req, err := http.NewRequest("GET", "http://"+api.httpAddr+"/hls/live/cam/index.m3u8?from=2026-12-01T00:00:00Z&to=2026-12-01T00:01:00Z&CMCD="+
+		url.QueryEscape(`bs,br=3200,d=4000,ot=v,sid="s1"`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Rewind-CDN", "cdn-b")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound { // nothing was recorded: the API's own answer
+		t.Errorf("playlist of an empty store: %d", resp.StatusCode)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		m, err := benchkit.Scrape(t.Context(), "http://"+api.httpAddr+"/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m[`rewind_qos_stalls_total{cdn="cdn-b",region="other"}`] == 1 && m[`rewind_qos_watched_seconds_total{cdn="cdn-b",region="other"}`] == 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the CMCD was not collected for cdn-b: stalls %v, watched %v", m[`rewind_qos_stalls_total{cdn="cdn-b",region="other"}`],
+				m[`rewind_qos_watched_seconds_total{cdn="cdn-b",region="other"}`])
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/rewind-vod/rewind/origin/relay"
 	"github.com/rewind-vod/rewind/recorder"
 	"github.com/rewind-vod/rewind/sched"
+	"github.com/rewind-vod/rewind/sched/collect"
 	"github.com/rewind-vod/rewind/vodapi"
 )
 
@@ -206,10 +207,14 @@ type replaySettings struct {
 	HTTPAddr string
 	API      vodapi.Config
 	Jobs     queueSettings
+	// QoS collects the CMCD on replay requests, for the CDNs of --cdns
+	// (their names: QoS.CDNs is set from them at start).
+	QoS  collect.Config
+	CDNs []sched.CDN
 }
 
 func newReplaySettings(fs *flag.FlagSet) (*replaySettings, *binder) {
-	s := &replaySettings{HTTPAddr: defaultHTTPAddr, API: vodapi.DefaultConfig()}
+	s := &replaySettings{HTTPAddr: defaultHTTPAddr, API: vodapi.DefaultConfig(), QoS: collect.DefaultConfig()}
 	b := newBinder(fs)
 	s.commonSettings.bind(b)
 	s.Jobs.bind(b, "")
@@ -219,6 +224,10 @@ func newReplaySettings(fs *flag.FlagSet) (*replaySettings, *binder) {
 	bind(b, "playback-secrets", "comma-separated HMAC secrets for signed playback URLs (empty: playback is open)", &s.API.PlaybackSecrets)
 	bind(b, "public-url", "the API's external base URL, for URLs in answers and webhooks (default: paths)", &s.API.PublicURL)
 	bindWebhookAllow(b, &s.API.WebhookGuard)
+	bindParsed(b, "cdns", "the CDNs (as `rewind sched --cdns` takes them; only their names matter here): CMCD on replay requests is collected per CDN (X-Rewind-CDN) into rewind_qos_* for Prometheus",
+		sched.ParseCDNs, sched.FormatCDNs, &s.CDNs)
+	bindParsed(b, "regions", "client regions, as `rewind sched --regions` takes them", sched.ParseRegions, sched.FormatRegions, &s.QoS.Regions)
+	bind(b, "qos-client-ip-header", "header a trusted proxy in front puts the client address in (empty: the connection's address)", &s.QoS.ClientIPHeader)
 	return s, b
 }
 

@@ -39,6 +39,7 @@ var roleFlags = map[string]map[string][]string{
 		"cache-bytes": {"API.CacheBytes"}, "api-tokens": {"API.APITokens"}, "cors-origins": {"API.CORSOrigins"},
 		"playback-secrets": {"API.PlaybackSecrets"}, "public-url": {"API.PublicURL"},
 		"webhook-allow": {"API.WebhookGuard"},
+		"cdns":          {"CDNs"}, "regions": {"QoS.Regions"}, "qos-client-ip-header": {"QoS.ClientIPHeader"},
 	},
 	"proxy": {
 		"store": {"Store"}, "s3-endpoint": {"StoreOpts.Endpoint"}, "s3-region": {"StoreOpts.Region"},
