@@ -58,6 +58,7 @@ func bindSched(b *binder, c *sched.Config) {
 		sched.ParseRegions, sched.FormatRegions, &c.Regions)
 	bind(b, "qos-client-ip-header", "header a trusted proxy in front puts the client address in (e.g. X-Forwarded-For; empty: the connection's address)", &c.Collect.ClientIPHeader)
 	bind(b, "qos-queue", "QoS reports parsed but not yet aggregated; past it reports get 429", &c.Collect.QueueSize)
+	bind(b, "qos-max-streams", "streams with QoS series of their own (rewind_qos_stream_*); later ones are \"other\"", &c.Collect.MaxStreams)
 	bind(b, "prometheus-url", "read the scheduler's inputs from this Prometheus (which scrapes the collectors); empty: from this process's collector", &c.PrometheusURL)
 	bind(b, "prometheus-selector", "label matchers added to every PromQL selector, e.g. job=\"rewind-sched\"", &c.Prometheus.Selector)
 	bind(b, "prometheus-timeout", "deadline of each Prometheus query", &c.Prometheus.Timeout)

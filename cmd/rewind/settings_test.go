@@ -130,7 +130,7 @@ func devFlags() map[string][]string {
 func schedFlags(prefix string) map[string][]string {
 	m := map[string][]string{
 		"cdns": {"CDNs"}, "regions": {"Regions"},
-		"qos-client-ip-header": {"Collect.ClientIPHeader"}, "qos-queue": {"Collect.QueueSize"},
+		"qos-client-ip-header": {"Collect.ClientIPHeader"}, "qos-queue": {"Collect.QueueSize"}, "qos-max-streams": {"Collect.MaxStreams"},
 		"prometheus-url": {"PrometheusURL"}, "prometheus-selector": {"Prometheus.Selector"},
 		"prometheus-timeout": {"Prometheus.Timeout"},
 		"sched-span":         {"InProcess.Span", "Prometheus.Span"},
