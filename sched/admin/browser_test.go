@@ -2,36 +2,13 @@ package admin
 
 import (
 	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/rewind-vod/rewind/internal/browsertest"
 	"github.com/rewind-vod/rewind/sched/qos"
 )
-
-// nodeModules finds the playwright-core that `make deps` installs under
-// .tools/node at the module root.
-func nodeModules(t *testing.T) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			nm := filepath.Join(dir, ".tools", "node", "node_modules")
-			if _, err := os.Stat(filepath.Join(nm, "playwright-core")); err != nil {
-				t.Fatalf("playwright-core not found under %s: run `make deps`", nm)
-			}
-			return nm
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test")
-		}
-		dir = parent
-	}
-}
 
 // The console in headless Chromium: it asks for the token (and again
 // after a wrong one), shows the scores of every configured CDN and region
@@ -39,17 +16,11 @@ func nodeModules(t *testing.T) string {
 // in the engine, shows in the audit log and takes the CDN out of the
 // region's shown order.
 func TestConsoleInChromium(t *testing.T) {
-	for _, b := range []string{"node", "/usr/bin/chromium"} {
-		if _, err := exec.LookPath(b); err != nil {
-			t.Fatalf("%s not found: run `make deps`", b)
-		}
-	}
-	nm := nodeModules(t)
+	nm := browsertest.NodeModules(t)
 	f := newFixture(t, testToken)
 	f.setInput("probe", qos.Missing)
 
-	cmd := exec.Command("node", "testdata/browser/console.cjs", f.ts.URL+"/sched", testToken)
-	cmd.Env = append(os.Environ(), "NODE_PATH="+nm)
+	cmd := browsertest.Command(nm, "testdata/browser/console.cjs", f.ts.URL+"/sched", testToken)
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("browser: %v\n%s", err, out)

@@ -111,8 +111,8 @@ type Aggregator struct {
 	stats        map[aggKey]*Snapshot
 	streams      map[streamKey]*StreamSnapshot
 	streamLabels streamLabels
-	relay    map[string]*RelayDelta // by CDN
-	sessions *sessionTable
+	relay        map[string]*RelayDelta // by CDN
+	sessions     *sessionTable
 }
 
 func newAggregator(m *metrics, maxSessions, maxStreams int) *Aggregator {
