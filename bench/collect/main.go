@@ -10,6 +10,11 @@
 // and the server's RSS, and checks from /metrics that the server
 // accepted and aggregated exactly what was sent.
 //
+// A floor round comes first: the CORS preflight of the query request,
+// which the server answers in front of the collector, so the server CPU
+// a request costs without any collector work; each CMCD round is read
+// against it (the collector's own share of a request's CPU).
+//
 // A flood round follows against a fresh server with a small --qos-queue:
 // many more connections, every report a new CMCD v2 session, as fast as
 // they go; it prints the 429 share and the server's RSS over time, which
@@ -66,7 +71,7 @@ func main() {
 	flag.DurationVar(&cfg.floodDur, "flood-duration", 10*time.Second, "load time of the flood round")
 	flag.IntVar(&cfg.floodQueue, "flood-queue", 64, "--qos-queue of the flood round's server")
 	flag.StringVar(&cfg.logLevel, "log-level", "warn", "--log-level of the server (its output is shown when it fails)")
-	flag.StringVar(&cfg.rounds, "rounds", "query,headers,events,beacon", "rounds to run, of query, headers, events, beacon")
+	flag.StringVar(&cfg.rounds, "rounds", "floor,query,headers,events,beacon", "rounds to run, of floor, query, headers, events, beacon")
 	flag.Float64Var(&cfg.aimPerCore, "aim", 50000, "reports per server CPU-second the rounds are held to (printed, not enforced)")
 	flag.BoolVar(&cfg.showSamples, "samples", false, "flood: print every RSS sample")
 	flag.Parse()
@@ -172,8 +177,8 @@ func run(ctx context.Context, cfg config) error {
 	}
 	fmt.Printf("collector benchmark: `rewind sched` (--qos-queue %s), %d CDNs, 2 regions; %d CPUs shared by server and load generator; %d keep-alive conns x %s per round\n",
 		queue, len(cdns), runtime.NumCPU(), cfg.conns, cfg.dur)
-	fmt.Printf("  %-26s %8s %9s %7s %7s %13s %7s %8s %8s %6s %7s  %s\n", "round", "req/s", "reports/s", "srv cpu", "gen cpu",
-		"reports/cpu-s", "other", "p50 ms", "p99 ms", "429", "RSS MiB", "counted")
+	fmt.Printf("  %-26s %8s %9s %7s %7s %9s %13s %7s %8s %8s %6s %7s  %s\n", "round", "req/s", "reports/s", "srv cpu", "gen cpu",
+		"req/cpu-s", "reports/cpu-s", "other", "p50 ms", "p99 ms", "429", "RSS MiB", "counted")
 	var failed []error
 	var rows []roundRow
 	for _, name := range names {
@@ -205,7 +210,7 @@ func run(ctx context.Context, cfg config) error {
 // round is one kind of report and how its requests are built.
 type round struct {
 	title  string
-	format string // the rewind_qos_reports_total label
+	format string // the rewind_qos_reports_total label; "" for none (the floor)
 	chk    checked
 	build  func(host string, w, n int) request
 }
@@ -216,6 +221,9 @@ type round struct {
 const ring64 = 64
 
 var rounds = map[string]round{
+	"floor": {title: "floor: CORS preflight", build: func(host string, w, n int) request {
+		return preflight(host, cdns[w%2], sidOf(w, n/8), n)
+	}},
 	"query": {title: "CMCD query (v1+v2)", format: "cmcd", chk: checked{bytes: true, stalls: true},
 		build: func(host string, w, n int) request {
 			return cmcdQuery(host, cdns[w%2], sidOf(w, n/8), n)
@@ -242,7 +250,7 @@ func roundNames(s string) ([]string, error) {
 	for f := range strings.SplitSeq(s, ",") {
 		f = strings.TrimSpace(f)
 		if _, ok := rounds[f]; !ok {
-			return nil, fmt.Errorf("unknown round %q (query, headers, events, beacon)", f)
+			return nil, fmt.Errorf("unknown round %q (floor, query, headers, events, beacon)", f)
 		}
 		out = append(out, f)
 	}
@@ -264,7 +272,7 @@ func ringSource(host string, conns int, build func(host string, w, n int) reques
 }
 
 type roundRow struct {
-	title                 string
+	title, format         string
 	res                   *loadResult
 	srvCPU, genCPU, other float64
 	rss                   int64
@@ -274,6 +282,13 @@ type roundRow struct {
 
 func (r roundRow) reportsPerSec() float64 {
 	return float64(r.res.exp.reports) / r.res.elapsed.Seconds()
+}
+
+func (r roundRow) reqPerCPU() float64 {
+	if r.srvCPU <= 0 {
+		return 0
+	}
+	return float64(r.res.sent) / r.srvCPU
 }
 
 func (r roundRow) perCPU() float64 {
@@ -288,8 +303,8 @@ func (r roundRow) print() {
 	if r.countErr != nil {
 		counted = "MISMATCH"
 	}
-	fmt.Printf("  %-26s %8.0f %9.0f %7.2f %7.2f %13.0f %7.2f %8.3f %8.3f %6d %7.1f  %s\n",
-		r.title, float64(r.res.sent)/r.res.elapsed.Seconds(), r.reportsPerSec(), r.srvCPU, r.genCPU, r.perCPU(), r.other,
+	fmt.Printf("  %-26s %8.0f %9.0f %7.2f %7.2f %9.0f %13.0f %7.2f %8.3f %8.3f %6d %7.1f  %s\n",
+		r.title, float64(r.res.sent)/r.res.elapsed.Seconds(), r.reportsPerSec(), r.srvCPU, r.genCPU, r.reqPerCPU(), r.perCPU(), r.other,
 		ms(r.res.pct(0.5)), ms(r.res.pct(0.99)), r.res.shed, mib(r.rss), counted)
 	fmt.Printf("  %-26s %s\n", "", r.countNote)
 	if r.countErr != nil {
@@ -300,12 +315,29 @@ func (r roundRow) print() {
 func printNotes(rows []roundRow, aim float64) {
 	fmt.Println("  srv cpu / gen cpu: CPU-seconds of the server / this process over the round; other: the rest of the machine's busy")
 	fmt.Println("  CPU then (softirq of loopback, other processes); reports/cpu-s: reports accepted per server CPU-second, the per-core rate.")
+	var floor *roundRow
+	for i := range rows {
+		if rows[i].format == "" {
+			floor = &rows[i]
+		}
+	}
 	for _, r := range rows {
+		if r.format == "" {
+			continue
+		}
 		verdict := "meets"
 		if r.perCPU() < aim {
 			verdict = "BELOW"
 		}
-		fmt.Printf("  %-26s %8.0f reports/s/core: %s the aim of %.0f\n", r.title, r.perCPU(), verdict, aim)
+		line := fmt.Sprintf("  %-26s %8.0f reports/s/core: %s the aim of %.0f", r.title, r.perCPU(), verdict, aim)
+		if floor != nil && floor.reqPerCPU() > 0 && r.reqPerCPU() > 0 {
+			// Server CPU per request against the floor's: what the
+			// collector adds to an HTTP request that never reaches it.
+			us, floorUS := 1e6/r.reqPerCPU(), 1e6/floor.reqPerCPU()
+			line += fmt.Sprintf("; %.1f us server CPU a request, the floor %.1f us (the collector's own share %.0f%%)",
+				us, floorUS, 100*(1-floorUS/us))
+		}
+		fmt.Println(line)
 	}
 }
 
@@ -328,7 +360,7 @@ func readCPU(s *server) (cpuWindow, error) {
 }
 
 func runRound(ctx context.Context, s *server, conns int, dur time.Duration, rd round) (roundRow, error) {
-	row := roundRow{title: rd.title}
+	row := roundRow{title: rd.title, format: rd.format}
 	before, err := settle(ctx, s)
 	if err != nil {
 		return row, err
@@ -414,6 +446,9 @@ func checkCounts(ctx context.Context, s *server, before map[string]float64, form
 	wants := []want{
 		{`rewind_qos_reports_total{format="` + format + `"}`, float64(r.accepted)},
 		{`rewind_qos_reports_dropped_total{reason="overload"}`, float64(r.shed)},
+	}
+	if format == "" { // nothing reaches the collector
+		wants[0] = want{"rewind_qos_reports_total", 0}
 	}
 	add := func(on bool, key string, v int64) {
 		if on {

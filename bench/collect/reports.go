@@ -143,6 +143,16 @@ func cmcdQuery(host, cdn, sid string, i int) request {
 	return request{raw: []byte(b.String()), exp: exp}
 }
 
+// preflight is the CORS preflight of the query request (same target,
+// same headers): the server answers it in front of the collector, so it
+// is the HTTP floor a CMCD request is read against.
+func preflight(host, cdn, sid string, i int) request {
+	kvs, _ := segmentRecord(sid, i, i%8 >= 4)
+	b := reqHead("OPTIONS", "/v1/qos/cmcd?cdn="+cdn+"&CMCD="+url.QueryEscape(record(kvs)), host)
+	b.WriteString("Access-Control-Request-Method: GET\r\n\r\n")
+	return request{raw: []byte(b.String())}
+}
+
 // cmcdHeaders is a GET with the record in CMCD-* headers, the CDN named by
 // X-Rewind-CDN as a CDN forwarding its players' headers would.
 func cmcdHeaders(host, cdn, sid string, i int) request {

@@ -49,6 +49,9 @@ func TestExpectMatchesCollector(t *testing.T) {
 		chk   checked
 	}{"flood": {flood, checked{latency: true, errors: true}}}
 	for name, rd := range rounds {
+		if rd.format == "" {
+			continue // the floor never reaches the collector
+		}
 		kinds[name] = struct {
 			build func(host string, w, n int) request
 			chk   checked
