@@ -140,10 +140,19 @@ test: deps vet nocgo lambda
 # direct / through a proxy / node-to-node pull, proxy CPU per relayed
 # stream vs origin CPU, registry store requests (see bench/cluster);
 # BENCH_CLUSTER_N=10,50,100 adds the 100-stream round.
+# Collector benchmark: `rewind sched` fed CMCD (query, headers, v2 event
+# bodies) and JSON beacons over keep-alive loopback HTTP: reports per
+# server CPU-second per format, then a flood with a small --qos-queue and
+# the server's RSS over it (see bench/collect).
+# Steering benchmark: sched/steer in-process, manifest, multivariant
+# playlist and address API throughput and latency (see bench/steer).
 BENCH_N ?= 10,50,100
 BENCH_FANOUT_N ?= 10,100,500
 BENCH_CLUSTER_N ?= 10,50
 BENCH_DURATION ?= 30s
+# Per round: the collector runs 4 rounds and a 10 s flood, steering 3 routes.
+BENCH_COLLECT_DURATION ?= 5s
+BENCH_STEER_DURATION ?= 10s
 BENCH_APT_PACKAGES := nginx libnginx-mod-stream
 bench: deps build
 	@$(call apt_install,$(BENCH_APT_PACKAGES))
@@ -154,6 +163,8 @@ bench: deps build
 	$(GO) run ./bench/replay
 	$(GO) run ./bench/clip
 	$(GO) run ./bench/cluster -rewind $(BIN) -versitygw $(VERSITYGW) -n $(BENCH_CLUSTER_N) -duration $(BENCH_DURATION)
+	$(GO) run ./bench/collect -rewind $(BIN) -duration $(BENCH_COLLECT_DURATION)
+	$(GO) run ./bench/steer -duration $(BENCH_STEER_DURATION)
 
 # Soak (not in `make test`): about SOAK_DURATION of publishers that drop and
 # return, a kill -9 of the origin, a 60 s S3 outage, a flapping relay target
