@@ -255,11 +255,15 @@ func spStartSched(t *testing.T, name string, extra ...string) *proc {
 }
 
 // spDo makes one request from client ip (X-Forwarded-For, as a trusted
-// proxy in front would) within timeout.
-func spDo(method, u, ip, ctype, body string, timeout time.Duration) (int, string, time.Duration, error) {
+// proxy in front would) within timeout, with more headers as name, value
+// pairs; it returns the status, the body and how long it took.
+func spDo(method, u, ip, ctype, body string, timeout time.Duration, hdr ...string) (int, string, time.Duration, error) {
 	req, err := http.NewRequest(method, u, strings.NewReader(body))
 	if err != nil {
 		return 0, "", 0, err
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
 	}
 	if ip != "" {
 		req.Header.Set("X-Forwarded-For", ip)
@@ -454,22 +458,10 @@ func spFeed(t *testing.T, base string) {
 	for i := range 6 {
 		lines = append(lines, fmt.Sprintf(`e=e,ec=("NET-503"),sid="eu-a-%d",ts=%d,v=2`, i, ts+int64(i)*1000))
 	}
-	{
-		req, err := http.NewRequest("POST", base+"/v1/qos/cmcd", strings.NewReader(strings.Join(lines, "\n")+"\n"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Content-Type", "application/cmcd")
-		req.Header.Set("X-Rewind-CDN", "cdn-a")
-		req.Header.Set("X-Forwarded-For", ip("eu", 0))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusNoContent {
-			t.Fatalf("cmcd event body with X-Rewind-CDN: %d", resp.StatusCode)
-		}
+	cmcdBody := strings.Join(lines, "\n") + "\n"
+	if code, resp, _, err := spDo("POST", base+"/v1/qos/cmcd", ip("eu", 0), "application/cmcd", cmcdBody, 5*time.Second,
+		"X-Rewind-CDN", "cdn-a"); err != nil || code != http.StatusNoContent {
+		t.Fatalf("cmcd event body with X-Rewind-CDN: %d %s %v", code, resp, err)
 	}
 	var errs []any
 	for i := range 6 {

@@ -128,8 +128,8 @@ func (s *Server) Stop() { s.proc.Kill() }
 func (s *Server) Output() string { return s.proc.Output() }
 
 // WaitScraped waits (up to 20 s) until Prometheus has scraped every
-// target after since, so that everything they exposed before since is in
-// its storage.
+// target after since, successfully, so that everything they exposed
+// before since is in its storage.
 func (s *Server) WaitScraped(t testing.TB, since time.Time) {
 	t.Helper()
 	// timestamp() of the selector itself: of any other expression it is
@@ -141,7 +141,11 @@ func (s *Server) WaitScraped(t testing.TB, since time.Time) {
 		val, _, err := s.API.Query(ctx, q, time.Now())
 		cancel()
 		if vec, ok := val.(model.Vector); err == nil && ok && len(vec) == s.n && scrapedAfter(vec, since) {
-			return
+			// up is 0 after a failed scrape; its time is that of the scrape
+			// the timestamp query saw, or a later one.
+			if down, err := s.Value(context.Background(), fmt.Sprintf(`count(up{job=%q} == 0) or vector(0)`, s.Job)); err == nil && down == 0 {
+				return
+			}
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("promtest: prometheus has not scraped its %d targets since %v (last answer %v, %v)", s.n, since, val, err)
