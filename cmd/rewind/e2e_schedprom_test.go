@@ -23,10 +23,13 @@ import (
 
 // The scheduler flags A and B share. cdn-c is the cheapest CDN only once
 // it is past its first MB of the month: without the bytes players report
-// it is the dearest. Dwell 0 and no switch cap, so that each scheduler's
-// orders depend on the data it has, not on the path it took there (the
-// data below puts every region's best at least SwitchMargin above the
-// rest, so any partial view converges to the same order).
+// it is the dearest. Dwell 0 (a negative value stands for 0) and no
+// switch cap, so that each scheduler's orders depend on the data it has,
+// not on the path it took there: the data below puts every region's best
+// at least SwitchMargin above the rest, so whatever part of the reports a
+// round saw first, both converge on the same order. The test compares
+// well within the 1 min span of the first report, so both windows hold
+// everything fed.
 var spSchedFlags = []string{
 	"--cdns", "cdn-a;hls=http://a.cdn.test;push=rtmp://in.a.cdn.test/{app}/{name};billing=per_gb:*@0.02 " +
 		"cdn-b;hls=http://b.cdn.test;push=rtmp://in.b.cdn.test/{app}/{name};billing=per_gb:*@0.05 " +
@@ -60,22 +63,28 @@ func (o spOrders) equal(p spOrders) bool {
 	return slices.Equal(o.Pull, p.Pull) && slices.Equal(o.Push, p.Push) && slices.Equal(o.Steer, p.Steer)
 }
 
-// spWant is what the fed data gives (scores per policy/doc.go with the
-// default thresholds and weights, span 1 min):
+// spWant is what the fed data gives, by policy/doc.go with the default
+// thresholds and weights over the 1 min span (composite, then value =
+// composite - 0.2 x cost score; cdn-c past its first MB costs 0.01/GB,
+// cdn-a 0.02, cdn-b 0.05):
 //
-//	eu  pull: cdn-a failed (12 errors, no session) and below the floor
-//	          (latency 40 s from its all-region aggregate); cdn-b perfect,
-//	          80 after cost; cdn-c slow starts (4 s) and stalls, 65
-//	    push: cdn-a failed (12 publish errors, nothing sent); cdn-b no
-//	          drop, 100; cdn-c 2 % dropped, 86
-//	us  pull: cdn-a below the floor (latency 40 s); cdn-c perfect and
-//	          cheapest, 96; cdn-b slow starts (3.5 s) and stalls, 56
-//	    push: cdn-a below the floor (10 % dropped); cdn-c 100; cdn-b 3 %
-//	          dropped, 79
-//	other     (no data: every item from the CDN's aggregate)
-//	    pull: cdn-c 82 over cdn-b 70 only through cost: without the
-//	          bytes, cdn-c would cost the most and cdn-b lead (88 to 66)
-//	    push: cdn-c 99, cdn-b 80, cdn-a below the floor
+//	eu  pull: cdn-b perfect 100 (80); cdn-c slow starts (4 s) and 1.2
+//	          stalls/min 70.5 (66.5); cdn-a failed (12 errors, no
+//	          session) and below the floor (latency 40 s, from its
+//	          all-region aggregate)
+//	    push: cdn-b 100; cdn-c 2 % dropped 85.8; cdn-a failed (12 publish
+//	          errors, nothing sent)
+//	us  pull: cdn-c perfect 100 (96); cdn-b slow starts (3.5 s) and 1
+//	          stall/min 76.2 (56.2); cdn-a below the floor (latency 40 s)
+//	    push: cdn-c 100; cdn-b 3 % dropped 78.5; cdn-a below the floor
+//	          (10 % dropped)
+//	other     (no data of its own: every item from the CDN's aggregate)
+//	    pull: cdn-c 87 (83) over cdn-b 89.8 (69.8), by cost alone: without
+//	          the bytes cdn-c would cost the most and cdn-b lead (87.8 to
+//	          67)
+//	    push: cdn-c 99.4, cdn-b 80.4, cdn-a below the floor
+//
+// Every leader is at least the SwitchMargin (10) above the next candidate.
 var spWant = map[string]spOrders{
 	"eu":    {Pull: []string{"cdn-b", "cdn-c", "cdn-a"}, Push: []string{"cdn-b", "cdn-c", "cdn-a"}, Steer: []string{"cdn-b", "cdn-c", "cdn-a"}},
 	"us":    {Pull: []string{"cdn-c", "cdn-b", "cdn-a"}, Push: []string{"cdn-c", "cdn-b", "cdn-a"}, Steer: []string{"cdn-c", "cdn-b", "cdn-a"}},
