@@ -2,102 +2,18 @@ package source
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/api"
-	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/prometheus/common/model"
 
-	"github.com/rewind-vod/rewind/internal/testproc"
+	"github.com/rewind-vod/rewind/internal/promtest"
 	"github.com/rewind-vod/rewind/sched/qos"
 )
-
-// startPrometheus runs a private Prometheus (Debian's package, never its
-// service) scraping target every second, with its data in a temp dir, and
-// returns its URL once it is ready. It skips the test when the binary is
-// missing; the process is killed at the test's end.
-func startPrometheus(t *testing.T, target string) (string, *testproc.Proc) {
-	t.Helper()
-	bin := os.Getenv("REWIND_PROMETHEUS")
-	if bin == "" {
-		var err error
-		if bin, err = exec.LookPath("prometheus"); err != nil {
-			t.Skip("prometheus not installed (make deps installs Debian's prometheus package; or set REWIND_PROMETHEUS)")
-		}
-	}
-	dir := t.TempDir()
-	conf := fmt.Sprintf(`global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-scrape_configs:
-  - job_name: collect
-    static_configs:
-      - targets: [%q]
-`, target)
-	confPath := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	port, err := testproc.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	cmd := exec.Command(bin,
-		"--config.file="+confPath,
-		"--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr,
-		"--log.level=warn",
-	)
-	proc, err := testproc.Start(cmd, 30*time.Second, testproc.HTTPCheck("http://"+addr+"/-/ready", func(s int) bool { return s == 200 }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		proc.Kill()
-		if t.Failed() {
-			t.Logf("prometheus output:\n%s", proc.Output())
-		}
-	})
-	return "http://" + addr, proc
-}
-
-// waitScraped waits until Prometheus has scraped the collector after
-// since, so that everything fed before since is in its storage.
-func waitScraped(t *testing.T, promURL string, since time.Time) {
-	t.Helper()
-	client, err := api.NewClient(api.Config{Address: promURL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	papi := v1.NewAPI(client)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		// timestamp() of the selector itself: of any other expression it
-		// is the evaluation time.
-		val, _, err := papi.Query(ctx, `timestamp(up{job="collect"})`, time.Now())
-		cancel()
-		if vec, ok := val.(model.Vector); err == nil && ok && len(vec) == 1 &&
-			float64(vec[0].Value) > float64(since.UnixMilli())/1000 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("prometheus has not scraped the collector since %v (last answer %v, %v)", since, val, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
 
 // TestPrometheusMatchesInProcess feeds the same reports to a collector
 // that a real Prometheus scrapes and that InProcess readers sample, and
@@ -122,7 +38,8 @@ func TestPrometheusMatchesInProcess(t *testing.T) {
 	serve(reg)
 	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*served.Load()).ServeHTTP(w, r) }))
 	t.Cleanup(target.Close)
-	promURL, proc := startPrometheus(t, target.Listener.Addr().String())
+	prom := promtest.Start(t, promtest.Config{Job: "collect", Targets: []string{target.Listener.Addr().String()}})
+	promURL := prom.URL
 
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -163,7 +80,7 @@ func TestPrometheusMatchesInProcess(t *testing.T) {
 
 	feedPhase1(t, c)
 	fed1 := time.Now()
-	waitScraped(t, promURL, fed1)
+	prom.WaitScraped(t, fed1)
 	scraped1 := time.Now()
 	compare("phase 1, 1m", inLong, promLong, map[qos.Key]qos.Window{
 		{CDN: "cdn-a", Region: "eu"}: with(phase1, func(w *qos.Window) { w.RelayConnectFailures = 1 }),
@@ -174,7 +91,7 @@ func TestPrometheusMatchesInProcess(t *testing.T) {
 	// before the start, the in-process one the sample at or after it).
 	time.Sleep(time.Until(scraped1.Add(5 * time.Second)))
 	feedPhase2(t, c)
-	waitScraped(t, promURL, time.Now())
+	prom.WaitScraped(t, time.Now())
 	scraped2 := time.Now()
 
 	relayC := qos.Window{RelayReconnects: 2, RelayDroppedFrames: 7}
@@ -204,7 +121,7 @@ func TestPrometheusMatchesInProcess(t *testing.T) {
 	c2 := newCollector(t, reg2)
 	c2.Aggregator().AddCMCD("cdn-a", "eu", parseCMCD(t, `br=3200,bs,d=4000,ot=v,sid="s9"`))
 	serve(reg2)
-	waitScraped(t, promURL, time.Now())
+	prom.WaitScraped(t, time.Now())
 	after, err := promShort.Read(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -226,7 +143,7 @@ func TestPrometheusMatchesInProcess(t *testing.T) {
 	if good.State != qos.Fresh || len(good.Windows) == 0 {
 		t.Fatalf("before the stop: %s with %d windows", good.State, len(good.Windows))
 	}
-	proc.Kill()
+	prom.Stop()
 	clk.Advance(10 * time.Second)
 	start := time.Now()
 	s := rn.Round(ctx)
