@@ -7,10 +7,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -411,26 +413,59 @@ func TestSchedSteering(t *testing.T) {
 	if len(final.Fatal) > 0 || len(final.PageErrors) > 0 {
 		t.Errorf("fatal hls.js errors %+v; page errors %v", final.Fatal, final.PageErrors)
 	}
-	// While cdn-a was down every manifest ranked cdn-b first, and no
-	// fragment came from cdn-a.
-	for _, m := range final.Manifests {
-		if m.At > ms(down)+5000 && m.At < ms(back) && (len(m.Priority) == 0 || m.Priority[0] != "cdn-b") {
-			t.Errorf("manifest %+.2fs after cdn-a stopped ranks %v", float64(m.At-ms(down))/1000, m.Priority)
+	// From the first manifest that ranked cdn-b first after cdn-a stopped
+	// until cdn-a was back, every manifest ranked cdn-b first: no flapping
+	// to the dead CDN once its errors left the scoring window (its probes
+	// keep it failed).
+	if at := final.firstManifestSince(ms(down), "cdn-b"); at != nil {
+		for _, m := range final.Manifests {
+			if m.At >= *at && m.At < ms(back) && (len(m.Priority) == 0 || m.Priority[0] != "cdn-b") {
+				t.Errorf("manifest %+.2fs after cdn-a stopped ranks %v", float64(m.At-ms(down))/1000, m.Priority)
+			}
 		}
 	}
-	if n := final.fragsSince(ms(down), "cdn-a") - final.fragsSince(ms(back), "cdn-a"); n > 0 {
-		t.Errorf("%d fragments loaded from cdn-a while it was down", n)
+	// hls.js followed: the _HLS_pathway it sent with each reload changed
+	// from cdn-a to cdn-b and back.
+	var sent []string
+	for _, m := range final.Manifests {
+		u, err := url.Parse(m.URL)
+		if err != nil {
+			t.Errorf("manifest URL %q: %v", m.URL, err)
+			continue
+		}
+		if p := u.Query().Get("_HLS_pathway"); p != "" && (len(sent) == 0 || sent[len(sent)-1] != p) {
+			sent = append(sent, p)
+		}
 	}
-	// The player's errors on cdn-a went to the collector under cdn-a, and
-	// the policy switched on them and back.
+	if !slices.Equal(sent, []string{"cdn-a", "cdn-b", "cdn-a"}) {
+		t.Errorf("_HLS_pathway sent, in order of change: %v; want cdn-a, cdn-b, cdn-a", sent)
+	}
+	// The last fragments came from cdn-a.
+	if n := len(final.Frags); n < 2 || final.Frags[n-1].CDN != "cdn-a" || final.Frags[n-2].CDN != "cdn-a" {
+		t.Errorf("the last fragments are not from cdn-a")
+	}
+	// The player's errors on cdn-a went to the collector under cdn-a, the
+	// CMCD of both caches' misses reached the origin under the name their
+	// X-Rewind-CDN gave, and the policy switched away and back.
 	if n := metricValue(metrics, "rewind_qos_errors_total", `cdn="cdn-a"`); n < 1 {
 		t.Errorf("collector counted %v errors on cdn-a", n)
+	}
+	for _, cdn := range []string{"cdn-a", "cdn-b"} {
+		if n := metricValue(metrics, "rewind_qos_bytes_total", `cdn="`+cdn+`"`); n <= 0 {
+			t.Errorf("no CMCD bytes attributed to %s", cdn)
+		}
 	}
 	if n := metricValue(metrics, "rewind_sched_switches_total", `from="cdn-a"`, `to="cdn-b"`, `reason="failed"`); n < 1 {
 		t.Errorf("%v switches from the failed cdn-a to cdn-b", n)
 	}
 	if n := metricValue(metrics, "rewind_sched_switches_total", `from="cdn-b"`, `to="cdn-a"`, `reason="recovered"`); n < 1 {
 		t.Errorf("%v switches back to the recovered cdn-a", n)
+	}
+	// The policy's decisions, for the record.
+	for _, l := range strings.Split(dev.log.String(), "\n") {
+		if strings.Contains(l, "part=policy") {
+			t.Log(l)
+		}
 	}
 	if t.Failed() {
 		report(final)
