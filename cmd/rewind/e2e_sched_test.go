@@ -270,9 +270,11 @@ func TestSchedSteering(t *testing.T) {
 	nm := schedNodeModules(t)
 	mediatest.Require(t)
 
-	// A 60 s recording of 1 s segments, published faster than real time.
-	src := mediatest.WriteFLV(t, t.TempDir(), "src", mediatest.Source{Seconds: 60, GOP: 25})
+	// A 90 s recording of 1 s segments, published faster than real time:
+	// the test plays about 35 s of it, the rest is slack for a slow machine.
+	src := mediatest.WriteFLV(t, t.TempDir(), "src", mediatest.Source{Seconds: 90, GOP: 25})
 	dir := t.TempDir()
+	const span, recoverAfter = 6 * time.Second, 4 * time.Second
 	dev := &proc{t: t, rtmpAddr: freeAddr(t), httpAddr: freeAddr(t)}
 	cdnA, cdnB := startCDN(t, "cdn-a", dev.httpAddr), startCDN(t, "cdn-b", dev.httpAddr)
 	cdnOf := map[string]string{cdnA.Addr: "cdn-a", cdnB.Addr: "cdn-b"}
@@ -281,8 +283,8 @@ func TestSchedSteering(t *testing.T) {
 	dev.args = []string{"dev", "--rtmp-addr", dev.rtmpAddr, "--http-addr", dev.httpAddr,
 		"--segment-duration", "1s", "--store", "file://" + filepath.Join(dir, "store"), "--spool", filepath.Join(dir, "spool"),
 		"--cdns", cdns, "--steer-public-url", "http://" + dev.httpAddr, "--steer-ttl", "1s",
-		"--sched-interval", "1s", "--sched-span", "6s", "--sched-min-sessions", "1", "--sched-min-attempts", "2",
-		"--sched-recover-after", "4s", "--sched-min-dwell", "4s", "--probe-interval", "500ms", "--probe-timeout", "400ms"}
+		"--sched-interval", "1s", "--sched-span", span.String(), "--sched-min-sessions", "1", "--sched-min-attempts", "2",
+		"--sched-recover-after", recoverAfter.String(), "--sched-min-dwell", "4s", "--probe-interval", "500ms", "--probe-timeout", "400ms"}
 	dev.start()
 	t.Cleanup(func() {
 		dev.kill()
@@ -337,7 +339,11 @@ func TestSchedSteering(t *testing.T) {
 		}
 		t.Logf("pathways %v; beacons %v %v; page errors %v; console %v", st.Pathways, st.Beacons, st.BeaconErrors, st.PageErrors, st.Console)
 		t.Logf("played to %.2fs (paused %v)", st.CurrentTime, st.Paused)
-		t.Logf("dev metrics:\n%s", schedMetrics(httpGet(t, "http://"+dev.httpAddr+"/metrics")))
+		if resp, err := http.Get("http://" + dev.httpAddr + "/metrics"); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			t.Logf("dev metrics:\n%s", schedMetrics(string(b)))
+		}
 		for name, c := range map[string]*nginxtest.Server{"cdn-a": cdnA, "cdn-b": cdnB} {
 			b, _ := os.ReadFile(filepath.Join(c.Dir, "cdn.log"))
 			t.Logf("%s access log:\n%s", name, b)
@@ -391,9 +397,12 @@ func TestSchedSteering(t *testing.T) {
 	waitFor("fragments from cdn-b while cdn-a is down", 20*time.Second, func(st *pageState) bool {
 		return st.fragsSince(ms(down), "cdn-b") >= 3 && st.CurrentTime > downTime+2
 	})
-	// It stays down a while: its probes fail, so the policy keeps it
-	// failed once the player's errors have left the scoring window.
-	time.Sleep(8 * time.Second)
+	// It stays down until the player's errors have left the scoring window
+	// and the recover time has passed: its failing probes must keep it
+	// failed.
+	if st := br.state(); st.firstManifestSince(ms(down), "cdn-b") != nil {
+		time.Sleep(time.Until(time.UnixMilli(*st.firstManifestSince(ms(down), "cdn-b")).Add(span + recoverAfter + 2*time.Second)))
+	}
 
 	// Phase 3: cdn-a is back on its port.
 	cdnA.Start()
@@ -465,6 +474,30 @@ func TestSchedSteering(t *testing.T) {
 	for _, l := range strings.Split(dev.log.String(), "\n") {
 		if strings.Contains(l, "part=policy") {
 			t.Log(l)
+		}
+	}
+	// hls.js moved because the steering server told it to (this page
+	// retries a failing fragment rather than fail over on its own), and
+	// soon after: within the TTL plus a fragment or two.
+	for _, c := range []struct {
+		cdn   string
+		since int64
+	}{{"cdn-b", ms(down)}, {"cdn-a", ms(back)}} {
+		m := final.firstManifestSince(c.since, c.cdn)
+		var f *int64
+		for _, fr := range final.Frags {
+			if fr.At >= c.since && fr.CDN == c.cdn {
+				f = &fr.At
+				break
+			}
+		}
+		if m == nil || f == nil {
+			t.Errorf("%s: first manifest ranking it first %v, first fragment %v", c.cdn, m, f)
+			continue
+		}
+		t.Logf("%s: first fragment %.2fs after the first manifest ranking it first", c.cdn, float64(*f-*m)/1000)
+		if *f < *m || *f-*m > 5000 {
+			t.Errorf("%s: first fragment %.2fs after the first manifest ranking it first", c.cdn, float64(*f-*m)/1000)
 		}
 	}
 	if t.Failed() {
