@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -173,6 +174,8 @@ func startBrowser(t *testing.T, nm string, args ...string) *browserRun {
 	b := &browserRun{ended: make(chan struct{})}
 	b.cmd = exec.Command("node", append([]string{"testdata/sched/steer.cjs"}, args...)...)
 	b.cmd.Env = append(os.Environ(), "NODE_PATH="+nm)
+	// Its own process group, so that the cleanup ends Chromium with it.
+	b.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	b.cmd.Stderr = &syncWriter{mu: &b.mu, w: &b.errs}
 	out, err := b.cmd.StdoutPipe()
 	if err != nil {
@@ -211,7 +214,7 @@ func startBrowser(t *testing.T, nm string, args ...string) *browserRun {
 		b.cmd.Wait()
 	}()
 	t.Cleanup(func() {
-		b.cmd.Process.Kill()
+		syscall.Kill(-b.cmd.Process.Pid, syscall.SIGKILL)
 		<-b.ended
 	})
 	return b
@@ -298,6 +301,21 @@ func TestSchedSteering(t *testing.T) {
 		t.Fatalf("publish: %v\n%s", err, out)
 	}
 	runs := waitRuns(t, fsStore(t, filepath.Join(dir, "store")), camStream, 1, 30*time.Second)
+	// Both are caches: a segment's second request is a hit, whatever its
+	// query (CMCD differs on every request).
+	for _, c := range []*nginxtest.Server{cdnA, cdnB} {
+		for i, want := range []string{"MISS", "HIT"} {
+			resp, err := http.Get(fmt.Sprintf("http://%s/hls/live/cam/%s/1.ts?CMCD=sid%%3D%%22x%d%%22", c.Addr, runs[0], i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if got := resp.Header.Get("X-Cache"); resp.StatusCode != 200 || got != want {
+				t.Errorf("%s: request %d of a segment: %d, X-Cache %q, want 200 %s", cdnOf[c.Addr], i+1, resp.StatusCode, got, want)
+			}
+		}
+	}
 
 	front := http.NewServeMux()
 	front.HandleFunc("/hls.min.js", func(w http.ResponseWriter, r *http.Request) {
