@@ -3,7 +3,9 @@ package sched
 import (
 	"fmt"
 	"maps"
+	"net"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -131,4 +133,27 @@ func FormatRegions(m map[netip.Prefix]string) string {
 		specs = append(specs, r+"="+strings.Join(by[r], ","))
 	}
 	return strings.Join(specs, " ")
+}
+
+// PushAddrs maps the host:port of each CDN's push address (the RTMP
+// ingest the origin's relay targets) to the CDN, so that relay faults
+// count against the CDN they hit. The port defaults to RTMP's 1935, as the
+// relay dials it; templates whose host is not literal are left out.
+func PushAddrs(cdns []CDN) map[string]string {
+	out := map[string]string{}
+	for _, c := range cdns {
+		if c.Push == "" {
+			continue
+		}
+		u, err := url.Parse(c.Push)
+		if err != nil || u.Host == "" || strings.ContainsAny(u.Host, "{}") {
+			continue
+		}
+		addr := u.Host
+		if u.Port() == "" {
+			addr = net.JoinHostPort(u.Hostname(), "1935")
+		}
+		out[addr] = c.Name
+	}
+	return out
 }

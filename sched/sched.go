@@ -286,6 +286,12 @@ func (s *Service) Run(ctx context.Context) error {
 	start(s.runner.Run)
 	start(s.persist)
 	wg.Wait()
+	return s.Close()
+}
+
+// Close stops the collector's aggregator and the steering server's
+// ranking calls; Run does it when it ends, a Service never run needs it.
+func (s *Service) Close() error {
 	_ = s.steer.Close()
 	return s.collector.Close()
 }

@@ -3,44 +3,17 @@ package vodapi
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-)
 
-// nodeModules finds the playwright-core that `make deps` installs under
-// .tools/node at the module root.
-func nodeModules(t *testing.T) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			nm := filepath.Join(dir, ".tools", "node", "node_modules")
-			if _, err := os.Stat(filepath.Join(nm, "playwright-core")); err != nil {
-				t.Fatalf("playwright-core not found under %s: run `make deps`", nm)
-			}
-			return nm
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test")
-		}
-		dir = parent
-	}
-}
+	"github.com/rewind-vod/rewind/internal/browsertest"
+)
 
 // hls.js in headless Chromium plays a replay from the page: currentTime
 // passes 5 s and no fatal error fires.
 func TestPagePlaysInChromium(t *testing.T) {
-	for _, b := range []string{"node", "/usr/bin/chromium"} {
-		if _, err := exec.LookPath(b); err != nil {
-			t.Fatalf("%s not found: run `make deps`", b)
-		}
-	}
-	nm := nodeModules(t)
+	nm := browsertest.NodeModules(t)
 	a := newAPI(t, Config{})
 	writeRun(t, a.st, time.Now().Add(-time.Hour), false)
 
@@ -51,8 +24,7 @@ func TestPagePlaysInChromium(t *testing.T) {
 	if resp, _ := get(t, a.ts.URL+"/web/vendor/hls.light.min.js"); resp.StatusCode != 200 {
 		t.Fatalf("hls.js: %d", resp.StatusCode)
 	}
-	cmd := exec.Command("node", "testdata/browser/play.cjs", a.ts.URL+"/")
-	cmd.Env = append(os.Environ(), "NODE_PATH="+nm)
+	cmd := browsertest.Command(nm, "testdata/browser/play.cjs", a.ts.URL+"/")
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("browser: %v\n%s", err, out)
@@ -82,12 +54,7 @@ func TestPagePlaysInChromium(t *testing.T) {
 // first run, with no `ended` event, no fatal hls.js error, and every
 // playlist load an EVENT without ENDLIST.
 func TestPlayerFollowsReconnect(t *testing.T) {
-	for _, b := range []string{"node", "/usr/bin/chromium"} {
-		if _, err := exec.LookPath(b); err != nil {
-			t.Fatalf("%s not found: run `make deps`", b)
-		}
-	}
-	nm := nodeModules(t)
+	nm := browsertest.NodeModules(t)
 	a := newAPI(t, Config{})
 	segs := testSegments(t)
 	var runDur time.Duration
@@ -105,9 +72,8 @@ func TestPlayerFollowsReconnect(t *testing.T) {
 	}
 	browser := make(chan outcome, 1)
 	go func() {
-		cmd := exec.Command("node", "testdata/browser/live.cjs", a.ts.URL+"/", a.ts.URL+"/hls/live/cam/index.m3u8",
+		cmd := browsertest.Command(nm, "testdata/browser/live.cjs", a.ts.URL+"/", a.ts.URL+"/hls/live/cam/index.m3u8",
 			fmt.Sprint(played), "60000")
-		cmd.Env = append(os.Environ(), "NODE_PATH="+nm)
 		out, err := cmd.Output()
 		browser <- outcome{out, err}
 	}()

@@ -63,7 +63,12 @@ var prometheusSynthetic = map[string]bool{
 // dashboard query names must be exported, or the alert never fires and the
 // panel stays empty without anyone noticing.
 func TestMonitoringUsesExportedMetrics(t *testing.T) {
-	exported := exportedByDevNode(t)
+	// With the scheduler on (a probe too), once with its in-process input
+	// and once with Prometheus: each registers its reader's metrics.
+	sched := []string{"--cdns", "cdn-a;hls=http://a.example;probe=http://a.example/ok cdn-b;hls=http://b.example",
+		"--regions", "eu=10.1.0.0/16", "--steer-public-url", "http://sched.example"}
+	exported := exportedByDevNode(t, sched...)
+	exported.merge(exportedByDevNode(t, append(sched, "--prometheus-url", "http://127.0.0.1:1")...))
 	if len(exported.names) == 0 {
 		t.Fatal("the dev node exports no metrics at all")
 	}
@@ -231,6 +236,24 @@ type exportedMetrics struct {
 	labels map[string]map[string]bool // the metric's own labels (const and variable)
 }
 
+// merge adds what o exports.
+func (e exportedMetrics) merge(o exportedMetrics) {
+	for n := range o.names {
+		e.names[n] = true
+	}
+	for n, k := range o.kinds {
+		e.kinds[n] = k
+	}
+	for n, ls := range o.labels {
+		if e.labels[n] == nil {
+			e.labels[n] = map[string]bool{}
+		}
+		for l := range ls {
+			e.labels[n][l] = true
+		}
+	}
+}
+
 // targetLabels are the labels Prometheus adds to every series it scrapes.
 var targetLabels = []string{"job", "instance"}
 
@@ -330,19 +353,19 @@ func (r *recordingRegistry) registered() []prometheus.Collector {
 
 // exportedByDevNode builds a dev node as `rewind dev` does (same flags,
 // same setup, same buildNode) and returns every metric name it exports.
-func exportedByDevNode(t *testing.T) exportedMetrics {
+func exportedByDevNode(t *testing.T, extra ...string) exportedMetrics {
 	t.Helper()
 	fs := flag.NewFlagSet("rewind dev", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	f, _ := newNodeSettings(fs, "dev")
-	err := fs.Parse([]string{
+	err := fs.Parse(append([]string{
 		"--jobs", "file://" + t.TempDir(),
 		"--spool", t.TempDir(),
 		"--store", "file://" + t.TempDir(),
 		"--rtmp-addr", "127.0.0.1:0",
 		"--http-addr", "127.0.0.1:0",
 		"--node", "monitoring-test",
-	})
+	}, extra...))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os/signal"
 	"syscall"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/rewind-vod/rewind/infra/lambdahttp"
 	"github.com/rewind-vod/rewind/infra/queue"
+	"github.com/rewind-vod/rewind/sched/collect"
 	"github.com/rewind-vod/rewind/vodapi"
 )
 
@@ -48,8 +50,21 @@ func serveReplay(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer api.Close()
+	var h http.Handler = api.Handler()
+	if len(f.CDNs) > 0 {
+		// A stateless collector of the CMCD on replay requests that reach
+		// this API (cache misses through the CDNs): Prometheus scrapes it.
+		qc := f.QoS
+		qc.CDNs = cdnNames(f.CDNs)
+		col, err := collect.New(qc, log, reg)
+		if err != nil {
+			return err
+		}
+		defer col.Close()
+		h = col.Observe(h)
+	}
 	mux := metricsMux(reg)
-	mux.Handle("/", api.Handler())
+	mux.Handle("/", h)
 	if lambdahttp.InLambda() {
 		// The same routes answer Lambda's HTTP events; Start runs until
 		// the function's environment is shut down.

@@ -13,7 +13,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rewind-vod/rewind/infra/store"
+	"github.com/rewind-vod/rewind/origin/relay"
 	"github.com/rewind-vod/rewind/sched"
+	"github.com/rewind-vod/rewind/sched/admin"
+	"github.com/rewind-vod/rewind/sched/collect"
 )
 
 // defaultSchedHTTP is where `rewind sched` listens by default.
@@ -55,6 +58,7 @@ func bindSched(b *binder, c *sched.Config) {
 		sched.ParseRegions, sched.FormatRegions, &c.Regions)
 	bind(b, "qos-client-ip-header", "header a trusted proxy in front puts the client address in (e.g. X-Forwarded-For; empty: the connection's address)", &c.Collect.ClientIPHeader)
 	bind(b, "qos-queue", "QoS reports parsed but not yet aggregated; past it reports get 429", &c.Collect.QueueSize)
+	bind(b, "qos-max-streams", "streams with QoS series of their own (rewind_qos_stream_*); later ones are \"other\"", &c.Collect.MaxStreams)
 	bind(b, "prometheus-url", "read the scheduler's inputs from this Prometheus (which scrapes the collectors); empty: from this process's collector", &c.PrometheusURL)
 	bind(b, "prometheus-selector", "label matchers added to every PromQL selector, e.g. job=\"rewind-sched\"", &c.Prometheus.Selector)
 	bind(b, "prometheus-timeout", "deadline of each Prometheus query", &c.Prometheus.Timeout)
@@ -79,7 +83,7 @@ func bindSched(b *binder, c *sched.Config) {
 
 // schedRoutes are the paths the scheduler serves beside the replay API
 // in dev.
-var schedRoutes = []string{"/v1/qos/", "/v1/steer/", "/v1/addresses/", "/v1/sched/", "/sched"}
+var schedRoutes = []string{"/v1/qos/", "/v1/steer/", "/v1/addresses/", "/v1/sched/", "/sched", "/sched/"}
 
 // newScheduler builds the scheduler and its admin API from settings;
 // nil, nil when no CDN is configured (dev without --cdns).
@@ -91,7 +95,14 @@ func newScheduler(ctx context.Context, c sched.Config, adminToken string, st sto
 	if err != nil {
 		return nil, nil, err
 	}
+	adm, err := admin.New(admin.Config{Token: adminToken, Inputs: svc.Inputs}, svc.Engine(), log)
+	if err != nil {
+		return nil, nil, err
+	}
 	mux := http.NewServeMux()
+	for _, p := range []string{"/v1/sched/", "/sched", "/sched/"} {
+		mux.Handle(p, adm.Handler())
+	}
 	mux.Handle("/", svc.Handler())
 	return svc, mux, nil
 }
@@ -146,4 +157,23 @@ func serveSched(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log.Info("stopped")
 	return runErr
+}
+
+func cdnNames(cdns []sched.CDN) []string {
+	names := make([]string, len(cdns))
+	for i, c := range cdns {
+		names[i] = c.Name
+	}
+	return names
+}
+
+// relayResults counts the relay's faults against the CDN whose push
+// address a target is (addrs: host:port -> CDN); other targets are not a
+// CDN's.
+func relayResults(addrs map[string]string, col *collect.Collector) func(string, relay.Result) {
+	return func(addr string, r relay.Result) {
+		if cdn, ok := addrs[addr]; ok {
+			col.AddRelay(cdn, collect.RelayDelta{ConnectFailures: r.Failures, Reconnects: r.Reconnects, DroppedFrames: r.Dropped})
+		}
+	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/rewind-vod/rewind/origin/relay"
 	"github.com/rewind-vod/rewind/recorder"
 	"github.com/rewind-vod/rewind/sched"
+	"github.com/rewind-vod/rewind/sched/collect"
 	"github.com/rewind-vod/rewind/vodapi"
 )
 
@@ -183,10 +184,20 @@ type node struct {
 	jobs    queue.Queue        // dev only: clip jobs, shared by the API and the worker
 	worker  clipWorker         // dev only, cgo builds only
 	sched   *sched.Service     // dev only, with --cdns
-	handler http.Handler       // everything on the HTTP address
+	// schedHandler serves the scheduler's routes (dev); relayQoS counts
+	// relay faults per CDN where no scheduler runs (origin, with --cdns).
+	schedHandler http.Handler
+	relayQoS     *collect.Collector
+	handler      http.Handler // everything on the HTTP address
 }
 
 func (n *node) close() {
+	if n.sched != nil {
+		n.sched.Close()
+	}
+	if n.relayQoS != nil {
+		n.relayQoS.Close()
+	}
 	if n.api != nil {
 		n.api.Close()
 	}
@@ -220,11 +231,32 @@ func buildNode(role string, f *nodeSettings, log *slog.Logger, st store.Store, r
 	}
 	players := origin.NewPlayers(pc, log, reg)
 	sinks := []origin.Sink{recorderSink{rec}} // and players, as Config.Players
+	n := &node{}
+	rcfg := f.Relay
+	if len(f.Sched.CDNs) > 0 {
+		// Relay targets at a CDN's push address are that CDN's ingest: their
+		// faults are the CDN's, for the scheduler. dev feeds its own
+		// scheduler; an origin keeps a collector of them for Prometheus.
+		var col *collect.Collector
+		if role == "dev" {
+			if n.sched, n.schedHandler, err = newScheduler(context.Background(), f.Sched, f.AdminToken, st, log, reg); err != nil {
+				return nil, err
+			}
+			col = n.sched.Collector()
+		} else {
+			if n.relayQoS, err = collect.New(collect.Config{CDNs: cdnNames(f.Sched.CDNs)}, log, reg); err != nil {
+				return nil, err
+			}
+			col = n.relayQoS
+		}
+		rcfg.Results = relayResults(sched.PushAddrs(f.Sched.CDNs), col)
+	}
 	// The relay's metrics always exist (at zero, for the alerts); it is a
 	// sink only when there are rules, so a node without relays does not
 	// queue every frame for it.
-	rl, err := relay.New(f.Relay, log, reg)
+	rl, err := relay.New(rcfg, log, reg)
 	if err != nil {
+		n.close()
 		return nil, err
 	}
 	if len(f.Relay.Rules) > 0 {
@@ -239,9 +271,10 @@ func buildNode(role string, f *nodeSettings, log *slog.Logger, st store.Store, r
 	}
 	org, err := origin.New(oc, sinks, log, reg)
 	if err != nil {
+		n.close()
 		return nil, err
 	}
-	n := &node{rec: rec, players: players, org: org, dir: dir}
+	n.rec, n.players, n.org, n.dir = rec, players, org, dir
 
 	mux := metricsMux(reg)
 	liveAPI := org.APIHandler(f.AdminToken)
@@ -261,17 +294,12 @@ func buildNode(role string, f *nodeSettings, log *slog.Logger, st store.Store, r
 		}
 		n.worker = devEditor(f.Editor, st, n.jobs, log, reg)
 		var api http.Handler = n.api.Handler()
-		// With --cdns, the scheduler runs here too, reading its own
-		// collector, which also sees the CMCD on replay requests.
-		var schedHandler http.Handler
-		if n.sched, schedHandler, err = newScheduler(context.Background(), f.Sched, f.AdminToken, st, log, reg); err != nil {
-			n.close()
-			return nil, err
-		}
+		// With --cdns, the scheduler runs here too (built above), reading
+		// its own collector, which also sees the CMCD on replay requests.
 		if n.sched != nil {
 			api = n.sched.Observe(api)
 			for _, p := range schedRoutes {
-				mux.Handle(p, schedHandler)
+				mux.Handle(p, n.schedHandler)
 			}
 		}
 		mux.Handle("/", api)

@@ -11,6 +11,7 @@ import (
 	"github.com/rewind-vod/rewind/origin/relay"
 	"github.com/rewind-vod/rewind/recorder"
 	"github.com/rewind-vod/rewind/sched"
+	"github.com/rewind-vod/rewind/sched/collect"
 	"github.com/rewind-vod/rewind/vodapi"
 )
 
@@ -182,6 +183,10 @@ func newNodeSettings(fs *flag.FlagSet, role string) (*nodeSettings, *binder) {
 		bind(b, "registry-refresh", "how often the node registry is reread", &s.Directory.Refresh)
 		bind(b, "pull-linger", "how long a stream pulled from another node is kept after its last player left", &s.Players.PullLinger)
 		bind(b, "pull-timeout", "how long a player waits for a stream pulled from another node to start", &s.Players.PullTimeout)
+		// Only the CDNs' names and push addresses matter here: relay
+		// targets at them count as their faults (rewind_qos_relay_*).
+		bindParsed(b, "cdns", "the CDNs, as `rewind sched --cdns` takes them: relay targets at a CDN's push= address count as that CDN's faults for the scheduler",
+			sched.ParseCDNs, sched.FormatCDNs, &s.Sched.CDNs)
 		return s, b
 	}
 	// dev: the live players and the replay API share the playback secrets,
@@ -202,10 +207,14 @@ type replaySettings struct {
 	HTTPAddr string
 	API      vodapi.Config
 	Jobs     queueSettings
+	// QoS collects the CMCD on replay requests, for the CDNs of --cdns
+	// (their names: QoS.CDNs is set from them at start).
+	QoS  collect.Config
+	CDNs []sched.CDN
 }
 
 func newReplaySettings(fs *flag.FlagSet) (*replaySettings, *binder) {
-	s := &replaySettings{HTTPAddr: defaultHTTPAddr, API: vodapi.DefaultConfig()}
+	s := &replaySettings{HTTPAddr: defaultHTTPAddr, API: vodapi.DefaultConfig(), QoS: collect.DefaultConfig()}
 	b := newBinder(fs)
 	s.commonSettings.bind(b)
 	s.Jobs.bind(b, "")
@@ -215,6 +224,10 @@ func newReplaySettings(fs *flag.FlagSet) (*replaySettings, *binder) {
 	bind(b, "playback-secrets", "comma-separated HMAC secrets for signed playback URLs (empty: playback is open)", &s.API.PlaybackSecrets)
 	bind(b, "public-url", "the API's external base URL, for URLs in answers and webhooks (default: paths)", &s.API.PublicURL)
 	bindWebhookAllow(b, &s.API.WebhookGuard)
+	bindParsed(b, "cdns", "the CDNs (as `rewind sched --cdns` takes them; only their names matter here): CMCD on replay requests is collected per CDN (X-Rewind-CDN) into rewind_qos_* for Prometheus",
+		sched.ParseCDNs, sched.FormatCDNs, &s.CDNs)
+	bindParsed(b, "regions", "client regions, as `rewind sched --regions` takes them", sched.ParseRegions, sched.FormatRegions, &s.QoS.Regions)
+	bind(b, "qos-client-ip-header", "header a trusted proxy in front puts the client address in (empty: the connection's address)", &s.QoS.ClientIPHeader)
 	return s, b
 }
 

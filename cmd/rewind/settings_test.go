@@ -39,6 +39,7 @@ var roleFlags = map[string]map[string][]string{
 		"cache-bytes": {"API.CacheBytes"}, "api-tokens": {"API.APITokens"}, "cors-origins": {"API.CORSOrigins"},
 		"playback-secrets": {"API.PlaybackSecrets"}, "public-url": {"API.PublicURL"},
 		"webhook-allow": {"API.WebhookGuard"},
+		"cdns":          {"CDNs"}, "regions": {"QoS.Regions"}, "qos-client-ip-header": {"QoS.ClientIPHeader"},
 	},
 	"proxy": {
 		"store": {"Store"}, "s3-endpoint": {"StoreOpts.Endpoint"}, "s3-region": {"StoreOpts.Region"},
@@ -92,6 +93,7 @@ func originFlags() map[string][]string {
 		"heartbeat-interval": {"Origin.HeartbeatInterval"}, "recent-window": {"Origin.RecentWindow"},
 		"node-timeout": {"Directory.Timeout"}, "registry-refresh": {"Directory.Refresh"},
 		"pull-linger": {"Players.PullLinger"}, "pull-timeout": {"Players.PullTimeout"},
+		"cdns": {"Sched.CDNs"},
 	}
 }
 
@@ -128,7 +130,7 @@ func devFlags() map[string][]string {
 func schedFlags(prefix string) map[string][]string {
 	m := map[string][]string{
 		"cdns": {"CDNs"}, "regions": {"Regions"},
-		"qos-client-ip-header": {"Collect.ClientIPHeader"}, "qos-queue": {"Collect.QueueSize"},
+		"qos-client-ip-header": {"Collect.ClientIPHeader"}, "qos-queue": {"Collect.QueueSize"}, "qos-max-streams": {"Collect.MaxStreams"},
 		"prometheus-url": {"PrometheusURL"}, "prometheus-selector": {"Prometheus.Selector"},
 		"prometheus-timeout": {"Prometheus.Timeout"},
 		"sched-span":         {"InProcess.Span", "Prometheus.Span"},

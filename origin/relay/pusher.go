@@ -81,6 +81,7 @@ func (t *pusher) offer(f media.Frame) {
 	default:
 		t.dropped.Add(1)
 		t.rs.r.drops.Inc()
+		t.report(Result{Dropped: 1})
 		t.resync.Store(true)
 	}
 }
@@ -91,6 +92,13 @@ func (t *pusher) fail(err error) {
 	t.lastErr = err.Error()
 	t.mu.Unlock()
 	t.rs.r.failures.Inc()
+	t.report(Result{Failures: 1})
+}
+
+func (t *pusher) report(r Result) {
+	if f := t.rs.r.cfg.Results; f != nil {
+		f(t.target.addr, r)
+	}
 }
 
 // run connects, publishes and reconnects with backoff until the stream
@@ -108,6 +116,7 @@ func (t *pusher) run() {
 		if err == nil {
 			if attempt > 0 {
 				t.rs.r.reconnects.Inc()
+				t.report(Result{Reconnects: 1})
 			}
 			t.log.Info("relay publishing")
 			fails = 0

@@ -36,6 +36,18 @@ type Config struct {
 	// MinBackoff and MaxBackoff bound the wait between reconnects
 	// (default 1 s and 30 s; doubled per failure, with jitter).
 	MinBackoff, MaxBackoff time.Duration
+	// Results, when set, is told each target's faults as they happen, by
+	// the target's host:port (each relay target is a CDN's ingest, so the
+	// scheduler counts them against that CDN). It must not block: it runs
+	// on the push's goroutine, and on the publisher's for drops.
+	Results func(addr string, r Result) `json:"-"`
+}
+
+// Result is one fault of a relay target.
+type Result struct {
+	Failures   int64 // a connect, publish or send that failed
+	Reconnects int64 // a publish started again after a failure
+	Dropped    int64 // frames dropped because the target fell behind
 }
 
 // Relay is a Sink that re-pushes live streams to the RTMP targets of the

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,9 +47,20 @@ func TestParseRule(t *testing.T) {
 func TestRelayToSecondOrigin(t *testing.T) {
 	recB := newTestSink("recB")
 	b := startServer(t, origin.Config{Node: "cdn"}, recB)
+	var resMu sync.Mutex
+	results := map[string]Result{} // by target address, summed
 	relay, err := New(Config{
 		Rules:      []Rule{{Match: "live", Target: "rtmp://" + b.addr + "/edge/{name}_copy"}},
 		MinBackoff: 200 * time.Millisecond, MaxBackoff: 500 * time.Millisecond, Timeout: 3 * time.Second,
+		Results: func(addr string, r Result) {
+			resMu.Lock()
+			defer resMu.Unlock()
+			sum := results[addr]
+			sum.Failures += r.Failures
+			sum.Reconnects += r.Reconnects
+			sum.Dropped += r.Dropped
+			results[addr] = sum
+		},
 	}, testLogger(t), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -87,6 +99,13 @@ func TestRelayToSecondOrigin(t *testing.T) {
 		r := recB2.runsFor("edge", "cam_copy")
 		return len(r) == 1 && r[0].frames[media.FrameVideo] > 25
 	})
+	// The scheduler hears of the outage as faults of that target.
+	resMu.Lock()
+	got, n := results[b.addr], len(results)
+	resMu.Unlock()
+	if got.Failures < 1 || got.Reconnects != 1 || n != 1 {
+		t.Errorf("results reported %+v, want failures and one reconnect for %s", results, b.addr)
+	}
 	if err := pub.wait(t); err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,8 @@ import (
 // label values already bounded by Labels.
 type Observation struct {
 	CDN, Region string
+	// Stream is the app/name the player side is about ("" unknown).
+	Stream string
 
 	FirstFrame []time.Duration
 	Latency    []time.Duration
@@ -105,14 +107,32 @@ type aggKey struct{ cdn, region string }
 type Aggregator struct {
 	m *metrics
 
-	mu       sync.Mutex
-	stats    map[aggKey]*Snapshot
-	relay    map[string]*RelayDelta // by CDN
-	sessions *sessionTable
+	mu           sync.Mutex
+	stats        map[aggKey]*Snapshot
+	streams      map[streamKey]*StreamSnapshot
+	streamLabels streamLabels
+	relay        map[string]*RelayDelta // by CDN
+	sessions     *sessionTable
 }
 
-func newAggregator(m *metrics, maxSessions int) *Aggregator {
-	return &Aggregator{m: m, stats: map[aggKey]*Snapshot{}, sessions: newSessionTable(maxSessions)}
+func newAggregator(m *metrics, maxSessions, maxStreams int) *Aggregator {
+	return &Aggregator{m: m, stats: map[aggKey]*Snapshot{}, sessions: newSessionTable(maxSessions),
+		streams: map[streamKey]*StreamSnapshot{}, streamLabels: streamLabels{max: maxStreams, seen: map[string]bool{}}}
+}
+
+// merge adds o's samples and counts to x (same CDN and region).
+func (x *Observation) merge(o Observation) {
+	x.FirstFrame = append(x.FirstFrame, o.FirstFrame...)
+	x.Latency = append(x.Latency, o.Latency...)
+	x.Stalls += o.Stalls
+	x.StalledMS += o.StalledMS
+	x.WatchedMS += o.WatchedMS
+	x.Errors += o.Errors
+	x.DroppedFrames += o.DroppedFrames
+	x.PushPublishErrors += o.PushPublishErrors
+	x.PushDroppedFrames += o.PushDroppedFrames
+	x.PushFrames += o.PushFrames
+	x.Bytes += o.Bytes
 }
 
 // Add applies one observation.
@@ -123,6 +143,7 @@ func (a *Aggregator) Add(o Observation) {
 }
 
 func (a *Aggregator) addLocked(o Observation) {
+	a.addStreamLocked(&o)
 	k := aggKey{o.CDN, o.Region}
 	s := a.stats[k]
 	if s == nil {

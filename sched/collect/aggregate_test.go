@@ -74,7 +74,7 @@ func testAggregator(t *testing.T, maxSessions int) (*Aggregator, *prometheus.Reg
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newAggregator(m, maxSessions), reg
+	return newAggregator(m, maxSessions, 100), reg
 }
 
 // metricValue reads one series from reg: a counter's value, or a

@@ -22,6 +22,9 @@ type Config struct {
 	QueueSize int
 	// MaxSessions bounds the CMCD v2 sessions remembered for deltas.
 	MaxSessions int
+	// MaxStreams bounds the streams with series of their own
+	// (rewind_qos_stream_*); later ones are "other".
+	MaxStreams int
 	// ClientIPHeader, when set (e.g. "X-Forwarded-For"), names the header
 	// a trusted proxy in front puts the client address in (first entry);
 	// otherwise the connection's address is the client's.
@@ -30,7 +33,7 @@ type Config struct {
 
 // DefaultConfig is what a zero Config field gets.
 func DefaultConfig() Config {
-	return Config{QueueSize: 4096, MaxSessions: 65536}
+	return Config{QueueSize: 4096, MaxSessions: 65536, MaxStreams: 100}
 }
 
 // Collector is the HTTP front of the aggregation: handlers parse and
@@ -71,6 +74,9 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Collector, e
 	if cfg.MaxSessions <= 0 {
 		cfg.MaxSessions = def.MaxSessions
 	}
+	if cfg.MaxStreams <= 0 {
+		cfg.MaxStreams = def.MaxStreams
+	}
 	if log == nil {
 		log = slog.Default()
 	}
@@ -85,7 +91,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Collector, e
 	ctx, stop := context.WithCancel(context.Background())
 	c := &Collector{
 		cfg: cfg, log: log, labels: labels, m: m,
-		agg:   newAggregator(m, cfg.MaxSessions),
+		agg:   newAggregator(m, cfg.MaxSessions, cfg.MaxStreams),
 		queue: make(chan work, cfg.QueueSize),
 		stop:  stop, done: make(chan struct{}),
 	}

@@ -42,6 +42,7 @@ type metrics struct {
 	relayDropped    *prometheus.CounterVec
 	reportsIn       *prometheus.CounterVec
 	reportsDropped  *prometheus.CounterVec
+	stream          *streamMetrics
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -68,10 +69,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		relayDropped:    counter("rewind_qos_relay_dropped_frames_total", "Frames the relay dropped for a CDN.", "cdn"),
 		reportsIn:       counter("rewind_qos_reports_total", "Reports accepted, by format.", "format"),
 		reportsDropped:  counter("rewind_qos_reports_dropped_total", "Reports refused or shed, by reason.", "reason"),
+		stream:          newStreamMetrics(),
 	}
 	for _, c := range []prometheus.Collector{m.firstFrame, m.latency, m.stalls, m.stalled, m.watched, m.errors,
 		m.dropped, m.pushErrors, m.pushDropped, m.pushFrames, m.bytes, m.relayConnect, m.relayReconnects, m.relayDropped,
-		m.reportsIn, m.reportsDropped} {
+		m.reportsIn, m.reportsDropped, m.stream.sessions, m.stream.errors, m.stream.stalls, m.stream.watched} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("collect: register metrics: %w", err)
 		}

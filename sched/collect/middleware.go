@@ -28,6 +28,9 @@ func (c *Collector) observe(r *http.Request) {
 	case !ok:
 		return
 	}
+	if rep.ContentID == "" {
+		rep.ContentID = streamOfPath(r.URL.Path) // the replay API's path names it
+	}
 	if !c.tryEnqueue("cmcd", work{region: c.region(r), cdn: c.cdnOf(r), cmcd: []Report{rep}}) {
 		c.m.reportsDropped.WithLabelValues(DropOverload).Inc()
 	}

@@ -18,7 +18,7 @@ const (
 // AddBeacon folds one validated beacon into the aggregates: player events
 // under (cdn, region), the push section under (push CDN, region).
 func (a *Aggregator) AddBeacon(l *Labels, region string, b *Beacon) {
-	o := Observation{CDN: l.CDN(b.CDN), Region: region}
+	o := Observation{CDN: l.CDN(b.CDN), Region: region, Stream: b.Stream}
 	for _, e := range b.Events {
 		switch e.T {
 		case "start":
@@ -74,9 +74,14 @@ func (a *Aggregator) AddBeacon(l *Labels, region string, b *Beacon) {
 func (a *Aggregator) AddCMCD(cdn, region string, reps []Report) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	// Each report is counted against its own stream (cid), then all of
+	// them together against (cdn, region).
 	o := Observation{CDN: cdn, Region: region}
 	for i := range reps {
-		a.cmcdLocked(&o, &reps[i])
+		one := Observation{CDN: cdn, Region: region, Stream: reps[i].ContentID}
+		a.cmcdLocked(&one, &reps[i])
+		a.addStreamLocked(&one)
+		o.merge(one)
 	}
 	a.addLocked(o)
 }

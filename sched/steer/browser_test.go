@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -20,31 +19,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rewind-vod/rewind/catalog"
+	"github.com/rewind-vod/rewind/internal/browsertest"
 	"github.com/rewind-vod/rewind/internal/mediatest"
 )
-
-// nodeModules finds the playwright-core and hls.js that `make deps`
-// installs under .tools/node at the module root.
-func nodeModules(t *testing.T) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			nm := filepath.Join(dir, ".tools", "node", "node_modules")
-			for _, p := range []string{"playwright-core", "hls.js/dist/hls.min.js"} {
-				if _, err := os.Stat(filepath.Join(nm, p)); err != nil {
-					t.Fatalf("%s not found under %s: run `make deps`", p, nm)
-				}
-			}
-			return nm
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test")
-		}
-		dir = parent
-	}
-}
 
 // cdn is one pathway: a server of the same media playlist and segments
 // under /hls/live/cam/, logging each request's host and path.
@@ -99,12 +76,7 @@ func (c *cdn) segments(host string) int {
 // fatal error; and once steering is off (410 Gone), stop reloading the
 // manifest and play on.
 func TestHLSJSFollowsSteering(t *testing.T) {
-	for _, b := range []string{"node", "/usr/bin/chromium"} {
-		if _, err := exec.LookPath(b); err != nil {
-			t.Fatalf("%s not found: run `make deps`", b)
-		}
-	}
-	nm := nodeModules(t)
+	nm := browsertest.NodeModules(t, "hls.js/dist/hls.min.js")
 	mediatest.Require(t)
 
 	// 20 s of 1 s segments.
@@ -164,9 +136,8 @@ func TestHLSJSFollowsSteering(t *testing.T) {
 	}
 	browser := make(chan outcome, 1)
 	go func() {
-		cmd := exec.Command("node", "testdata/browser/steer.cjs", public+"/page.html",
+		cmd := browsertest.Command(nm, "testdata/browser/steer.cjs", public+"/page.html",
 			public+"/v1/steer/hls/live/cam/index.m3u8?start=1767225600&exp=1&sig=x", "15", "60000")
-		cmd.Env = append(os.Environ(), "NODE_PATH="+nm)
 		out, err := cmd.Output()
 		browser <- outcome{out, err}
 	}()
