@@ -20,32 +20,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rewind-vod/rewind/internal/browsertest"
 	"github.com/rewind-vod/rewind/internal/mediatest"
 	"github.com/rewind-vod/rewind/internal/nginxtest"
 )
-
-// schedNodeModules finds the playwright-core and hls.js that `make deps`
-// installs under .tools/node at the module root.
-func schedNodeModules(t *testing.T) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			nm := filepath.Join(dir, ".tools", "node", "node_modules")
-			for _, p := range []string{"playwright-core", "hls.js/dist/hls.min.js"} {
-				if _, err := os.Stat(filepath.Join(nm, p)); err != nil {
-					t.Fatalf("%s not found under %s: run `make deps`", p, nm)
-				}
-			}
-			return nm
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test")
-		}
-		dir = parent
-	}
-}
 
 // startCDN runs one nginx as a CDN in front of rewind's replay API at
 // origin: a caching reverse proxy that names itself to the origin with
@@ -172,8 +150,7 @@ func (b *browserRun) stop(t *testing.T) pageState {
 func startBrowser(t *testing.T, nm string, args ...string) *browserRun {
 	t.Helper()
 	b := &browserRun{ended: make(chan struct{})}
-	b.cmd = exec.Command("node", append([]string{"testdata/sched/steer.cjs"}, args...)...)
-	b.cmd.Env = append(os.Environ(), "NODE_PATH="+nm)
+	b.cmd = browsertest.Command(nm, "testdata/sched/steer.cjs", args...)
 	// Its own process group, so that the cleanup ends Chromium with it.
 	b.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	b.cmd.Stderr = &syncWriter{mu: &b.mu, w: &b.errs}
@@ -265,12 +242,10 @@ func metricValue(exposition, name string, want ...string) float64 {
 // fatal error.
 func TestSchedSteering(t *testing.T) {
 	t.Parallel()
-	for _, b := range []string{"node", "/usr/bin/chromium", "nginx"} {
-		if _, err := exec.LookPath(b); err != nil {
-			t.Fatalf("%s not found: run `make deps`", b)
-		}
+	if _, err := exec.LookPath("nginx"); err != nil {
+		t.Fatal("nginx not found: run `make deps`")
 	}
-	nm := schedNodeModules(t)
+	nm := browsertest.NodeModules(t, "hls.js/dist/hls.min.js")
 	mediatest.Require(t)
 
 	// A 90 s recording of 1 s segments, published faster than real time:
