@@ -93,7 +93,10 @@ func (a *Aggregator) cmcdLocked(o *Observation, r *Report) {
 	if r.Has("d") && (r.ObjectType == "v" || r.ObjectType == "av") {
 		o.WatchedMS += r.ObjectDuration
 	}
-	if r.Has("br") && r.Has("d") && !r.Has("e") && mediaObject(r.ObjectType) &&
+	// No ot with br and d is a media segment too: hls.js 1.7.4 leaves ot
+	// out when the variant has no CODECS (the steered playlist's variants
+	// have none), and sends d only for segments.
+	if r.Has("br") && r.Has("d") && !r.Has("e") && (r.ObjectType == "" || mediaObject(r.ObjectType)) &&
 		r.Bitrate <= maxObjectKbps && r.ObjectDuration <= maxObjectMS {
 		o.Bytes += r.Bitrate * r.ObjectDuration / 8
 	}
