@@ -89,19 +89,11 @@ func cpuRound(ctx context.Context, c *cluster, tags []flvfile.Tag, n int, dur ti
 	for i := range names {
 		names[i] = fmt.Sprintf("r%d-s%d", n, i)
 	}
-	// Publishers run until stopped; the limit is only a backstop.
-	pubs := publish(ctx, px.rtmpAddr, names, tags, time.Second, dur+5*time.Minute)
+	pubs, err := c.publishLive(ctx, px.rtmpAddr, names, tags, dur)
+	if err != nil {
+		return nil, err
+	}
 	defer pubs.stop()
-	if err := c.waitNodes(ctx, "rewind_origin_publishers", func(v float64) bool { return v >= float64(n) }, 30*time.Second+time.Duration(n)*100*time.Millisecond); err != nil {
-		if k, perr := pubs.failed(); k > 0 {
-			err = fmt.Errorf("%w (%d publishers failed, first: %w)", err, k, perr)
-		}
-		return nil, err
-	}
-	// Let the connection setup and the first segments' uploads pass.
-	if err := sleep(ctx, 2*time.Second); err != nil {
-		return nil, err
-	}
 	s0, err := c.cpuSnap(ctx, px)
 	if err != nil {
 		return nil, err
@@ -155,6 +147,26 @@ func cpuRound(ctx context.Context, c *cluster, tags []flvfile.Tag, n int, dur ti
 	return r, nil
 }
 
+// publishLive publishes names through addr until stopped (the limit is
+// only a backstop) and returns once the nodes have them all live and the
+// connection setup and first uploads have passed.
+func (c *cluster) publishLive(ctx context.Context, addr string, names []string, tags []flvfile.Tag, dur time.Duration) (*publishers, error) {
+	n := len(names)
+	pubs := publish(ctx, addr, names, tags, time.Second, dur+5*time.Minute)
+	if err := c.waitNodes(ctx, "rewind_origin_publishers", func(v float64) bool { return v >= float64(n) }, 30*time.Second+time.Duration(n)*100*time.Millisecond); err != nil {
+		if k, perr := pubs.failed(); k > 0 {
+			err = fmt.Errorf("%w (%d publishers failed, first: %w)", err, k, perr)
+		}
+		pubs.stop()
+		return nil, err
+	}
+	if err := sleep(ctx, 2*time.Second); err != nil {
+		pubs.stop()
+		return nil, err
+	}
+	return pubs, nil
+}
+
 // settle waits until the nodes have no publisher and an empty spool.
 func (c *cluster) settle(ctx context.Context) error {
 	zero := func(v float64) bool { return v == 0 }
@@ -170,7 +182,7 @@ func (r *cpuRow) ffDelta(proto string) string {
 	if d == nil || p == nil || len(d.samples) == 0 || len(p.samples) == 0 {
 		return "-"
 	}
-	return fmt.Sprintf("%+.1f", ms(quantile(p.samples, 0.5)-quantile(d.samples, 0.5)))
+	return fmt.Sprintf("%+.1f", ms(benchkit.Quantile(p.samples, 0.5)-benchkit.Quantile(d.samples, 0.5)))
 }
 
 func printCPUHeader(dur time.Duration, loadTries int, px string) {
@@ -207,7 +219,7 @@ func printCPUNotes(rows []*cpuRow) {
 		var s []string
 		for _, k := range []string{"direct HTTP-FLV", "proxy HTTP-FLV", "direct RTMP", "proxy RTMP"} {
 			if p := r.ff[k]; p != nil && len(p.samples) > 0 {
-				s = append(s, fmt.Sprintf("%s %.1f", k, ms(quantile(p.samples, 0.5))))
+				s = append(s, fmt.Sprintf("%s %.1f", k, ms(benchkit.Quantile(p.samples, 0.5))))
 			}
 		}
 		line := fmt.Sprintf("N=%d: first frame medians under load (ms): %s", r.n, strings.Join(s, ", "))

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rewind-vod/rewind/internal/benchkit"
 	"github.com/rewind-vod/rewind/internal/flvfile"
 )
 
@@ -170,15 +171,15 @@ func (r *ffResult) print(samples bool) {
 			fmt.Printf("%-38s %-8s %5s %9s %9s %9s %9s %9s %9s\n", fp.where, fp.proto, fmt.Sprintf("0/%d", r.tries), "-", "-", "-", "-", "-", "-")
 			continue
 		}
-		med := quantile(fp.samples, 0.5)
+		med := benchkit.Quantile(fp.samples, 0.5)
 		ratio, delta := "-", "-"
 		if d := r.direct(fp.proto); d != nil && len(d.samples) > 0 {
-			dm := quantile(d.samples, 0.5)
+			dm := benchkit.Quantile(d.samples, 0.5)
 			ratio = fmt.Sprintf("%.2f", float64(med)/float64(dm))
 			delta = fmt.Sprintf("%+.1f", ms(med-dm))
 		}
 		fmt.Printf("%-38s %-8s %5s %9.1f %9.1f %9.1f %9.1f %9s %9s\n", fp.where, fp.proto, fmt.Sprintf("%d/%d", len(fp.samples), r.tries),
-			ms(med), ms(quantile(fp.samples, 0.9)), ms(fp.samples[0]), ms(fp.samples[len(fp.samples)-1]), ratio, delta)
+			ms(med), ms(benchkit.Quantile(fp.samples, 0.9)), ms(fp.samples[0]), ms(fp.samples[len(fp.samples)-1]), ratio, delta)
 	}
 	fmt.Println("x direct: median / median of the direct path of the same protocol; Δ ms: median - that median.")
 	for _, fp := range r.paths {
@@ -202,12 +203,3 @@ func (r *ffResult) print(samples bool) {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-// quantile is the nearest-rank q-quantile of sorted values.
-func quantile(sorted []time.Duration, q float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(q*float64(len(sorted))+0.999999) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
-}

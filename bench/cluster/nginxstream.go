@@ -135,17 +135,11 @@ func peerRound(ctx context.Context, c *cluster, ng *nginxStream, tags []flvfile.
 	for i := range names {
 		names[i] = fmt.Sprintf("p%d-s%d", n, i)
 	}
-	pubs := publish(ctx, ng.rtmpAddr, names, tags, time.Second, dur+5*time.Minute)
+	pubs, err := c.publishLive(ctx, ng.rtmpAddr, names, tags, dur)
+	if err != nil {
+		return nil, err
+	}
 	defer pubs.stop()
-	if err := c.waitNodes(ctx, "rewind_origin_publishers", func(v float64) bool { return v >= float64(n) }, 30*time.Second+time.Duration(n)*100*time.Millisecond); err != nil {
-		if k, perr := pubs.failed(); k > 0 {
-			err = fmt.Errorf("%w (%d publishers failed, first: %w)", err, k, perr)
-		}
-		return nil, err
-	}
-	if err := sleep(ctx, 2*time.Second); err != nil {
-		return nil, err
-	}
 	snap := func() (at time.Time, ngx, ngxSys, origin float64, err error) {
 		at = time.Now()
 		if ngx, ngxSys, err = ng.cpu(); err != nil {

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/rewind-vod/rewind/internal/benchkit"
 )
 
 // source gives worker w its n-th request. It runs on the worker's
@@ -27,13 +29,7 @@ type loadResult struct {
 	lats     []time.Duration
 }
 
-func (r *loadResult) pct(p float64) time.Duration {
-	if len(r.lats) == 0 {
-		return 0
-	}
-	i := int(float64(len(r.lats))*p+0.999999) - 1
-	return r.lats[min(max(i, 0), len(r.lats)-1)]
-}
+func (r *loadResult) pct(p float64) time.Duration { return benchkit.Quantile(r.lats, p) }
 
 // conn is one keep-alive HTTP/1.1 connection from its own loopback source
 // address (the region the collector maps it to).

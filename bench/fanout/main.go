@@ -91,7 +91,7 @@ func printRow(r result) {
 		r.n, r.cpu/secs, r.cpu*1000/(float64(r.n)*r.window.Minutes()),
 		float64(r.rssPeak)/(1<<20), float64(r.rssPeak-r.rssBase)/float64(r.n)/(1<<10),
 		mbps(float64(r.rxBytes)), mbps(r.outBytes), r.drops, r.early,
-		ms(quantile(r.lags, 0.5)), ms(quantile(r.lags, 0.99)), ms(quantile(r.lags, 1)),
+		ms(benchkit.Quantile(r.lags, 0.5)), ms(benchkit.Quantile(r.lags, 0.99)), ms(benchkit.Quantile(r.lags, 1)),
 		fmt.Sprintf("%d/%d", r.in, r.sent), r.pubLate.Round(time.Millisecond), r.benchCPU/secs, r.hostCPU/secs)
 }
 

@@ -244,12 +244,3 @@ func waitCtxFor(ctx context.Context, wait func(), d time.Duration) error {
 	}
 	return err
 }
-
-// quantile is the nearest-rank q-quantile of sorted values.
-func quantile(sorted []time.Duration, q float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(q*float64(len(sorted))+0.999999) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
-}

@@ -37,6 +37,7 @@ import (
 	"github.com/rewind-vod/rewind/catalog"
 	"github.com/rewind-vod/rewind/infra/store"
 	"github.com/rewind-vod/rewind/infra/store/fsstore"
+	"github.com/rewind-vod/rewind/internal/benchkit"
 	"github.com/rewind-vod/rewind/vodapi"
 )
 
@@ -351,10 +352,7 @@ func load(c *http.Client, url string, want []byte, conns int, dur time.Duration)
 		return loadResult{}, errors.New("no request completed")
 	}
 	slices.Sort(all)
-	pct := func(p float64) time.Duration {
-		i := int(float64(len(all))*p+0.999999) - 1
-		return all[min(max(i, 0), len(all)-1)]
-	}
+	pct := func(p float64) time.Duration { return benchkit.Quantile(all, p) }
 	return loadResult{n: len(all), rps: float64(len(all)) / elapsed.Seconds(), p50: pct(0.50), p99: pct(0.99)}, nil
 }
 

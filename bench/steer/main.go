@@ -27,6 +27,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/rewind-vod/rewind/internal/benchkit"
 	"github.com/rewind-vod/rewind/sched/steer"
 )
 
@@ -186,9 +187,6 @@ func load(url, want string, conns int, dur time.Duration) (loadResult, error) {
 		return loadResult{}, errors.New("no request completed")
 	}
 	slices.Sort(all)
-	pct := func(p float64) time.Duration {
-		i := int(float64(len(all))*p+0.999999) - 1
-		return all[min(max(i, 0), len(all)-1)]
-	}
+	pct := func(p float64) time.Duration { return benchkit.Quantile(all, p) }
 	return loadResult{n: len(all), size: size, rps: float64(len(all)) / elapsed.Seconds(), p50: pct(0.50), p99: pct(0.99)}, nil
 }

@@ -205,3 +205,13 @@ func StatusBytes(pid, field string) (int64, error) {
 	}
 	return 0, fmt.Errorf("/proc/%s/status: no %s", pid, field)
 }
+
+// Quantile is the nearest-rank q-quantile (0 < q <= 1) of sorted, 0 when
+// it is empty.
+func Quantile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(q*float64(len(sorted))+0.999999) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}

@@ -67,7 +67,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		relayConnect:    counter("rewind_qos_relay_connect_failures_total", "Relay connects or publishes to a CDN that failed.", "cdn"),
 		relayReconnects: counter("rewind_qos_relay_reconnects_total", "Relay sessions to a CDN lost and started again.", "cdn"),
 		relayDropped:    counter("rewind_qos_relay_dropped_frames_total", "Frames the relay dropped for a CDN.", "cdn"),
-		reportsIn:       counter("rewind_qos_reports_total", "Reports accepted, by format.", "format"),
+		reportsIn:       counter("rewind_qos_reports_total", "Requests whose reports were accepted (a CMCD request or application/cmcd body, a beacon), by format.", "format"),
 		reportsDropped:  counter("rewind_qos_reports_dropped_total", "Reports refused or shed, by reason.", "reason"),
 		stream:          newStreamMetrics(),
 	}
