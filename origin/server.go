@@ -398,8 +398,8 @@ func (s *Server) track(nc net.Conn) *trackedConn {
 			s.lastMax = time.Now()
 		}
 		s.mu.Unlock()
+		s.m.rejected.WithLabelValues(reasonMaxConns).Inc() // before the close: whoever sees it sees the count
 		_ = nc.Close()
-		s.m.rejected.WithLabelValues(reasonMaxConns).Inc()
 		if logIt {
 			s.log.Warn("too many connections, refusing", "client", nc.RemoteAddr().String(), "max", s.cfg.MaxConns)
 		}

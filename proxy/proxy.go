@@ -247,8 +247,9 @@ func (p *Proxy) track(c net.Conn) bool {
 			p.lastMax = time.Now()
 		}
 		p.mu.Unlock()
-		_ = c.Close()
+		// Counted before the close: whoever sees the close sees the count.
 		p.m.rejected.WithLabelValues(rejectMaxConns).Inc()
+		_ = c.Close()
 		if logIt {
 			p.log.Warn("too many connections, refusing", "client", c.RemoteAddr().String(), "max", p.cfg.MaxConns)
 		}
