@@ -17,7 +17,10 @@ func TestSlowSink(t *testing.T) {
 	// 10 frames/s against ~70 frames/s in: a blocking hand-off would stretch
 	// the 3 s publish to over 20 s.
 	slow.delay = 100 * time.Millisecond
-	ts := startServer(t, Config{SinkQueue: 16}, fast, slow)
+	// 64 frames is ~0.9 s of slack: the fast sink's goroutine may be
+	// descheduled that long on a loaded test machine without a drop, and
+	// the slow one still overflows within the publish.
+	ts := startServer(t, Config{SinkQueue: 64}, fast, slow)
 
 	p := ffmpeg(t, ts.url("live/cam"), 3)
 	waitFor(t, 10*time.Second, "drops reported by Live", func() bool {
