@@ -136,7 +136,7 @@ func (c *Collector) run(ctx context.Context) {
 func (c *Collector) tryEnqueue(format string, item work) bool {
 	select {
 	case c.queue <- item:
-		c.m.reportsIn.WithLabelValues(format).Inc()
+		c.m.in(format).Inc()
 		return true
 	default:
 		return false

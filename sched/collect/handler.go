@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 )
 
@@ -30,6 +31,10 @@ func (c *Collector) Handler() http.Handler {
 }
 
 func (c *Collector) serveCMCD(w http.ResponseWriter, r *http.Request) {
+	if c.full() {
+		c.shed(w) // before the body or query is parsed: a flood costs little
+		return
+	}
 	var reps []Report
 	if r.Method == http.MethodPost && mediaType(r) == "application/cmcd" {
 		body, err := readBody(r, MaxEventBodyBytes)
@@ -59,7 +64,7 @@ func (c *Collector) serveCMCD(w http.ResponseWriter, r *http.Request) {
 // cdnOf is the configured CDN a CMCD request names (cdn query parameter,
 // else the X-Rewind-CDN header a CDN adds on its way to us), or Other.
 func (c *Collector) cdnOf(r *http.Request) string {
-	cdn := r.URL.Query().Get("cdn")
+	cdn := queryParam(r.URL.RawQuery, "cdn")
 	if cdn == "" {
 		cdn = r.Header.Get("X-Rewind-CDN")
 	}
@@ -69,6 +74,10 @@ func (c *Collector) cdnOf(r *http.Request) string {
 func (c *Collector) serveBeacon(w http.ResponseWriter, r *http.Request) {
 	if mt := mediaType(r); mt != "application/json" {
 		c.refuse(w, DropUnsupported, http.StatusUnsupportedMediaType, fmt.Errorf("content type %q, want application/json", mt))
+		return
+	}
+	if c.full() {
+		c.shed(w) // before the body is read and parsed: a flood costs little
 		return
 	}
 	body, err := readBody(r, MaxBeaconBytes)
@@ -98,8 +107,35 @@ func (c *Collector) enqueue(w http.ResponseWriter, format string, item work) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
+	c.shed(w)
+}
+
+// full says the aggregator's queue has no room now; the request is shed
+// before its work is done. (A racing request may still find it full at
+// enqueue: that is shed there.)
+func (c *Collector) full() bool { return len(c.queue) >= cap(c.queue) }
+
+func (c *Collector) shed(w http.ResponseWriter) {
 	w.Header().Set("Retry-After", "1")
 	c.refuse(w, DropOverload, http.StatusTooManyRequests, errors.New("collector overloaded"))
+}
+
+// queryParam is the first value of key in a raw query ("" when absent or
+// badly escaped), without decoding the rest of it (the CMCD value is
+// long).
+func queryParam(raw, key string) string {
+	for raw != "" {
+		var part string
+		part, raw, _ = strings.Cut(raw, "&")
+		k, v, _ := strings.Cut(part, "=")
+		if k == key {
+			if u, err := url.QueryUnescape(v); err == nil {
+				return u
+			}
+			return ""
+		}
+	}
+	return ""
 }
 
 func (c *Collector) refuseBody(w http.ResponseWriter, err error) {

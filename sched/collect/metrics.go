@@ -43,6 +43,16 @@ type metrics struct {
 	reportsIn       *prometheus.CounterVec
 	reportsDropped  *prometheus.CounterVec
 	stream          *streamMetrics
+	// The per-format children of reportsIn, resolved once: they are
+	// counted on every request.
+	inCMCD, inBeacon prometheus.Counter
+}
+
+func (m *metrics) in(format string) prometheus.Counter {
+	if format == "beacon" {
+		return m.inBeacon
+	}
+	return m.inCMCD
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -78,6 +88,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			return nil, fmt.Errorf("collect: register metrics: %w", err)
 		}
 	}
+	m.inCMCD, m.inBeacon = m.reportsIn.WithLabelValues("cmcd"), m.reportsIn.WithLabelValues("beacon")
 	for _, r := range []string{DropMalformed, DropTooLarge, DropAbsurd, DropUnsupported, DropOverload} {
 		m.reportsDropped.WithLabelValues(r) // present at zero, so a rate() works from the start
 	}
