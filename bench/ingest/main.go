@@ -1,206 +1,163 @@
 // Command ingest is the recording benchmark (`make bench`): N publishers at
 // ~2.5 Mbit/s each, replaying a pre-encoded FLV in real time over RTMP into
-// `rewind origin` recording to the local store. It reports CPU seconds per
-// stream-minute, RSS per publisher, lost frames, bytes stored per byte
-// ingested and store requests per segment.
+// `rewind origin` recording to the local store, then to S3 (versitygw), and
+// the same load into MediaMTX recording MPEG-TS in 4 s segments, the peer.
+// It reports CPU seconds per stream-minute, RSS per publisher, lost frames,
+// bytes stored per byte ingested and store requests per segment, then the
+// ratios rewind/MediaMTX of the first two.
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/rewind-vod/rewind/internal/benchkit"
-	"github.com/rewind-vod/rewind/internal/flvfile"
-	"github.com/rewind-vod/rewind/internal/loadgen"
+	"github.com/rewind-vod/rewind/internal/testproc"
 )
 
+type config struct {
+	ns        string
+	dur       time.Duration
+	rewind    string
+	mediamtx  string // "" skips the MediaMTX rounds
+	versitygw string // "" skips the S3 rounds
+	out       string
+}
+
 func main() {
-	ns := flag.String("n", "10,50,100", "publisher counts to run")
-	dur := flag.Duration("duration", 30*time.Second, "publish time per round")
-	bin := flag.String("rewind", "bin/rewind", "rewind binary")
-	out := flag.String("out", "bench/out", "folder for the cached source media")
+	var cfg config
+	flag.StringVar(&cfg.ns, "n", "10,50,100", "publisher counts to run")
+	flag.DurationVar(&cfg.dur, "duration", 30*time.Second, "publish time per round")
+	flag.StringVar(&cfg.rewind, "rewind", "bin/rewind", "rewind binary")
+	flag.StringVar(&cfg.mediamtx, "mediamtx", "", "MediaMTX binary (default: $REWIND_MEDIAMTX, else .tools/bin/mediamtx; make bench builds it)")
+	flag.StringVar(&cfg.versitygw, "versitygw", "", "versitygw binary for the S3 rounds (default: $REWIND_VERSITYGW, else .tools/bin/versitygw)")
+	noPeer := flag.Bool("no-mediamtx", false, "skip the MediaMTX rounds")
+	noS3 := flag.Bool("no-s3", false, "skip the rewind rounds on the S3 store")
+	flag.StringVar(&cfg.out, "out", "bench/out", "folder for the cached source media")
 	flag.Parse()
 	logrus.SetOutput(io.Discard) // go-rtmp's client logs every chunk-size change
-	if err := run(*ns, *dur, *bin, *out); err != nil {
+	if err := resolve(&cfg, *noPeer, *noS3); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	if err := run(cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ns string, dur time.Duration, bin, out string) error {
-	src, tags, err := benchkit.SourceTags(out)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("ingest benchmark: %s per round, source %s (1280x720 30 fps, 2.5 Mbit/s video + 128 kbit/s AAC)\n", dur, filepath.Base(src))
-	fmt.Printf("%6s %14s %12s %10s %10s %10s %10s %10s %13s %8s\n",
-		"N", "cpu s/strm-min", "rss MiB/pub", "sent", "received", "recorded", "lost", "max late", "stored/ingest", "req/seg")
-	counts, err := benchkit.Counts(ns, "-n")
-	if err != nil {
-		return err
-	}
-	for _, n := range counts {
-		r, err := round(bin, tags, n, dur)
-		if err != nil {
-			return fmt.Errorf("N=%d: %w", n, err)
+// resolve finds the peer binaries the flags left out.
+func resolve(cfg *config, noPeer, noS3 bool) error {
+	var err error
+	switch {
+	case noPeer:
+		cfg.mediamtx = ""
+	case cfg.mediamtx == "":
+		if cfg.mediamtx, err = testproc.Binary("REWIND_MEDIAMTX", "mediamtx"); err != nil {
+			return fmt.Errorf("mediamtx not found (make bench builds it; -no-mediamtx skips it): %w", err)
 		}
-		fmt.Printf("%6d %14.3f %12.2f %10d %10d %10d %10d %10s %13.4f %8.2f\n",
-			n, r.cpuPerStreamMin, r.rssPerPub, r.sent, r.received, r.recorded, r.received-r.recorded,
-			r.maxLate.Round(time.Millisecond), r.storedPerIngested, r.reqPerSegment)
+	}
+	switch {
+	case noS3:
+		cfg.versitygw = ""
+	case cfg.versitygw == "":
+		if cfg.versitygw, err = testproc.Binary("REWIND_VERSITYGW", "versitygw"); err != nil {
+			return fmt.Errorf("versitygw not found (make deps builds it; -no-s3 skips it): %w", err)
+		}
 	}
 	return nil
 }
 
-type result struct {
-	cpuPerStreamMin   float64
-	rssPerPub         float64
-	sent, recorded    int
-	received          int // by the origin
-	maxLate           time.Duration
-	storedPerIngested float64
-	reqPerSegment     float64
+// A server's rounds, in the order they run for each N.
+const (
+	rewindFile = "rewind file"
+	rewindS3   = "rewind s3"
+	mediamtxTS = "mediamtx ts"
+)
+
+type namedRound struct {
+	name string
+	run  func() (result, error)
 }
 
-func round(bin string, tags []flvfile.Tag, n int, dur time.Duration) (result, error) {
-	var r result
-	dir, err := os.MkdirTemp("", "rewind-bench-")
+func run(cfg config) error {
+	src, tags, err := benchkit.SourceTags(cfg.out)
 	if err != nil {
-		return r, err
-	}
-	defer os.RemoveAll(dir)
-	rtmpAddr, err := benchkit.FreeAddr()
-	if err != nil {
-		return result{}, err
-	}
-	httpAddr, err := benchkit.FreeAddr()
-	if err != nil {
-		return result{}, err
-	}
-	cmd := exec.Command(bin, "origin", "--rtmp-addr", rtmpAddr, "--http-addr", httpAddr,
-		"--store", "file://"+filepath.Join(dir, "store"), "--spool", filepath.Join(dir, "spool"),
-		"--node", "bench", "--log-level", "warn", "--max-publishers", "1000", "--max-conns", "2000")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return r, err
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	metricsURL := "http://" + httpAddr + "/metrics"
-	if err := benchkit.WaitHTTP(context.Background(), "http://"+httpAddr+"/healthz", 10*time.Second); err != nil {
-		return r, err
-	}
-	pid := cmd.Process.Pid
-	cpu0, _ := benchkit.CPUSeconds(strconv.Itoa(pid))
-	rss0, _ := benchkit.StatusBytes(strconv.Itoa(pid), "VmRSS")
-
-	var mu sync.Mutex
-	var stats []loadgen.Stats
-	var errs []error
-	var wg sync.WaitGroup
-	peak := rss0
-	stopSample := make(chan struct{})
-	go func() {
-		t := time.NewTicker(250 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stopSample:
-				return
-			case <-t.C:
-				if v, err := benchkit.StatusBytes(strconv.Itoa(pid), "VmRSS"); err == nil && v > peak {
-					peak = v
-				}
-			}
-		}
-	}()
-	for i := range n {
-		wg.Go(func() {
-			// Stagger the starts over a second, as real publishers arrive.
-			time.Sleep(time.Duration(i) * time.Second / time.Duration(n))
-			st, err := loadgen.Publish(context.Background(), rtmpAddr, "bench", fmt.Sprintf("s%d", i), tags, dur)
-			mu.Lock()
-			defer mu.Unlock()
-			stats = append(stats, st)
-			if err != nil {
-				errs = append(errs, err)
-			}
-		})
-	}
-	wg.Wait()
-	if len(errs) > 0 {
-		return r, fmt.Errorf("%d publishers failed, first: %w", len(errs), errs[0])
-	}
-	// Wait until every run is ended in the store.
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		m, err := benchkit.Scrape(context.Background(), metricsURL)
-		if err == nil && m["rewind_recorder_runs_ended_total"] >= float64(n) {
-			break
-		}
-		if time.Now().After(deadline) {
-			return r, fmt.Errorf("runs not stored in time: %v", err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	close(stopSample)
-	cpu1, err := benchkit.CPUSeconds(strconv.Itoa(pid))
-	if err != nil {
-		return r, err
-	}
-	m, err := benchkit.Scrape(context.Background(), metricsURL)
-	if err != nil {
-		return r, err
-	}
-	if os.Getenv("BENCH_DEBUG") != "" {
-		for k, v := range m {
-			if strings.HasPrefix(k, "rewind_") {
-				fmt.Println(k, v)
-			}
-		}
-	}
-	var sentBytes int64
-	for _, s := range stats {
-		r.sent += s.Frames
-		sentBytes += s.Bytes
-		r.maxLate = max(r.maxLate, s.MaxLate)
-	}
-	r.recorded = int(m["rewind_recorder_frames_total"])
-	r.received = int(m["rewind_origin_frames_in_total"]) - 2*n // less the sequence headers
-	r.cpuPerStreamMin = (cpu1 - cpu0) / (float64(n) * dur.Minutes())
-	r.rssPerPub = float64(peak-rss0) / float64(n) / (1 << 20)
-	stored, err := dirBytes(filepath.Join(dir, "store"))
-	if err != nil {
-		return r, err
-	}
-	r.storedPerIngested = float64(stored) / float64(sentBytes)
-	if segs := m["rewind_recorder_segments_uploaded_total"]; segs > 0 {
-		r.reqPerSegment = m["rewind_recorder_store_requests_total"] / segs
-	}
-	return r, nil
-}
-
-func dirBytes(root string) (int64, error) {
-	var n int64
-	err := filepath.WalkDir(root, func(_ string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		fi, err := d.Info()
-		if err == nil {
-			n += fi.Size()
-		}
 		return err
-	})
-	return n, err
+	}
+	counts, err := benchkit.Counts(cfg.ns, "-n")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("ingest benchmark: %s per round, source %s (1280x720 30 fps, 2.5 Mbit/s video + 128 kbit/s AAC)\n", cfg.dur, filepath.Base(src))
+	fmt.Printf("%6s %-12s %14s %12s %10s %10s %10s %10s %10s %13s %8s\n",
+		"N", "server", "cpu s/strm-min", "rss MiB/pub", "sent", "received", "recorded", "lost", "max late", "stored/ingest", "req/seg")
+	all := map[int]map[string]result{}
+	for _, n := range counts {
+		all[n] = map[string]result{}
+		rounds := []namedRound{
+			{rewindFile, func() (result, error) { return rewindRound(cfg.rewind, "", tags, n, cfg.dur) }},
+		}
+		if cfg.versitygw != "" {
+			rounds = append(rounds, namedRound{rewindS3, func() (result, error) { return rewindRound(cfg.rewind, cfg.versitygw, tags, n, cfg.dur) }})
+		}
+		if cfg.mediamtx != "" {
+			rounds = append(rounds, namedRound{mediamtxTS, func() (result, error) { return mediamtxRound(cfg.mediamtx, tags, n, cfg.dur) }})
+		}
+		for _, rd := range rounds {
+			r, err := rd.run()
+			if err != nil {
+				return fmt.Errorf("N=%d %s: %w", n, rd.name, err)
+			}
+			all[n][rd.name] = r
+			printRow(n, rd.name, r)
+		}
+	}
+	if cfg.mediamtx == "" {
+		return nil
+	}
+	fmt.Printf("\nrewind / MediaMTX, same run (MediaMTX records to local disk only: both rewind stores are set against its disk recording)\n")
+	fmt.Printf("%6s %-12s %10s %10s\n", "N", "rewind", "cpu", "rss")
+	for _, n := range counts {
+		peer := all[n][mediamtxTS]
+		for _, name := range []string{rewindFile, rewindS3} {
+			r, ok := all[n][name]
+			if !ok {
+				continue
+			}
+			fmt.Printf("%6d %-12s %10s %10s\n", n, name,
+				ratio(r.cpuPerStreamMin, peer.cpuPerStreamMin), ratio(r.rssPerPub, peer.rssPerPub))
+		}
+	}
+	fmt.Printf("cpu: origin CPU-s per stream-minute; rss: peak RSS growth per publisher (the S3 rounds count rewind's process, not versitygw's).\n")
+	return nil
+}
+
+func printRow(n int, name string, r result) {
+	dash := func(ok bool, v string) string {
+		if !ok {
+			return "-"
+		}
+		return v
+	}
+	rw := name != mediamtxTS // MediaMTX has no frame or store-request counters
+	fmt.Printf("%6d %-12s %14.3f %12.2f %10d %10s %10s %10s %10s %13.4f %8s\n",
+		n, name, r.cpuPerStreamMin, r.rssPerPub, r.sent,
+		dash(rw, fmt.Sprint(r.received)), dash(rw, fmt.Sprint(r.recorded)), dash(rw, fmt.Sprint(r.received-r.recorded)),
+		r.maxLate.Round(time.Millisecond), r.storedPerIngested, dash(rw, fmt.Sprintf("%.2f", r.reqPerSegment)))
+}
+
+// ratio is a/b, or "-" when b is not positive (an RSS growth lost in the
+// noise of a short round).
+func ratio(a, b float64) string {
+	if b <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", a/b)
 }

@@ -44,7 +44,7 @@ func Publish(ctx context.Context, addr, app, name string, tags []flvfile.Tag, d 
 		return st, fmt.Errorf("loadgen: dial: %w", err)
 	}
 	defer cc.Close()
-	if err := cc.Connect(&message.NetConnectionConnect{Command: message.NetConnectionConnectCommand{App: app, Type: "nonprivate"}}); err != nil {
+	if err := cc.Connect(&message.NetConnectionConnect{Command: ConnectCommand(addr, app)}); err != nil {
 		return st, fmt.Errorf("loadgen: connect: %w", err)
 	}
 	s, err := cc.CreateStream(nil, 4096)
@@ -108,6 +108,18 @@ func Publish(ctx context.Context, addr, app, name string, tags []flvfile.Tag, d 
 				return st, err
 			}
 		}
+	}
+}
+
+// ConnectCommand is the RTMP connect command as an encoder sends it: every
+// real encoder sends tcUrl, and some servers (MediaMTX) refuse a connect
+// without one ("invalid host").
+func ConnectCommand(addr, app string) message.NetConnectionConnectCommand {
+	return message.NetConnectionConnectCommand{
+		App:      app,
+		Type:     "nonprivate",
+		FlashVer: "FMLE/3.0 (compatible; rewind loadgen)",
+		TCURL:    "rtmp://" + addr + "/" + app,
 	}
 }
 

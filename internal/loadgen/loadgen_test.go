@@ -10,6 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sirupsen/logrus"
+	"github.com/yutopp/go-rtmp"
+	"github.com/yutopp/go-rtmp/message"
+
 	"github.com/rewind-vod/rewind/internal/flvfile"
 	"github.com/rewind-vod/rewind/internal/mediatest"
 	"github.com/rewind-vod/rewind/media"
@@ -79,5 +83,58 @@ func TestPublishRealTime(t *testing.T) {
 	// The sink also got the two sequence headers.
 	if sink.frames[media.FrameVideo] != st.VideoFrames+1 || sink.frames[media.FrameAudio] != st.AudioFrames+1 {
 		t.Errorf("sink got %v, sent video %d audio %d (+1 header each)", sink.frames, st.VideoFrames, st.AudioFrames)
+	}
+}
+
+// connectRecorder is an RTMP server handler that keeps the connect command
+// it was sent.
+type connectRecorder struct {
+	rtmp.DefaultHandler
+	got chan message.NetConnectionConnectCommand
+}
+
+func (h *connectRecorder) OnConnect(_ uint32, cmd *message.NetConnectionConnect) error {
+	h.got <- cmd.Command
+	return nil
+}
+
+// The connect carries tcUrl (rtmp://host:port/app), as an encoder's does:
+// MediaMTX refuses a connect without it.
+func TestPublishSendsTcURL(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &connectRecorder{got: make(chan message.NetConnectionConnectCommand, 1)}
+	quiet := logrus.New()
+	quiet.Out = io.Discard
+	srv := rtmp.NewServer(&rtmp.ServerConfig{
+		OnConnect: func(c net.Conn) (io.ReadWriteCloser, *rtmp.ConnConfig) {
+			return c, &rtmp.ConnConfig{Handler: h, Logger: quiet}
+		},
+	})
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	// One header and two frames 40 ms apart: the publish is short.
+	tags := []flvfile.Tag{
+		{Type: 9, Body: []byte{0x17, 0, 0, 0, 0}},
+		{Type: 9, Timestamp: 0, Body: []byte{0x17, 1, 0, 0, 0, 1}},
+		{Type: 9, Timestamp: 40, Body: []byte{0x27, 1, 0, 0, 0, 2}},
+	}
+	addr := ln.Addr().String()
+	if _, err := Publish(context.Background(), addr, "bench", "s0", tags, 200*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case cmd := <-h.got:
+		if want := "rtmp://" + addr + "/bench"; cmd.TCURL != want {
+			t.Errorf("tcUrl %q, want %q", cmd.TCURL, want)
+		}
+		if cmd.App != "bench" {
+			t.Errorf("app %q, want bench", cmd.App)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no connect received")
 	}
 }
