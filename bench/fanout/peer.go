@@ -54,11 +54,11 @@ var peerCases = []peerCase{
 // peerResult is one round of the second table.
 type peerResult struct {
 	peerCase
-	n                  int
-	window             time.Duration
-	cpu, hostCPU       float64 // seconds over the window: the server (all its processes), the machine
-	pubMbps            float64 // published audio and video, over the whole publish
-	meanShare, minShar float64 // delivered / published bit rate per player
+	n                   int
+	window              time.Duration
+	cpu, hostCPU        float64 // seconds over the window: the server (all its processes), the machine
+	pubMbps             float64 // published audio and video, over the whole publish
+	shareMean, shareMin float64 // delivered / published bit rate per player
 }
 
 // msPerPlayerMin is the server's CPU ms per player-minute.
@@ -174,7 +174,9 @@ func peerRound(ctx context.Context, pc peerCase, bin string, tags []flvfile.Tag,
 		return r, fmt.Errorf("players joining: %w", err)
 	}
 	for i, v := range viewers {
-		if ok, err := v.result(); !ok {
+		if !v.isConnected() {
+			// It has failed and set its error before joining.
+			_, err := v.result()
 			return r, fmt.Errorf("player %d did not play: %v", i, err)
 		}
 	}
@@ -223,11 +225,11 @@ func peerRound(ctx context.Context, pc peerCase, bin string, tags []flvfile.Tag,
 		return r, fmt.Errorf("window %s, published %.2f Mbit/s: nothing to measure", r.window, r.pubMbps)
 	}
 	var short []string
-	r.minShar = 1e9
+	r.shareMin = 1e9
 	for i := range viewers {
 		share := float64(m1[i]-m0[i]) * 8 / r.window.Seconds() / 1e6 / r.pubMbps
-		r.meanShare += share / float64(n)
-		r.minShar = min(r.minShar, share)
+		r.shareMean += share / float64(n)
+		r.shareMin = min(r.shareMin, share)
 		if share < minShare {
 			_, perr := viewers[i].result()
 			short = append(short, fmt.Sprintf("player %d got %.0f%% (err %v)", i, 100*share, perr))
@@ -250,7 +252,7 @@ func (r *peerResult) print() {
 	secs := r.window.Seconds()
 	fmt.Printf("%5d %-10s %-14s %6.1f %6.2f %10.1f %8.2f %8.1f %8.1f %6.2f\n",
 		r.n, r.server, r.client, secs, r.cpu/secs, r.msPerPlayerMin(), r.pubMbps,
-		100*r.meanShare, 100*r.minShar, r.hostCPU/secs)
+		100*r.shareMean, 100*r.shareMin, r.hostCPU/secs)
 }
 
 // printPeerSummary is the side-by-side table: ms of server CPU per

@@ -37,13 +37,15 @@ type player struct {
 func (p *player) run(ctx context.Context, c *http.Client, url string, pubStart time.Time, joined func()) {
 	defer func() { p.ended = time.Now() }()
 	resp, err := get(ctx, c, url)
-	joined()
 	if err != nil {
 		p.err = err
+		joined()
 		return
 	}
 	defer resp.Body.Close()
+	// Before joined: the peer round reads it once all have joined.
 	p.connected = true
+	joined()
 	joinedAt := time.Now()
 	tr, err := newTagReader(countingReader{resp.Body, &p.rx})
 	if err != nil {

@@ -11,8 +11,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/rewind-vod/rewind/internal/testproc"
 )
 
 // rtmpdumpViewer is a third-party player: Debian's rtmpdump (librtmp)
@@ -27,16 +25,19 @@ type rtmpdumpViewer struct {
 }
 
 func (v *rtmpdumpViewer) mediaBytes() int64     { return v.media.Load() }
+func (v *rtmpdumpViewer) isConnected() bool     { return v.connected }
 func (v *rtmpdumpViewer) result() (bool, error) { return v.connected, v.err }
 
 func (v *rtmpdumpViewer) run(ctx context.Context, joined func()) {
 	var once sync.Once
 	join := func() { once.Do(joined) }
 	defer join()
-	// -q: errors only; --live: no seek, no resume, the stream's end ends it.
-	cmd := exec.CommandContext(ctx, "rtmpdump", "-q", "--live", "-r", v.url, "-o", "-")
+	// --live: no seek, no resume, the stream's end ends it.
+	cmd := exec.CommandContext(ctx, "rtmpdump", "--live", "-r", v.url, "-o", "-")
 	cmd.WaitDelay = 5 * time.Second
-	stderr := &testproc.Buffer{}
+	// Its progress lines go on as long as it plays: only the last ones,
+	// with the error, are kept.
+	stderr := &tailWriter{max: 2 << 10}
 	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -98,6 +99,7 @@ type flvViewer struct {
 }
 
 func (v *flvViewer) mediaBytes() int64 { return v.media.Load() }
+func (v *flvViewer) isConnected() bool { return v.connected }
 func (v *flvViewer) result() (bool, error) {
 	if errors.Is(v.err, context.Canceled) {
 		return v.connected, nil // cut off by the round
@@ -106,4 +108,27 @@ func (v *flvViewer) result() (bool, error) {
 }
 func (v *flvViewer) run(ctx context.Context, joined func()) {
 	v.player.run(ctx, v.c, v.url, v.pubStart, joined)
+}
+
+// tailWriter keeps the last max bytes written to it.
+type tailWriter struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (w *tailWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.b = append(w.b, p...)
+	if len(w.b) > w.max {
+		w.b = append(w.b[:0], w.b[len(w.b)-w.max:]...)
+	}
+	return len(p), nil
+}
+
+func (w *tailWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return string(w.b)
 }

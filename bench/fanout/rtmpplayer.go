@@ -36,7 +36,11 @@ type viewer interface {
 	// response, rewind's GOP cache comes with it) or when play failed.
 	run(ctx context.Context, joined func())
 	mediaBytes() int64
-	// result is what run ended with, read once it has returned.
+	// isConnected may be read once joined has been called: connected is
+	// set before it, and never after.
+	isConnected() bool
+	// result is what run ended with, read once it has returned (or, when
+	// not connected, once joined has been called).
 	result() (connected bool, err error)
 }
 
@@ -53,7 +57,9 @@ type rtmpViewer struct {
 }
 
 func (v *rtmpViewer) mediaBytes() int64     { return v.media.Load() }
+func (v *rtmpViewer) isConnected() bool     { return v.connected }
 func (v *rtmpViewer) result() (bool, error) { return v.connected, v.err }
+
 func (v *rtmpViewer) run(ctx context.Context, joined func()) {
 	var once sync.Once
 	join := func() { once.Do(joined) }
