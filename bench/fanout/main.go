@@ -140,6 +140,18 @@ func runPeer(ctx context.Context, ns string, dur time.Duration, bin, out string)
 		return err
 	}
 	printPeerHeader(nginxVersion(), dur)
+	// Each server's cost of the publish alone, that the 2m block takes
+	// out of every round's CPU.
+	base := map[peerServer]*peerResult{}
+	for _, s := range []peerServer{serverRewind, serverNginx} {
+		slog.Info("peer round", "server", s, "players", 0, "duration", dur)
+		r, err := peerRound(ctx, peerCase{server: s}, bin, tags, 0, dur)
+		if err != nil {
+			return fmt.Errorf("%s publish only: %w", s, err)
+		}
+		r.print()
+		base[s] = &r
+	}
 	res := map[int]map[peerCase]*peerResult{}
 	for _, n := range counts {
 		res[n] = map[peerCase]*peerResult{}
@@ -153,6 +165,6 @@ func runPeer(ctx context.Context, ns string, dur time.Duration, bin, out string)
 			res[n][pc] = &r
 		}
 	}
-	printPeerSummary(counts, res)
+	printPeerSummary(counts, res, base)
 	return nil
 }

@@ -66,6 +66,14 @@ func (r *peerResult) msPerPlayerMin() float64 {
 	return r.cpu * 1000 / (float64(r.n) * r.window.Minutes())
 }
 
+// marginal is msPerPlayerMin less the server's cost with no player (base,
+// its N = 0 round: taking in the publish, and for rewind recording it),
+// what each player adds.
+func (r *peerResult) marginal(base *peerResult) float64 {
+	fixed := base.cpu / base.window.Seconds() * r.window.Seconds()
+	return (r.cpu - fixed) * 1000 / (float64(r.n) * r.window.Minutes())
+}
+
 // server is what a peer round plays from.
 type server struct {
 	rtmpAddr string
@@ -114,7 +122,8 @@ func newViewer(c playClient, srv *server, flv *http.Client, pubStart time.Time) 
 
 // peerRound publishes tags for dur into a fresh server and plays it with n
 // players of one kind; CPU and delivered bytes are taken over the window
-// from all players joined to the publisher's end.
+// from all players joined to the publisher's end. With n = 0 it measures
+// the publish alone.
 func peerRound(ctx context.Context, pc peerCase, bin string, tags []flvfile.Tag, n int, dur time.Duration) (r peerResult, err error) {
 	r.peerCase, r.n = pc, n
 	ctx, cancel := context.WithTimeout(ctx, dur+2*time.Minute)
@@ -225,7 +234,9 @@ func peerRound(ctx context.Context, pc peerCase, bin string, tags []flvfile.Tag,
 		return r, fmt.Errorf("window %s, published %.2f Mbit/s: nothing to measure", r.window, r.pubMbps)
 	}
 	var short []string
-	r.shareMin = 1e9
+	if n > 0 {
+		r.shareMin = 1e9
+	}
 	for i := range viewers {
 		share := float64(m1[i]-m0[i]) * 8 / r.window.Seconds() / 1e6 / r.pubMbps
 		r.shareMean += share / float64(n)
@@ -250,38 +261,49 @@ func printPeerHeader(nginxVersion string, dur time.Duration) {
 
 func (r *peerResult) print() {
 	secs := r.window.Seconds()
+	if r.n == 0 {
+		fmt.Printf("%5d %-10s %-14s %6.1f %6.2f %10s %8.2f %8s %8s %6.2f\n",
+			r.n, r.server, "publish only", secs, r.cpu/secs, "-", r.pubMbps, "-", "-", r.hostCPU/secs)
+		return
+	}
 	fmt.Printf("%5d %-10s %-14s %6.1f %6.2f %10.1f %8.2f %8.1f %8.1f %6.2f\n",
 		r.n, r.server, r.client, secs, r.cpu/secs, r.msPerPlayerMin(), r.pubMbps,
 		100*r.shareMean, 100*r.shareMin, r.hostCPU/secs)
 }
 
 // printPeerSummary is the side-by-side table: ms of server CPU per
-// player-minute for each case, and rewind/nginx for each RTMP client.
-func printPeerSummary(counts []int, res map[int]map[peerCase]*peerResult) {
-	fmt.Printf("\n2s. ms of server CPU per player-minute; rewind/nginx: the ratio for the same client\n")
-	fmt.Printf("%5s %14s %14s %14s %14s %14s %14s %14s %14s\n", "N",
-		"rewind go", "rewind dump", "rewind flv", "nginx go", "nginx dump", "nginx flv", "r/n go", "r/n dump")
-	cell := func(m map[peerCase]*peerResult, pc peerCase) string {
-		if r := m[pc]; r != nil {
-			return fmt.Sprintf("%.1f", r.msPerPlayerMin())
+// player-minute for each case, and rewind/nginx for each RTMP client;
+// then the same less each server's publish-only cost (base).
+func printPeerSummary(counts []int, res map[int]map[peerCase]*peerResult, base map[peerServer]*peerResult) {
+	block := func(title string, fig func(r *peerResult) float64) {
+		fmt.Printf("\n%s; rewind/nginx: the ratio for the same client\n", title)
+		fmt.Printf("%5s %12s %12s %12s %12s %12s %12s %8s %8s\n", "N",
+			"rewind go", "rewind dump", "rewind flv", "nginx go", "nginx dump", "nginx flv", "r/n go", "r/n dump")
+		for _, n := range counts {
+			m := res[n]
+			cell := func(pc peerCase) string {
+				if r := m[pc]; r != nil {
+					return fmt.Sprintf("%.1f", fig(r))
+				}
+				return "-"
+			}
+			ratio := func(c playClient) string {
+				a, b := m[peerCase{serverRewind, c}], m[peerCase{serverNginx, c}]
+				if a == nil || b == nil || fig(b) <= 0 {
+					return "-"
+				}
+				return fmt.Sprintf("%.2f", fig(a)/fig(b))
+			}
+			fmt.Printf("%5d %12s %12s %12s %12s %12s %12s %8s %8s\n", n,
+				cell(peerCase{serverRewind, clientGo}), cell(peerCase{serverRewind, clientRtmpdump}),
+				cell(peerCase{serverRewind, clientFLV}),
+				cell(peerCase{serverNginx, clientGo}), cell(peerCase{serverNginx, clientRtmpdump}), "-",
+				ratio(clientGo), ratio(clientRtmpdump))
 		}
-		return "-"
 	}
-	ratio := func(m map[peerCase]*peerResult, c playClient) string {
-		a, b := m[peerCase{serverRewind, c}], m[peerCase{serverNginx, c}]
-		if a == nil || b == nil || b.cpu <= 0 {
-			return "-"
-		}
-		return fmt.Sprintf("%.2f", a.msPerPlayerMin()/b.msPerPlayerMin())
-	}
-	for _, n := range counts {
-		m := res[n]
-		fmt.Printf("%5d %14s %14s %14s %14s %14s %14s %14s %14s\n", n,
-			cell(m, peerCase{serverRewind, clientGo}), cell(m, peerCase{serverRewind, clientRtmpdump}),
-			cell(m, peerCase{serverRewind, clientFLV}),
-			cell(m, peerCase{serverNginx, clientGo}), cell(m, peerCase{serverNginx, clientRtmpdump}), "-",
-			ratio(m, clientGo), ratio(m, clientRtmpdump))
-	}
+	block("2s. ms of server CPU per player-minute", (*peerResult).msPerPlayerMin)
+	block("2m. the same less the server's publish-only CPU (its N = 0 row), what each player adds",
+		func(r *peerResult) float64 { return r.marginal(base[r.server]) })
 	fmt.Println("cores: server CPU s per wall s (rewind: the origin, ingest and recording of the publish included; nginx: master + worker);")
 	fmt.Printf("pub Mb/s: audio+video published; mean %%, min %%: audio+video each player got over the window / published (a player under %.0f%% fails the round);\n", 100*minShare)
 	fmt.Println("host: cores busy on the whole machine (the players, rtmpdump processes and the publisher included); nginx-rtmp has no HTTP-FLV.")
