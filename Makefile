@@ -22,7 +22,7 @@ LAMBDA_ZIP := build/rewind-vodapi-lambda.zip
 # prometheus process (never the package's service).
 BUILD_APT_PACKAGES := pkg-config libavformat-dev libavcodec-dev libavutil-dev \
 	libswscale-dev libswresample-dev libavfilter-dev libavdevice-dev
-APT_PACKAGES := $(BUILD_APT_PACKAGES) ffmpeg chromium \
+APT_PACKAGES := $(BUILD_APT_PACKAGES) ffmpeg chromium rtmpdump \
 	nginx libnginx-mod-rtmp gstreamer1.0-tools gstreamer1.0-plugins-base \
 	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
 	gstreamer1.0-libav prometheus
@@ -152,6 +152,10 @@ test: deps vet nocgo lambda
 # Ingest benchmark: N real-time publishers into `rewind origin` (file store,
 # then versitygw's S3) and the same load into MediaMTX recording MPEG-TS, with
 # the ratios rewind/MediaMTX (see bench/ingest).
+# Fan-out benchmark: one publish, N HTTP-FLV players of `rewind origin`;
+# then BENCH_FANOUT_PEER_N players of one kind at a time (Go RTMP client,
+# rtmpdump, HTTP-FLV) from rewind and from nginx-rtmp, the peer, server
+# CPU per player-minute side by side (see bench/fanout).
 # Clip benchmark: a 10-minute clip of a recorded 1080p30 stream, copy vs
 # ffmpeg -c copy and accurate vs a full re-encode (see bench/clip).
 # Replay benchmark: 24 h playlist cold build, sizes, warm load vs nginx
@@ -169,18 +173,19 @@ test: deps vet nocgo lambda
 # playlist and address API throughput and latency (see bench/steer).
 BENCH_N ?= 10,50,100
 BENCH_FANOUT_N ?= 10,100,500
+BENCH_FANOUT_PEER_N ?= 10,100
 BENCH_CLUSTER_N ?= 10,50
 BENCH_DURATION ?= 30s
 # Per round: the collector runs 4 rounds and a 10 s flood, steering 3 routes.
 BENCH_COLLECT_DURATION ?= 5s
 BENCH_STEER_DURATION ?= 10s
-BENCH_APT_PACKAGES := nginx libnginx-mod-stream
+BENCH_APT_PACKAGES := nginx libnginx-mod-stream libnginx-mod-rtmp rtmpdump
 bench: deps build $(MEDIAMTX)
 	@$(call apt_install,$(BENCH_APT_PACKAGES))
 	@# The package may start its default site on port 80: the bench runs its own.
 	@$(SUDO) service nginx stop >/dev/null 2>&1 || true
 	AWS_EC2_METADATA_DISABLED=true $(GO) run ./bench/ingest -rewind $(BIN) -mediamtx $(MEDIAMTX) -versitygw $(VERSITYGW) -n $(BENCH_N) -duration $(BENCH_DURATION)
-	$(GO) run ./bench/fanout -rewind $(BIN) -n $(BENCH_FANOUT_N) -duration $(BENCH_DURATION)
+	$(GO) run ./bench/fanout -rewind $(BIN) -n $(BENCH_FANOUT_N) -peer-n $(BENCH_FANOUT_PEER_N) -duration $(BENCH_DURATION)
 	$(GO) run ./bench/replay
 	$(GO) run ./bench/clip
 	$(GO) run ./bench/cluster -rewind $(BIN) -versitygw $(VERSITYGW) -n $(BENCH_CLUSTER_N) -duration $(BENCH_DURATION)

@@ -3,16 +3,21 @@
 // RTMP into `rewind origin`, and N HTTP-FLV players reading
 // GET /{app}/{name}.flv from it. It reports the origin's CPU and memory per
 // player, the egress, the players dropped and how far behind the publisher
-// the players are.
+// the players are. Its second table plays the same publish with N players
+// of one kind at a time (the Go RTMP client, Debian's rtmpdump, the
+// HTTP-FLV client) from rewind origin and from nginx-rtmp, the peer, and
+// compares the servers' CPU per player-minute (issue #16).
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -26,7 +31,8 @@ import (
 )
 
 func main() {
-	ns := flag.String("n", "10,100,500", "player counts to run")
+	ns := flag.String("n", "10,100,500", "player counts of the HTTP-FLV table (\"\" for none)")
+	peerNs := flag.String("peer-n", "10,100", "player counts of the rewind vs nginx-rtmp table (\"\" for none)")
 	dur := flag.Duration("duration", 30*time.Second, "publish time per round")
 	bin := flag.String("rewind", "bin/rewind", "rewind binary")
 	out := flag.String("out", "bench/out", "folder for the cached source media")
@@ -35,6 +41,9 @@ func main() {
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, nil)))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, *ns, *dur, *bin, *out)
+	if err == nil {
+		err = runPeer(ctx, *peerNs, *dur, *bin, *out)
+	}
 	stop()
 	if err != nil {
 		slog.Error("fanout bench failed", "err", err)
@@ -43,6 +52,9 @@ func main() {
 }
 
 func run(ctx context.Context, ns string, dur time.Duration, bin, out string) error {
+	if ns == "" {
+		return nil
+	}
 	counts, err := benchkit.Counts(ns, "-n")
 	if err != nil {
 		return err
@@ -109,4 +121,50 @@ func note(r result) string {
 		s += fmt.Sprintf("; %d players ended early (%d never connected), first error: %q", r.early, r.notJoined, r.playerErr)
 	}
 	return s
+}
+
+// runPeer is the second table: every case of peerCases at each count.
+func runPeer(ctx context.Context, ns string, dur time.Duration, bin, out string) error {
+	if ns == "" {
+		return nil
+	}
+	counts, err := benchkit.Counts(ns, "-peer-n")
+	if err != nil {
+		return err
+	}
+	if _, err := exec.LookPath("rtmpdump"); err != nil {
+		return errors.New("rtmpdump not found (Debian package rtmpdump; `make bench` installs it)")
+	}
+	_, tags, err := benchkit.SourceTags(out)
+	if err != nil {
+		return err
+	}
+	printPeerHeader(nginxVersion(), dur)
+	// Each server's cost of the publish alone, that the 2m block takes
+	// out of every round's CPU.
+	base := map[peerServer]*peerResult{}
+	for _, s := range []peerServer{serverRewind, serverNginx} {
+		slog.Info("peer round", "server", s, "players", 0, "duration", dur)
+		r, err := peerRound(ctx, peerCase{server: s}, bin, tags, 0, dur)
+		if err != nil {
+			return fmt.Errorf("%s publish only: %w", s, err)
+		}
+		r.print()
+		base[s] = &r
+	}
+	res := map[int]map[peerCase]*peerResult{}
+	for _, n := range counts {
+		res[n] = map[peerCase]*peerResult{}
+		for _, pc := range peerCases {
+			slog.Info("peer round", "server", pc.server, "client", pc.client, "players", n, "duration", dur)
+			r, err := peerRound(ctx, pc, bin, tags, n, dur)
+			if err != nil {
+				return fmt.Errorf("%s %s N=%d: %w", pc.server, pc.client, n, err)
+			}
+			r.print()
+			res[n][pc] = &r
+		}
+	}
+	printPeerSummary(counts, res, base)
+	return nil
 }

@@ -20,8 +20,9 @@ const skipAfterJoin = 2 * time.Second
 
 // player is one HTTP-FLV viewer.
 type player struct {
-	rx   atomic.Int64 // bytes received
-	tags atomic.Int64
+	rx    atomic.Int64 // bytes received
+	tags  atomic.Int64
+	media atomic.Int64 // audio and video tag body bytes received
 
 	// Written by run only, read once it has returned.
 	connected bool
@@ -36,13 +37,15 @@ type player struct {
 func (p *player) run(ctx context.Context, c *http.Client, url string, pubStart time.Time, joined func()) {
 	defer func() { p.ended = time.Now() }()
 	resp, err := get(ctx, c, url)
-	joined()
 	if err != nil {
 		p.err = err
+		joined()
 		return
 	}
 	defer resp.Body.Close()
+	// Before joined: the peer round reads it once all have joined.
 	p.connected = true
+	joined()
 	joinedAt := time.Now()
 	tr, err := newTagReader(countingReader{resp.Body, &p.rx})
 	if err != nil {
@@ -59,6 +62,9 @@ func (p *player) run(ctx context.Context, c *http.Client, url string, pubStart t
 			return
 		}
 		p.tags.Add(1)
+		if t.typ == 8 || t.typ == 9 {
+			p.media.Add(int64(t.size))
+		}
 		if t.typ != 9 {
 			continue
 		}
@@ -108,6 +114,7 @@ type tagReader struct{ r *bufio.Reader }
 type tagInfo struct {
 	typ      uint8
 	ts       uint32 // ms
+	size     int    // body bytes
 	keyframe bool
 }
 
@@ -144,6 +151,7 @@ func (r *tagReader) next() (tagInfo, error) {
 		ts:  uint32(h[7])<<24 | uint32(h[4])<<16 | uint32(h[5])<<8 | uint32(h[6]),
 	}
 	size := int(h[1])<<16 | int(h[2])<<8 | int(h[3])
+	t.size = size
 	if size > 0 {
 		first, err := r.r.ReadByte()
 		if err != nil {
