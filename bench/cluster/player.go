@@ -3,16 +3,13 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
 	"encoding/binary"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"time"
 
-	"github.com/rewind-vod/rewind/media"
-	"github.com/rewind-vod/rewind/origin/rtmpwire"
+	"github.com/rewind-vod/rewind/internal/rtmpclient"
 )
 
 // The players of the first-frame figures. Each try is a new connection
@@ -105,12 +102,6 @@ func flvFirstKeyframe(ctx context.Context, url string) (time.Duration, error) {
 	}
 }
 
-// RTMP message type ids the player acts on.
-const (
-	typeCommand = 20
-	typeVideo   = 9
-)
-
 // rtmpFirstKeyframe plays rtmp://addr/app/name the way ffmpeg does
 // (handshake, connect, createStream, play, each waiting for its answer)
 // and reads messages until a video keyframe; it returns the time from the
@@ -119,169 +110,26 @@ func rtmpFirstKeyframe(ctx context.Context, addr, app, name string) (time.Durati
 	ctx, cancel := context.WithTimeout(ctx, playTimeout)
 	defer cancel()
 	start := time.Now()
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", addr)
+	p, err := rtmpclient.Dial(ctx, addr, app, name, "FMLE/3.0 (compatible; rewind-bench)")
 	if err != nil {
-		return 0, fmt.Errorf("rtmp play %s: %w", addr, err)
+		return 0, err
 	}
-	defer c.Close()
-	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer p.Close()
+	stop := context.AfterFunc(ctx, func() { p.Close() })
 	defer stop()
-	p := &rtmpPlayer{c: c, br: bufio.NewReaderSize(c, 64<<10)}
-	if err := p.play(app, name); err != nil {
-		if ctx.Err() != nil {
-			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
-		}
-		return 0, fmt.Errorf("rtmp play %s/%s at %s: %w", app, name, addr, err)
-	}
-	return time.Since(start), nil
-}
-
-type rtmpPlayer struct {
-	c  net.Conn
-	br *bufio.Reader
-	rd *rtmpwire.Reader
-}
-
-func (p *rtmpPlayer) play(app, name string) error {
-	if err := p.handshake(); err != nil {
-		return err
-	}
-	p.rd = rtmpwire.NewReader(p.br, rtmpwire.Limits{MaxMessageSize: 16 << 20, MaxBuffered: 32 << 20})
-	if err := p.command(3, 0, "connect", 1, []media.AMF0Prop{
-		{Key: "app", Val: app}, {Key: "type", Val: "nonprivate"}, {Key: "flashVer", Val: "FMLE/3.0 (compatible; rewind-bench)"},
-		{Key: "tcUrl", Val: "rtmp://" + p.c.RemoteAddr().String() + "/" + app},
-	}); err != nil {
-		return err
-	}
-	if _, err := p.awaitResult(1); err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
-	if err := p.command(3, 0, "createStream", 2, nil); err != nil {
-		return err
-	}
-	vals, err := p.awaitResult(2)
-	if err != nil {
-		return fmt.Errorf("createStream: %w", err)
-	}
-	id, ok := at(vals, 3).(float64)
-	if !ok {
-		return fmt.Errorf("createStream answered %v", vals)
-	}
-	// play goes with transaction id 0 on the new message stream, as
-	// ffmpeg sends it.
-	if err := p.command(8, uint32(id), "play", 0, nil, name, -2000.0); err != nil {
-		return err
-	}
 	for {
-		m, err := p.rd.ReadMessage()
+		m, err := p.Next()
 		if err != nil {
-			return fmt.Errorf("waiting for a keyframe: %w", err)
-		}
-		switch m.TypeID {
-		case typeVideo:
-			if keyPicture(m.Payload) {
-				return nil
+			if ctx.Err() != nil {
+				err = fmt.Errorf("%w (%w)", ctx.Err(), err)
 			}
-		case typeCommand:
-			vals, _ := decodeAMF(m.Payload)
-			if at(vals, 0) == "onStatus" {
-				if info, ok := at(vals, 3).(map[string]any); ok && info["level"] == "error" {
-					return fmt.Errorf("play: %v", info["code"])
-				}
-			}
+			return 0, fmt.Errorf("rtmp play %s/%s at %s: waiting for a keyframe: %w", app, name, addr, err)
+		}
+		if m.TypeID == rtmpclient.TypeVideo && keyPicture(m.Payload) {
+			return time.Since(start), nil
+		}
+		if err := rtmpclient.StatusError(m); err != nil {
+			return 0, fmt.Errorf("rtmp play %s/%s at %s: %w", app, name, addr, err)
 		}
 	}
-}
-
-// handshake is the simple RTMP handshake: C0 C1, S0 S1 S2, C2 (S1 echoed).
-func (p *rtmpPlayer) handshake() error {
-	const size = 1536
-	c0c1 := make([]byte, 1+size)
-	c0c1[0] = 3
-	binary.BigEndian.PutUint32(c0c1[1:], uint32(time.Now().UnixMilli()))
-	_, _ = rand.Read(c0c1[9:])
-	if _, err := p.c.Write(c0c1); err != nil {
-		return fmt.Errorf("handshake: %w", err)
-	}
-	s := make([]byte, 1+2*size)
-	if _, err := io.ReadFull(p.br, s); err != nil {
-		return fmt.Errorf("handshake: %w", err)
-	}
-	if s[0] != 3 {
-		return fmt.Errorf("handshake: server version %d", s[0])
-	}
-	if _, err := p.c.Write(s[1 : 1+size]); err != nil {
-		return fmt.Errorf("handshake: %w", err)
-	}
-	return nil
-}
-
-// command writes an AMF0 command on chunk stream cs, in chunks of the
-// default 128 bytes.
-func (p *rtmpPlayer) command(cs byte, streamID uint32, name string, tx float64, vals ...any) error {
-	payload := media.AppendAMF0(media.AppendAMF0(nil, name), tx)
-	for _, v := range vals {
-		payload = media.AppendAMF0(payload, v)
-	}
-	const chunk = 128
-	b := []byte{cs, 0, 0, 0, byte(len(payload) >> 16), byte(len(payload) >> 8), byte(len(payload)), typeCommand}
-	b = binary.LittleEndian.AppendUint32(b, streamID)
-	for i := 0; i < len(payload); i += chunk {
-		if i > 0 {
-			b = append(b, 0xC0|cs) // fmt 3: continuation
-		}
-		b = append(b, payload[i:min(i+chunk, len(payload))]...)
-	}
-	if _, err := p.c.Write(b); err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	return nil
-}
-
-// awaitResult reads until the answer to the command of transaction tx.
-func (p *rtmpPlayer) awaitResult(tx float64) ([]any, error) {
-	for {
-		m, err := p.rd.ReadMessage()
-		if err != nil {
-			return nil, err
-		}
-		if m.TypeID != typeCommand {
-			continue
-		}
-		vals, err := decodeAMF(m.Payload)
-		if err != nil {
-			return nil, err
-		}
-		if got, _ := at(vals, 1).(float64); got != tx {
-			continue
-		}
-		switch at(vals, 0) {
-		case "_result":
-			return vals, nil
-		case "_error":
-			return nil, fmt.Errorf("answered _error %v", vals[2:])
-		}
-	}
-}
-
-func at(vals []any, i int) any {
-	if i < len(vals) {
-		return vals[i]
-	}
-	return nil
-}
-
-// decodeAMF decodes a command's AMF0 values up to the first it cannot.
-func decodeAMF(b []byte) ([]any, error) {
-	var out []any
-	for len(b) > 0 {
-		v, rest, err := media.ReadAMF0(b)
-		if err != nil {
-			return out, fmt.Errorf("amf0: %w", err)
-		}
-		out = append(out, v)
-		b = rest
-	}
-	return out, nil
 }

@@ -1,14 +1,11 @@
-package main
+package rtmpclient
 
 import (
-	"bufio"
 	"encoding/binary"
 	"io"
 	"net"
 	"testing"
 	"time"
-
-	"github.com/rewind-vod/rewind/origin/rtmpwire"
 )
 
 // appendMessage chunks one RTMP message at the default 128-byte chunk size.
@@ -38,8 +35,8 @@ func TestRTMPAcknowledges(t *testing.T) {
 	video := make([]byte, 3000)
 	video[0] = 0x17
 	var wire []byte
-	wire = appendMessage(wire, 2, typeWinAckSize, binary.BigEndian.AppendUint32(nil, window))
-	wire = appendMessage(wire, 6, typeVideo, video)
+	wire = appendMessage(wire, 2, TypeWinAckSize, binary.BigEndian.AppendUint32(nil, window))
+	wire = appendMessage(wire, 6, TypeVideo, video)
 	type ack struct {
 		b   []byte
 		err error
@@ -66,14 +63,12 @@ func TestRTMPAcknowledges(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	p := &rtmpConn{c: c}
-	p.br = bufio.NewReaderSize(countingReader{c, &p.rx}, 64<<10)
-	p.rd = rtmpwire.NewReader(p.br, rtmpwire.Limits{MaxMessageSize: 1 << 20, MaxBuffered: 1 << 20})
+	p := New(c)
 	for _, want := range []struct {
 		typ  byte
 		size int
-	}{{typeWinAckSize, 4}, {typeVideo, len(video)}} {
-		m, err := p.next()
+	}{{TypeWinAckSize, 4}, {TypeVideo, len(video)}} {
+		m, err := p.Next()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -85,7 +80,7 @@ func TestRTMPAcknowledges(t *testing.T) {
 	if a.err != nil {
 		t.Fatalf("no acknowledgement: %v", a.err)
 	}
-	if a.b[0] != 2 || a.b[7] != typeAck || a.b[6] != 4 {
+	if a.b[0] != 2 || a.b[7] != TypeAck || a.b[6] != 4 {
 		t.Fatalf("acknowledgement header % x", a.b[:12])
 	}
 	if seq := binary.BigEndian.Uint32(a.b[12:]); seq < window || int(seq) > len(wire) {
