@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -47,8 +46,8 @@ func (c *cluster) cpuSnap(ctx context.Context, px *proc) (cpuSnap, error) {
 	if s.proxy, err = px.cpu(); err != nil {
 		return s, err
 	}
-	if s.proxySys, err = sysSeconds(px.pid()); err != nil {
-		return s, err
+	if _, s.proxySys, err = benchkit.CPUTimes(px.pid()); err != nil {
+		return s, fmt.Errorf("proxy stime: %w", err)
 	}
 	for _, n := range c.nodes {
 		v, err := n.cpu()
@@ -233,22 +232,4 @@ func printCPUNotes(rows []*cpuRow) {
 		}
 		fmt.Println(line)
 	}
-}
-
-// sysSeconds is the system CPU time of a process.
-func sysSeconds(pid string) (float64, error) {
-	b, err := os.ReadFile("/proc/" + pid + "/stat")
-	if err != nil {
-		return 0, fmt.Errorf("stime: %w", err)
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%s/stat: short", pid)
-	}
-	st, err := strconv.ParseFloat(f[12], 64)
-	if err != nil {
-		return 0, fmt.Errorf("/proc/%s/stat: bad stime: %w", pid, err)
-	}
-	return st / 100, nil // USER_HZ is 100 on Linux
 }

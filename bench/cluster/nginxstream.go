@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -98,22 +97,8 @@ stream {
 // cpu is the CPU seconds of the master and its worker(s), and of those in
 // the kernel.
 func (ng *nginxStream) cpu() (total, sys float64, err error) {
-	master := strconv.Itoa(ng.cmd.Process.Pid)
-	pids := []string{master}
-	if b, err := os.ReadFile("/proc/" + master + "/task/" + master + "/children"); err == nil {
-		pids = append(pids, strings.Fields(string(b))...)
-	}
-	for _, pid := range pids {
-		t, err := benchkit.CPUSeconds(pid)
-		if err != nil {
-			return 0, 0, fmt.Errorf("nginx %s: cpu: %w", pid, err)
-		}
-		s, err := sysSeconds(pid)
-		if err != nil {
-			return 0, 0, err
-		}
-		total += t
-		sys += s
+	if total, sys, err = benchkit.MasterCPU(ng.cmd.Process.Pid); err != nil {
+		return 0, 0, fmt.Errorf("nginx: %w", err)
 	}
 	return total, sys, nil
 }

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -127,24 +126,9 @@ rtmp {
 
 // cpu is the CPU seconds of the master and its worker.
 func (ng *nginxRTMP) cpu() (float64, error) {
-	master := strconv.Itoa(ng.cmd.Process.Pid)
-	pids := []string{master}
-	b, err := os.ReadFile("/proc/" + master + "/task/" + master + "/children")
+	total, _, err := benchkit.MasterCPU(ng.cmd.Process.Pid)
 	if err != nil {
-		return 0, fmt.Errorf("nginx workers: %w", err)
-	}
-	workers := strings.Fields(string(b))
-	if len(workers) == 0 {
-		// A worker that died would take its CPU out of the figure.
-		return 0, errors.New("nginx has no worker")
-	}
-	var total float64
-	for _, pid := range append(pids, workers...) {
-		t, err := benchkit.CPUSeconds(pid)
-		if err != nil {
-			return 0, fmt.Errorf("nginx %s: cpu: %w", pid, err)
-		}
-		total += t
+		return 0, fmt.Errorf("nginx: %w", err)
 	}
 	return total, nil
 }

@@ -147,22 +147,54 @@ func Scrape(ctx context.Context, url string) (map[string]float64, error) {
 
 // CPUSeconds is user + system CPU time of a process ("self" or a pid).
 func CPUSeconds(pid string) (float64, error) {
+	user, sys, err := CPUTimes(pid)
+	return user + sys, err
+}
+
+// CPUTimes is the user and the system CPU time of a process ("self" or a
+// pid), in seconds.
+func CPUTimes(pid string) (user, sys float64, err error) {
 	b, err := os.ReadFile("/proc/" + pid + "/stat")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	// The command name may hold spaces: fields count from after its ')'.
 	s := string(b)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
 	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%s/stat: short", pid)
+		return 0, 0, fmt.Errorf("/proc/%s/stat: short", pid)
 	}
 	ut, err1 := strconv.ParseFloat(f[11], 64)
 	st, err2 := strconv.ParseFloat(f[12], 64)
 	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("/proc/%s/stat: bad utime/stime", pid)
+		return 0, 0, fmt.Errorf("/proc/%s/stat: bad utime/stime", pid)
 	}
-	return (ut + st) / 100, nil // USER_HZ is 100 on Linux
+	return ut / 100, st / 100, nil // USER_HZ is 100 on Linux
+}
+
+// MasterCPU is the CPU time (and the system part of it) of a master
+// process and its children, as nginx runs: one master, its workers. No
+// child is an error, since a worker that died would take its time out of
+// the figure.
+func MasterCPU(master int) (total, sys float64, err error) {
+	pid := strconv.Itoa(master)
+	b, err := os.ReadFile("/proc/" + pid + "/task/" + pid + "/children")
+	if err != nil {
+		return 0, 0, fmt.Errorf("workers of %s: %w", pid, err)
+	}
+	children := strings.Fields(string(b))
+	if len(children) == 0 {
+		return 0, 0, fmt.Errorf("process %s has no worker", pid)
+	}
+	for _, p := range append([]string{pid}, children...) {
+		u, s, err := CPUTimes(p)
+		if err != nil {
+			return 0, 0, fmt.Errorf("cpu of %s: %w", p, err)
+		}
+		total += u + s
+		sys += s
+	}
+	return total, sys, nil
 }
 
 // HostBusySeconds is the CPU time all cores spent not idle (softirq
