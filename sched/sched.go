@@ -108,7 +108,7 @@ type Service struct {
 
 // New builds the scheduler; st (nil: nothing persisted) keeps the meter
 // and the audit log. Run starts its loops.
-func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, reg prometheus.Registerer) (*Service, error) {
+func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, reg prometheus.Registerer) (_ *Service, err error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -136,12 +136,17 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, reg 
 		}
 		pathways = append(pathways, steer.Pathway{ID: c.Name, HLSBase: c.HLSBase, FLV: c.FLV, RTMP: c.RTMP, Push: c.Push, CloneOf: c.CloneOf})
 	}
-	var err error
 	cc := cfg.Collect
 	cc.CDNs, cc.Regions = names, cfg.Regions
 	if s.collector, err = collect.New(cc, log.With("part", "collect"), reg); err != nil {
 		return nil, fmt.Errorf("sched: %w", err)
 	}
+	// The collector runs a goroutine: a later failure stops it.
+	defer func() {
+		if err != nil {
+			s.collector.Close()
+		}
+	}()
 	regions := s.collector.Labels().Regions()
 	withOther := append(slices.Clone(regions), collect.Other)
 
@@ -149,11 +154,9 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, reg 
 	pc.CDNs, pc.Regions, pc.Billing = names, regions, billing
 	pc.AuditSink = s.audited
 	if s.engine, err = policy.New(pc, log.With("part", "policy"), reg); err != nil {
-		s.collector.Close()
 		return nil, fmt.Errorf("sched: %w", err)
 	}
-	if err := s.load(ctx); err != nil {
-		s.collector.Close()
+	if err = s.load(ctx); err != nil {
 		return nil, err
 	}
 
@@ -161,14 +164,12 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, reg 
 		prc := cfg.Prometheus
 		prc.URL, prc.Regions = cfg.PrometheusURL, withOther
 		if s.reader, err = source.NewPrometheus(prc, log.With("part", "prometheus"), reg); err != nil {
-			s.collector.Close()
 			return nil, fmt.Errorf("sched: %w", err)
 		}
 	} else {
 		ic := cfg.InProcess
 		ic.Regions = withOther
 		if s.inproc, err = source.NewInProcess(s.collector.Aggregator(), ic); err != nil {
-			s.collector.Close()
 			return nil, fmt.Errorf("sched: %w", err)
 		}
 		s.reader = s.inproc
@@ -180,7 +181,6 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, reg 
 			prc.Keep = s.reader.Span()
 		}
 		if s.prober, err = source.NewProber(prc, log.With("part", "probe"), reg); err != nil {
-			s.collector.Close()
 			return nil, fmt.Errorf("sched: %w", err)
 		}
 	}
@@ -193,7 +193,6 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, reg 
 	}
 	update := func(snap qos.Snapshot) { s.engine.Update(snap, time.Now()) }
 	if s.runner, err = source.NewRunner(s.reader, s.prober, update, rc, log.With("part", "input"), reg); err != nil {
-		s.collector.Close()
 		return nil, fmt.Errorf("sched: %w", err)
 	}
 
@@ -203,7 +202,6 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, reg 
 		sc.StaticOrder = pc.StaticOrder
 	}
 	if s.steer, err = steer.New(sc, ranker{s.engine}, s.collector.Region, log.With("part", "steer"), reg); err != nil {
-		s.collector.Close()
 		return nil, fmt.Errorf("sched: %w", err)
 	}
 	return s, nil

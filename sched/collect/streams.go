@@ -36,7 +36,11 @@ func (l *streamLabels) label(s string) string {
 	if l.seen[s] {
 		return s
 	}
-	if _, err := catalog.ParseStream(s); err != nil || len(l.seen) >= l.max {
+	// Full first: once full, a new name costs no parse.
+	if len(l.seen) >= l.max {
+		return Other
+	}
+	if _, err := catalog.ParseStream(s); err != nil {
 		return Other
 	}
 	l.seen[s] = true
