@@ -34,9 +34,7 @@ func newAgentSettings(fs *flag.FlagSet) (*agentSettings, *binder) {
 	bind(b, "http-addr", "HTTP listen address (health, metrics)", &s.HTTPAddr)
 	bind(b, "spool", "the spool directory an origin with --agent external slices into", &rec.Spool)
 	bind(b, "scan-interval", "how often the spool is looked at for new segments and for runs whose origin died", &rec.ScanInterval)
-	bind(b, "upload-concurrency", "parallel segment uploads", &rec.UploadConcurrency)
-	bind(b, "upload-retry-max", "longest wait between retries of a failed upload", &rec.RetryMax)
-	bind(b, "upload-bandwidth", "upload cap in bytes per second (0: none)", &rec.BandwidthLimit)
+	bindUpload(b, rec)
 	bind(b, "drain-timeout", "on SIGTERM: how long finished segments and ended runs may take to upload before the agent exits", &s.DrainTimeout)
 	return s, b
 }

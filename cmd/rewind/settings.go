@@ -93,6 +93,14 @@ func bindEditor(b *binder, ed *editor.Config, jobs *queueSettings) {
 	bind(b, "webhook-concurrency", "webhooks delivered at once, apart from the clip job slots", &ed.WebhookConcurrency)
 }
 
+// bindUpload binds the upload agent's flow control (origin with its
+// agent inside, and rewind agent).
+func bindUpload(b *binder, rec *recorder.Config) {
+	bind(b, "upload-concurrency", "parallel segment uploads", &rec.UploadConcurrency)
+	bind(b, "upload-retry-max", "longest wait between retries of a failed upload", &rec.RetryMax)
+	bind(b, "upload-bandwidth", "upload cap in bytes per second (0: none)", &rec.BandwidthLimit)
+}
+
 // nodeSettings are the settings of the serving roles dev and origin.
 type nodeSettings struct {
 	commonSettings
@@ -159,9 +167,7 @@ func newNodeSettings(fs *flag.FlagSet, role string) (*nodeSettings, *binder) {
 	bind(b, "setup-timeout", "drop a connection that has not started a publish or play this long after connecting", &org.SetupTimeout)
 	bind(b, "max-stream-series", "live streams that get per-stream metrics (bit rate, fps); the rest are counted only", &org.MaxStreamSeries, &rec.MaxStreamSeries)
 
-	bind(b, "upload-concurrency", "parallel segment uploads", &rec.UploadConcurrency)
-	bind(b, "upload-retry-max", "longest wait between retries of a failed upload", &rec.RetryMax)
-	bind(b, "upload-bandwidth", "upload cap in bytes per second (0: none)", &rec.BandwidthLimit)
+	bindUpload(b, rec)
 	bind(b, "spool-limit", "spool size in bytes past which new segments are dropped (-1: none)", &rec.SpoolLimit)
 	bind(b, "drain-timeout", "on SIGTERM: how long live publishers may go on, then how long the spool may take to upload", &s.DrainTimeout)
 	bind(b, "admin-token", "bearer token for the live management API (/v1/live); empty: that API is off", &s.AdminToken)
