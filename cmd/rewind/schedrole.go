@@ -81,9 +81,12 @@ func bindSched(b *binder, c *sched.Config) {
 	bind(b, "steer-bandwidth", "nominal BANDWIDTH of each variant in the multivariant playlist, bit/s", &c.Steer.Bandwidth)
 }
 
-// schedRoutes are the paths the scheduler serves beside the replay API
-// in dev.
-var schedRoutes = []string{"/v1/qos/", "/v1/steer/", "/v1/addresses/", "/v1/sched/", "/sched", "/sched/"}
+// adminRoutes are the admin API's and console's paths; schedRoutes all the
+// paths the scheduler serves, beside the replay API in dev.
+var (
+	adminRoutes = []string{"/v1/sched/", "/sched", "/sched/"}
+	schedRoutes = append([]string{"/v1/qos/", "/v1/steer/", "/v1/addresses/"}, adminRoutes...)
+)
 
 // newScheduler builds the scheduler and its admin API from settings;
 // nil, nil when no CDN is configured (dev without --cdns).
@@ -100,7 +103,7 @@ func newScheduler(ctx context.Context, c sched.Config, adminToken string, st sto
 		return nil, nil, err
 	}
 	mux := http.NewServeMux()
-	for _, p := range []string{"/v1/sched/", "/sched", "/sched/"} {
+	for _, p := range adminRoutes {
 		mux.Handle(p, adm.Handler())
 	}
 	mux.Handle("/", svc.Handler())
