@@ -44,6 +44,10 @@ type pusher struct {
 
 	resync   atomic.Bool // a frame was dropped: skip to the next keyframe
 	dropped  atomic.Uint64
+	// reportedDrops is the part of dropped told to Config.Results; only
+	// the push's goroutine reads and moves it, so the publisher's never
+	// calls out.
+	reportedDrops uint64
 	bytesOut atomic.Uint64
 	bitsOut  ratemeter.Meter
 }
@@ -81,7 +85,6 @@ func (t *pusher) offer(f media.Frame) {
 	default:
 		t.dropped.Add(1)
 		t.rs.r.drops.Inc()
-		t.report(Result{Dropped: 1})
 		t.resync.Store(true)
 	}
 }
@@ -95,6 +98,14 @@ func (t *pusher) fail(err error) {
 	t.report(Result{Failures: 1})
 }
 
+// reportDrops tells Config.Results the drops since the last time.
+func (t *pusher) reportDrops() {
+	if d := t.dropped.Load(); d > t.reportedDrops {
+		t.report(Result{Dropped: int64(d - t.reportedDrops)})
+		t.reportedDrops = d
+	}
+}
+
 func (t *pusher) report(r Result) {
 	if f := t.rs.r.cfg.Results; f != nil {
 		f(t.target.addr, r)
@@ -106,6 +117,7 @@ func (t *pusher) report(r Result) {
 func (t *pusher) run() {
 	defer close(t.done)
 	defer t.cancel()
+	defer t.reportDrops() // after the state is cleared: no offer drops past it
 	defer t.setState("")
 	cfg := t.rs.r.cfg
 	retry := backoff.Policy{Min: cfg.MinBackoff, Max: cfg.MaxBackoff}
@@ -186,6 +198,7 @@ func (t *pusher) publish(rc *conn) error {
 			}
 			if t.resync.Swap(false) {
 				needKey = hasVideo
+				t.reportDrops()
 			}
 			if f.Type == media.FrameVideo && media.IsAVCSeqHeader(f.Payload) {
 				hasVideo = true

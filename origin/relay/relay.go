@@ -39,7 +39,8 @@ type Config struct {
 	// Results, when set, is told each target's faults as they happen, by
 	// the target's host:port (each relay target is a CDN's ingest, so the
 	// scheduler counts them against that CDN). It must not block: it runs
-	// on the push's goroutine, and on the publisher's for drops.
+	// on the push's goroutine (drops are told in batches, as the push
+	// resumes after them and when it ends).
 	Results func(addr string, r Result) `json:"-"`
 }
 

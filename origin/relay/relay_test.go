@@ -136,3 +136,32 @@ func TestRelayToSecondOrigin(t *testing.T) {
 		}
 	}
 }
+
+// Drops reach Config.Results from the push's goroutine, in batches: the
+// publisher's offer only counts them.
+func TestDropsReportedInBatches(t *testing.T) {
+	var got []Result
+	rl, err := New(Config{Results: func(addr string, r Result) {
+		if addr != "cdn.example:1935" {
+			t.Errorf("reported for %q", addr)
+		}
+		got = append(got, r)
+	}}, testLogger(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &pusher{rs: &stream{r: rl}, target: target{addr: "cdn.example:1935"}, ch: make(chan media.Frame, 1)}
+	p.setState(statePublishing)
+	for range 3 {
+		p.offer(media.Frame{Type: media.FrameAudio})
+	}
+	if len(got) != 0 {
+		t.Fatalf("offer reported %v itself", got)
+	}
+	p.reportDrops()
+	p.reportDrops() // nothing new
+	if len(got) != 1 || got[0] != (Result{Dropped: 2}) {
+		t.Errorf("reported %v, want one batch of 2 drops", got)
+	}
+	p.setState("")
+}
