@@ -42,14 +42,14 @@ type pusher struct {
 	lastErr  string
 	failures uint64
 
-	resync   atomic.Bool // a frame was dropped: skip to the next keyframe
-	dropped  atomic.Uint64
+	resync  atomic.Bool // a frame was dropped: skip to the next keyframe
+	dropped atomic.Uint64
 	// reportedDrops is the part of dropped told to Config.Results; only
 	// the push's goroutine reads and moves it, so the publisher's never
 	// calls out.
 	reportedDrops uint64
-	bytesOut atomic.Uint64
-	bitsOut  ratemeter.Meter
+	bytesOut      atomic.Uint64
+	bitsOut       ratemeter.Meter
 }
 
 func (t *pusher) setState(s string) {
