@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rewind-vod/rewind/catalog"
+	snap "github.com/rewind-vod/rewind/editor/snapshot"
 	"github.com/rewind-vod/rewind/infra/httpjson"
 	"github.com/rewind-vod/rewind/infra/queue"
 	"github.com/rewind-vod/rewind/infra/store"
@@ -88,6 +89,12 @@ func serve(ctx context.Context, role string, args []string, stderr io.Writer) er
 	} else {
 		workDone <- nil
 	}
+	snapDone := make(chan error, 1)
+	if n.snaps != nil {
+		go func() { snapDone <- n.snaps.Run(workCtx) }()
+	} else {
+		snapDone <- nil
+	}
 	schedDone := make(chan error, 1)
 	if n.sched != nil {
 		go func() { schedDone <- n.sched.Run(workCtx) }()
@@ -147,6 +154,7 @@ func serve(ctx context.Context, role string, args []string, stderr io.Writer) er
 	cancel()
 	stopWork() // running clip jobs go back to the queue; the scheduler saves its meter
 	<-workDone
+	<-snapDone
 	<-schedDone
 	stopRec()
 	<-recDone
@@ -183,6 +191,7 @@ type node struct {
 	api     *vodapi.Server     // dev only
 	jobs    queue.Queue        // dev only: clip jobs, shared by the API and the worker
 	worker  clipWorker         // dev only, cgo builds only
+	snaps   *snap.Snapshotter  // dev only, cgo builds only, unless --snapshot-interval 0
 	sched   *sched.Service     // dev only, with --cdns
 	// schedHandler serves the scheduler's routes (dev); relayQoS counts
 	// relay faults per CDN where no scheduler runs (origin, with --cdns).
@@ -293,6 +302,10 @@ func buildNode(role string, f *nodeSettings, log *slog.Logger, st store.Store, r
 			return nil, err
 		}
 		n.worker = devEditor(f.Editor, st, n.jobs, log, reg)
+		if n.snaps, err = newSnapshotter(f.Snapshots, st, originLive(org), log, reg); err != nil {
+			n.close()
+			return nil, err
+		}
 		var api http.Handler = n.api.Handler()
 		// With --cdns, the scheduler runs here too (built above), reading
 		// its own collector, which also sees the CMCD on replay requests.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rewind-vod/rewind/editor"
+	snap "github.com/rewind-vod/rewind/editor/snapshot"
 	"github.com/rewind-vod/rewind/infra/netguard"
 	"github.com/rewind-vod/rewind/origin"
 	"github.com/rewind-vod/rewind/origin/relay"
@@ -67,6 +68,8 @@ var roleFlags = map[string]map[string][]string{
 		"editor-lease": {"Editor.Lease", "Jobs.Opts.Lease"}, "editor-retry-delay": {"Editor.RetryDelay"},
 		"editor-work-dir": {"Editor.WorkDir"}, "webhook-secret": {"Editor.WebhookSecret"},
 		"webhook-attempts": {"Editor.WebhookAttempts"}, "webhook-concurrency": {"Editor.WebhookConcurrency"},
+		"snapshot-interval": {"Snapshots.Interval"}, "snapshot-apps": {"Snapshots.Apps"},
+		"snapshot-width": {"Snapshots.Width"}, "snapshot-quality": {"Snapshots.Quality"},
 	},
 }
 
@@ -116,6 +119,8 @@ func devFlags() map[string][]string {
 		"editor-lease": {"Editor.Lease", "Jobs.Opts.Lease"}, "editor-retry-delay": {"Editor.RetryDelay"},
 		"editor-work-dir": {"Editor.WorkDir"}, "webhook-secret": {"Editor.WebhookSecret"},
 		"webhook-attempts": {"Editor.WebhookAttempts"}, "webhook-concurrency": {"Editor.WebhookConcurrency"},
+		"snapshot-interval": {"Snapshots.Interval"}, "snapshot-apps": {"Snapshots.Apps"},
+		"snapshot-width": {"Snapshots.Width"}, "snapshot-quality": {"Snapshots.Quality"},
 	} {
 		m[k] = v
 	}
@@ -212,6 +217,9 @@ func sentinel(t reflect.Type, n int) (arg string, want func(v reflect.Value) err
 	case reflect.TypeFor[map[netip.Prefix]string]():
 		m := map[netip.Prefix]string{netip.MustParsePrefix(fmt.Sprintf("10.%d.0.0/16", n)): "eu"}
 		return sched.FormatRegions(m), eq(m)
+	case reflect.TypeFor[map[string]time.Duration]():
+		m := map[string]time.Duration{fmt.Sprintf("app%d", n): time.Duration(n+1) * time.Second}
+		return snap.FormatApps(m), eq(m)
 	case reflect.TypeFor[time.Duration]():
 		d := time.Duration(n+1)*time.Second + 7*time.Millisecond
 		return d.String(), eq(d)
