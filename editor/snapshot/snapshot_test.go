@@ -225,3 +225,21 @@ func equalTimes(a, b []time.Time) bool {
 	}
 	return true
 }
+
+func TestFromDirectory(t *testing.T) {
+	nodes := []catalog.Node{
+		{Name: "n1", Live: []catalog.NodeStream{{Stream: "live/cam", Run: "20261202T060000.000Z-n1-ab12"}, {Stream: "bad stream", Run: "20261202T060000.000Z-n1-ab13"}}},
+		{Name: "n2", Live: []catalog.NodeStream{{Stream: "live/two", Run: ""}, {Stream: "news/a", Run: "20261202T060001.000Z-n2-cd34"}}},
+	}
+	got, err := FromDirectory(func() []catalog.Node { return nodes })(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []LiveRun{
+		{Stream: catalog.Stream{App: "live", Name: "cam"}, Run: "20261202T060000.000Z-n1-ab12"},
+		{Stream: catalog.Stream{App: "news", Name: "a"}, Run: "20261202T060001.000Z-n2-cd34"},
+	}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("live runs %+v, want %+v (invalid names and runs skipped)", got, want)
+	}
+}
