@@ -210,3 +210,35 @@ func checkRTMPPlay(t *testing.T, addr string, published map[string]bool) {
 		}
 	}
 }
+
+// TestHEVCRelay: A relays an enhanced RTMP HEVC publish to B, a second
+// rewind standing in for a CDN; the relay passes the enhanced tags on as
+// they are, so B records HEVC segments that decode and start on keyframes.
+func TestHEVCRelay(t *testing.T) {
+	t.Parallel()
+	mediatest.Require(t)
+	frames, err := ertmppub.Encode(context.Background(), ertmppub.Source{Seconds: 6, Size: "640x360"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirA, dirB := t.TempDir(), t.TempDir()
+	b := startNode(t, nil, "--store", "file://"+filepath.Join(dirB, "store"), "--spool", filepath.Join(dirB, "spool"), "--node", "cdn")
+	a := startNode(t, nil, "--store", "file://"+filepath.Join(dirA, "store"), "--spool", filepath.Join(dirA, "spool"),
+		"--relay", "live=rtmp://"+b.rtmpAddr+"/cdn/{name}", "--relay-timeout", "3s")
+	if err := ertmppub.Publish(context.Background(), a.rtmpAddr, "live", "hevc", frames, true); err != nil {
+		t.Fatal(err)
+	}
+	copyStream := catalog.Stream{App: "cdn", Name: "hevc"}
+	stB := fsStore(t, filepath.Join(dirB, "store"))
+	runs := waitRuns(t, stB, copyStream, 1, 30*time.Second)
+	sr := fetchRun(t, stB, copyStream, runs[0])
+	got := checkRun(t, sr) // decodes, every segment starts on a keyframe
+	if got.Video < 100 || got.Audio == 0 {
+		t.Errorf("B recorded %+v", got)
+	}
+	if m := sr.manifest.Video; m == nil || !strings.HasPrefix(m.Codec, "hvc1.") || m.Width != 640 || m.Height != 360 {
+		t.Errorf("B's run.json video %+v", sr.manifest.Video)
+	}
+	a.stop()
+	b.stop()
+}
