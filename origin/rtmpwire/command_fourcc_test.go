@@ -44,3 +44,34 @@ func TestConnectFourCCList(t *testing.T) {
 		t.Error("a connect with a strict array of 2^31 entries handed on")
 	}
 }
+
+// FuzzConnectFourCCList: any connect payload is either handed on with all
+// its AMF0 values whole (so go-rtmp never sizes an array from a lying
+// count) or dropped, and the recorded list stays bounded.
+func FuzzConnectFourCCList(f *testing.F) {
+	obj := append([]byte{media.AMF0Object, 0, 10}, "fourCcList"...)
+	f.Add(command(amfStr("connect"), amfNum(1), obj, strictArray(3, "av01", "vp09", "hvc1"), []byte{0, 0, media.AMF0ObjectEnd}))
+	f.Add(command(amfStr("connect"), amfNum(1), obj, strictArray(1<<31-1, "hvc1"), []byte{0, 0, media.AMF0ObjectEnd}))
+	f.Add(command(amfStr("connect"), amfNum(1), obj, strictArray(2, "hvc1"), amfNum(3), []byte{0, 0, media.AMF0ObjectEnd}))
+	f.Fuzz(func(t *testing.T, p []byte) {
+		var c commands
+		m, ok := c.normalize(Message{TypeID: TypeCommandAMF0, Payload: p})
+		if len(c.fourCCs) > maxFourCCs {
+			t.Fatalf("%d entries kept", len(c.fourCCs))
+		}
+		name, _, isStr := media.SplitAMF0String(p)
+		if !ok || !isStr || name != "connect" {
+			return
+		}
+		if !bytes.Equal(m.Payload, p) {
+			t.Fatal("connect rewritten")
+		}
+		for off := 0; off < len(p); {
+			n, err := media.AMF0Size(p[off:])
+			if err != nil {
+				t.Fatalf("a connect with a broken value at %d handed on", off)
+			}
+			off += n
+		}
+	})
+}
