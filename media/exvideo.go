@@ -90,7 +90,7 @@ func ParseExVideoTag(p []byte) (ExVideoTag, error) {
 
 // AppendExVideoHeader appends an ExVideoTagHeader for fourCC (with the
 // composition time when packetType is ExCodedFrames): what a publisher
-// writes before the codec data.
+// writes before the codec data. fourCC is four bytes, e.g. FourCCHEVC.
 func AppendExVideoHeader(dst []byte, key bool, packetType int, fourCC string, cts int32) []byte {
 	ft := byte(2)
 	if key {

@@ -275,12 +275,12 @@ func ParseHEVCSPS(nalu []byte) (HEVCSPSInfo, error) {
 	case 2:
 		subH = 1
 	case 3:
-		sep, err := r.bit() // separate_colour_plane_flag
-		if err != nil {
+		// separate_colour_plane_flag: ChromaArrayType 0 or 3, crop units
+		// are luma samples either way.
+		if _, err := r.bit(); err != nil {
 			return info, err
 		}
 		subW, subH = 1, 1
-		_ = sep // ChromaArrayType 0 or 3: crop units are luma samples either way
 	}
 	w, err := r.ue()
 	if err != nil {

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+
+	"github.com/rewind-vod/rewind/internal/mediatest"
 )
 
 // Parameter sets x265 (ffmpeg 5.1, libx265 3.5) writes for 426x240 Main:
@@ -45,9 +47,7 @@ func TestParseHEVCSPS(t *testing.T) {
 // TestParseHEVCSPSFromEncoder checks sizes against what libx265 encodes,
 // 720p (no cropping) and an odd size (cropping on both axes).
 func TestParseHEVCSPSFromEncoder(t *testing.T) {
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		t.Skip("no ffmpeg")
-	}
+	mediatest.Require(t)
 	for _, size := range [][2]int{{1280, 720}, {322, 182}} {
 		nalus := encodeHEVC(t, size[0], size[1], 1)
 		var sps []byte
@@ -115,9 +115,7 @@ func TestHEVCConfigRoundTrip(t *testing.T) {
 // TestHEVCConfigMatchesFFmpeg compares the record we build with the hvcC
 // box ffmpeg's mp4 muxer writes for the same stream.
 func TestHEVCConfigMatchesFFmpeg(t *testing.T) {
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		t.Skip("no ffmpeg")
-	}
+	mediatest.Require(t)
 	dir := t.TempDir()
 	in, mp4 := filepath.Join(dir, "in.hevc"), filepath.Join(dir, "out.mp4")
 	var annexB []byte
