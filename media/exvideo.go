@@ -69,10 +69,10 @@ func ParseExVideoTag(p []byte) (ExVideoTag, error) {
 	if len(p) < 5 {
 		return t, fmt.Errorf("enhanced video: truncated header (%d bytes, the FourCC needs 5)", len(p))
 	}
-	t.FourCC = string(p[1:5])
-	if t.FourCC != FourCCHEVC {
+	if string(p[1:5]) != FourCCHEVC { // compared without allocating: every frame passes here
 		return t, fmt.Errorf("enhanced video: FourCC %q is not supported (hvc1 only)", printable(p[1:5]))
 	}
+	t.FourCC = FourCCHEVC
 	t.Data = p[5:]
 	if t.PacketType == ExCodedFrames {
 		if len(t.Data) < 3 {
