@@ -13,6 +13,7 @@ package recorder
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -128,7 +129,10 @@ func (c *Config) defaults() error {
 func (c *Config) segmentsFor(s catalog.Stream) (target, hardMax time.Duration) {
 	for _, k := range []string{s.String(), s.App, "*"} {
 		if d, ok := c.SegmentDurations[k]; ok {
-			return d, time.Duration(int64(c.MaxSegmentDuration) * int64(d) / int64(c.SegmentDuration))
+			// In floating point: the product of two durations in ns
+			// overflows int64 past a few seconds each.
+			ratio := float64(c.MaxSegmentDuration) / float64(c.SegmentDuration)
+			return d, time.Duration(math.Round(ratio*float64(d)/float64(time.Millisecond))) * time.Millisecond
 		}
 	}
 	return c.SegmentDuration, c.MaxSegmentDuration
