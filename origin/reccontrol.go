@@ -185,35 +185,38 @@ type recStream struct {
 	waitKey bool // a restarted run waits for a video keyframe
 	// What a new run needs first, as last seen: onMetaData and the
 	// sequence headers (payloads are read-only, so holding them is safe).
-	meta, video, audio *media.Frame
-	hasVideo           bool
-	lastTS             uint32
+	headers  [3]media.Frame // onMetaData, video, audio; a nil Payload: not seen
+	hasVideo bool
+	lastTS   uint32
 }
 
 func (rs *recStream) WriteFrame(f media.Frame) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	rs.lastTS = f.Timestamp
-	header := false
+	header := -1
 	switch f.Type {
 	case media.FrameData:
 		if _, ok := media.ParseMetadataTracks(f.Payload); ok {
-			rs.meta, header = &f, true
+			header = 0
 		}
 	case media.FrameVideo:
 		rs.hasVideo = true
 		if media.IsAVCSeqHeader(f.Payload) {
-			rs.video, header = &f, true
+			header = 1
 		}
 	case media.FrameAudio:
 		if media.IsAACSeqHeader(f.Payload) {
-			rs.audio, header = &f, true
+			header = 2
 		}
+	}
+	if header >= 0 {
+		rs.headers[header] = f
 	}
 	if rs.cur == nil {
 		return
 	}
-	if rs.waitKey && !header {
+	if rs.waitKey && header < 0 {
 		if f.Type != media.FrameVideo || !media.IsVideoKeyframe(f.Payload) {
 			return
 		}
@@ -297,9 +300,8 @@ func (rs *recStream) start() (RecordingState, error) {
 	}
 	if err == nil {
 		err = guard(func() {
-			for _, h := range []*media.Frame{rs.meta, rs.video, rs.audio} {
-				if h != nil {
-					f := *h
+			for _, f := range rs.headers {
+				if f.Payload != nil {
 					f.Timestamp = rs.lastTS // on the stream's clock now, not at its start
 					ss.WriteFrame(f)
 				}
