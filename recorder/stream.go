@@ -15,15 +15,17 @@ import (
 // Stream records one publish (one run) into the spool. WriteFrame and
 // Close are called from one goroutine; they do only local disk work.
 type Stream struct {
-	r        *Recorder
-	stream   catalog.Stream
-	run      string
-	dir      string
-	lock     *dirLock         // on dir, while live: tells the uploader the slicer lives
-	up       *runUpload       // the in-process agent's side of the run; nil with AgentExternal
-	manifest catalog.Manifest // run.json as last written
-	lastCut  atomic.Int64     // unix ns of the last finished segment (or the start)
-	log      *slog.Logger
+	r         *Recorder
+	stream    catalog.Stream
+	run       string
+	dir       string
+	lock      *dirLock         // on dir, while live: tells the uploader the slicer lives
+	up        *runUpload       // the in-process agent's side of the run; nil with AgentExternal
+	manifest  catalog.Manifest // run.json as last written
+	segTarget time.Duration    // this stream's (Config.segmentsFor)
+	segMax    time.Duration
+	lastCut   atomic.Int64 // unix ns of the last finished segment (or the start)
+	log       *slog.Logger
 
 	vcfg     media.VideoConfig // H.264 or H.265, from the sequence header
 	asc      *media.AudioSpecificConfig
@@ -94,7 +96,7 @@ func (s *Stream) trackWaitMS() (uint32, bool) {
 	case s.meta == nil:
 		return trackWait, true
 	case s.meta.Video && s.vcfg == nil, s.meta.Audio && s.asc == nil:
-		return uint32(s.r.cfg.MaxSegmentDuration.Milliseconds()), true
+		return uint32(s.segMax.Milliseconds()), true
 	default:
 		return 0, false // the declared tracks are all here
 	}
@@ -341,8 +343,8 @@ func (s *Stream) startIfReady(isVideo, key bool) bool {
 	return true
 }
 
-func (s *Stream) target() int64  { return s.r.cfg.SegmentDuration.Milliseconds() * 90 }
-func (s *Stream) hardMax() int64 { return s.r.cfg.MaxSegmentDuration.Milliseconds() * 90 }
+func (s *Stream) target() int64  { return s.segTarget.Milliseconds() * 90 }
+func (s *Stream) hardMax() int64 { return s.segMax.Milliseconds() * 90 }
 
 // timeline maps an RTMP timestamp onto the run's continuous timeline (ms).
 func (s *Stream) timeline(raw uint32) int64 {

@@ -222,7 +222,11 @@ func buildNode(role string, f *nodeSettings, log *slog.Logger, st store.Store, r
 	if f.Recorder.Agent == recorder.AgentExternal {
 		recStore = nil // recordings go to the store through `rewind agent` only
 	}
-	rec, err := recorder.New(f.Recorder, recStore, log, reg)
+	// The record policy's segment durations are the recorder's to apply;
+	// which streams are recorded is the origin's (RecordControl).
+	rc := f.Recorder
+	rc.SegmentDurations = f.Origin.RecordPolicy.SegmentDurations()
+	rec, err := recorder.New(rc, recStore, log, reg)
 	if err != nil {
 		return nil, err
 	}
@@ -239,7 +243,7 @@ func buildNode(role string, f *nodeSettings, log *slog.Logger, st store.Store, r
 		pc.Upstreams = dir
 	}
 	players := origin.NewPlayers(pc, log, reg)
-	sinks := []origin.Sink{recorderSink{rec}} // and players, as Config.Players
+	var sinks []origin.Sink // and the recorder and players, as Config.Recorder and Config.Players
 	n := &node{}
 	rcfg := f.Relay
 	if len(f.Sched.CDNs) > 0 {
@@ -273,6 +277,7 @@ func buildNode(role string, f *nodeSettings, log *slog.Logger, st store.Store, r
 	}
 	oc := f.Origin
 	oc.Players = players
+	oc.Recorder = recorderSink{rec}
 	if role == "origin" {
 		// Every origin node beats into the node registry, in the store it
 		// records to, so proxies and the other nodes find it.

@@ -166,6 +166,8 @@ func newNodeSettings(fs *flag.FlagSet, role string) (*nodeSettings, *binder) {
 	}
 	bind(b, "segment-duration", "target segment duration: cut at the first keyframe after it", segDur...)
 	bind(b, "max-segment-duration", "hard maximum segment duration: a longer GOP is cut anyway (0: 3x target)", &rec.MaxSegmentDuration)
+	bindParsed(b, "record-policy", "which streams are recorded: comma-separated match=on, match=on:segment-duration or match=off, match being *, an app or app/name, the most specific winning (\"live=on:4s,private=off,live/cam2=off\"); default: everything, at --segment-duration. The admin API stops and starts recording of a live stream",
+		origin.ParseRecordPolicy, origin.RecordPolicy.String, &org.RecordPolicy)
 
 	bind(b, "publish-secrets", "comma-separated HMAC secrets for signed publish URLs (empty: no signature needed)", &org.Auth.Secrets)
 	bind(b, "publish-hook", "URL POSTed {app,name,query,client_addr,node} for every publish; 2xx allows", &org.Auth.HookURL)

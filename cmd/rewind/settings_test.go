@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -81,6 +82,7 @@ func originFlags() map[string][]string {
 		"node":                 {"Origin.Node", "Players.Self", "Directory.Self"},
 		"segment-duration":     {"Recorder.SegmentDuration"},
 		"max-segment-duration": {"Recorder.MaxSegmentDuration"},
+		"record-policy":        {"Origin.RecordPolicy"},
 		"publish-secrets":      {"Origin.Auth.Secrets"}, "publish-hook": {"Origin.Auth.HookURL"},
 		"publish-hook-timeout": {"Origin.Auth.HookTimeout"}, "publish-hook-fail-open": {"Origin.Auth.HookFailOpen"},
 		"takeover": {"Origin.Takeover"}, "reconnect-grace": {"Players.ReconnectGrace"}, "max-conns": {"Origin.MaxConns"}, "max-publishers": {"Origin.MaxPublishers"},
@@ -234,6 +236,9 @@ func sentinel(t reflect.Type, n int) (arg string, want func(v reflect.Value) err
 			}
 			return nil
 		}
+	case reflect.TypeFor[origin.RecordPolicy]():
+		p := origin.RecordPolicy{{Match: "live", Record: true, SegmentDuration: time.Duration(n+1) * time.Second}, {Match: "live/cam2", Record: false}}
+		return p.String(), eq(p)
 	case reflect.TypeFor[[]relay.Rule]():
 		r := relay.Rule{Match: "live", Target: fmt.Sprintf("rtmp://cdn%d.example/app/{name}", n)}
 		return r.Match + "=" + r.Target, eq([]relay.Rule{r})
@@ -399,5 +404,48 @@ func TestSettingsDefaultsAreTheComponents(t *testing.T) {
 	}
 	if f := fs.Lookup("max-conns"); f.DefValue != fmt.Sprint(origin.DefaultMaxConns) {
 		t.Errorf("--max-conns shows default %s", f.DefValue)
+	}
+}
+
+// --record-policy reads from the YAML file (a list or one string), from
+// REWIND_RECORD_POLICY and the command line, and a bad policy stops the
+// start with the rule at fault.
+func TestSettingsRecordPolicy(t *testing.T) {
+	want := origin.RecordPolicy{
+		{Match: "live", Record: true, SegmentDuration: 4 * time.Second},
+		{Match: "private", Record: false},
+		{Match: "live/cam2", Record: false},
+	}
+	cfg := filepath.Join(t.TempDir(), "rewind.yaml")
+	os.WriteFile(cfg, []byte("record-policy: [live=on:4s, private=off, live/cam2=off]\n"), 0o644)
+	for name, c := range map[string]struct {
+		args []string
+		env  string
+	}{
+		"yaml":         {args: []string{"--config", cfg}},
+		"env":          {env: "live=on:4s,private=off,live/cam2=off"},
+		"command line": {args: []string{"--record-policy", "live=on:4s, private=off, live/cam2=off"}},
+	} {
+		if c.env != "" {
+			t.Setenv("REWIND_RECORD_POLICY", c.env)
+		}
+		for _, role := range []string{"origin", "dev"} {
+			fs := flag.NewFlagSet(role, flag.ContinueOnError)
+			f, _ := newNodeSettings(fs, role)
+			if err := parseFlags(fs, c.args); err != nil {
+				t.Fatalf("%s %s: %v", name, role, err)
+			}
+			if !reflect.DeepEqual(f.Origin.RecordPolicy, want) {
+				t.Errorf("%s %s: %+v, want %+v", name, role, f.Origin.RecordPolicy, want)
+			}
+		}
+		os.Unsetenv("REWIND_RECORD_POLICY")
+	}
+	fs := flag.NewFlagSet("origin", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	newNodeSettings(fs, "origin")
+	err := parseFlags(fs, []string{"--record-policy", "live=on:4s,private=sometimes"})
+	if err == nil || !strings.Contains(err.Error(), `"private=sometimes"`) || !strings.Contains(err.Error(), "record-policy") {
+		t.Errorf("bad policy: %v", err)
 	}
 }
