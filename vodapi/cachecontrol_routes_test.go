@@ -129,6 +129,10 @@ func TestCacheControlEveryRoute(t *testing.T) {
 		{"/v1/clips/:id/:file", get, "/v1/clips/" + hls + "/seg_00000.ts", "", fixStream, true, 200},
 		{"/v1/clips/:id/:file", head, "/v1/clips/" + hls + "/seg_00000.ts", "", fixStream, true, 200},
 		{"/v1/clips/:id/:file", get, "/v1/clips/" + hls + "/seg_00009.ts", "", fixStream, true, 404},
+
+		// The admin routes (off here: no admin token) are never cached.
+		{"/v1/streams/:app/:name/recordings/:id", http.MethodDelete, "/v1/streams" + cam + "recordings/" + ended, "", fixStream, false, 403},
+		{"/v1/streams/:app/:name/runs/:run", http.MethodDelete, "/v1/streams" + cam + "runs/" + ended, "", fixStream, false, 403},
 	}
 
 	reached := map[string]bool{}

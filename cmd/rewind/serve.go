@@ -23,6 +23,7 @@ import (
 	"github.com/rewind-vod/rewind/origin"
 	"github.com/rewind-vod/rewind/origin/relay"
 	"github.com/rewind-vod/rewind/recorder"
+	"github.com/rewind-vod/rewind/retention"
 	"github.com/rewind-vod/rewind/sched"
 	"github.com/rewind-vod/rewind/sched/collect"
 	"github.com/rewind-vod/rewind/vodapi"
@@ -94,6 +95,12 @@ func serve(ctx context.Context, role string, args []string, stderr io.Writer) er
 	} else {
 		schedDone <- nil
 	}
+	sweepDone := make(chan error, 1)
+	if n.sweeper != nil {
+		go func() { sweepDone <- n.sweeper.Run(workCtx) }()
+	} else {
+		sweepDone <- nil
+	}
 	log.Info("rewind started", "role", role, "rtmp", rtmpLn.Addr().String(), "http", httpLn.Addr().String(),
 		"store", redactURL(f.Store), "spool", f.Recorder.Spool, "agent", f.Recorder.Agent, "node", f.Origin.Node)
 
@@ -148,6 +155,7 @@ func serve(ctx context.Context, role string, args []string, stderr io.Writer) er
 	stopWork() // running clip jobs go back to the queue; the scheduler saves its meter
 	<-workDone
 	<-schedDone
+	<-sweepDone
 	stopRec()
 	<-recDone
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -184,6 +192,7 @@ type node struct {
 	jobs    queue.Queue        // dev only: clip jobs, shared by the API and the worker
 	worker  clipWorker         // dev only, cgo builds only
 	sched   *sched.Service     // dev only, with --cdns
+	sweeper *retention.Sweeper // dev only, with --retention on a local store
 	// schedHandler serves the scheduler's routes (dev); relayQoS counts
 	// relay faults per CDN where no scheduler runs (origin, with --cdns).
 	schedHandler http.Handler
@@ -293,6 +302,7 @@ func buildNode(role string, f *nodeSettings, log *slog.Logger, st store.Store, r
 			return nil, err
 		}
 		n.worker = devEditor(f.Editor, st, n.jobs, log, reg)
+		n.sweeper = newSweeper(f.Retention, st, log, reg)
 		var api http.Handler = n.api.Handler()
 		// With --cdns, the scheduler runs here too (built above), reading
 		// its own collector, which also sees the CMCD on replay requests.

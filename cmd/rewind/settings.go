@@ -10,6 +10,7 @@ import (
 	"github.com/rewind-vod/rewind/origin"
 	"github.com/rewind-vod/rewind/origin/relay"
 	"github.com/rewind-vod/rewind/recorder"
+	"github.com/rewind-vod/rewind/retention"
 	"github.com/rewind-vod/rewind/sched"
 	"github.com/rewind-vod/rewind/sched/collect"
 	"github.com/rewind-vod/rewind/vodapi"
@@ -121,6 +122,8 @@ type nodeSettings struct {
 	Editor editor.Config
 	// dev only: the multi-CDN scheduler, when --cdns names CDNs.
 	Sched sched.Config
+	// dev only: the retention sweeper (on a local store).
+	Retention retention.Config
 }
 
 // newNodeSettings declares the flags of role (dev or origin) on fs.
@@ -170,7 +173,12 @@ func newNodeSettings(fs *flag.FlagSet, role string) (*nodeSettings, *binder) {
 	bindUpload(b, rec)
 	bind(b, "spool-limit", "spool size in bytes past which new segments are dropped (-1: none)", &rec.SpoolLimit)
 	bind(b, "drain-timeout", "on SIGTERM: how long live publishers may go on, then how long the spool may take to upload", &s.DrainTimeout)
-	bind(b, "admin-token", "bearer token for the live management API (/v1/live); empty: that API is off", &s.AdminToken)
+	adminToken, adminUsage := []*string{&s.AdminToken}, "bearer token for the live management API (/v1/live); empty: that API is off"
+	if role == "dev" {
+		adminToken = append(adminToken, &s.Replay.AdminToken)
+		adminUsage = "bearer token for the admin APIs (/v1/live, deleting recordings); empty: they are off"
+	}
+	bind(b, "admin-token", adminUsage, adminToken...)
 
 	bindList(b, "relay", "comma-separated re-push rules match=rtmp://host/app/name; match is *, an app or app/name; {app} and {name} are replaced",
 		relay.ParseRule, relay.Rule.String, &s.Relay.Rules)
@@ -204,6 +212,7 @@ func newNodeSettings(fs *flag.FlagSet, role string) (*nodeSettings, *binder) {
 	bindWebhookAllow(b, &s.Replay.WebhookGuard, &s.Editor.WebhookGuard)
 	bindEditor(b, &s.Editor, &s.Jobs)
 	bindSched(b, &s.Sched)
+	bindRetention(b, &s.Retention)
 	return s, b
 }
 
@@ -217,6 +226,8 @@ type replaySettings struct {
 	// (their names: QoS.CDNs is set from them at start).
 	QoS  collect.Config
 	CDNs []sched.CDN
+	// Retention is the sweeper of a local store.
+	Retention retention.Config
 }
 
 func newReplaySettings(fs *flag.FlagSet) (*replaySettings, *binder) {
@@ -234,6 +245,8 @@ func newReplaySettings(fs *flag.FlagSet) (*replaySettings, *binder) {
 		sched.ParseCDNs, sched.FormatCDNs, &s.CDNs)
 	bindParsed(b, "regions", "client regions, as `rewind sched --regions` takes them", sched.ParseRegions, sched.FormatRegions, &s.QoS.Regions)
 	bind(b, "qos-client-ip-header", "header a trusted proxy in front puts the client address in (empty: the connection's address)", &s.QoS.ClientIPHeader)
+	bind(b, "admin-token", "bearer token for the admin API (deleting recordings); empty: it is off", &s.API.AdminToken)
+	bindRetention(b, &s.Retention)
 	return s, b
 }
 
