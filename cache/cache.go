@@ -119,6 +119,18 @@ func (c *Cache[V]) Delete(key string) {
 	c.rc.Wait()
 }
 
+// Clear removes every value (for a purge whose keys are not known, such as
+// everything rendered from a deleted recording). Loads in flight may still
+// store their results.
+func (c *Cache[V]) Clear() {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return
+	}
+	c.rc.Clear()
+}
+
 // Close releases the cache's goroutines and its bytes gauge. Afterwards Get
 // still works but loads every time, and Set is a no-op.
 func (c *Cache[V]) Close() {

@@ -188,6 +188,22 @@ func TestDelete(t *testing.T) {
 	}
 }
 
+func TestClear(t *testing.T) {
+	c := newTest(t, nil)
+	c.Set("a", "v", 10, 0)
+	c.Set("b", "w", 10, 0)
+	c.Clear()
+	for _, k := range []string{"a", "b"} {
+		if _, ok := c.Peek(k); ok {
+			t.Fatalf("%s still cached after Clear", k)
+		}
+	}
+	c.Set("a", "x", 10, 0) // the cache works on after a Clear
+	if v, ok := c.Peek("a"); !ok || v != "x" {
+		t.Fatalf("after Clear: %q %v", v, ok)
+	}
+}
+
 func TestCallerCancelDoesNotCancelLoad(t *testing.T) {
 	c := newTest(t, nil)
 	release := make(chan struct{})

@@ -89,8 +89,11 @@ func TestValidateAndPlan(t *testing.T) {
 	if _, err := os.Stat(filepath.Join("modules", "origin", "tests", "proxy.tftest.hcl")); err != nil {
 		t.Errorf("modules/origin/tests/proxy.tftest.hcl: %v", err)
 	}
-	if tested < 2 {
-		t.Errorf("terraform test ran in %d folders, want envs/example and modules/origin at least", tested)
+	if _, err := os.Stat(filepath.Join("modules", "storage", "tests", "retention.tftest.hcl")); err != nil {
+		t.Errorf("modules/storage/tests/retention.tftest.hcl: %v", err)
+	}
+	if tested < 3 {
+		t.Errorf("terraform test ran in %d folders, want envs/example, modules/origin and modules/storage at least", tested)
 	}
 }
 

@@ -81,6 +81,8 @@ func TestCacheControlEveryRoute(t *testing.T) {
 	mp4 := finishedClip(t, st, fixStream, "mp4", "clip.mp4", "movie")
 	hls := finishedClip(t, st, fixStream, "hls", "hls/index.m3u8", "#EXTM3U\n#EXTINF:4,\nseg_00000.ts\n#EXT-X-ENDLIST\n", "hls/seg_00000.ts", "seg-0")
 	at := strconv.FormatInt(t0.Unix()+3, 10)
+	putSnapshots(t, st, ended, t0)
+	snapName := catalog.SnapshotName(t0)
 	cam, other := "/live/cam/", "/live/other/"
 	const (
 		get, head, post = http.MethodGet, http.MethodHead, http.MethodPost
@@ -118,6 +120,14 @@ func TestCacheControlEveryRoute(t *testing.T) {
 		{"/v1/streams/:app/:name/recordings/:id/sprites/:sheet", get, "/v1/streams" + other + "recordings/" + live + "/sprites/0.jpg?every=2", "", otherStream, true, 200},
 		{"/v1/streams/:app/:name/recordings/:id/sprites/:sheet", get, "/v1/streams" + cam + "recordings/" + ended + "/sprites/7.jpg", "", fixStream, true, 404},
 
+		{"/v1/streams/:app/:name/snapshots", get, fmt.Sprintf("/v1/streams%ssnapshots?from=%d&to=%d", cam, t0.Unix()-1, t0.Unix()+60), "", fixStream, true, 200},
+		{"/v1/streams/:app/:name/snapshots", get, "/v1/streams" + cam + "snapshots?limit=0", "", fixStream, true, 400},
+		{"/v1/streams/:app/:name/snapshots/latest.jpg", get, "/v1/streams" + cam + "snapshots/latest.jpg", "", fixStream, true, 200},
+		{"/v1/streams/:app/:name/snapshots/latest.jpg", get, "/v1/streams" + other + "snapshots/latest.jpg", "", otherStream, true, 404},
+		{"/v1/streams/:app/:name/runs/:run/snapshots", get, "/v1/streams" + cam + "runs/" + ended + "/snapshots", "", fixStream, true, 200},
+		{"/v1/streams/:app/:name/runs/:run/snapshots/:file", get, "/v1/streams" + cam + "runs/" + ended + "/snapshots/" + snapName, "", fixStream, true, 200},
+		{"/v1/streams/:app/:name/runs/:run/snapshots/:file", get, "/v1/streams" + cam + "runs/" + ended + "/snapshots/" + catalog.SnapshotName(t0.Add(time.Second)), "", fixStream, true, 404},
+
 		{"/v1/clips", post, "/v1/clips", clipBodyFor(fixStream, t0), fixStream, true, 202},
 		{"/v1/clips/:id", get, "/v1/clips/" + queuedClip, "", fixStream, true, 200},
 		{"/v1/clips/:id", get, "/v1/clips/" + mp4, "", fixStream, true, 200},
@@ -129,6 +139,10 @@ func TestCacheControlEveryRoute(t *testing.T) {
 		{"/v1/clips/:id/:file", get, "/v1/clips/" + hls + "/seg_00000.ts", "", fixStream, true, 200},
 		{"/v1/clips/:id/:file", head, "/v1/clips/" + hls + "/seg_00000.ts", "", fixStream, true, 200},
 		{"/v1/clips/:id/:file", get, "/v1/clips/" + hls + "/seg_00009.ts", "", fixStream, true, 404},
+
+		// The admin routes (off here: no admin token) are never cached.
+		{"/v1/streams/:app/:name/recordings/:id", http.MethodDelete, "/v1/streams" + cam + "recordings/" + ended, "", fixStream, false, 403},
+		{"/v1/streams/:app/:name/runs/:run", http.MethodDelete, "/v1/streams" + cam + "runs/" + ended, "", fixStream, false, 403},
 	}
 
 	reached := map[string]bool{}

@@ -17,7 +17,7 @@ func (s *Server) routes() *echo.Echo {
 	e.Use(s.observe)
 	e.Use(middleware.CORSWithConfig(middleware.CORSConfig{
 		AllowOrigins:  s.cfg.CORSOrigins,
-		AllowMethods:  []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodOptions},
+		AllowMethods:  []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodDelete, http.MethodOptions},
 		AllowHeaders:  []string{"Range", "If-None-Match", "Content-Type", "Idempotency-Key", "Authorization"},
 		ExposeHeaders: []string{"Content-Length", "Content-Range", "ETag", "Location"},
 		MaxAge:        86400,
@@ -33,6 +33,7 @@ func (s *Server) routes() *echo.Echo {
 	s.clipRoutes(e)
 	s.thumbRoutes(e)
 	s.snapshotRoutes(e)
+	s.deleteRoutes(e)
 	e.GET("/hls/:app/:name/index.m3u8", s.windowPlaylist)
 	e.GET("/hls/:app/:name/runs/:run/index.m3u8", s.runPlaylist)
 	e.GET("/hls/:app/:name/recordings/:id/index.m3u8", s.recordingPlaylist)

@@ -60,6 +60,9 @@ type Config struct {
 	// WebhookGuard checks clip webhook URLs at submit; nil refuses every
 	// internal destination (netguard.Strict).
 	WebhookGuard *netguard.Guard
+	// AdminToken is the bearer token of the admin routes (deleting
+	// recordings); empty turns them off (403 admin_disabled).
+	AdminToken string
 }
 
 // DefaultConfig is what New gives zero fields, and what the command line
@@ -112,6 +115,7 @@ type Server struct {
 	stills    *cache.Cache[[]byte] // thumbnails and sprite sheets
 	e         *echo.Echo
 	m         *metrics
+	dm        *deleteMetrics
 	now       func() time.Time
 	idem      idemLocks // serializes submits with one Idempotency-Key
 }
@@ -140,7 +144,7 @@ func New(cfg Config, st store.Store, log *slog.Logger, reg prometheus.Registerer
 		pl.Close()
 		return nil, fmt.Errorf("vodapi: %w", err)
 	}
-	s := &Server{cfg: cfg, log: log.With("component", "vodapi"), rd: rd, st: cst, raw: st, playlists: pl, stills: stills, m: m, now: time.Now}
+	s := &Server{cfg: cfg, log: log.With("component", "vodapi"), rd: rd, st: cst, raw: st, playlists: pl, stills: stills, m: m, dm: newDeleteMetrics(reg), now: time.Now}
 	s.e = s.routes()
 	return s, nil
 }

@@ -78,6 +78,15 @@ func serveReplay(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	sigCtx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	// The retention sweeper of a local store (not in Lambda: S3 has the
+	// bucket lifecycle).
+	sweepDone := make(chan error, 1)
+	if sw := newSweeper(f.Retention, st, log, reg); sw != nil {
+		go func() { sweepDone <- sw.Run(sigCtx) }()
+	} else {
+		sweepDone <- nil
+	}
+	defer func() { stop(); <-sweepDone }()
 	log.Info("rewind vodapi started", "http", hs.addr, "store", redactURL(f.Store))
 	select {
 	case err := <-hs.done:

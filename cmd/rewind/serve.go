@@ -24,6 +24,7 @@ import (
 	"github.com/rewind-vod/rewind/origin"
 	"github.com/rewind-vod/rewind/origin/relay"
 	"github.com/rewind-vod/rewind/recorder"
+	"github.com/rewind-vod/rewind/retention"
 	"github.com/rewind-vod/rewind/sched"
 	"github.com/rewind-vod/rewind/sched/collect"
 	"github.com/rewind-vod/rewind/vodapi"
@@ -101,6 +102,12 @@ func serve(ctx context.Context, role string, args []string, stderr io.Writer) er
 	} else {
 		schedDone <- nil
 	}
+	sweepDone := make(chan error, 1)
+	if n.sweeper != nil {
+		go func() { sweepDone <- n.sweeper.Run(workCtx) }()
+	} else {
+		sweepDone <- nil
+	}
 	log.Info("rewind started", "role", role, "rtmp", rtmpLn.Addr().String(), "http", httpLn.Addr().String(),
 		"store", redactURL(f.Store), "spool", f.Recorder.Spool, "agent", f.Recorder.Agent, "node", f.Origin.Node)
 
@@ -156,6 +163,7 @@ func serve(ctx context.Context, role string, args []string, stderr io.Writer) er
 	<-workDone
 	<-snapDone
 	<-schedDone
+	<-sweepDone
 	stopRec()
 	<-recDone
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -193,6 +201,7 @@ type node struct {
 	worker  clipWorker         // dev only, cgo builds only
 	snaps   *snap.Snapshotter  // dev only, cgo builds only, unless --snapshot-interval 0
 	sched   *sched.Service     // dev only, with --cdns
+	sweeper *retention.Sweeper // dev only, with --retention on a local store
 	// schedHandler serves the scheduler's routes (dev); relayQoS counts
 	// relay faults per CDN where no scheduler runs (origin, with --cdns).
 	schedHandler http.Handler
@@ -311,6 +320,7 @@ func buildNode(role string, f *nodeSettings, log *slog.Logger, st store.Store, r
 			n.close()
 			return nil, err
 		}
+		n.sweeper = newSweeper(f.Retention, st, log, reg)
 		var api http.Handler = n.api.Handler()
 		// With --cdns, the scheduler runs here too (built above), reading
 		// its own collector, which also sees the CMCD on replay requests.

@@ -11,6 +11,7 @@ import (
 	"github.com/rewind-vod/rewind/origin"
 	"github.com/rewind-vod/rewind/origin/relay"
 	"github.com/rewind-vod/rewind/recorder"
+	"github.com/rewind-vod/rewind/retention"
 	"github.com/rewind-vod/rewind/sched"
 	"github.com/rewind-vod/rewind/sched/collect"
 	"github.com/rewind-vod/rewind/vodapi"
@@ -133,6 +134,8 @@ type nodeSettings struct {
 	Snapshots snap.Config
 	// dev only: the multi-CDN scheduler, when --cdns names CDNs.
 	Sched sched.Config
+	// dev only: the retention sweeper (on a local store).
+	Retention retention.Config
 }
 
 // newNodeSettings declares the flags of role (dev or origin) on fs.
@@ -185,7 +188,12 @@ func newNodeSettings(fs *flag.FlagSet, role string) (*nodeSettings, *binder) {
 	bindUpload(b, rec)
 	bind(b, "spool-limit", "spool size in bytes past which new segments are dropped (-1: none)", &rec.SpoolLimit)
 	bind(b, "drain-timeout", "on SIGTERM: how long live publishers may go on, then how long the spool may take to upload", &s.DrainTimeout)
-	bind(b, "admin-token", "bearer token for the live management API (/v1/live); empty: that API is off", &s.AdminToken)
+	adminToken, adminUsage := []*string{&s.AdminToken}, "bearer token for the live management API (/v1/live); empty: that API is off"
+	if role == "dev" {
+		adminToken = append(adminToken, &s.Replay.AdminToken)
+		adminUsage = "bearer token for the admin APIs (/v1/live, deleting recordings); empty: they are off"
+	}
+	bind(b, "admin-token", adminUsage, adminToken...)
 
 	bindList(b, "relay", "comma-separated re-push rules match=rtmp://host/app/name; match is *, an app or app/name; {app} and {name} are replaced",
 		relay.ParseRule, relay.Rule.String, &s.Relay.Rules)
@@ -220,6 +228,7 @@ func newNodeSettings(fs *flag.FlagSet, role string) (*nodeSettings, *binder) {
 	bindEditor(b, &s.Editor, &s.Jobs)
 	bindSnapshots(b, &s.Snapshots)
 	bindSched(b, &s.Sched)
+	bindRetention(b, &s.Retention)
 	return s, b
 }
 
@@ -233,6 +242,8 @@ type replaySettings struct {
 	// (their names: QoS.CDNs is set from them at start).
 	QoS  collect.Config
 	CDNs []sched.CDN
+	// Retention is the sweeper of a local store.
+	Retention retention.Config
 }
 
 func newReplaySettings(fs *flag.FlagSet) (*replaySettings, *binder) {
@@ -250,6 +261,8 @@ func newReplaySettings(fs *flag.FlagSet) (*replaySettings, *binder) {
 		sched.ParseCDNs, sched.FormatCDNs, &s.CDNs)
 	bindParsed(b, "regions", "client regions, as `rewind sched --regions` takes them", sched.ParseRegions, sched.FormatRegions, &s.QoS.Regions)
 	bind(b, "qos-client-ip-header", "header a trusted proxy in front puts the client address in (empty: the connection's address)", &s.QoS.ClientIPHeader)
+	bind(b, "admin-token", "bearer token for the admin API (deleting recordings); empty: it is off", &s.API.AdminToken)
+	bindRetention(b, &s.Retention)
 	return s, b
 }
 

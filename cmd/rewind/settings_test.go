@@ -19,6 +19,7 @@ import (
 	"github.com/rewind-vod/rewind/origin"
 	"github.com/rewind-vod/rewind/origin/relay"
 	"github.com/rewind-vod/rewind/recorder"
+	"github.com/rewind-vod/rewind/retention"
 	"github.com/rewind-vod/rewind/sched"
 	"github.com/rewind-vod/rewind/sched/policy"
 	"github.com/rewind-vod/rewind/vodapi"
@@ -42,6 +43,8 @@ var roleFlags = map[string]map[string][]string{
 		"playback-secrets": {"API.PlaybackSecrets"}, "public-url": {"API.PublicURL"},
 		"webhook-allow": {"API.WebhookGuard"},
 		"cdns":          {"CDNs"}, "regions": {"QoS.Regions"}, "qos-client-ip-header": {"QoS.ClientIPHeader"},
+		"admin-token": {"API.AdminToken"},
+		"retention":   {"Retention.Rules"}, "retention-interval": {"Retention.Interval"},
 	},
 	"proxy": {
 		"store": {"Store"}, "s3-endpoint": {"StoreOpts.Endpoint"}, "s3-region": {"StoreOpts.Region"},
@@ -129,6 +132,9 @@ func devFlags() map[string][]string {
 	for k, v := range schedFlags("Sched.") {
 		m[k] = v
 	}
+	m["admin-token"] = []string{"AdminToken", "Replay.AdminToken"}
+	m["retention"] = []string{"Retention.Rules"}
+	m["retention-interval"] = []string{"Retention.Interval"}
 	return m
 }
 
@@ -222,6 +228,9 @@ func sentinel(t reflect.Type, n int) (arg string, want func(v reflect.Value) err
 	case reflect.TypeFor[map[string]time.Duration]():
 		m := map[string]time.Duration{fmt.Sprintf("app%d", n): time.Duration(n+1) * time.Second}
 		return snap.FormatApps(m), eq(m)
+	case reflect.TypeFor[retention.Rules]():
+		r := retention.Rules{fmt.Sprintf("app%d", n): time.Duration(n+1) * 24 * time.Hour}
+		return r.String(), eq(r)
 	case reflect.TypeFor[time.Duration]():
 		d := time.Duration(n+1)*time.Second + 7*time.Millisecond
 		return d.String(), eq(d)

@@ -48,6 +48,7 @@ module "storage" {
   bucket_name          = var.bucket_name
   versioning           = var.versioning
   streams_expire_days  = var.streams_expire_days
+  app_retention_days   = var.app_retention_days
   clips_expire_days    = var.clips_expire_days
   cors_allowed_origins = var.cors_allowed_origins
 

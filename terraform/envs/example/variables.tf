@@ -68,6 +68,12 @@ variable "streams_expire_days" {
   default     = 30
 }
 
+variable "app_retention_days" {
+  description = "Days each app's recordings are kept, e.g. { live = 30, news = 7 } (rewind's --retention, as bucket lifecycle rules); each at most streams_expire_days unless that is 0."
+  type        = map(number)
+  default     = {}
+}
+
 variable "clips_expire_days" {
   description = "Days clips are kept (0: forever)."
   type        = number

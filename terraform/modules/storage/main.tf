@@ -1,5 +1,7 @@
-# The one bucket of a rewind deployment. Key layout (see README.md):
-#   streams/{app}/{name}/{run}/run.json, seg/{seq}.ts, idx/{chunk}.idx
+# The one bucket of a rewind deployment. Key layout (see README.md), all
+# under var.key_prefix:
+#   streams/{app}/{name}/{run}/run.json, seg/{seq}.ts, idx/{chunk}.idx,
+#   snap/... (snapshots)
 #   clips/{id}/job.json (private: it holds the webhook URL), clip.mp4,
 #   clip.ts, hls/index.m3u8, hls/seg_NNNNN.ts
 #
@@ -69,7 +71,7 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
       status = "Enabled"
 
       filter {
-        prefix = "streams/"
+        prefix = "${var.key_prefix}streams/"
       }
 
       expiration {
@@ -85,12 +87,40 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
       status = "Enabled"
 
       filter {
-        prefix = "clips/"
+        prefix = "${var.key_prefix}clips/"
       }
 
       expiration {
         days = rule.value
       }
+    }
+  }
+
+  # Retention per app (rewind's --retention on local stores): one rule per
+  # app prefix. S3 expires by object age, so a segment goes that many days
+  # after it was written (a long run's first segments before its last),
+  # and where rules overlap S3 takes the shortest: an app's rule can only
+  # shorten streams_expire_days (checked below).
+  dynamic "rule" {
+    for_each = var.app_retention_days
+    content {
+      id     = "expire-app-${rule.key}"
+      status = "Enabled"
+
+      filter {
+        prefix = "${var.key_prefix}streams/${rule.key}/"
+      }
+
+      expiration {
+        days = rule.value
+      }
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.streams_expire_days == 0 || alltrue([for d in values(var.app_retention_days) : d <= var.streams_expire_days])
+      error_message = "app_retention_days: an app's retention longer than streams_expire_days would never apply (S3 takes the shortest of overlapping rules); raise streams_expire_days or set it to 0."
     }
   }
 

@@ -37,6 +37,28 @@ variable "streams_expire_days" {
   }
 }
 
+variable "app_retention_days" {
+  description = "Retention per app: delete recordings of streams/{app}/ this many days after they were written, one lifecycle rule per app (the same rules as rewind's --retention on a local store, e.g. { live = 30, news = 7 }). Each must be at most streams_expire_days unless that is 0."
+  type        = map(number)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for app, d in var.app_retention_days : can(regex("^[A-Za-z0-9_-]{1,64}$", app)) && d >= 1 && floor(d) == d])
+    error_message = "app_retention_days: each key must be an app name ([A-Za-z0-9_-]{1,64}) and each value a whole number of days >= 1."
+  }
+}
+
+variable "key_prefix" {
+  description = "Prefix of every rewind key in the bucket (the prefix of --store s3://bucket/prefix/): \"\" or ending with '/'. The lifecycle rules apply under it."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.key_prefix == "" || (endswith(var.key_prefix, "/") && !startswith(var.key_prefix, "/"))
+    error_message = "key_prefix must be empty or end with '/' (and not start with one)."
+  }
+}
+
 variable "clips_expire_days" {
   description = "Delete clip jobs and outputs (clips/) this many days after they were written. 0 keeps them forever."
   type        = number
