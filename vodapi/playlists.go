@@ -5,8 +5,6 @@ package vodapi
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -31,6 +29,7 @@ type rendered struct {
 	life         cacheLife
 	keep         time.Duration // how long our own cache keeps it
 	lastModified time.Time
+	parts        []*part // body in parts, for compressing from them (nil: compress body)
 }
 
 // playlistSpec is what a playlist request resolved to.
@@ -58,7 +57,7 @@ func (s *Server) servePlaylist(c echo.Context, st catalog.Stream, key string, re
 		if err != nil {
 			return nil, 0, 0, err
 		}
-		r, err := s.render(st, spec, tok.query)
+		r, err := s.render(ctx, st, spec, tok.query)
 		if err != nil {
 			return nil, 0, 0, err
 		}
@@ -91,13 +90,19 @@ func (s *Server) servePlaylist(c echo.Context, st catalog.Stream, key string, re
 // encoded is the identity playlist id compressed with coding, cached under
 // the identity's ETag so that it can only ever hold that same body.
 func (s *Server) encoded(ctx context.Context, key string, id *rendered, coding string) (*rendered, error) {
-	return s.playlists.Get(ctx, key+"|"+id.etag+"|"+coding, func(context.Context) (*rendered, int64, time.Duration, error) {
-		body, err := compress(coding, id.body)
+	return s.playlists.Get(ctx, key+"|"+id.etag+"|"+coding, func(ctx context.Context) (*rendered, int64, time.Duration, error) {
+		var body []byte
+		var err error
+		if id.parts != nil {
+			body, err = s.encodeParts(ctx, id, coding)
+		} else {
+			body, err = compress(coding, id.body)
+		}
 		if err != nil {
 			return nil, 0, 0, fmt.Errorf("playlist %s: %w", key, err)
 		}
 		r := *id
-		r.body, r.coding = body, coding
+		r.body, r.coding, r.parts = body, coding, nil
 		r.etag = strings.TrimSuffix(id.etag, `"`) + "-" + coding + `"`
 		return &r, int64(len(body)) + 256, id.keep, nil
 	})
@@ -134,11 +139,15 @@ func etagMatch(header, etag string) bool {
 	return false
 }
 
-// render writes the identity playlist of spec. A playlist with no segment
-// yet (the first seconds of a publish) is "no_recordings", like no run.
-func (s *Server) render(st catalog.Stream, spec playlistSpec, token string) (*rendered, error) {
-	runs, lastMod := windowRuns(spec)
-	if len(runs) == 0 {
+// render writes the identity playlist of spec, in parts (fragment.go):
+// the header, each run's first entry and the chunks a window cuts are
+// rendered per request, whole sealed chunks come from the fragment cache.
+// With a playback token in the segment URIs nothing is shared (each token
+// would fill the cache with its own copy). A playlist with no segment yet
+// (the first seconds of a publish) is "no_recordings", like no run.
+func (s *Server) render(ctx context.Context, st catalog.Stream, spec playlistSpec, token string) (*rendered, error) {
+	wins, lastMod := windowRuns(spec)
+	if len(wins) == 0 {
 		return nil, notFound("no_recordings", "nothing recorded yet")
 	}
 	opt := playlist.Options{
@@ -153,12 +162,31 @@ func (s *Server) render(st catalog.Stream, spec playlistSpec, token string) (*re
 	if spec.vod {
 		opt.Type = playlist.TypeVOD
 	}
-	body, err := playlist.Write(make([]byte, 0, 64+len(runs)*4096), runs, opt)
-	if err != nil {
+	runs := make([]playlist.Run, len(wins))
+	for i, w := range wins {
+		runs[i] = playlist.Run{ID: w.ri.id, Entries: w.ri.entries[w.lo:w.hi]}
+	}
+	var c composer
+	var err error
+	if c.pending, err = playlist.WriteHead(make([]byte, 0, 512), runs, opt); err != nil {
 		return nil, fmt.Errorf("write playlist: %w", err)
 	}
-	sum := sha256.Sum256(body)
-	r := &rendered{body: body, lastModified: lastMod, etag: `"` + hex.EncodeToString(sum[:12]) + `"`,
+	fragKey := ""
+	if token == "" {
+		fragKey = "frag|" + st.String() + "|" + spec.uriDir
+	}
+	lead := playlist.LeadFirst
+	for _, w := range wins {
+		if err := s.writeRun(ctx, &c, w.ri, w.lo, w.hi, lead, opt.SegmentURI, fragKey); err != nil {
+			return nil, fmt.Errorf("write playlist: %w", err)
+		}
+		lead = playlist.LeadRun
+	}
+	if opt.Ended {
+		c.pending = append(c.pending, playlist.EndList...)
+	}
+	c.flush()
+	r := &rendered{body: c.body(), parts: c.parts, lastModified: lastMod, etag: c.etag(),
 		life: s.liveLife(), keep: max(s.cfg.TargetDuration/2, time.Millisecond)} // 0 would keep it for good
 	if spec.closed {
 		r.life, r.keep = forever, time.Hour
@@ -166,32 +194,38 @@ func (s *Server) render(st catalog.Stream, spec playlistSpec, token string) (*re
 	return r, nil
 }
 
+// window is the part [lo, hi) of a run's entries inside a playlist.
+type window struct {
+	ri     *runInfo
+	lo, hi int
+}
+
 // windowRuns cuts each run's entries to the spec's window and returns the
 // runs that keep any, with the end of the last segment.
-func windowRuns(spec playlistSpec) ([]playlist.Run, time.Time) {
-	var runs []playlist.Run
+func windowRuns(spec playlistSpec) ([]window, time.Time) {
+	var wins []window
 	var lastMod time.Time
-	for _, ri := range spec.runs {
+	for i := range spec.runs {
+		ri := &spec.runs[i]
 		entries := ri.entries
+		lo, hi := 0, len(entries)
 		if !spec.from.IsZero() {
-			lo, hi := 0, len(entries)
 			for lo < hi && entries[lo].EndMS() <= spec.from.UnixMilli() {
 				lo++
 			}
 			for hi > lo && entries[hi-1].StartMS >= spec.to.UnixMilli() {
 				hi--
 			}
-			entries = entries[lo:hi]
 		}
-		if len(entries) == 0 {
+		if lo == hi {
 			continue
 		}
-		if e := time.UnixMilli(entries[len(entries)-1].EndMS()); e.After(lastMod) {
+		if e := time.UnixMilli(entries[hi-1].EndMS()); e.After(lastMod) {
 			lastMod = e
 		}
-		runs = append(runs, playlist.Run{ID: ri.id, Entries: entries})
+		wins = append(wins, window{ri: ri, lo: lo, hi: hi})
 	}
-	return runs, lastMod
+	return wins, lastMod
 }
 
 // fixedTarget is EXT-X-TARGETDURATION for the playlist's whole life, from
