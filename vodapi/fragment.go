@@ -36,6 +36,7 @@ import (
 type part struct {
 	text   []byte
 	sum    [32]byte        // sha256 of text: the ETag is made of these
+	crc    uint32          // CRC-32 of text, for the gzip trailer
 	shared bool            // a sealed chunk's fragment, from the fragment cache
 	src    []catalog.Entry // shared: the entry before the chunk's lines, then the chunk's entries
 
@@ -44,7 +45,7 @@ type part struct {
 }
 
 func newPart(text []byte, shared bool) *part {
-	return &part{text: text, sum: sha256.Sum256(text), shared: shared}
+	return &part{text: text, sum: sha256.Sum256(text), crc: crc32.ChecksumIEEE(text), shared: shared}
 }
 
 // deflate is text as raw DEFLATE blocks ending with a sync flush: byte
@@ -133,20 +134,15 @@ func (c *composer) add(p *part) {
 	c.parts = append(c.parts, p)
 }
 
-// body puts the parts together. The per-request parts' text then points
-// into it, so it is held once.
-func (c *composer) body() []byte {
+// join puts parts together.
+func join(parts []*part) []byte {
 	n := 0
-	for _, p := range c.parts {
+	for _, p := range parts {
 		n += len(p.text)
 	}
 	body := make([]byte, 0, n)
-	for _, p := range c.parts {
-		off := len(body)
+	for _, p := range parts {
 		body = append(body, p.text...)
-		if !p.shared {
-			p.text = body[off:len(body):len(body)]
-		}
 	}
 	return body
 }
@@ -226,7 +222,7 @@ func (s *Server) fragment(ctx context.Context, key, run string, src []catalog.En
 func (s *Server) encodeParts(ctx context.Context, r *rendered, coding string) ([]byte, error) {
 	switch coding {
 	case "gzip":
-		return gzipParts(r.parts, r.body), nil
+		return gzipParts(r.parts), nil
 	case "zstd":
 		n := 0
 		for _, p := range r.parts {
@@ -240,15 +236,19 @@ func (s *Server) encodeParts(ctx context.Context, r *rendered, coding string) ([
 	case "br":
 		return s.brotliParts(ctx, r.parts)
 	}
-	return compress(coding, r.body)
+	return compress(coding, join(r.parts))
 }
 
 // gzipParts is one gzip member: header, the parts' DEFLATE blocks, a final
-// empty block, CRC-32 and size of body.
-func gzipParts(parts []*part, body []byte) []byte {
+// empty block, the CRC-32 and size of the text.
+func gzipParts(parts []*part) []byte {
 	n := 10 + 2 + 8
+	var crc uint32
+	var size int
 	for _, p := range parts {
 		n += len(p.deflate())
+		crc = crc32Combine(crc, p.crc, int64(len(p.text)))
+		size += len(p.text)
 	}
 	out := make([]byte, 0, n)
 	out = append(out, 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255) // deflate, no flags, no mtime, unknown OS
@@ -256,8 +256,57 @@ func gzipParts(parts []*part, body []byte) []byte {
 		out = append(out, p.deflate()...)
 	}
 	out = append(out, 0x03, 0x00) // BFINAL, fixed Huffman, end of block
-	out = binary.LittleEndian.AppendUint32(out, crc32.ChecksumIEEE(body))
-	return binary.LittleEndian.AppendUint32(out, uint32(len(body)))
+	out = binary.LittleEndian.AppendUint32(out, crc)
+	return binary.LittleEndian.AppendUint32(out, uint32(size))
+}
+
+// crc32Combine is the CRC-32 (IEEE) of A then B from crc1 of A, crc2 of B
+// and B's length: zlib's crc32_combine, appending len2 zero bytes to A's
+// CRC by squaring the one-zero-bit operator in GF(2).
+func crc32Combine(crc1, crc2 uint32, len2 int64) uint32 {
+	if len2 <= 0 {
+		return crc1 ^ crc2
+	}
+	var even, odd [32]uint32
+	odd[0] = crc32.IEEE // the operator for one zero bit
+	for n, row := 1, uint32(1); n < 32; n, row = n+1, row<<1 {
+		odd[n] = row
+	}
+	gf2Square(&even, &odd) // two zero bits
+	gf2Square(&odd, &even) // four
+	for {
+		gf2Square(&even, &odd) // then one byte, two, four...
+		if len2&1 != 0 {
+			crc1 = gf2Times(&even, crc1)
+		}
+		if len2 >>= 1; len2 == 0 {
+			break
+		}
+		gf2Square(&odd, &even)
+		if len2&1 != 0 {
+			crc1 = gf2Times(&odd, crc1)
+		}
+		if len2 >>= 1; len2 == 0 {
+			break
+		}
+	}
+	return crc1 ^ crc2
+}
+
+func gf2Times(mat *[32]uint32, vec uint32) uint32 {
+	var sum uint32
+	for i := 0; vec != 0; i, vec = i+1, vec>>1 {
+		if vec&1 != 0 {
+			sum ^= mat[i]
+		}
+	}
+	return sum
+}
+
+func gf2Square(square, mat *[32]uint32) {
+	for n := range 32 {
+		square[n] = gf2Times(mat, mat[n])
+	}
 }
 
 // brotliParts: brotli streams do not concatenate (the encoder's state runs
@@ -274,11 +323,7 @@ func (s *Server) brotliParts(ctx context.Context, parts []*part) ([]byte, error)
 		}
 	}
 	if last < 0 {
-		var body []byte
-		for _, p := range parts {
-			body = append(body, p.text...)
-		}
-		return compress("br", body)
+		return compress("br", join(parts))
 	}
 	h := sha256.New()
 	for _, p := range parts[:last+1] {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"hash/crc32"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -138,7 +139,7 @@ func TestFragmentsEqualWholeRender(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if !bytes.Equal(r.body, want) {
+				if body := join(r.parts); !bytes.Equal(body, want) || r.body != nil || r.size != len(body) {
 					t.Fatalf("case %d round %d: body differs from the whole render (%d vs %d bytes)", i, round, len(r.body), len(want))
 				}
 				for _, coding := range []string{"gzip", "br", "zstd"} {
@@ -166,8 +167,22 @@ func TestFragmentsEqualWholeRender(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := wholeRender(t, s, spec, ""); !bytes.Equal(r.body, want) {
+		if want := wholeRender(t, s, spec, ""); !bytes.Equal(join(r.parts), want) {
 			t.Fatal("a stale fragment was used")
+		}
+	}
+}
+
+func TestCRC32Combine(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	b := make([]byte, 70000)
+	for i := range b {
+		b[i] = byte(rng.IntN(256))
+	}
+	for _, cut := range []int{0, 1, 2, 3, 7, 100, 4096, 65537, len(b)} {
+		got := crc32Combine(crc32.ChecksumIEEE(b[:cut]), crc32.ChecksumIEEE(b[cut:]), int64(len(b)-cut))
+		if want := crc32.ChecksumIEEE(b); got != want {
+			t.Errorf("cut %d: %08x, want %08x", cut, got, want)
 		}
 	}
 }

@@ -29,7 +29,40 @@ type rendered struct {
 	life         cacheLife
 	keep         time.Duration // how long our own cache keeps it
 	lastModified time.Time
-	parts        []*part // body in parts, for compressing from them (nil: compress body)
+	parts        []*part // identity in parts (fragment.go), sent and compressed from them; body is then nil
+	size         int     // of body, or of the parts' text
+}
+
+// write sends the body, or the parts one after the other.
+func (r *rendered) write(c echo.Context) error {
+	h := c.Response().Header()
+	h.Set("Content-Type", "application/vnd.apple.mpegurl")
+	// A length, not chunked: one write of the body after the header.
+	h.Set("Content-Length", strconv.Itoa(r.size))
+	c.Response().WriteHeader(http.StatusOK)
+	if r.parts == nil {
+		_, err := c.Response().Write(r.body)
+		return err
+	}
+	for _, p := range r.parts {
+		if _, err := c.Response().Write(p.text); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cost is what r holds in the playlist cache; shared parts are accounted
+// in the fragment cache.
+func (r *rendered) cost() int64 {
+	n := int64(len(r.body)) + 256
+	for _, p := range r.parts {
+		n += 128
+		if !p.shared {
+			n += int64(len(p.text))
+		}
+	}
+	return n
 }
 
 // playlistSpec is what a playlist request resolved to.
@@ -61,7 +94,7 @@ func (s *Server) servePlaylist(c echo.Context, st catalog.Stream, key string, re
 		if err != nil {
 			return nil, 0, 0, err
 		}
-		return r, int64(len(r.body)) + 256, r.keep, nil
+		return r, r.cost(), r.keep, nil
 	})
 	if err != nil {
 		return err
@@ -84,7 +117,7 @@ func (s *Server) servePlaylist(c echo.Context, st catalog.Stream, key string, re
 	if r.coding != "" {
 		h.Set("Content-Encoding", r.coding)
 	}
-	return c.Blob(http.StatusOK, "application/vnd.apple.mpegurl", r.body)
+	return r.write(c)
 }
 
 // encoded is the identity playlist id compressed with coding, cached under
@@ -102,9 +135,9 @@ func (s *Server) encoded(ctx context.Context, key string, id *rendered, coding s
 			return nil, 0, 0, fmt.Errorf("playlist %s: %w", key, err)
 		}
 		r := *id
-		r.body, r.coding, r.parts = body, coding, nil
+		r.body, r.coding, r.parts, r.size = body, coding, nil, len(body)
 		r.etag = strings.TrimSuffix(id.etag, `"`) + "-" + coding + `"`
-		return &r, int64(len(body)) + 256, id.keep, nil
+		return &r, r.cost(), id.keep, nil
 	})
 }
 
@@ -186,7 +219,11 @@ func (s *Server) render(ctx context.Context, st catalog.Stream, spec playlistSpe
 		c.pending = append(c.pending, playlist.EndList...)
 	}
 	c.flush()
-	r := &rendered{body: c.body(), parts: c.parts, lastModified: lastMod, etag: c.etag(),
+	size := 0
+	for _, p := range c.parts {
+		size += len(p.text)
+	}
+	r := &rendered{parts: c.parts, size: size, lastModified: lastMod, etag: c.etag(),
 		life: s.liveLife(), keep: max(s.cfg.TargetDuration/2, time.Millisecond)} // 0 would keep it for good
 	if spec.closed {
 		r.life, r.keep = forever, time.Hour
