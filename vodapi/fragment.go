@@ -91,10 +91,16 @@ var (
 	zstdParts, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
 )
 
-// fragments caches the shared parts and the brotli of sealed prefixes.
+// fragments caches the shared parts and the brotli of sealed prefixes, and
+// runs the background brotli builds (pickCoding).
 type fragments struct {
 	parts *cache.Cache[*part]
 	br    *cache.Cache[[]byte]
+
+	ctx    context.Context // ends at close: a build stops between parts
+	cancel context.CancelFunc
+	builds sync.WaitGroup
+	busy   chan struct{} // one build at a time: brotli is the costly one
 }
 
 func newFragments(budget int64, reg prometheus.Registerer) (*fragments, error) {
@@ -107,12 +113,86 @@ func newFragments(budget int64, reg prometheus.Registerer) (*fragments, error) {
 		parts.Close()
 		return nil, err
 	}
-	return &fragments{parts: parts, br: br}, nil
+	ctx, cancel := context.WithCancel(context.Background())
+	return &fragments{parts: parts, br: br, ctx: ctx, cancel: cancel, busy: make(chan struct{}, 1)}, nil
 }
 
 func (f *fragments) close() {
+	f.cancel()
+	f.builds.Wait()
 	f.parts.Close()
 	f.br.Close()
+}
+
+// bigBrotli is the body size above which brotli is not compressed while a
+// client waits (q6 runs at some 10 MB/s: 300 ms for a 24 h playlist).
+const bigBrotli = 256 << 10
+
+// pickCoding is the coding to answer r with. It is the client's best, except
+// that brotli of a large playlist whose sealed prefix has not been
+// compressed yet is not made while the client waits: the next coding it
+// accepts is sent meanwhile (its own ETag; Vary covers the choice) and the
+// brotli built in the background, for the requests after it. Playlists with
+// no shared part (playback tokens) build none: each would be for one viewer.
+func (s *Server) pickCoding(key string, r *rendered, accept string) string {
+	all := accepted(accept)
+	if len(all) == 0 {
+		return ""
+	}
+	if all[0] != "br" || len(all) == 1 || r.parts == nil || r.size <= bigBrotli {
+		return all[0]
+	}
+	if _, ok := s.playlists.Peek(key + "|" + r.etag + "|br"); ok {
+		return "br"
+	}
+	pkey, ok := brotliKey(r.parts)
+	if ok {
+		if _, hit := s.frags.br.Peek(pkey); hit {
+			return "br" // the rest is copied: fast
+		}
+		s.buildBrotli(key, r)
+	}
+	return all[1]
+}
+
+// buildBrotli compresses r's brotli in the background, unless a build runs.
+func (s *Server) buildBrotli(key string, r *rendered) {
+	select {
+	case s.frags.busy <- struct{}{}:
+	default:
+		return // a later request asks again
+	}
+	s.frags.builds.Add(1)
+	go func() {
+		defer s.frags.builds.Done()
+		defer func() { <-s.frags.busy }()
+		if _, err := s.encoded(s.frags.ctx, key, r, "br"); err != nil && s.frags.ctx.Err() == nil {
+			s.log.Warn("background brotli of a playlist", "key", key, "err", err)
+		}
+	}()
+}
+
+// brotliKey is the cache key of the brotli of parts up to the last shared
+// one; false when none is shared.
+func brotliKey(parts []*part) (string, bool) {
+	last := lastShared(parts)
+	if last < 0 {
+		return "", false
+	}
+	h := sha256.New()
+	for _, p := range parts[:last+1] {
+		h.Write(p.sum[:])
+	}
+	return hex.EncodeToString(h.Sum(nil)), true
+}
+
+func lastShared(parts []*part) int {
+	for i := len(parts) - 1; i >= 0; i-- {
+		if parts[i].shared {
+			return i
+		}
+	}
+	return -1
 }
 
 // composer collects a playlist's parts: text rendered per request gathers
@@ -316,24 +396,18 @@ func gf2Square(square, mat *[32]uint32) {
 // a live refresh or a new URL over the same prefix only copies. Without a
 // shared part the whole body is compressed.
 func (s *Server) brotliParts(ctx context.Context, parts []*part) ([]byte, error) {
-	last := -1
-	for i, p := range parts {
-		if p.shared {
-			last = i
-		}
-	}
-	if last < 0 {
+	key, ok := brotliKey(parts)
+	if !ok {
 		return compress("br", join(parts))
 	}
-	h := sha256.New()
-	for _, p := range parts[:last+1] {
-		h.Write(p.sum[:])
-	}
-	key := hex.EncodeToString(h.Sum(nil))
+	last := lastShared(parts)
 	pre, err := s.frags.br.Get(ctx, key, func(context.Context) ([]byte, int64, time.Duration, error) {
 		var buf bytes.Buffer
 		w := brotli.NewWriterLevel(&buf, 6)
 		for _, p := range parts[:last+1] {
+			if err := s.frags.ctx.Err(); err != nil {
+				return nil, 0, 0, err // closing
+			}
 			if _, err := w.Write(p.text); err != nil {
 				return nil, 0, 0, fmt.Errorf("brotli: %w", err)
 			}

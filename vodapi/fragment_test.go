@@ -192,35 +192,21 @@ func TestCRC32Combine(t *testing.T) {
 // coding to the identity playlist, and the ETags are strong and stable.
 func TestFragmentedCodingsRealClients(t *testing.T) {
 	a := newAPI(t, Config{})
-	ctx := context.Background()
 	start := time.Now().Add(-3 * time.Hour).UTC().Truncate(time.Second)
 	rng := rand.New(rand.NewPCG(5, 6))
+
 	for n, live := range []bool{false, true} {
-		run := catalog.NewRunID(start.Add(time.Duration(n)*time.Hour), "n1")
-		ri := fragRun(rng, run, 0, start.Add(time.Duration(n)*time.Hour).UnixMilli(), 2*catalog.EntriesPerChunk+300, true)
-		w := catalog.NewIndexWriter(nil)
-		writes, err := w.Append(ri.entries...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, cw := range writes {
-			if err := a.st.Put(ctx, catalog.IndexChunkKey(fixStream, run, cw.Number), cw.Data, ""); err != nil {
-				t.Fatal(err)
-			}
-		}
-		m := catalog.Manifest{Version: catalog.ManifestVersion, Stream: fixStream.String(), Run: run, Node: "n1",
-			StartedAt: time.UnixMilli(ri.entries[0].StartMS).UTC(), State: catalog.StateLive, TargetDurationMS: 2000}
-		if !live {
-			end := time.UnixMilli(ri.entries[len(ri.entries)-1].EndMS()).UTC()
-			m.EndedAt, m.State = &end, catalog.StateEnded
-		}
-		if err := catalog.WriteManifest(ctx, a.st, m); err != nil {
-			t.Fatal(err)
-		}
+		// The live run's last segment ends a few minutes ago: inside the
+		// recovery grace, so its playlist stays open.
+		at := start.Add(time.Duration(n) * 90 * time.Minute)
+		run := storeRun(t, a, rng, at, 2*catalog.EntriesPerChunk+300, live)
 		url := a.ts.URL + "/hls/" + fixStream.String() + "/runs/" + run + "/index.m3u8"
 		resp, id := do(t, http.MethodGet, url)
 		if resp.StatusCode != http.StatusOK || !bytes.HasPrefix(id, []byte("#EXTM3U")) {
 			t.Fatalf("%s: %d %.200s", url, resp.StatusCode, id)
+		}
+		if bytes.Contains(id, []byte("#EXT-X-ENDLIST")) == live {
+			t.Fatalf("live=%v: ENDLIST wrong", live)
 		}
 		etag := resp.Header.Get("ETag")
 		for _, coding := range []string{"gzip", "br", "zstd"} {
@@ -259,5 +245,70 @@ func TestFragmentedCodingsRealClients(t *testing.T) {
 				t.Errorf("live=%v: curl --compressed gives %d bytes (%v), identity is %d", live, len(out), err, len(id))
 			}
 		}
+	}
+}
+
+// TestBrotliBuiltInBackground: a large playlist whose sealed prefix has no
+// brotli yet is answered with the next accepted coding while it is built;
+// then with brotli, and both decode to the playlist.
+func TestBrotliBuiltInBackground(t *testing.T) {
+	a := newAPI(t, Config{})
+	rng := rand.New(rand.NewPCG(1, 1))
+	run := storeRun(t, a, rng, time.Now().Add(-5*time.Hour).UTC().Truncate(time.Second), 5*catalog.EntriesPerChunk+10, false)
+	url := a.ts.URL + "/hls/" + fixStream.String() + "/runs/" + run + "/index.m3u8"
+	_, id := do(t, http.MethodGet, url)
+	if len(id) <= bigBrotli {
+		t.Fatalf("the playlist is %d bytes, not above %d", len(id), bigBrotli)
+	}
+	resp, b := do(t, http.MethodGet, url, "Accept-Encoding", "br, zstd;q=0.9, gzip;q=0.5")
+	if ce := resp.Header.Get("Content-Encoding"); ce != "zstd" {
+		t.Fatalf("cold: Content-Encoding %q, want zstd while brotli is built", ce)
+	}
+	if got := decodeCoding(t, "zstd", b); !bytes.Equal(got, id) {
+		t.Fatal("cold: zstd does not decode to the playlist")
+	}
+	a.srv.frags.builds.Wait()
+	resp, b = do(t, http.MethodGet, url, "Accept-Encoding", "br, zstd;q=0.9, gzip;q=0.5")
+	if ce := resp.Header.Get("Content-Encoding"); ce != "br" {
+		t.Fatalf("after the build: Content-Encoding %q, want br", ce)
+	}
+	if got := decodeCoding(t, "br", b); !bytes.Equal(got, id) {
+		t.Fatal("br does not decode to the playlist")
+	}
+	// A client that takes only brotli gets it at once.
+	resp, b = do(t, http.MethodGet, url+"?x=1", "Accept-Encoding", "br")
+	if resp.Header.Get("Content-Encoding") != "br" || !bytes.Equal(decodeCoding(t, "br", b), id) {
+		t.Fatal("br only: not brotli of the playlist")
+	}
+}
+
+// storeRun stores a run of n entries from start (index chunks and run.json,
+// ended unless live) and returns its id.
+func storeRun(t *testing.T, a *api, rng *rand.Rand, start time.Time, n int, live bool) string {
+	t.Helper()
+	ctx := context.Background()
+	{
+		run := catalog.NewRunID(start, "n1")
+		ri := fragRun(rng, run, 0, start.UnixMilli(), n, true)
+		w := catalog.NewIndexWriter(nil)
+		writes, err := w.Append(ri.entries...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, cw := range writes {
+			if err := a.st.Put(ctx, catalog.IndexChunkKey(fixStream, run, cw.Number), cw.Data, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		m := catalog.Manifest{Version: catalog.ManifestVersion, Stream: fixStream.String(), Run: run, Node: "n1",
+			StartedAt: time.UnixMilli(ri.entries[0].StartMS).UTC(), State: catalog.StateLive, TargetDurationMS: 2000}
+		if !live {
+			end := time.UnixMilli(ri.entries[len(ri.entries)-1].EndMS()).UTC()
+			m.EndedAt, m.State = &end, catalog.StateEnded
+		}
+		if err := catalog.WriteManifest(ctx, a.st, m); err != nil {
+			t.Fatal(err)
+		}
+		return run
 	}
 }

@@ -99,7 +99,7 @@ func (s *Server) servePlaylist(c echo.Context, st catalog.Stream, key string, re
 	if err != nil {
 		return err
 	}
-	if coding := negotiate(c.Request().Header.Get("Accept-Encoding")); coding != "" {
+	if coding := s.pickCoding(key, r, c.Request().Header.Get("Accept-Encoding")); coding != "" {
 		if r, err = s.encoded(ctx, key, r, coding); err != nil {
 			return err
 		}

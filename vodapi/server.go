@@ -160,8 +160,8 @@ func (s *Server) Handler() http.Handler { return s.e }
 // Close releases the caches.
 func (s *Server) Close() {
 	s.rd.close()
+	s.frags.close() // first: its background builds fill the playlist cache
 	s.playlists.Close()
-	s.frags.close()
 	s.stills.Close()
 }
 
