@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"hash/crc32"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -173,20 +172,6 @@ func TestFragmentsEqualWholeRender(t *testing.T) {
 	}
 }
 
-func TestCRC32Combine(t *testing.T) {
-	rng := rand.New(rand.NewPCG(9, 9))
-	b := make([]byte, 70000)
-	for i := range b {
-		b[i] = byte(rng.IntN(256))
-	}
-	for _, cut := range []int{0, 1, 2, 3, 7, 100, 4096, 65537, len(b)} {
-		got := crc32Combine(crc32.ChecksumIEEE(b[:cut]), crc32.ChecksumIEEE(b[cut:]), int64(len(b)-cut))
-		if want := crc32.ChecksumIEEE(b); got != want {
-			t.Errorf("cut %d: %08x, want %08x", cut, got, want)
-		}
-	}
-}
-
 // TestFragmentedCodingsRealClients: a sealed multi-chunk run and a live one
 // over HTTP: gzip -dc, curl --compressed and the zstd CLI decode each
 // coding to the identity playlist, and the ETags are strong and stable.
@@ -310,5 +295,38 @@ func storeRun(t *testing.T, a *api, rng *rand.Rand, start time.Time, n int, live
 			t.Fatal(err)
 		}
 		return run
+	}
+}
+
+// BenchmarkNewWindow is a new window's playlist over a 24 h run whose
+// fragments are warm, rendered and compressed (no store, no HTTP).
+func BenchmarkNewWindow(b *testing.B) {
+	for _, coding := range []string{"", "gzip", "zstd"} {
+		b.Run("coding="+coding, func(b *testing.B) {
+			a := newAPI(b, Config{})
+			rng := rand.New(rand.NewPCG(1, 2))
+			ri := fragRun(rng, catalog.NewRunID(time.Now().Add(-25*time.Hour), "n1"), 0, time.Now().Add(-25*time.Hour).UnixMilli(), 43200, false)
+			ctx := context.Background()
+			spec := func(i int) playlistSpec {
+				return playlistSpec{runs: []runInfo{ri}, ended: true, vod: true,
+					from: time.UnixMilli(ri.entries[i%1000].StartMS), to: time.UnixMilli(ri.entries[len(ri.entries)-1].EndMS())}
+			}
+			r, _ := a.srv.render(ctx, fixStream, spec(0), "")
+			if coding != "" {
+				_, _ = a.srv.encodeParts(ctx, r, coding)
+			}
+			b.ResetTimer()
+			for i := range b.N {
+				r, err := a.srv.render(ctx, fixStream, spec(i+1), "")
+				if err != nil {
+					b.Fatal(err)
+				}
+				if coding != "" {
+					if _, err := a.srv.encodeParts(ctx, r, coding); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
 	}
 }

@@ -29,6 +29,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -53,12 +54,26 @@ const (
 func main() {
 	dur := flag.Duration("duration", 10*time.Second, "warm load time per server")
 	conns := flag.Int("conns", 64, "concurrent connections of the warm load")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
 	if *conns <= 0 || *dur <= 0 {
 		fmt.Fprintln(os.Stderr, "bench: -conns and -duration must be positive")
 		os.Exit(2)
 	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(*dur, *conns); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -97,7 +112,7 @@ func run(dur time.Duration, conns int) error {
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
-	codings := []string{"identity", "gzip", "zstd", "br"}
+	codings := []string{"identity", "gzip", "zstd", "br", browser}
 
 	// 3. Cold builds on a fresh Server (empty caches: index, fragments and
 	// all) and listener each time.
@@ -131,7 +146,7 @@ func run(dur time.Duration, conns int) error {
 	c := newClient(conns)
 	defer c.CloseIdleConnections()
 	bodies := map[string][]byte{}
-	for _, coding := range codings {
+	for _, coding := range codings[:4] {
 		body, _, err := getCoded(c, api.url+path, coding)
 		if err != nil {
 			return err
@@ -146,20 +161,36 @@ func run(dur time.Duration, conns int) error {
 	// 4b. Cold builds of new URLs on that warm server: windows starting one
 	// segment later each (a new header, a cut first chunk, whole sealed
 	// chunks from the fragment cache), each URL asked once.
-	newURL := map[string][]time.Duration{}
+	// And new URLs over the very same segments (the window's end moved by
+	// milliseconds inside the last segment): new cache keys, the same
+	// sealed prefix.
+	newURL, samePrefix := map[string][]time.Duration{}, map[string][]time.Duration{}
+	served := map[string]map[string]int{}
 	k := 0
 	for _, coding := range codings {
+		served[coding] = map[string]int{}
 		for range coldRuns {
 			k++
-			u := fmt.Sprintf("%s/hls/%s/index.m3u8?start=%d&end=%d", api.url, streamName, start.Unix()+int64(2*k), start.Add(24*time.Hour).Unix())
-			t0 := time.Now()
-			_, _, err := getCoded(c, u, coding)
-			if err != nil {
-				return fmt.Errorf("new URL: %w", err)
+			for _, u := range []string{
+				fmt.Sprintf("%s/hls/%s/index.m3u8?start=%d&end=%d", api.url, streamName, start.Unix()+int64(2*k), start.Add(24*time.Hour).Unix()),
+				fmt.Sprintf("%s/hls/%s/index.m3u8?start=%d&end=%d.%03d", api.url, streamName, start.Unix(), start.Add(24*time.Hour).Unix()-1, 1000-k),
+			} {
+				t0 := time.Now()
+				_, hdr, err := getCoded(c, u, coding)
+				d := time.Since(t0)
+				if err != nil {
+					return fmt.Errorf("new URL: %w", err)
+				}
+				if strings.Contains(u, fmt.Sprintf("start=%d&", start.Unix())) {
+					samePrefix[coding] = append(samePrefix[coding], d)
+				} else {
+					newURL[coding] = append(newURL[coding], d)
+					served[coding][hdr.Get("Content-Encoding")]++
+				}
 			}
-			newURL[coding] = append(newURL[coding], time.Since(t0))
 		}
 	}
+	api.srv.WaitBackground()
 
 	fmt.Printf("cold build, 24 h VOD window (%d segs): median ms of %d (min-max)\n", segs, coldRuns)
 	fmt.Printf("  %-30s", "")
@@ -170,14 +201,15 @@ func run(dur time.Duration, conns int) error {
 	for _, row := range []struct {
 		name string
 		d    map[string][]time.Duration
-	}{{"fresh vodapi.Server", fresh}, {"new URL, fragments warm", newURL}} {
+	}{{"fresh vodapi.Server", fresh}, {"new window, fragments warm", newURL}, {"new URL, same sealed prefix", samePrefix}} {
 		fmt.Printf("  %-30s", row.name)
 		for _, coding := range codings {
 			fmt.Printf(" %20s", medianMinMax(row.d[coding]))
 		}
 		fmt.Println()
 	}
-	for _, coding := range codings {
+	fmt.Printf("  (%s: a client accepting br, zstd and gzip; new windows were served as %v)\n", browser, served[browser])
+	for _, coding := range codings[:4] {
 		n := len(bodies[coding])
 		fmt.Printf("%-34s %10d B   (%5.1f%%, %.2f B/seg)\n", "size "+coding, n,
 			100*float64(n)/float64(len(bodies["identity"])), float64(n)/float64(segs))
@@ -212,6 +244,10 @@ func medianMinMax(ds []time.Duration) string {
 	return fmt.Sprintf("%.1f (%.1f-%.1f)", ms(ds[len(ds)/2]), ms(ds[0]), ms(ds[len(ds)-1]))
 }
 
+// browser is a client's Accept-Encoding that takes brotli first, zstd and
+// gzip too: it may be answered in br or zstd.
+const browser = "br, zstd, gzip"
+
 // getCoded GETs url with Accept-Encoding coding ("identity": none) and
 // checks the answer's Content-Encoding.
 func getCoded(c *http.Client, url, coding string) ([]byte, http.Header, error) {
@@ -223,7 +259,11 @@ func getCoded(c *http.Client, url, coding string) ([]byte, http.Header, error) {
 	if coding == "identity" {
 		want = ""
 	}
-	if got := hdr.Get("Content-Encoding"); got != want || len(body) == 0 {
+	got := hdr.Get("Content-Encoding")
+	if coding == browser && (got == "br" || got == "zstd") {
+		want = got
+	}
+	if got != want || len(body) == 0 {
 		return nil, nil, fmt.Errorf("%s: answered with Content-Encoding %q, %d bytes", coding, got, len(body))
 	}
 	return body, hdr, nil
@@ -260,8 +300,9 @@ func liveRefresh(ctx context.Context, st store.Store, logger *slog.Logger, c *ht
 	}
 	defer fast.close()
 	const refreshes = 8
-	codings := []string{"identity", "gzip", "zstd", "br"}
+	codings := []string{"identity", "gzip", "zstd", "br", browser}
 	res := map[string][]time.Duration{}
+	liveServed := map[string]int{}
 	for _, coding := range codings {
 		// The first request fills the fragment caches, as the playlist's
 		// earlier refreshes would have.
@@ -281,8 +322,11 @@ func liveRefresh(ctx context.Context, st store.Store, logger *slog.Logger, c *ht
 			}
 			time.Sleep(25 * time.Millisecond)
 			t0 := time.Now()
-			body, _, err := getCoded(c, fast.url+url, coding)
+			body, hdr, err := getCoded(c, fast.url+url, coding)
 			d := time.Since(t0)
+			if coding == browser {
+				liveServed[hdr.Get("Content-Encoding")]++
+			}
 			if err != nil {
 				return fmt.Errorf("live: %w", err)
 			}
@@ -298,6 +342,8 @@ func liveRefresh(ctx context.Context, st store.Store, logger *slog.Logger, c *ht
 	for _, coding := range codings {
 		fmt.Printf("  %-32s %s\n", coding, medianMinMax(res[coding]))
 	}
+	fmt.Printf("  (%s was served as %v)\n", browser, liveServed)
+	fast.srv.WaitBackground()
 
 	// Warm: the 2 s server, a segment appended every 2 s meanwhile.
 	loadCtx, cancel := context.WithCancel(ctx)
