@@ -230,11 +230,17 @@ func join(parts []*part) []byte {
 	return body
 }
 
-// etag is strong: the parts' digests in order fix every byte of the body.
+// etag is strong: the parts' digests in order fix every byte of the body,
+// and with which parts are shared, every byte of each coding.
 func (c *composer) etag() string {
 	h := sha256.New()
 	for _, p := range c.parts {
 		h.Write(p.sum[:])
+		if p.shared {
+			h.Write([]byte{1})
+		} else {
+			h.Write([]byte{0})
+		}
 	}
 	return `"` + hex.EncodeToString(h.Sum(nil)[:12]) + `"`
 }

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -329,4 +330,42 @@ func BenchmarkNewWindow(b *testing.B) {
 			}
 		})
 	}
+}
+
+func TestAccepted(t *testing.T) {
+	for accept, want := range map[string]string{
+		"":                          "",
+		"gzip":                      "gzip",
+		"br, zstd, gzip":            "br zstd gzip",
+		"gzip;q=1, br;q=0.5, zstd":  "zstd gzip br",
+		"*;q=0.1, gzip":             "gzip br zstd",
+		"br;q=0, identity":          "",
+		"GZIP;q=0.3, Zstd;q=0.3":    "zstd gzip",
+		"deflate, gzip;q=bad, br;q": "br gzip",
+	} {
+		if got := strings.Join(accepted(accept), " "); got != want {
+			t.Errorf("%q: %q, want %q", accept, got, want)
+		}
+	}
+}
+
+// FuzzAccepted: any header gives distinct codings of ours, best first, the
+// first being negotiate's choice.
+func FuzzAccepted(f *testing.F) {
+	for _, s := range []string{"", "br, zstd, gzip", "gzip;q=0.5, *;q=0.9", "br;q=0", ",,;q=", "x;q=1e309"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, accept string) {
+		all := accepted(accept)
+		seen := map[string]bool{}
+		for _, c := range all {
+			if seen[c] || !slices.Contains(codings, c) {
+				t.Fatalf("%q: %q", accept, all)
+			}
+			seen[c] = true
+		}
+		if got := negotiate(accept); (len(all) == 0 && got != "") || (len(all) > 0 && got != all[0]) {
+			t.Fatalf("%q: negotiate %q, accepted %q", accept, got, all)
+		}
+	})
 }

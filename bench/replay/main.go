@@ -116,7 +116,7 @@ func run(dur time.Duration, conns int) error {
 
 	// 3. Cold builds on a fresh Server (empty caches: index, fragments and
 	// all) and listener each time.
-	fresh := map[string][]time.Duration{}
+	fresh, freshCPU := map[string][]time.Duration{}, map[string][]time.Duration{}
 	for _, coding := range codings {
 		for range coldRuns {
 			api, err := startAPI(st, logger, 2*time.Second)
@@ -124,9 +124,10 @@ func run(dur time.Duration, conns int) error {
 				return err
 			}
 			c := newClient(1)
-			t0 := time.Now()
+			t0, c0 := time.Now(), cpuTime()
 			_, _, err = getCoded(c, api.url+path, coding)
 			d := time.Since(t0)
+			freshCPU[coding] = append(freshCPU[coding], cpuTime()-c0)
 			c.CloseIdleConnections()
 			api.close()
 			if err != nil {
@@ -165,6 +166,7 @@ func run(dur time.Duration, conns int) error {
 	// milliseconds inside the last segment): new cache keys, the same
 	// sealed prefix.
 	newURL, samePrefix := map[string][]time.Duration{}, map[string][]time.Duration{}
+	newURLCPU, samePrefixCPU := map[string][]time.Duration{}, map[string][]time.Duration{}
 	served := map[string]map[string]int{}
 	k := 0
 	for _, coding := range codings {
@@ -175,16 +177,18 @@ func run(dur time.Duration, conns int) error {
 				fmt.Sprintf("%s/hls/%s/index.m3u8?start=%d&end=%d", api.url, streamName, start.Unix()+int64(2*k), start.Add(24*time.Hour).Unix()),
 				fmt.Sprintf("%s/hls/%s/index.m3u8?start=%d&end=%d.%03d", api.url, streamName, start.Unix(), start.Add(24*time.Hour).Unix()-1, 1000-k),
 			} {
-				t0 := time.Now()
+				t0, c0 := time.Now(), cpuTime()
 				_, hdr, err := getCoded(c, u, coding)
-				d := time.Since(t0)
+				d, cpu := time.Since(t0), cpuTime()-c0
 				if err != nil {
 					return fmt.Errorf("new URL: %w", err)
 				}
 				if strings.Contains(u, fmt.Sprintf("start=%d&", start.Unix())) {
 					samePrefix[coding] = append(samePrefix[coding], d)
+					samePrefixCPU[coding] = append(samePrefixCPU[coding], cpu)
 				} else {
 					newURL[coding] = append(newURL[coding], d)
+					newURLCPU[coding] = append(newURLCPU[coding], cpu)
 					served[coding][hdr.Get("Content-Encoding")]++
 				}
 			}
@@ -192,7 +196,7 @@ func run(dur time.Duration, conns int) error {
 	}
 	api.srv.WaitBackground()
 
-	fmt.Printf("cold build, 24 h VOD window (%d segs): median ms of %d (min-max)\n", segs, coldRuns)
+	fmt.Printf("cold build, 24 h VOD window (%d segs): wall ms, median of %d (min-max); cpu: this process's CPU ms (server and client), median\n", segs, coldRuns)
 	fmt.Printf("  %-30s", "")
 	for _, coding := range codings {
 		fmt.Printf(" %20s", coding)
@@ -201,9 +205,14 @@ func run(dur time.Duration, conns int) error {
 	for _, row := range []struct {
 		name string
 		d    map[string][]time.Duration
-	}{{"fresh vodapi.Server", fresh}, {"new window, fragments warm", newURL}, {"new URL, same sealed prefix", samePrefix}} {
+	}{{"fresh vodapi.Server", fresh}, {"  cpu", freshCPU}, {"new window, fragments warm", newURL}, {"  cpu", newURLCPU},
+		{"new URL, same sealed prefix", samePrefix}, {"  cpu", samePrefixCPU}} {
 		fmt.Printf("  %-30s", row.name)
 		for _, coding := range codings {
+			if row.name == "  cpu" {
+				fmt.Printf(" %20.1f", ms(median(row.d[coding])))
+				continue
+			}
 			fmt.Printf(" %20s", medianMinMax(row.d[coding]))
 		}
 		fmt.Println()
@@ -236,6 +245,21 @@ func run(dur time.Duration, conns int) error {
 
 	// 7. A live EVENT playlist as segments are appended.
 	return liveRefresh(ctx, st, logger, c, api, rw, conns, dur)
+}
+
+func median(ds []time.Duration) time.Duration {
+	ds = slices.Sorted(slices.Values(ds))
+	return ds[len(ds)/2]
+}
+
+// cpuTime is the CPU time this process has used (user and system): less
+// disturbed than wall time by other work on the machine.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // medianMinMax formats durations as "median (min-max)" in ms.
@@ -303,6 +327,7 @@ func liveRefresh(ctx context.Context, st store.Store, logger *slog.Logger, c *ht
 	codings := []string{"identity", "gzip", "zstd", "br", browser}
 	res := map[string][]time.Duration{}
 	liveServed := map[string]int{}
+	resCPU := map[string][]time.Duration{}
 	for _, coding := range codings {
 		// The first request fills the fragment caches, as the playlist's
 		// earlier refreshes would have.
@@ -321,9 +346,10 @@ func liveRefresh(ctx context.Context, st store.Store, logger *slog.Logger, c *ht
 				return err
 			}
 			time.Sleep(25 * time.Millisecond)
-			t0 := time.Now()
+			t0, c0 := time.Now(), cpuTime()
 			body, hdr, err := getCoded(c, fast.url+url, coding)
 			d := time.Since(t0)
+			resCPU[coding] = append(resCPU[coding], cpuTime()-c0)
 			if coding == browser {
 				liveServed[hdr.Get("Content-Encoding")]++
 			}
@@ -338,9 +364,9 @@ func liveRefresh(ctx context.Context, st store.Store, logger *slog.Logger, c *ht
 			res[coding] = append(res[coding], d)
 		}
 	}
-	fmt.Printf("live EVENT refresh (run playlist, %d+ segs, one segment appended before each; %d refreshes per coding, the %dth seals a chunk): ms median (min-max)\n", liveSegments, refreshes, sealAt)
+	fmt.Printf("live EVENT refresh (run playlist, %d+ segs, one segment appended before each; %d refreshes per coding, the %dth seals a chunk): wall ms median (min-max), cpu ms median (min-max)\n", liveSegments, refreshes, sealAt)
 	for _, coding := range codings {
-		fmt.Printf("  %-32s %s\n", coding, medianMinMax(res[coding]))
+		fmt.Printf("  %-32s %-22s %s\n", coding, medianMinMax(res[coding]), medianMinMax(resCPU[coding]))
 	}
 	fmt.Printf("  (%s was served as %v)\n", browser, liveServed)
 	fast.srv.WaitBackground()
