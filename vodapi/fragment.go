@@ -127,12 +127,14 @@ func (f *fragments) close() {
 // client waits (q6 runs at some 10 MB/s: 300 ms for a 24 h playlist).
 const bigBrotli = 256 << 10
 
-// pickCoding is the coding to answer r with. It is the client's best, except
-// that brotli of a large playlist whose sealed prefix has not been
-// compressed yet is not made while the client waits: the next coding it
-// accepts is sent meanwhile (its own ETag; Vary covers the choice) and the
-// brotli built in the background, for the requests after it. Playlists with
-// no shared part (playback tokens) build none: each would be for one viewer.
+// pickCoding is the coding to answer r with: the client's best, except that
+// a large playlist's brotli is not compressed while a client waits if it
+// accepts another coding. It gets the next one (its own ETag; Vary covers
+// the choice). When the brotli is a cached prefix and a short stored tail
+// (brotliPlan) the prefix is built in the background, for the requests
+// after it. Otherwise (a live playlist's open chunk, playback tokens) the
+// body changes or serves one viewer: brotli is left to clients that take
+// nothing else.
 func (s *Server) pickCoding(key string, r *rendered, accept string) string {
 	all := accepted(accept)
 	if len(all) == 0 {
@@ -144,8 +146,7 @@ func (s *Server) pickCoding(key string, r *rendered, accept string) string {
 	if _, ok := s.playlists.Peek(key + "|" + r.etag + "|br"); ok {
 		return "br"
 	}
-	pkey, ok := brotliKey(r.parts)
-	if ok {
+	if pkey, _, ok := brotliPlan(r.parts); ok {
 		if _, hit := s.frags.br.Peek(pkey); hit {
 			return "br" // the rest is copied: fast
 		}
@@ -175,27 +176,36 @@ func (s *Server) buildBrotli(key string, r *rendered) {
 	}()
 }
 
-// brotliKey is the cache key of the brotli of parts up to the last shared
-// one; false when none is shared.
-func brotliKey(parts []*part) (string, bool) {
-	last := lastShared(parts)
+// maxStoredTail bounds the text sent uncompressed after a brotli prefix:
+// ENDLIST and a few segments, not an open chunk (up to 57 kB).
+const maxStoredTail = 4 << 10
+
+// brotliPlan: the brotli of parts can be a cached prefix (the text up to
+// the last shared part, cached under key) and a stored tail (from part
+// last+1) when some part is shared and the tail is short.
+func brotliPlan(parts []*part) (key string, last int, ok bool) {
+	last = -1
+	for i := len(parts) - 1; i >= 0; i-- {
+		if parts[i].shared {
+			last = i
+			break
+		}
+	}
 	if last < 0 {
-		return "", false
+		return "", 0, false
+	}
+	tail := 0
+	for _, p := range parts[last+1:] {
+		tail += len(p.text)
+	}
+	if tail > maxStoredTail {
+		return "", 0, false
 	}
 	h := sha256.New()
 	for _, p := range parts[:last+1] {
 		h.Write(p.sum[:])
 	}
-	return hex.EncodeToString(h.Sum(nil)), true
-}
-
-func lastShared(parts []*part) int {
-	for i := len(parts) - 1; i >= 0; i-- {
-		if parts[i].shared {
-			return i
-		}
-	}
-	return -1
+	return hex.EncodeToString(h.Sum(nil)), last, true
 }
 
 // composer collects a playlist's parts: text rendered per request gathers
@@ -246,7 +256,8 @@ func (c *composer) etag() string {
 }
 
 // writeRun appends the window entries[lo:hi] of run ri. Whole index chunks
-// come from the fragment cache when shareable; a chunk holds entries
+// come from the fragment cache when shareable (sealed, or the last chunk of
+// a finished run); a chunk holds entries
 // [k*EntriesPerChunk, (k+1)*EntriesPerChunk) of the run, and its fragment
 // is the lines of those entries after the first (whose lines depend on the
 // window: it is written per request as lead); chunk 0's starts at entry 1.
@@ -260,7 +271,10 @@ func (s *Server) writeRun(ctx context.Context, c *composer, ri *runInfo, lo, hi 
 	for i := lo + 1; i < hi; {
 		k := i / per
 		cs, ce := max(k*per, 1), (k+1)*per
-		if fragKey != "" && i == cs && ce <= hi {
+		if ri.finished && ce > len(all) {
+			ce = len(all) // a finished run's last chunk is final too
+		}
+		if fragKey != "" && i == cs && ce <= hi && (ce-k*per == per || ri.finished) {
 			p, err := s.fragment(ctx, fragKey+"|"+ri.id+"|"+strconv.Itoa(k), ri.id, all[cs-1:ce], uri)
 			if err != nil {
 				return err
@@ -353,15 +367,14 @@ func gzipParts(parts []*part) []byte {
 // brotliParts: brotli streams do not concatenate (the encoder's state runs
 // across meta-blocks), so the text up to the last shared part (header and
 // sealed chunks) is compressed as one flushed, non-final stream, cached by
-// those parts' digests, and the rest follows as uncompressed meta-blocks:
-// a live refresh or a new URL over the same prefix only copies. Without a
-// shared part the whole body is compressed.
+// those parts' digests, and the short rest follows as uncompressed
+// meta-blocks: another URL over the same prefix only copies. Otherwise
+// (brotliPlan) the whole body is compressed, as one stream is smallest.
 func (s *Server) brotliParts(ctx context.Context, parts []*part) ([]byte, error) {
-	key, ok := brotliKey(parts)
+	key, last, ok := brotliPlan(parts)
 	if !ok {
 		return compress("br", join(parts))
 	}
-	last := lastShared(parts)
 	pre, err := s.frags.br.Get(ctx, key, func(context.Context) ([]byte, int64, time.Duration, error) {
 		var buf bytes.Buffer
 		w := brotli.NewWriterLevel(&buf, 6)
