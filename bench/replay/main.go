@@ -11,10 +11,13 @@
 //
 // Both servers and the load generator share this machine's CPUs: rewind's Go
 // server runs on all of them (GOMAXPROCS), so nginx gets `worker_processes
-// auto` (one worker per CPU) to make the comparison even.
+// auto` (one worker per CPU) to make the comparison even. rewind is loaded
+// both in-process and in a process of its own (this program with -serve),
+// as nginx is: in-process it shares the load generator's scheduler and GC.
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -55,7 +58,15 @@ func main() {
 	dur := flag.Duration("duration", 10*time.Second, "warm load time per server")
 	conns := flag.Int("conns", 64, "concurrent connections of the warm load")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	serve := flag.String("serve", "", "internal: serve the FS store in this folder on a loopback port, print its URL, until stdin closes (the warm-load peer in its own process)")
 	flag.Parse()
+	if *serve != "" {
+		if err := serveChild(*serve); err != nil {
+			fmt.Fprintln(os.Stderr, "bench -serve:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *conns <= 0 || *dur <= 0 {
 		fmt.Fprintln(os.Stderr, "bench: -conns and -duration must be positive")
 		os.Exit(2)
@@ -224,11 +235,21 @@ func run(dur time.Duration, conns int) error {
 			100*float64(n)/float64(len(bodies["identity"])), float64(n)/float64(segs))
 	}
 
-	// 5. Warm load on rewind.
+	// 5. Warm load on rewind: in this process (sharing its scheduler and
+	// GC with the load generator), and in a process of its own, as nginx.
 	gz := bodies["gzip"]
 	rw, err := load(c, api.url+path, len(gz), conns, dur)
 	if err != nil {
 		return fmt.Errorf("rewind warm load: %w", err)
+	}
+	childURL, stopChild, err := startChild(filepath.Join(tmp, "store"))
+	if err != nil {
+		return fmt.Errorf("rewind in its own process: %w", err)
+	}
+	rwc, err := load(c, childURL+path, len(gz), conns, dur)
+	stopChild()
+	if err != nil {
+		return fmt.Errorf("rewind (own process) warm load: %w", err)
 	}
 
 	// 6. The same bytes as static files behind nginx.
@@ -239,9 +260,11 @@ func run(dur time.Duration, conns int) error {
 
 	fmt.Printf("warm load (Accept-Encoding: gzip, %d B body, %d conns, %s; nginx worker_processes auto)\n", len(gz), conns, dur)
 	fmt.Printf("  %-32s %10s %9s %9s %9s\n", "server", "req/s", "p50 ms", "p99 ms", "requests")
-	fmt.Printf("  %-32s %10.0f %9.3f %9.3f %9d\n", "rewind vodapi (cached)", rw.rps, ms(rw.p50), ms(rw.p99), rw.n)
+	fmt.Printf("  %-32s %10.0f %9.3f %9.3f %9d\n", "rewind vodapi (cached, in-process)", rw.rps, ms(rw.p50), ms(rw.p99), rw.n)
+	fmt.Printf("  %-32s %10.0f %9.3f %9.3f %9d\n", "rewind vodapi (cached, own process)", rwc.rps, ms(rwc.p50), ms(rwc.p99), rwc.n)
 	fmt.Printf("  %-32s %10.0f %9.3f %9.3f %9d\n", version+" gzip_static", ng.rps, ms(ng.p50), ms(ng.p99), ng.n)
-	fmt.Printf("  %-32s %10.2fx\n", "rewind/nginx (req/s)", rw.rps/ng.rps)
+	fmt.Printf("  %-32s %10.2fx\n", "rewind/nginx in-process (req/s)", rw.rps/ng.rps)
+	fmt.Printf("  %-32s %10.2fx\n", "rewind/nginx own process (req/s)", rwc.rps/ng.rps)
 
 	// 7. A live EVENT playlist as segments are appended.
 	return liveRefresh(ctx, st, logger, c, api, rw, conns, dur)
@@ -468,6 +491,53 @@ func writeLive(ctx context.Context, st store.Store, stream catalog.Stream, start
 		return nil, err
 	}
 	return lw, nil
+}
+
+// serveChild is the -serve mode: the API over the FS store in dir until
+// stdin closes (the parent ends or closes it).
+func serveChild(dir string) error {
+	st, err := fsstore.New(dir)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	api, err := startAPI(st, logger, 2*time.Second)
+	if err != nil {
+		return err
+	}
+	defer api.close()
+	fmt.Println(api.url)
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	return nil
+}
+
+// startChild runs this program with -serve over the store in dir and
+// returns its URL and how to stop it.
+func startChild(dir string) (string, func(), error) {
+	cmd := exec.Command(os.Args[0], "-serve", dir)
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	stop := func() {
+		_ = stdin.Close()
+		_ = cmd.Wait()
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		stop()
+		return "", nil, fmt.Errorf("no URL from the child: %w", err)
+	}
+	return strings.TrimSpace(line), stop, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
