@@ -113,7 +113,8 @@ func TestFragmentsEqualWholeRender(t *testing.T) {
 		r1 := fragRun(rng, catalog.NewRunID(time.UnixMilli(t0), "n1"), 0, t0, 3*catalog.EntriesPerChunk+100, true)
 		r2 := fragRun(rng, catalog.NewRunID(time.UnixMilli(t0+8e6), "n1"), 7, t0+8e6, 2*catalog.EntriesPerChunk, false)
 		r3 := fragRun(rng, catalog.NewRunID(time.UnixMilli(t0+13e6), "n1"), 0, t0+13e6, 500, true) // live: one open chunk
-		r1.finished = true                                                                         // its last chunk (100 entries) is final: shared too
+		// r1's last chunk (100 entries) is final: shared too.
+		r1.finished = true
 		for i := range 40 {
 			spec := playlistSpec{runs: []runInfo{r1}, ended: i%2 == 0, uriDir: []string{"", "../../"}[i%2]}
 			switch i % 4 {
