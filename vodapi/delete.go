@@ -220,6 +220,8 @@ func (s *Server) purge(st catalog.Stream, runs, keys []string) {
 	}
 	s.playlists.Clear()
 	s.stills.Clear()
+	// The playlist fragments stay: one is used only where the index entries
+	// it was made from are served again, and a deleted run has no index.
 }
 
 type deleteMetrics struct {

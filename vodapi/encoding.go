@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -17,8 +18,17 @@ var codings = []string{"br", "zstd", "gzip"}
 // negotiate picks the content coding for an Accept-Encoding header: the
 // best of ours the client accepts with q > 0, else identity ("").
 func negotiate(accept string) string {
+	if all := accepted(accept); len(all) > 0 {
+		return all[0]
+	}
+	return ""
+}
+
+// accepted lists our codings the client accepts with q > 0, best first:
+// by q, then in our order.
+func accepted(accept string) []string {
 	if accept == "" {
-		return ""
+		return nil
 	}
 	q := map[string]float64{}
 	for _, part := range strings.Split(accept, ",") {
@@ -32,17 +42,24 @@ func negotiate(accept string) string {
 		}
 		q[name] = v
 	}
-	best, bestQ := "", 0.0
+	var out []string
+	var qs []float64
 	for _, c := range codings {
 		v, ok := q[c]
 		if !ok {
 			v, ok = q["*"]
 		}
-		if ok && v > bestQ {
-			best, bestQ = c, v
+		if !ok || v <= 0 {
+			continue
 		}
+		i := len(out)
+		for i > 0 && qs[i-1] < v { // stable: ties keep our order
+			i--
+		}
+		out = slices.Insert(out, i, c)
+		qs = slices.Insert(qs, i, v)
 	}
-	return best
+	return out
 }
 
 var zstdEncoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBetterCompression))

@@ -5,8 +5,6 @@ package vodapi
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -31,6 +29,40 @@ type rendered struct {
 	life         cacheLife
 	keep         time.Duration // how long our own cache keeps it
 	lastModified time.Time
+	parts        []*part // identity in parts (fragment.go), sent and compressed from them; body is then nil
+	size         int     // of body, or of the parts' text
+}
+
+// write sends the body, or the parts one after the other.
+func (r *rendered) write(c echo.Context) error {
+	h := c.Response().Header()
+	h.Set("Content-Type", "application/vnd.apple.mpegurl")
+	// A length, not chunked: one write of the body after the header.
+	h.Set("Content-Length", strconv.Itoa(r.size))
+	c.Response().WriteHeader(http.StatusOK)
+	if r.parts == nil {
+		_, err := c.Response().Write(r.body)
+		return err
+	}
+	for _, p := range r.parts {
+		if _, err := c.Response().Write(p.text); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cost is what r holds in the playlist cache; shared parts are accounted
+// in the fragment cache.
+func (r *rendered) cost() int64 {
+	n := int64(len(r.body)) + 256
+	for _, p := range r.parts {
+		n += 128
+		if !p.shared {
+			n += int64(len(p.text))
+		}
+	}
+	return n
 }
 
 // playlistSpec is what a playlist request resolved to.
@@ -58,16 +90,16 @@ func (s *Server) servePlaylist(c echo.Context, st catalog.Stream, key string, re
 		if err != nil {
 			return nil, 0, 0, err
 		}
-		r, err := s.render(st, spec, tok.query)
+		r, err := s.render(ctx, st, spec, tok.query)
 		if err != nil {
 			return nil, 0, 0, err
 		}
-		return r, int64(len(r.body)) + 256, r.keep, nil
+		return r, r.cost(), r.keep, nil
 	})
 	if err != nil {
 		return err
 	}
-	if coding := negotiate(c.Request().Header.Get("Accept-Encoding")); coding != "" {
+	if coding := s.pickCoding(key, r, c.Request().Header.Get("Accept-Encoding")); coding != "" {
 		if r, err = s.encoded(ctx, key, r, coding); err != nil {
 			return err
 		}
@@ -85,21 +117,27 @@ func (s *Server) servePlaylist(c echo.Context, st catalog.Stream, key string, re
 	if r.coding != "" {
 		h.Set("Content-Encoding", r.coding)
 	}
-	return c.Blob(http.StatusOK, "application/vnd.apple.mpegurl", r.body)
+	return r.write(c)
 }
 
 // encoded is the identity playlist id compressed with coding, cached under
 // the identity's ETag so that it can only ever hold that same body.
 func (s *Server) encoded(ctx context.Context, key string, id *rendered, coding string) (*rendered, error) {
-	return s.playlists.Get(ctx, key+"|"+id.etag+"|"+coding, func(context.Context) (*rendered, int64, time.Duration, error) {
-		body, err := compress(coding, id.body)
+	return s.playlists.Get(ctx, key+"|"+id.etag+"|"+coding, func(ctx context.Context) (*rendered, int64, time.Duration, error) {
+		var body []byte
+		var err error
+		if id.parts != nil {
+			body, err = s.encodeParts(ctx, id, coding)
+		} else {
+			body, err = compress(coding, id.body)
+		}
 		if err != nil {
 			return nil, 0, 0, fmt.Errorf("playlist %s: %w", key, err)
 		}
 		r := *id
-		r.body, r.coding = body, coding
+		r.body, r.coding, r.parts, r.size = body, coding, nil, len(body)
 		r.etag = strings.TrimSuffix(id.etag, `"`) + "-" + coding + `"`
-		return &r, int64(len(body)) + 256, id.keep, nil
+		return &r, r.cost(), id.keep, nil
 	})
 }
 
@@ -134,11 +172,15 @@ func etagMatch(header, etag string) bool {
 	return false
 }
 
-// render writes the identity playlist of spec. A playlist with no segment
-// yet (the first seconds of a publish) is "no_recordings", like no run.
-func (s *Server) render(st catalog.Stream, spec playlistSpec, token string) (*rendered, error) {
-	runs, lastMod := windowRuns(spec)
-	if len(runs) == 0 {
+// render writes the identity playlist of spec, in parts (fragment.go):
+// the header, each run's first entry and the chunks a window cuts are
+// rendered per request, whole sealed chunks come from the fragment cache.
+// With a playback token in the segment URIs nothing is shared (each token
+// would fill the cache with its own copy). A playlist with no segment yet
+// (the first seconds of a publish) is "no_recordings", like no run.
+func (s *Server) render(ctx context.Context, st catalog.Stream, spec playlistSpec, token string) (*rendered, error) {
+	wins, lastMod := windowRuns(spec)
+	if len(wins) == 0 {
 		return nil, notFound("no_recordings", "nothing recorded yet")
 	}
 	opt := playlist.Options{
@@ -153,12 +195,35 @@ func (s *Server) render(st catalog.Stream, spec playlistSpec, token string) (*re
 	if spec.vod {
 		opt.Type = playlist.TypeVOD
 	}
-	body, err := playlist.Write(make([]byte, 0, 64+len(runs)*4096), runs, opt)
-	if err != nil {
+	runs := make([]playlist.Run, len(wins))
+	for i, w := range wins {
+		runs[i] = playlist.Run{ID: w.ri.id, Entries: w.ri.entries[w.lo:w.hi]}
+	}
+	var c composer
+	var err error
+	if c.pending, err = playlist.WriteHead(make([]byte, 0, 512), runs, opt); err != nil {
 		return nil, fmt.Errorf("write playlist: %w", err)
 	}
-	sum := sha256.Sum256(body)
-	r := &rendered{body: body, lastModified: lastMod, etag: `"` + hex.EncodeToString(sum[:12]) + `"`,
+	fragKey := ""
+	if token == "" {
+		fragKey = "frag|" + st.String() + "|" + spec.uriDir
+	}
+	lead := playlist.LeadFirst
+	for _, w := range wins {
+		if err := s.writeRun(ctx, &c, w.ri, w.lo, w.hi, lead, opt.SegmentURI, fragKey); err != nil {
+			return nil, fmt.Errorf("write playlist: %w", err)
+		}
+		lead = playlist.LeadRun
+	}
+	if opt.Ended {
+		c.pending = append(c.pending, playlist.EndList...)
+	}
+	c.flush()
+	size := 0
+	for _, p := range c.parts {
+		size += len(p.text)
+	}
+	r := &rendered{parts: c.parts, size: size, lastModified: lastMod, etag: c.etag(),
 		life: s.liveLife(), keep: max(s.cfg.TargetDuration/2, time.Millisecond)} // 0 would keep it for good
 	if spec.closed {
 		r.life, r.keep = forever, time.Hour
@@ -166,32 +231,38 @@ func (s *Server) render(st catalog.Stream, spec playlistSpec, token string) (*re
 	return r, nil
 }
 
+// window is the part [lo, hi) of a run's entries inside a playlist.
+type window struct {
+	ri     *runInfo
+	lo, hi int
+}
+
 // windowRuns cuts each run's entries to the spec's window and returns the
 // runs that keep any, with the end of the last segment.
-func windowRuns(spec playlistSpec) ([]playlist.Run, time.Time) {
-	var runs []playlist.Run
+func windowRuns(spec playlistSpec) ([]window, time.Time) {
+	var wins []window
 	var lastMod time.Time
-	for _, ri := range spec.runs {
+	for i := range spec.runs {
+		ri := &spec.runs[i]
 		entries := ri.entries
+		lo, hi := 0, len(entries)
 		if !spec.from.IsZero() {
-			lo, hi := 0, len(entries)
 			for lo < hi && entries[lo].EndMS() <= spec.from.UnixMilli() {
 				lo++
 			}
 			for hi > lo && entries[hi-1].StartMS >= spec.to.UnixMilli() {
 				hi--
 			}
-			entries = entries[lo:hi]
 		}
-		if len(entries) == 0 {
+		if lo == hi {
 			continue
 		}
-		if e := time.UnixMilli(entries[len(entries)-1].EndMS()); e.After(lastMod) {
+		if e := time.UnixMilli(entries[hi-1].EndMS()); e.After(lastMod) {
 			lastMod = e
 		}
-		runs = append(runs, playlist.Run{ID: ri.id, Entries: entries})
+		wins = append(wins, window{ri: ri, lo: lo, hi: hi})
 	}
-	return runs, lastMod
+	return wins, lastMod
 }
 
 // fixedTarget is EXT-X-TARGETDURATION for the playlist's whole life, from

@@ -112,6 +112,7 @@ type Server struct {
 	st        store.Store // counted
 	raw       store.Store // as given: for optional interfaces (Presigner)
 	playlists *cache.Cache[*rendered]
+	frags     *fragments           // sealed chunks' playlist lines (fragment.go)
 	stills    *cache.Cache[[]byte] // thumbnails and sprite sheets
 	e         *echo.Echo
 	m         *metrics
@@ -135,16 +136,24 @@ func New(cfg Config, st store.Store, log *slog.Logger, reg prometheus.Registerer
 	if err != nil {
 		return nil, fmt.Errorf("vodapi: %w", err)
 	}
-	pl, err := cache.New[*rendered](cache.Config{Name: "playlists", MaxBytes: cfg.CacheBytes / 4}, reg)
+	// The playlists' quarter of the budget: half for whole playlists,
+	// half for the fragments they are made of.
+	pl, err := cache.New[*rendered](cache.Config{Name: "playlists", MaxBytes: cfg.CacheBytes / 8}, reg)
 	if err != nil {
+		return nil, fmt.Errorf("vodapi: %w", err)
+	}
+	frags, err := newFragments(cfg.CacheBytes/8, reg)
+	if err != nil {
+		pl.Close()
 		return nil, fmt.Errorf("vodapi: %w", err)
 	}
 	stills, err := cache.New[[]byte](cache.Config{Name: "stills", MaxBytes: max(cfg.CacheBytes/8, 1<<20)}, reg)
 	if err != nil {
 		pl.Close()
+		frags.close()
 		return nil, fmt.Errorf("vodapi: %w", err)
 	}
-	s := &Server{cfg: cfg, log: log.With("component", "vodapi"), rd: rd, st: cst, raw: st, playlists: pl, stills: stills, m: m, dm: newDeleteMetrics(reg), now: time.Now}
+	s := &Server{frags: frags, cfg: cfg, log: log.With("component", "vodapi"), rd: rd, st: cst, raw: st, playlists: pl, stills: stills, m: m, dm: newDeleteMetrics(reg), now: time.Now}
 	s.e = s.routes()
 	return s, nil
 }
@@ -155,6 +164,7 @@ func (s *Server) Handler() http.Handler { return s.e }
 // Close releases the caches.
 func (s *Server) Close() {
 	s.rd.close()
+	s.frags.close() // first: its background builds fill the playlist cache
 	s.playlists.Close()
 	s.stills.Close()
 }

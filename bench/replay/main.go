@@ -1,17 +1,23 @@
 // Command replay is the replay benchmark (`make bench`): a synthetic 24 h run
 // of 2 s segments (43,200 index entries) in a fresh local FS store, served by
 // the replay API in-process on a loopback listener. It reports the cold build
-// time of the 24 h VOD playlist, its size under each content coding, and the
-// warm throughput and latency of the cached gzip playlist under concurrent
-// keep-alive load, next to nginx serving the very same bytes as static files
-// (gzip_static) with the same Go client.
+// time of the 24 h VOD playlist under each content coding (on a fresh server,
+// and as a new URL on a server whose fragments are warm), its size under
+// each coding, the warm throughput and latency of the cached gzip playlist
+// under concurrent keep-alive load next to nginx serving the very same bytes
+// as static files (gzip_static) with the same Go client, and a live EVENT
+// playlist's refresh as segments are appended (cold ms per coding, and its
+// load while it grows next to the sealed playlist's).
 //
 // Both servers and the load generator share this machine's CPUs: rewind's Go
 // server runs on all of them (GOMAXPROCS), so nginx gets `worker_processes
-// auto` (one worker per CPU) to make the comparison even.
+// auto` (one worker per CPU) to make the comparison even. rewind is loaded
+// both in-process and in a process of its own (this program with -serve),
+// as nginx is: in-process it shares the load generator's scheduler and GC.
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -26,6 +32,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -50,12 +57,34 @@ const (
 func main() {
 	dur := flag.Duration("duration", 10*time.Second, "warm load time per server")
 	conns := flag.Int("conns", 64, "concurrent connections of the warm load")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	serve := flag.String("serve", "", "internal: serve the FS store in this folder on a loopback port, print its URL, until stdin closes (the warm-load peer in its own process)")
 	flag.Parse()
+	if *serve != "" {
+		if err := serveChild(*serve); err != nil {
+			fmt.Fprintln(os.Stderr, "bench -serve:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *conns <= 0 || *dur <= 0 {
 		fmt.Fprintln(os.Stderr, "bench: -conns and -duration must be positive")
 		os.Exit(2)
 	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(*dur, *conns); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -94,31 +123,34 @@ func run(dur time.Duration, conns int) error {
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
-	// 3. Cold builds: a new Server (empty caches) and listener each time.
-	var colds []time.Duration
-	for range coldRuns {
-		api, err := startAPI(st, logger)
-		if err != nil {
-			return err
-		}
-		c := newClient(1)
-		t0 := time.Now()
-		body, hdr, err := get(c, api.url+path, "gzip")
-		d := time.Since(t0)
-		c.CloseIdleConnections()
-		api.close()
-		if err != nil {
-			return fmt.Errorf("cold build: %w", err)
-		}
-		if hdr.Get("Content-Encoding") != "gzip" || len(body) == 0 {
-			return fmt.Errorf("cold build: Content-Encoding %q, %d bytes", hdr.Get("Content-Encoding"), len(body))
-		}
-		colds = append(colds, d)
-	}
-	slices.Sort(colds)
+	codings := []string{"identity", "gzip", "zstd", "br", browser}
 
-	// 4. Sizes per coding, from the server the warm load then uses.
-	api, err := startAPI(st, logger)
+	// 3. Cold builds on a fresh Server (empty caches: index, fragments and
+	// all) and listener each time.
+	fresh, freshCPU := map[string][]time.Duration{}, map[string][]time.Duration{}
+	for _, coding := range codings {
+		for range coldRuns {
+			api, err := startAPI(st, logger, 2*time.Second)
+			if err != nil {
+				return err
+			}
+			c := newClient(1)
+			t0, c0 := time.Now(), cpuTime()
+			_, _, err = getCoded(c, api.url+path, coding)
+			d := time.Since(t0)
+			freshCPU[coding] = append(freshCPU[coding], cpuTime()-c0)
+			c.CloseIdleConnections()
+			api.close()
+			if err != nil {
+				return fmt.Errorf("cold build: %w", err)
+			}
+			fresh[coding] = append(fresh[coding], d)
+		}
+	}
+
+	// 4. Sizes per coding, from the server the warm load then uses; these
+	// requests also fill its fragment caches.
+	api, err := startAPI(st, logger, 2*time.Second)
 	if err != nil {
 		return err
 	}
@@ -126,18 +158,10 @@ func run(dur time.Duration, conns int) error {
 	c := newClient(conns)
 	defer c.CloseIdleConnections()
 	bodies := map[string][]byte{}
-	codings := []string{"identity", "gzip", "br", "zstd"}
-	for _, coding := range codings {
-		body, hdr, err := get(c, api.url+path, coding)
+	for _, coding := range codings[:4] {
+		body, _, err := getCoded(c, api.url+path, coding)
 		if err != nil {
-			return fmt.Errorf("%s: %w", coding, err)
-		}
-		want := coding
-		if coding == "identity" {
-			want = ""
-		}
-		if got := hdr.Get("Content-Encoding"); got != want {
-			return fmt.Errorf("%s: answered with Content-Encoding %q", coding, got)
+			return err
 		}
 		bodies[coding] = body
 	}
@@ -146,19 +170,86 @@ func run(dur time.Duration, conns int) error {
 		return errors.New("the 24 h playlist has no ENDLIST: the window is not closed")
 	}
 
-	fmt.Printf("%-34s %10.1f ms  (median of %d, min %.1f, max %.1f; fresh vodapi.Server each)\n",
-		fmt.Sprintf("cold build (24h, %d segs)", segs), ms(colds[len(colds)/2]), coldRuns, ms(colds[0]), ms(colds[len(colds)-1]))
+	// 4b. Cold builds of new URLs on that warm server: windows starting one
+	// segment later each (a new header, a cut first chunk, whole sealed
+	// chunks from the fragment cache), each URL asked once.
+	// And new URLs over the very same segments (the window's end moved by
+	// milliseconds inside the last segment): new cache keys, the same
+	// sealed prefix.
+	newURL, samePrefix := map[string][]time.Duration{}, map[string][]time.Duration{}
+	newURLCPU, samePrefixCPU := map[string][]time.Duration{}, map[string][]time.Duration{}
+	served := map[string]map[string]int{}
+	k := 0
 	for _, coding := range codings {
+		served[coding] = map[string]int{}
+		for range coldRuns {
+			k++
+			for _, u := range []string{
+				fmt.Sprintf("%s/hls/%s/index.m3u8?start=%d&end=%d", api.url, streamName, start.Unix()+int64(2*k), start.Add(24*time.Hour).Unix()),
+				fmt.Sprintf("%s/hls/%s/index.m3u8?start=%d&end=%d.%03d", api.url, streamName, start.Unix(), start.Add(24*time.Hour).Unix()-1, 1000-k),
+			} {
+				t0, c0 := time.Now(), cpuTime()
+				_, hdr, err := getCoded(c, u, coding)
+				d, cpu := time.Since(t0), cpuTime()-c0
+				if err != nil {
+					return fmt.Errorf("new URL: %w", err)
+				}
+				if strings.Contains(u, fmt.Sprintf("start=%d&", start.Unix())) {
+					samePrefix[coding] = append(samePrefix[coding], d)
+					samePrefixCPU[coding] = append(samePrefixCPU[coding], cpu)
+				} else {
+					newURL[coding] = append(newURL[coding], d)
+					newURLCPU[coding] = append(newURLCPU[coding], cpu)
+					served[coding][hdr.Get("Content-Encoding")]++
+				}
+			}
+		}
+	}
+	api.srv.WaitBackground()
+
+	fmt.Printf("cold build, 24 h VOD window (%d segs): wall ms, median of %d (min-max); cpu: this process's CPU ms (server and client), median\n", segs, coldRuns)
+	fmt.Printf("  %-30s", "")
+	for _, coding := range codings {
+		fmt.Printf(" %20s", coding)
+	}
+	fmt.Println()
+	for _, row := range []struct {
+		name string
+		d    map[string][]time.Duration
+	}{{"fresh vodapi.Server", fresh}, {"  cpu", freshCPU}, {"new window, fragments warm", newURL}, {"  cpu", newURLCPU},
+		{"new URL, same sealed prefix", samePrefix}, {"  cpu", samePrefixCPU}} {
+		fmt.Printf("  %-30s", row.name)
+		for _, coding := range codings {
+			if row.name == "  cpu" {
+				fmt.Printf(" %20.1f", ms(median(row.d[coding])))
+				continue
+			}
+			fmt.Printf(" %20s", medianMinMax(row.d[coding]))
+		}
+		fmt.Println()
+	}
+	fmt.Printf("  (%s: a client accepting br, zstd and gzip; new windows were served as %v)\n", browser, served[browser])
+	for _, coding := range codings[:4] {
 		n := len(bodies[coding])
 		fmt.Printf("%-34s %10d B   (%5.1f%%, %.2f B/seg)\n", "size "+coding, n,
 			100*float64(n)/float64(len(bodies["identity"])), float64(n)/float64(segs))
 	}
 
-	// 5. Warm load on rewind.
+	// 5. Warm load on rewind: in this process (sharing its scheduler and
+	// GC with the load generator), and in a process of its own, as nginx.
 	gz := bodies["gzip"]
-	rw, err := load(c, api.url+path, gz, conns, dur)
+	rw, err := load(c, api.url+path, len(gz), conns, dur)
 	if err != nil {
 		return fmt.Errorf("rewind warm load: %w", err)
+	}
+	childURL, stopChild, err := startChild(filepath.Join(tmp, "store"))
+	if err != nil {
+		return fmt.Errorf("rewind in its own process: %w", err)
+	}
+	rwc, err := load(c, childURL+path, len(gz), conns, dur)
+	stopChild()
+	if err != nil {
+		return fmt.Errorf("rewind (own process) warm load: %w", err)
 	}
 
 	// 6. The same bytes as static files behind nginx.
@@ -169,10 +260,284 @@ func run(dur time.Duration, conns int) error {
 
 	fmt.Printf("warm load (Accept-Encoding: gzip, %d B body, %d conns, %s; nginx worker_processes auto)\n", len(gz), conns, dur)
 	fmt.Printf("  %-32s %10s %9s %9s %9s\n", "server", "req/s", "p50 ms", "p99 ms", "requests")
-	fmt.Printf("  %-32s %10.0f %9.3f %9.3f %9d\n", "rewind vodapi (cached)", rw.rps, ms(rw.p50), ms(rw.p99), rw.n)
+	fmt.Printf("  %-32s %10.0f %9.3f %9.3f %9d\n", "rewind vodapi (cached, in-process)", rw.rps, ms(rw.p50), ms(rw.p99), rw.n)
+	fmt.Printf("  %-32s %10.0f %9.3f %9.3f %9d\n", "rewind vodapi (cached, own process)", rwc.rps, ms(rwc.p50), ms(rwc.p99), rwc.n)
 	fmt.Printf("  %-32s %10.0f %9.3f %9.3f %9d\n", version+" gzip_static", ng.rps, ms(ng.p50), ms(ng.p99), ng.n)
-	fmt.Printf("  %-32s %10.2fx\n", "rewind/nginx (req/s)", rw.rps/ng.rps)
+	fmt.Printf("  %-32s %10.2fx\n", "rewind/nginx in-process (req/s)", rw.rps/ng.rps)
+	fmt.Printf("  %-32s %10.2fx\n", "rewind/nginx own process (req/s)", rwc.rps/ng.rps)
+
+	// 7. A live EVENT playlist as segments are appended.
+	return liveRefresh(ctx, st, logger, c, api, rw, conns, dur)
+}
+
+func median(ds []time.Duration) time.Duration {
+	ds = slices.Sorted(slices.Values(ds))
+	return ds[len(ds)/2]
+}
+
+// cpuTime is the CPU time this process has used (user and system): less
+// disturbed than wall time by other work on the machine.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// medianMinMax formats durations as "median (min-max)" in ms.
+func medianMinMax(ds []time.Duration) string {
+	ds = slices.Sorted(slices.Values(ds))
+	return fmt.Sprintf("%.1f (%.1f-%.1f)", ms(ds[len(ds)/2]), ms(ds[0]), ms(ds[len(ds)-1]))
+}
+
+// browser is a client's Accept-Encoding that takes brotli first, zstd and
+// gzip too: it may be answered in br or zstd.
+const browser = "br, zstd, gzip"
+
+// getCoded GETs url with Accept-Encoding coding ("identity": none) and
+// checks the answer's Content-Encoding.
+func getCoded(c *http.Client, url, coding string) ([]byte, http.Header, error) {
+	body, hdr, err := get(c, url, coding)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", coding, err)
+	}
+	want := coding
+	if coding == "identity" {
+		want = ""
+	}
+	got := hdr.Get("Content-Encoding")
+	if coding == browser && (got == "br" || got == "zstd") {
+		want = got
+	}
+	if got != want || len(body) == 0 {
+		return nil, nil, fmt.Errorf("%s: answered with Content-Encoding %q, %d bytes", coding, got, len(body))
+	}
+	return body, hdr, nil
+}
+
+// liveSegments is the live run's length when the refreshes start: 24 h,
+// its last chunk open.
+const liveSegments = segments
+
+// sealAt is the refresh of each series that seals a chunk.
+const sealAt = 4
+
+// liveRefresh measures a live EVENT playlist (a run still recording, no
+// ENDLIST) re-requested as segments are appended: each refresh appends one
+// segment to the index and asks the run playlist once, cold (its caches of
+// the open chunk and the playlist have lapsed: a server with a 20 ms target
+// duration keeps them 10 ms); then a warm load on the 2 s server while a
+// segment is appended every 2 s, next to the sealed playlist's load.
+func liveRefresh(ctx context.Context, st store.Store, logger *slog.Logger, c *http.Client, sealed *api, sealedRes loadResult, conns int, dur time.Duration) error {
+	stream, err := catalog.ParseStream(liveName)
+	if err != nil {
+		return err
+	}
+	start := time.Now().Add(-liveSegments * 2 * time.Second).Truncate(time.Second)
+	lw, err := writeLive(ctx, st, stream, start)
+	if err != nil {
+		return err
+	}
+	url := fmt.Sprintf("/hls/%s/runs/%s/index.m3u8", liveName, lw.run)
+
+	fast, err := startAPI(st, logger, 20*time.Millisecond)
+	if err != nil {
+		return err
+	}
+	defer fast.close()
+	const refreshes = 8
+	codings := []string{"identity", "gzip", "zstd", "br", browser}
+	res := map[string][]time.Duration{}
+	liveServed := map[string]int{}
+	resCPU := map[string][]time.Duration{}
+	for _, coding := range codings {
+		// The first request fills the fragment caches, as the playlist's
+		// earlier refreshes would have.
+		// The open chunk is brought to sealAt segments short of full, so
+		// that the sealAt-th refresh of the series seals it (the max).
+		short := catalog.EntriesPerChunk - lw.w.Len()%catalog.EntriesPerChunk
+		if err := lw.appendN(ctx, st, (short-sealAt+catalog.EntriesPerChunk)%catalog.EntriesPerChunk); err != nil {
+			return err
+		}
+		time.Sleep(25 * time.Millisecond)
+		if _, _, err := getCoded(c, fast.url+url, coding); err != nil {
+			return fmt.Errorf("live: %w", err)
+		}
+		for range refreshes {
+			if err := lw.append(ctx, st); err != nil {
+				return err
+			}
+			time.Sleep(25 * time.Millisecond)
+			t0, c0 := time.Now(), cpuTime()
+			body, hdr, err := getCoded(c, fast.url+url, coding)
+			d := time.Since(t0)
+			resCPU[coding] = append(resCPU[coding], cpuTime()-c0)
+			if coding == browser {
+				liveServed[hdr.Get("Content-Encoding")]++
+			}
+			if err != nil {
+				return fmt.Errorf("live: %w", err)
+			}
+			if coding == "identity" {
+				if n := bytes.Count(body, []byte("#EXTINF:")); n != lw.w.Len() || bytes.Contains(body, []byte("#EXT-X-ENDLIST")) {
+					return fmt.Errorf("live: %d segments (ENDLIST %v) where %d are indexed", n, bytes.Contains(body, []byte("#EXT-X-ENDLIST")), lw.w.Len())
+				}
+			}
+			res[coding] = append(res[coding], d)
+		}
+	}
+	fmt.Printf("live EVENT refresh (run playlist, %d+ segs, one segment appended before each; %d refreshes per coding, the %dth seals a chunk): wall ms median (min-max), cpu ms median (min-max)\n", liveSegments, refreshes, sealAt)
+	for _, coding := range codings {
+		fmt.Printf("  %-32s %-22s %s\n", coding, medianMinMax(res[coding]), medianMinMax(resCPU[coding]))
+	}
+	fmt.Printf("  (%s was served as %v)\n", browser, liveServed)
+	fast.srv.WaitBackground()
+
+	// Warm: the 2 s server, a segment appended every 2 s meanwhile.
+	loadCtx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	var appendErr error
+	wg.Go(func() {
+		t := time.NewTicker(2 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-loadCtx.Done():
+				return
+			case <-t.C:
+				if err := lw.append(loadCtx, st); err != nil && loadCtx.Err() == nil {
+					appendErr = err
+					return
+				}
+			}
+		}
+	})
+	lr, err := load(c, sealed.url+url, 0, conns, dur)
+	cancel()
+	wg.Wait()
+	if err = errors.Join(err, appendErr); err != nil {
+		return fmt.Errorf("live warm load: %w", err)
+	}
+	fmt.Printf("live EVENT warm load (Accept-Encoding: gzip, %d conns, %s, a segment appended every 2 s)\n", conns, dur)
+	fmt.Printf("  %-32s %10s %9s %9s %9s\n", "playlist", "req/s", "p50 ms", "p99 ms", "requests")
+	fmt.Printf("  %-32s %10.0f %9.3f %9.3f %9d\n", "live EVENT (growing)", lr.rps, ms(lr.p50), ms(lr.p99), lr.n)
+	fmt.Printf("  %-32s %10.0f %9.3f %9.3f %9d\n", "sealed 24 h VOD (above)", sealedRes.rps, ms(sealedRes.p50), ms(sealedRes.p99), sealedRes.n)
+	fmt.Printf("  %-32s %10.2fx\n", "live/sealed (req/s)", lr.rps/sealedRes.rps)
 	return nil
+}
+
+const liveName = "bench/live"
+
+// liveWriter appends to the live run's index as a recorder does.
+type liveWriter struct {
+	stream catalog.Stream
+	run    string
+	w      *catalog.IndexWriter
+}
+
+func (l *liveWriter) append(ctx context.Context, st store.Store) error { return l.appendN(ctx, st, 1) }
+
+// appendN appends n 2 s segments (their time is not checked against the
+// clock: only the index grows).
+func (l *liveWriter) appendN(ctx context.Context, st store.Store, n int) error {
+	last, _ := l.w.Last()
+	var es []catalog.Entry
+	for range n {
+		e := catalog.Entry{Seq: last.Seq + 1, StartMS: last.EndMS(), Duration: 2 * catalog.TicksPerSecond, Size: 625_000, Flags: catalog.FlagIndependent}
+		es = append(es, e)
+		last = e
+	}
+	writes, err := l.w.Append(es...)
+	if err != nil {
+		return err
+	}
+	for _, cw := range writes {
+		if err := st.Put(ctx, catalog.IndexChunkKey(l.stream, l.run, cw.Number), cw.Data, "application/octet-stream"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeLive writes a live run of liveSegments 2 s segments ending now.
+func writeLive(ctx context.Context, st store.Store, stream catalog.Stream, start time.Time) (*liveWriter, error) {
+	lw := &liveWriter{stream: stream, run: catalog.NewRunID(start, "bench"), w: catalog.NewIndexWriter(nil)}
+	entries := make([]catalog.Entry, liveSegments)
+	t := start.UnixMilli()
+	for i := range entries {
+		entries[i] = catalog.Entry{Seq: uint64(i), StartMS: t, Duration: 2 * catalog.TicksPerSecond, Size: 625_000, Flags: catalog.FlagIndependent}
+		t = entries[i].EndMS()
+	}
+	writes, err := lw.w.Append(entries...)
+	if err != nil {
+		return nil, err
+	}
+	for _, cw := range writes {
+		if err := st.Put(ctx, catalog.IndexChunkKey(stream, lw.run, cw.Number), cw.Data, "application/octet-stream"); err != nil {
+			return nil, err
+		}
+	}
+	m := catalog.Manifest{
+		Version:          catalog.ManifestVersion,
+		Stream:           liveName,
+		Run:              lw.run,
+		Node:             "bench",
+		StartedAt:        start.UTC(),
+		State:            catalog.StateLive,
+		TargetDurationMS: 2000,
+	}
+	if err := catalog.WriteManifest(ctx, st, m); err != nil {
+		return nil, err
+	}
+	return lw, nil
+}
+
+// serveChild is the -serve mode: the API over the FS store in dir until
+// stdin closes (the parent ends or closes it).
+func serveChild(dir string) error {
+	st, err := fsstore.New(dir)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	api, err := startAPI(st, logger, 2*time.Second)
+	if err != nil {
+		return err
+	}
+	defer api.close()
+	fmt.Println(api.url)
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	return nil
+}
+
+// startChild runs this program with -serve over the store in dir and
+// returns its URL and how to stop it.
+func startChild(dir string) (string, func(), error) {
+	cmd := exec.Command(os.Args[0], "-serve", dir)
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	stop := func() {
+		_ = stdin.Close()
+		_ = cmd.Wait()
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		stop()
+		return "", nil, fmt.Errorf("no URL from the child: %w", err)
+	}
+	return strings.TrimSpace(line), stop, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -234,8 +599,10 @@ type api struct {
 	hs  *http.Server
 }
 
-func startAPI(st store.Store, logger *slog.Logger) (*api, error) {
-	srv, err := vodapi.New(vodapi.Config{TargetDuration: 2 * time.Second}, st, logger, prometheus.NewRegistry())
+// target is the API's target duration, which sets how long it keeps live
+// index chunks and playlists (half of it).
+func startAPI(st store.Store, logger *slog.Logger, target time.Duration) (*api, error) {
+	srv, err := vodapi.New(vodapi.Config{TargetDuration: target}, st, logger, prometheus.NewRegistry())
 	if err != nil {
 		return nil, err
 	}
@@ -297,8 +664,8 @@ type loadResult struct {
 
 // load runs conns goroutines, each looping GET url with Accept-Encoding: gzip
 // and reading the whole body, for dur. Every answer must be 200, gzip and
-// len(want) bytes long.
-func load(c *http.Client, url string, want []byte, conns int, dur time.Duration) (loadResult, error) {
+// wantLen bytes long (0: any length, for a playlist that grows).
+func load(c *http.Client, url string, wantLen int, conns int, dur time.Duration) (loadResult, error) {
 	// One request per connection first, so the timed part is keep-alive only.
 	var wg sync.WaitGroup
 	for range conns {
@@ -312,7 +679,7 @@ func load(c *http.Client, url string, want []byte, conns int, dur time.Duration)
 	deadline := t0.Add(dur)
 	for i := range conns {
 		wg.Go(func() {
-			buf := bytes.NewBuffer(make([]byte, 0, len(want)+512))
+			buf := bytes.NewBuffer(make([]byte, 0, wantLen+512))
 			req, _ := http.NewRequest(http.MethodGet, url, nil)
 			req.Header.Set("Accept-Encoding", "gzip")
 			for time.Now().Before(deadline) {
@@ -333,8 +700,8 @@ func load(c *http.Client, url string, want []byte, conns int, dur time.Duration)
 					errs[i] = fmt.Errorf("status %s", resp.Status)
 				case resp.Header.Get("Content-Encoding") != "gzip":
 					errs[i] = fmt.Errorf("Content-Encoding %q", resp.Header.Get("Content-Encoding"))
-				case buf.Len() != len(want):
-					errs[i] = fmt.Errorf("body %d bytes, want %d", buf.Len(), len(want))
+				case wantLen > 0 && buf.Len() != wantLen:
+					errs[i] = fmt.Errorf("body %d bytes, want %d", buf.Len(), wantLen)
 				}
 				if errs[i] != nil {
 					return
@@ -471,7 +838,7 @@ http {
 	if ct := hdr.Get("Content-Type"); ct != "application/vnd.apple.mpegurl" {
 		return res, version, fmt.Errorf("Content-Type %q", ct)
 	}
-	res, err = load(c, url, gz, conns, dur)
+	res, err = load(c, url, len(gz), conns, dur)
 	return res, version, err
 }
 

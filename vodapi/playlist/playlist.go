@@ -92,47 +92,12 @@ func appendDefaultURI(dst []byte, run string, seq uint64) []byte {
 // run. No DISCONTINUITY-SEQUENCE is written (it is 0): the playlist starts
 // at the first run of the window.
 func Write(dst []byte, runs []Run, opt Options) ([]byte, error) {
-	switch opt.Type {
-	case "", TypeEvent:
-	case TypeVOD:
-		if !opt.Ended {
-			return dst, errors.New("playlist: a VOD playlist must be ended")
-		}
-	default:
-		return dst, fmt.Errorf("playlist: type %q is neither %q, %q nor empty", opt.Type, TypeVOD, TypeEvent)
-	}
-	s, err := scan(runs, opt.UseGap)
+	n0 := len(dst)
+	dst, s, err := writeHead(dst, runs, opt)
 	if err != nil {
 		return dst, err
 	}
-
-	target := (s.maxMS + 999) / 1000
-	if opt.TargetDuration > 0 {
-		target = max(target, uint64((opt.TargetDuration+time.Second-1)/time.Second))
-	}
-	target = max(target, 1) // 0 would have live players reload in a loop
-
-	n0 := len(dst)
-	dst = slices.Grow(dst, 256) // header and first segment; segment() sizes the rest
-	dst = append(dst, "#EXTM3U\n#EXT-X-VERSION:"...)
-	if s.gap {
-		dst = append(dst, "8\n"...) // EXT-X-GAP
-	} else {
-		dst = append(dst, "3\n"...) // decimal EXTINF
-	}
-	dst = append(dst, "#EXT-X-TARGETDURATION:"...)
-	dst = strconv.AppendUint(dst, target, 10)
-	dst = append(dst, "\n#EXT-X-MEDIA-SEQUENCE:"...)
-	dst = strconv.AppendUint(dst, s.firstSeq, 10)
-	dst = append(dst, '\n')
-	if opt.Type != "" {
-		dst = append(dst, "#EXT-X-PLAYLIST-TYPE:"...)
-		dst = append(dst, opt.Type...)
-		dst = append(dst, '\n')
-	}
-	if s.segs > 0 && s.independent && !opt.NoIndependent {
-		dst = append(dst, "#EXT-X-INDEPENDENT-SEGMENTS\n"...)
-	}
+	target := s.target
 
 	w := writer{dst: dst, uri: opt.SegmentURI, left: s.segs}
 	first := true
@@ -178,6 +143,52 @@ func Write(dst []byte, runs []Run, opt Options) ([]byte, error) {
 	return w.dst, nil
 }
 
+// writeHead checks runs and opt and appends the header.
+func writeHead(dst []byte, runs []Run, opt Options) ([]byte, summary, error) {
+	switch opt.Type {
+	case "", TypeEvent:
+	case TypeVOD:
+		if !opt.Ended {
+			return dst, summary{}, errors.New("playlist: a VOD playlist must be ended")
+		}
+	default:
+		return dst, summary{}, fmt.Errorf("playlist: type %q is neither %q, %q nor empty", opt.Type, TypeVOD, TypeEvent)
+	}
+	s, err := scan(runs, opt.UseGap)
+	if err != nil {
+		return dst, s, err
+	}
+
+	target := (s.maxMS + 999) / 1000
+	if opt.TargetDuration > 0 {
+		target = max(target, uint64((opt.TargetDuration+time.Second-1)/time.Second))
+	}
+	target = max(target, 1) // 0 would have live players reload in a loop
+	s.target = target
+
+	dst = slices.Grow(dst, 256) // header and first segment; segment() sizes the rest
+	dst = append(dst, "#EXTM3U\n#EXT-X-VERSION:"...)
+	if s.gap {
+		dst = append(dst, "8\n"...) // EXT-X-GAP
+	} else {
+		dst = append(dst, "3\n"...) // decimal EXTINF
+	}
+	dst = append(dst, "#EXT-X-TARGETDURATION:"...)
+	dst = strconv.AppendUint(dst, target, 10)
+	dst = append(dst, "\n#EXT-X-MEDIA-SEQUENCE:"...)
+	dst = strconv.AppendUint(dst, s.firstSeq, 10)
+	dst = append(dst, '\n')
+	if opt.Type != "" {
+		dst = append(dst, "#EXT-X-PLAYLIST-TYPE:"...)
+		dst = append(dst, opt.Type...)
+		dst = append(dst, '\n')
+	}
+	if s.segs > 0 && s.independent && !opt.NoIndependent {
+		dst = append(dst, "#EXT-X-INDEPENDENT-SEGMENTS\n"...)
+	}
+	return dst, s, nil
+}
+
 // summary is what the header needs to know before any segment is written.
 type summary struct {
 	firstSeq    uint64
@@ -185,6 +196,7 @@ type summary struct {
 	maxMS       uint64 // longest EXTINF, in the milliseconds printed
 	independent bool   // every entry is
 	gap         bool   // an EXT-X-GAP will be written
+	target      uint64 // EXT-X-TARGETDURATION, set by writeHead
 }
 
 func scan(runs []Run, useGap bool) (summary, error) {
@@ -303,4 +315,73 @@ func (w *writer) pdt(ms int64) error {
 	w.dst = time.UnixMilli(ms).UTC().AppendFormat(w.dst, "2006-01-02T15:04:05.000Z07:00")
 	w.dst = append(w.dst, '\n')
 	return nil
+}
+
+// Pieces. Write's output can also be produced in pieces, so that the lines
+// of a sealed index chunk are rendered (and compressed) once and reused:
+// WriteHead, then for every run WriteSegments of its first entry with
+// LeadFirst or LeadRun and of each later stretch with LeadAfter (the entry
+// before it), then "#EXT-X-ENDLIST\n" if ended. UseGap is not supported
+// in pieces (its placeholders depend on the header's target duration).
+
+// Lead says how the first entry of a WriteSegments call begins.
+type Lead int
+
+const (
+	LeadFirst Lead = iota // first segment of the playlist: PROGRAM-DATE-TIME
+	LeadRun               // first segment of a later run: DISCONTINUITY, PROGRAM-DATE-TIME
+	LeadAfter             // follows prev in the same run
+)
+
+// EndList is the last line of an ended playlist.
+const EndList = "#EXT-X-ENDLIST\n"
+
+// WriteHead appends the header Write would write for runs and opt (which
+// must not set UseGap), checking runs as Write does.
+func WriteHead(dst []byte, runs []Run, opt Options) ([]byte, error) {
+	if opt.UseGap {
+		return dst, errors.New("playlist: UseGap is not supported in pieces")
+	}
+	var err error
+	dst, _, err = writeHead(dst, runs, opt)
+	return dst, err
+}
+
+// WriteSegments appends the lines of entries of run, the first beginning as
+// lead says (prev is the entry before it with LeadAfter), exactly as Write
+// writes them inside a playlist.
+func WriteSegments(dst []byte, run string, lead Lead, prev catalog.Entry, entries []catalog.Entry, uri func(run string, seq uint64) string) ([]byte, error) {
+	n0 := len(dst)
+	if uri == nil {
+		if err := checkURI(run); err != nil {
+			return dst, fmt.Errorf("playlist: run id %q: %w", run, err)
+		}
+	}
+	w := writer{dst: dst, uri: uri, left: len(entries)}
+	for i, e := range entries {
+		var disc, pdt bool
+		switch {
+		case i > 0 || lead == LeadAfter:
+			if e.Seq <= prev.Seq {
+				return dst[:n0], fmt.Errorf("playlist: run %q: seq %d is not after %d", run, e.Seq, prev.Seq)
+			}
+			disc = e.Seq-prev.Seq-1 > 0 || e.Flags&(catalog.FlagDiscontinuity|catalog.FlagGap) != 0
+			pdt = disc
+		default:
+			disc, pdt = lead == LeadRun, true
+		}
+		if disc {
+			w.dst = append(w.dst, "#EXT-X-DISCONTINUITY\n"...)
+		}
+		if pdt {
+			if err := w.pdt(e.StartMS); err != nil {
+				return dst[:n0], err
+			}
+		}
+		if err := w.segment(run, e.Seq, durMS(e.Duration)); err != nil {
+			return dst[:n0], err
+		}
+		prev = e
+	}
+	return w.dst, nil
 }

@@ -1,0 +1,424 @@
+package vodapi
+
+// Playlist fragments: the lines of a sealed index chunk never change, so
+// they are rendered and compressed once and shared by every playlist that
+// holds the whole chunk; only the rest (header, first entry of each run,
+// chunks a window cuts, the open chunk, ENDLIST) is rendered per request.
+// See docs/playlist-fragments.md.
+
+import (
+	"bytes"
+	"compress/flate"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"hash/crc32"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/andybalholm/brotli"
+	kflate "github.com/klauspost/compress/flate"
+	"github.com/klauspost/compress/zstd"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rewind-vod/rewind/cache"
+	"github.com/rewind-vod/rewind/catalog"
+	"github.com/rewind-vod/rewind/vodapi/playlist"
+)
+
+// part is a piece of a playlist body with its compressed forms, each a
+// piece of a valid stream when put after the previous parts' (see
+// gzipParts, zstdParts, brotliParts).
+type part struct {
+	text   []byte
+	sum    [32]byte        // sha256 of text: the ETag is made of these
+	shared bool            // a sealed chunk's fragment, from the fragment cache
+	src    []catalog.Entry // shared: the entry before the chunk's lines, then the chunk's entries
+
+	gzOnce, zstOnce sync.Once
+	gz, zst         []byte
+}
+
+func newPart(text []byte, shared bool) *part {
+	return &part{text: text, sum: sha256.Sum256(text), shared: shared}
+}
+
+// deflate is text as raw DEFLATE blocks ending with a sync flush: byte
+// aligned and not final, so parts concatenate into one DEFLATE stream
+// (one gzip member: every client reads it, unlike concatenated members).
+// Shared parts are compressed once, at the best level; the rest per
+// request, at a fast one.
+func (p *part) deflate() []byte {
+	p.gzOnce.Do(func() {
+		var buf bytes.Buffer
+		buf.Grow(len(p.text)/8 + 64)
+		if p.shared {
+			w := bestFlate.Get().(*flate.Writer)
+			w.Reset(&buf)
+			_, _ = w.Write(p.text) // a bytes.Buffer does not fail
+			_ = w.Flush()
+			bestFlate.Put(w)
+		} else {
+			w := fastFlate.Get().(*kflate.Writer)
+			w.Reset(&buf)
+			_, _ = w.Write(p.text)
+			_ = w.Flush()
+			fastFlate.Put(w)
+		}
+		p.gz = buf.Bytes()
+	})
+	return p.gz
+}
+
+// zstd is text as one zstd frame; frames concatenate into a valid stream.
+func (p *part) zstd() []byte {
+	p.zstOnce.Do(func() {
+		p.zst = zstdParts.EncodeAll(p.text, make([]byte, 0, len(p.text)/8+64))
+	})
+	return p.zst
+}
+
+var (
+	bestFlate = sync.Pool{New: func() any { w, _ := flate.NewWriter(nil, flate.BestCompression); return w }}
+	fastFlate = sync.Pool{New: func() any { w, _ := kflate.NewWriter(nil, 5); return w }}
+	// SpeedDefault: on one chunk's 56 kB it compresses better than
+	// SpeedBetterCompression, whose tables need more input to pay off.
+	zstdParts, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
+)
+
+// fragments caches the shared parts and the brotli of sealed prefixes, and
+// runs the background brotli builds (pickCoding).
+type fragments struct {
+	parts *cache.Cache[*part]
+	br    *cache.Cache[[]byte]
+
+	ctx    context.Context // ends at close: a build stops between parts
+	cancel context.CancelFunc
+	builds sync.WaitGroup
+	busy   chan struct{} // one build at a time: brotli is the costly one
+}
+
+func newFragments(budget int64, reg prometheus.Registerer) (*fragments, error) {
+	parts, err := cache.New[*part](cache.Config{Name: "playlist_fragments", MaxBytes: budget * 3 / 4}, reg)
+	if err != nil {
+		return nil, err
+	}
+	br, err := cache.New[[]byte](cache.Config{Name: "playlist_brotli_prefixes", MaxBytes: budget / 4}, reg)
+	if err != nil {
+		parts.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &fragments{parts: parts, br: br, ctx: ctx, cancel: cancel, busy: make(chan struct{}, 1)}, nil
+}
+
+func (f *fragments) close() {
+	f.cancel()
+	f.builds.Wait()
+	f.parts.Close()
+	f.br.Close()
+}
+
+// bigBrotli is the body size above which brotli is not compressed while a
+// client waits (q6 runs at some 10 MB/s: 300 ms for a 24 h playlist).
+const bigBrotli = 256 << 10
+
+// pickCoding is the coding to answer r with: the client's best, except that
+// a large playlist's brotli is not compressed while a client waits if it
+// accepts another coding. It gets the next one (its own ETag; Vary covers
+// the choice). When the brotli is a cached prefix and a short stored tail
+// (brotliPlan) the prefix is built in the background, for the requests
+// after it. Otherwise (a live playlist's open chunk, playback tokens) the
+// body changes or serves one viewer: brotli is left to clients that take
+// nothing else.
+func (s *Server) pickCoding(key string, r *rendered, accept string) string {
+	all := accepted(accept)
+	if len(all) == 0 {
+		return ""
+	}
+	if all[0] != "br" || len(all) == 1 || r.parts == nil || r.size <= bigBrotli {
+		return all[0]
+	}
+	if _, ok := s.playlists.Peek(key + "|" + r.etag + "|br"); ok {
+		return "br"
+	}
+	if pkey, _, ok := brotliPlan(r.parts); ok {
+		if _, hit := s.frags.br.Peek(pkey); hit {
+			return "br" // the rest is copied: fast
+		}
+		s.buildBrotli(key, r)
+	}
+	return all[1]
+}
+
+// WaitBackground waits for the background brotli builds under way (for
+// benchmarks and tests).
+func (s *Server) WaitBackground() { s.frags.builds.Wait() }
+
+// buildBrotli compresses r's brotli in the background, unless a build runs.
+func (s *Server) buildBrotli(key string, r *rendered) {
+	select {
+	case s.frags.busy <- struct{}{}:
+	default:
+		return // a later request asks again
+	}
+	s.frags.builds.Add(1)
+	go func() {
+		defer s.frags.builds.Done()
+		defer func() { <-s.frags.busy }()
+		if _, err := s.encoded(s.frags.ctx, key, r, "br"); err != nil && s.frags.ctx.Err() == nil {
+			s.log.Warn("background brotli of a playlist", "key", key, "err", err)
+		}
+	}()
+}
+
+// maxStoredTail bounds the text sent uncompressed after a brotli prefix:
+// ENDLIST and a few segments, not an open chunk (up to 57 kB).
+const maxStoredTail = 4 << 10
+
+// brotliPlan: the brotli of parts can be a cached prefix (the text up to
+// the last shared part, cached under key) and a stored tail (from part
+// last+1) when some part is shared and the tail is short.
+func brotliPlan(parts []*part) (key string, last int, ok bool) {
+	last = -1
+	for i := len(parts) - 1; i >= 0; i-- {
+		if parts[i].shared {
+			last = i
+			break
+		}
+	}
+	if last < 0 {
+		return "", 0, false
+	}
+	tail := 0
+	for _, p := range parts[last+1:] {
+		tail += len(p.text)
+	}
+	if tail > maxStoredTail {
+		return "", 0, false
+	}
+	h := sha256.New()
+	for _, p := range parts[:last+1] {
+		h.Write(p.sum[:])
+	}
+	return hex.EncodeToString(h.Sum(nil)), last, true
+}
+
+// composer collects a playlist's parts: text rendered per request gathers
+// in pending until a shared part comes.
+type composer struct {
+	parts   []*part
+	pending []byte
+}
+
+func (c *composer) flush() {
+	if len(c.pending) > 0 {
+		c.parts = append(c.parts, newPart(c.pending, false))
+		c.pending = nil
+	}
+}
+
+func (c *composer) add(p *part) {
+	c.flush()
+	c.parts = append(c.parts, p)
+}
+
+// join puts parts together.
+func join(parts []*part) []byte {
+	n := 0
+	for _, p := range parts {
+		n += len(p.text)
+	}
+	body := make([]byte, 0, n)
+	for _, p := range parts {
+		body = append(body, p.text...)
+	}
+	return body
+}
+
+// etag is strong: the parts' digests in order fix every byte of the body,
+// and with which parts are shared, every byte of each coding.
+func (c *composer) etag() string {
+	h := sha256.New()
+	for _, p := range c.parts {
+		h.Write(p.sum[:])
+		if p.shared {
+			h.Write([]byte{1})
+		} else {
+			h.Write([]byte{0})
+		}
+	}
+	return `"` + hex.EncodeToString(h.Sum(nil)[:12]) + `"`
+}
+
+// writeRun appends the window entries[lo:hi] of run ri. Whole index chunks
+// come from the fragment cache when shareable (sealed, or the last chunk of
+// a finished run); a chunk holds entries
+// [k*EntriesPerChunk, (k+1)*EntriesPerChunk) of the run, and its fragment
+// is the lines of those entries after the first (whose lines depend on the
+// window: it is written per request as lead); chunk 0's starts at entry 1.
+func (s *Server) writeRun(ctx context.Context, c *composer, ri *runInfo, lo, hi int, lead playlist.Lead, uri func(string, uint64) string, fragKey string) error {
+	all := ri.entries
+	var err error
+	if c.pending, err = playlist.WriteSegments(c.pending, ri.id, lead, catalog.Entry{}, all[lo:lo+1], uri); err != nil {
+		return err
+	}
+	const per = catalog.EntriesPerChunk
+	for i := lo + 1; i < hi; {
+		k := i / per
+		cs, ce := max(k*per, 1), (k+1)*per
+		if ri.finished && ce > len(all) {
+			ce = len(all) // a finished run's last chunk is final too
+		}
+		if fragKey != "" && i == cs && ce <= hi && (ce-k*per == per || ri.finished) {
+			p, err := s.fragment(ctx, fragKey+"|"+ri.id+"|"+strconv.Itoa(k), ri.id, all[cs-1:ce], uri)
+			if err != nil {
+				return err
+			}
+			c.add(p)
+			i = ce
+			continue
+		}
+		j := min(hi, ce)
+		if c.pending, err = playlist.WriteSegments(c.pending, ri.id, playlist.LeadAfter, all[i-1], all[i:j], uri); err != nil {
+			return err
+		}
+		i = j
+	}
+	return nil
+}
+
+// fragment is the shared part of src[1:] following src[0]. The cached one
+// is used only if it was rendered from the very same entries, so a part is
+// always exactly what rendering would give.
+func (s *Server) fragment(ctx context.Context, key, run string, src []catalog.Entry, uri func(string, uint64) string) (*part, error) {
+	render := func(context.Context) (*part, int64, time.Duration, error) {
+		text, err := playlist.WriteSegments(make([]byte, 0, len(src)*64), run, playlist.LeadAfter, src[0], src[1:], uri)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		p := newPart(text, true)
+		p.src = slices.Clone(src)
+		// The compressed forms come later (about a tenth of the text).
+		return p, int64(len(text))*6/5 + int64(len(src))*32 + 256, 0, nil
+	}
+	p, err := s.frags.parts.Get(ctx, key, render)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Equal(p.src, src) {
+		p, cost, _, err := render(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.frags.parts.Set(key, p, cost, 0)
+		return p, nil
+	}
+	return p, nil
+}
+
+// encodeParts compresses the body of r from its parts.
+func (s *Server) encodeParts(ctx context.Context, r *rendered, coding string) ([]byte, error) {
+	switch coding {
+	case "gzip":
+		return gzipParts(r.parts), nil
+	case "zstd":
+		n := 0
+		for _, p := range r.parts {
+			n += len(p.zstd())
+		}
+		out := make([]byte, 0, n)
+		for _, p := range r.parts {
+			out = append(out, p.zstd()...)
+		}
+		return out, nil
+	case "br":
+		return s.brotliParts(ctx, r.parts)
+	}
+	return compress(coding, join(r.parts))
+}
+
+// gzipParts is one gzip member: header, the parts' DEFLATE blocks, a final
+// empty block, the CRC-32 and size of the text.
+func gzipParts(parts []*part) []byte {
+	n := 10 + 2 + 8
+	var crc uint32
+	var size int
+	for _, p := range parts {
+		n += len(p.deflate())
+		// Over the text: faster than combining 43 CRCs (PCLMULQDQ).
+		crc = crc32.Update(crc, crc32.IEEETable, p.text)
+		size += len(p.text)
+	}
+	out := make([]byte, 0, n)
+	out = append(out, 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255) // deflate, no flags, no mtime, unknown OS
+	for _, p := range parts {
+		out = append(out, p.deflate()...)
+	}
+	out = append(out, 0x03, 0x00) // BFINAL, fixed Huffman, end of block
+	out = binary.LittleEndian.AppendUint32(out, crc)
+	return binary.LittleEndian.AppendUint32(out, uint32(size))
+}
+
+// brotliParts: brotli streams do not concatenate (the encoder's state runs
+// across meta-blocks), so the text up to the last shared part (header and
+// sealed chunks) is compressed as one flushed, non-final stream, cached by
+// those parts' digests, and the short rest follows as uncompressed
+// meta-blocks: another URL over the same prefix only copies. Otherwise
+// (brotliPlan) the whole body is compressed, as one stream is smallest.
+func (s *Server) brotliParts(ctx context.Context, parts []*part) ([]byte, error) {
+	key, last, ok := brotliPlan(parts)
+	if !ok {
+		return compress("br", join(parts))
+	}
+	pre, err := s.frags.br.Get(ctx, key, func(context.Context) ([]byte, int64, time.Duration, error) {
+		var buf bytes.Buffer
+		w := brotli.NewWriterLevel(&buf, 6)
+		for _, p := range parts[:last+1] {
+			if err := s.frags.ctx.Err(); err != nil {
+				return nil, 0, 0, err // closing
+			}
+			if _, err := w.Write(p.text); err != nil {
+				return nil, 0, 0, fmt.Errorf("brotli: %w", err)
+			}
+		}
+		// Flush ends on a byte boundary after a complete meta-block.
+		if err := w.Flush(); err != nil {
+			return nil, 0, 0, fmt.Errorf("brotli: %w", err)
+		}
+		return buf.Bytes(), int64(buf.Len()) + 256, 0, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	n := len(pre) + 1
+	for _, p := range parts[last+1:] {
+		n += len(p.text) + (len(p.text)/maxStored+1)*3
+	}
+	out := append(make([]byte, 0, n), pre...)
+	for _, p := range parts[last+1:] {
+		out = appendStored(out, p.text)
+	}
+	return append(out, 0x03), nil // ISLAST, ISLASTEMPTY
+}
+
+// maxStored is the largest uncompressed meta-block with a 4-nibble length.
+const maxStored = 1 << 16
+
+// appendStored appends text as uncompressed brotli meta-blocks (RFC 7932
+// 9.2): ISLAST 0, MNIBBLES 4, MLEN-1 in 16 bits, ISUNCOMPRESSED 1, zero
+// padding to the byte, then the bytes.
+func appendStored(out, text []byte) []byte {
+	for len(text) > 0 {
+		n := min(len(text), maxStored)
+		hdr := uint32(n-1)<<3 | 1<<19 // bit 0 ISLAST=0, bits 1-2 MNIBBLES-4=0
+		out = append(out, byte(hdr), byte(hdr>>8), byte(hdr>>16))
+		out = append(out, text[:n]...)
+		text = text[n:]
+	}
+	return out
+}
