@@ -31,6 +31,7 @@ type job struct {
 
 	offset int64 // 90 kHz: where the current part starts on the output timeline
 	total  int64 // 90 kHz: the sum of the asked durations
+	begin  int64 // 90 kHz: where the output starts (0, or the input's clock with KeepTimestamps)
 	lastPr time.Time
 }
 
@@ -63,7 +64,7 @@ func (j *job) run() (Result, error) {
 	if err := c.setup(j, first); err != nil {
 		return Result{}, err
 	}
-	if err := j.o.start(j.opt.HLSSegment); err != nil {
+	if err := j.o.start(j.opt); err != nil {
 		return Result{}, err
 	}
 	for i, p := range j.parts {
@@ -92,7 +93,7 @@ func (j *job) run() (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	res := Result{Duration: duration(j.offset), Size: size, Files: files}
+	res := Result{Duration: duration(j.offset - j.begin), Size: size, Files: files}
 	if v := j.o.video; v != nil {
 		res.Width = v.st.CodecParameters().Width()
 		res.Height = v.st.CodecParameters().Height()
@@ -118,6 +119,18 @@ func (j *job) cutPart(c cutter, in *input, p Part) error {
 	}
 	j.offset = end
 	return nil
+}
+
+// shift is what a part's sample times (relative to in.base) lose on the
+// output timeline once its first shown instant start is known: start, so
+// the part begins at j.offset, or -in.base with KeepTimestamps (one part,
+// j.offset 0), which puts back the input's own clock.
+func (j *job) shift(in *input, start int64) int64 {
+	if j.opt.KeepTimestamps {
+		j.begin = in.base + start
+		return -in.base
+	}
+	return start
 }
 
 // writtenEnd is where a part that copies packets ends: the video end defines
@@ -150,7 +163,7 @@ func (j *job) write(s *outStream, pkt *astiav.Packet, pts, dts, dur int64) error
 	}
 	if j.opt.Progress != nil && j.total > 0 && time.Since(j.lastPr) >= 250*time.Millisecond {
 		j.lastPr = time.Now()
-		done := float64(j.o.pos) / float64(j.total)
+		done := float64(j.o.pos-j.begin) / float64(j.total)
 		j.opt.Progress(min(max(done, 0), 0.99))
 	}
 	return nil

@@ -115,7 +115,7 @@ func (o *output) globalHeader() bool {
 }
 
 // start opens the file and writes the header.
-func (o *output) start(segment time.Duration) error {
+func (o *output) start(opt Options) error {
 	if !o.fc.OutputFormat().Flags().Has(astiav.IOFormatFlagNofile) {
 		ioc, err := astiav.OpenIOContext(o.path, astiav.NewIOContextFlags(astiav.IOContextFlagWrite))
 		if err != nil {
@@ -134,7 +134,19 @@ func (o *output) start(segment time.Duration) error {
 	switch o.format {
 	case FormatMP4:
 		set("movflags", "+faststart")
+	case FormatTS:
+		if opt.KeepTimestamps {
+			// An edge segment between recorded ones: their clock as is,
+			// and the recorder's PIDs (video 0x100, audio 0x101).
+			set("mpegts_copyts", "1")
+			for _, s := range []*outStream{o.video, o.audio} {
+				if s != nil {
+					s.st.SetID(recorderPID(s == o.video))
+				}
+			}
+		}
 	case FormatHLS:
+		segment := opt.HLSSegment
 		if segment <= 0 {
 			segment = 4 * time.Second
 		}
@@ -148,6 +160,14 @@ func (o *output) start(segment time.Duration) error {
 	}
 	o.started = true
 	return nil
+}
+
+// recorderPID is the PID the recorder gives a track (recorder/tswriter.go).
+func recorderPID(video bool) int {
+	if video {
+		return 0x100
+	}
+	return 0x101
 }
 
 // write muxes pkt on s at the given 90 kHz output timestamps. It takes the
