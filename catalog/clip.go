@@ -183,6 +183,10 @@ type ClipOutput struct {
 	Size        int64   `json:"size"`
 	Width       int     `json:"width,omitempty"`
 	Height      int     `json:"height,omitempty"`
+	// Stored is what the clip added to the store when it is less than
+	// Size: an HLS clip's own segments and manifest (the rest are the
+	// source's segments, referenced).
+	Stored int64 `json:"stored,omitempty"`
 }
 
 // ClipJob is the job document, clips/{id}/job.json.

@@ -2,8 +2,8 @@ package catalog
 
 import (
 	"context"
-	"errors"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"testing"
 

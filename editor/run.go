@@ -37,6 +37,9 @@ func (w *Worker) run(ctx context.Context, job *catalog.ClipJob, log *slog.Logger
 		return nil, fmt.Errorf("%w: %w", errPermanent, err)
 	}
 	prog := w.progress(ctx, job, log)
+	if job.Request.Format == catalog.FormatHLS && job.Request.Transcode == nil {
+		return w.runHLS(ctx, job, st, dir, prog)
+	}
 
 	var total, done int
 	for _, p := range job.Parts {
@@ -163,4 +166,17 @@ func (w *Worker) progress(ctx context.Context, job *catalog.ClipJob, log *slog.L
 			log.Warn("write progress", "err", err)
 		}
 	}
+}
+
+// writeFile creates path with what r holds and closes it.
+func writeFile(path string, r io.Reader) (int64, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return 0, err
+	}
+	n, err := io.Copy(f, r)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return n, err
 }
