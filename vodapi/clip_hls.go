@@ -173,7 +173,8 @@ func (s *Server) clipPlaylist(id string, st catalog.Stream, m *catalog.ClipHLS, 
 	var b strings.Builder
 	b.Grow(len(m.Segments) * 96)
 	b.WriteString("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-TARGETDURATION:")
-	b.WriteString(strconv.FormatInt(int64(math.Ceil(target.Seconds())), 10))
+	// RFC 8216 4.3.3.1: each EXTINF rounded to the nearest integer.
+	b.WriteString(strconv.FormatInt(max(int64(math.Round(target.Seconds())), 1), 10))
 	b.WriteString("\n#EXT-X-MEDIA-SEQUENCE:0\n")
 	for _, seg := range m.Segments {
 		if seg.Discontinuity {
