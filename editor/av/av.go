@@ -83,8 +83,13 @@ func Cut(ctx context.Context, parts []Part, out string, opt Options) (Result, er
 		return Result{}, err
 	}
 	initLog()
-	j := &job{ctx: ctx, parts: parts, out: out, opt: opt}
+	j := &job{ctx: ctx, parts: parts, out: out, opt: opt, reserveMoov: opt.Format == FormatMP4}
 	res, err := j.run()
+	if errors.Is(err, errMoovRoom) {
+		j.discard()
+		j = &job{ctx: ctx, parts: parts, out: out, opt: opt}
+		res, err = j.run()
+	}
 	if err != nil {
 		j.discard()
 		return Result{}, err

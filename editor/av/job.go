@@ -33,7 +33,32 @@ type job struct {
 	total  int64 // 90 kHz: the sum of the asked durations
 	begin  int64 // 90 kHz: where the output starts (0, or the input's clock with KeepTimestamps)
 	lastPr time.Time
+	// reserveMoov: keep room for the MP4 index at the start (moovRoom)
+	// instead of moving it there after the fact.
+	reserveMoov bool
 }
+
+// moovRoom is the room an MP4 index (moov) of the job's output needs at
+// most, guessed from its samples: per sample its size, time and
+// composition offset entries and a share of the chunk tables, 24 bytes
+// is plenty; a copy's parts may start a GOP early, hence the slack.
+func (j *job) moovRoom(first *input) int64 {
+	span := j.total + int64(len(j.parts))*ticks(10*time.Second)
+	var samples int64
+	if first.video != nil {
+		samples += span / max(first.vDur, 1)
+	}
+	if first.audio != nil {
+		samples += span / max(first.aDur, 1)
+	}
+	return samples*moovPerSample*5/4 + moovBase
+}
+
+// The moov room's terms; variables so a test can make it too small.
+var (
+	moovPerSample int64 = 24
+	moovBase      int64 = 64 << 10
+)
 
 func (j *job) run() (Result, error) {
 	for _, p := range j.parts {
@@ -60,6 +85,9 @@ func (j *job) run() (Result, error) {
 	defer c.close()
 	if j.o, err = newOutput(j.opt.Format, j.out); err != nil {
 		return Result{}, err
+	}
+	if j.reserveMoov {
+		j.o.moovSize = j.moovRoom(first)
 	}
 	if err := c.setup(j, first); err != nil {
 		return Result{}, err

@@ -141,3 +141,31 @@ func TestKeepTimestampsRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestMoovRoom: an MP4's index goes into room kept at the start (one pass);
+// when the guess is too small the cut is made again with faststart, and
+// either way moov comes before mdat and the clip is whole.
+func TestMoovRoom(t *testing.T) {
+	fx := fixture(t)
+	parts := []Part{{Path: fx.a, From: 2500 * time.Millisecond, To: 9500 * time.Millisecond}}
+	want := -1
+	for _, small := range []bool{false, true} {
+		if small {
+			defer func(p, b int64) { moovPerSample, moovBase = p, b }(moovPerSample, moovBase)
+			moovPerSample, moovBase = 0, 64
+		}
+		out := filepath.Join(t.TempDir(), "clip.mp4")
+		res, err := Cut(t.Context(), parts, out, Options{Format: FormatMP4, Mode: ModeAccurate})
+		if err != nil {
+			t.Fatalf("small room %v: %v", small, err)
+		}
+		checkMoovFirst(t, out)
+		n := len(packetPTS(t, out, "video"))
+		if want < 0 {
+			want = n
+		}
+		if n != want || n != 7*25 || res.Duration < 7*time.Second-time.Millisecond || res.Duration > 7*time.Second+50*time.Millisecond {
+			t.Errorf("small room %v: %d frames (%d), %s", small, n, want, res.Duration)
+		}
+	}
+}
