@@ -34,6 +34,7 @@ type edge struct {
 	part  av.Part
 	name  string
 	res   av.Result
+	empty bool // nothing of the segment is in the clip: the entry goes
 	width int
 }
 
@@ -87,6 +88,12 @@ func (w *Worker) runHLS(ctx context.Context, job *catalog.ClipJob, st catalog.St
 		}
 		opt := av.Options{Format: av.FormatTS, Mode: av.Mode(job.Request.Mode), KeepTimestamps: true}
 		res, err := av.Cut(ctx, []av.Part{{Path: e.src, From: e.part.From, To: e.part.To}}, e.out, opt)
+		if errors.Is(err, av.ErrNoPackets) && len(m.Segments) > 1 {
+			// The clip only grazes this segment (it ends just after the
+			// segment starts, say): it has no frame of it to show.
+			e.empty = true
+			return nil
+		}
 		if err != nil {
 			return fmt.Errorf("cut %s: %w", e.key, err)
 		}
@@ -107,6 +114,9 @@ func (w *Worker) runHLS(ctx context.Context, job *catalog.ClipJob, st catalog.St
 	out := &catalog.ClipOutput{Key: catalog.ClipHLSKey(job.ID), Files: len(m.Segments),
 		ContentType: "application/vnd.apple.mpegurl"}
 	for _, e := range edges {
+		if e.empty {
+			continue
+		}
 		s := &m.Segments[e.item]
 		*s = catalog.ClipHLSSegment{File: e.name, DurUS: max(e.res.Duration.Microseconds(), 1), Size: e.res.Size,
 			Discontinuity: e.item > 0}
@@ -119,6 +129,19 @@ func (w *Worker) runHLS(ctx context.Context, job *catalog.ClipJob, st catalog.St
 			out.Width, out.Height = e.res.Width, e.res.Height
 		}
 	}
+	kept := m.Segments[:0]
+	for i, s := range m.Segments {
+		if !emptyAt(edges, i) {
+			kept = append(kept, s)
+		} else if i+1 < len(m.Segments) && i > 0 {
+			m.Segments[i+1].Discontinuity = true
+		}
+	}
+	m.Segments = kept
+	if len(m.Segments) > 0 {
+		m.Segments[0].Discontinuity = false
+	}
+	out.Files = len(m.Segments)
 	var dur time.Duration
 	for _, s := range m.Segments {
 		dur += s.Dur()
@@ -140,6 +163,16 @@ func (w *Worker) runHLS(ctx context.Context, job *catalog.ClipJob, st catalog.St
 	w.m.stored.Add(float64(len(b)))
 	out.Stored = stored + int64(len(b))
 	return out, nil
+}
+
+// emptyAt says whether the manifest entry i is an edge with nothing in it.
+func emptyAt(edges []*edge, i int) bool {
+	for _, e := range edges {
+		if e.item == i && e.empty {
+			return true
+		}
+	}
+	return false
 }
 
 // fetchSegment copies one stored segment to a local file.

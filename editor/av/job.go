@@ -2,6 +2,7 @@ package av
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -133,6 +134,10 @@ func (j *job) run() (Result, error) {
 	return res, nil
 }
 
+// ErrNoPackets is returned (wrapped) by Cut for a part that has nothing
+// to keep in its range.
+var ErrNoPackets = errors.New("av: no packets in range")
+
 // cutPart runs one part and moves the timeline to where its output ends.
 func (j *job) cutPart(c cutter, in *input, p Part) error {
 	if err := in.seekNear(j.ctx, ticks(p.From)); err != nil {
@@ -143,7 +148,7 @@ func (j *job) cutPart(c cutter, in *input, p Part) error {
 		return err
 	}
 	if end <= j.offset {
-		return fmt.Errorf("av: %s: no packets in [%s, %s)", p.Path, p.From, p.To)
+		return fmt.Errorf("%w: %s: [%s, %s)", ErrNoPackets, p.Path, p.From, p.To)
 	}
 	j.offset = end
 	return nil
