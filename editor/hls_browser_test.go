@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,6 +32,7 @@ func TestHLSClipPlaysInChromium(t *testing.T) {
 
 	// The store's folder, a page with hls.js, and each clip's playlist
 	// (made as the API makes it, with the store keys as paths).
+	var mu sync.Mutex // the playlists are added while the server runs
 	playlists := map[string]string{}
 	mux := http.NewServeMux()
 	mux.Handle("/store/", http.StripPrefix("/store/", http.FileServer(http.Dir(root))))
@@ -38,7 +40,10 @@ func TestHLSClipPlaysInChromium(t *testing.T) {
 		http.ServeFile(w, r, filepath.Join(nm, "hls.js", "dist", "hls.min.js"))
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if p, ok := playlists[r.URL.Path]; ok {
+		mu.Lock()
+		p, ok := playlists[r.URL.Path]
+		mu.Unlock()
+		if ok {
 			w.Header().Set("Content-Type", "application/vnd.apple.mpegurl")
 			fmt.Fprint(w, p)
 			return
@@ -70,7 +75,9 @@ func TestHLSClipPlaysInChromium(t *testing.T) {
 			fmt.Fprintf(&b, "#EXTINF:%.3f,\n/store/%s\n", s.Dur().Seconds(), key)
 		}
 		b.WriteString("#EXT-X-ENDLIST\n")
+		mu.Lock()
 		playlists["/"+mode+".m3u8"] = b.String()
+		mu.Unlock()
 
 		out, err := browsertest.Command(nm, "testdata/browser/playclip.cjs", srv.URL+"/", srv.URL+"/"+mode+".m3u8", "60000").Output()
 		if err != nil {
