@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/rewind-vod/rewind/infra/store"
@@ -182,6 +183,10 @@ type ClipOutput struct {
 	Size        int64   `json:"size"`
 	Width       int     `json:"width,omitempty"`
 	Height      int     `json:"height,omitempty"`
+	// Stored is what the clip added to the store when it is less than
+	// Size: an HLS clip's own segments and manifest (the rest are the
+	// source's segments, referenced).
+	Stored int64 `json:"stored,omitempty"`
 }
 
 // ClipJob is the job document, clips/{id}/job.json.
@@ -369,4 +374,159 @@ func DecodeClipMessage(body []byte) (string, error) {
 		return "", fmt.Errorf("clip message: %w", err)
 	}
 	return m.Clip, nil
+}
+
+// HLS clips by reference: the playlist's middle is the source's own
+// immutable segments; only the segments a clip edge falls in are cut anew
+// and stored under clips/{id}/hls/. The manifest lists both, and the API
+// makes the playlist from it when asked (after checking the source is
+// still there), so a clip of any length adds a few MB at most.
+
+// ClipHLSKey is "clips/{id}/hls/clip.json", an HLS clip's manifest.
+func ClipHLSKey(id string) string { return ClipPrefix(id) + "hls/clip.json" }
+
+// ClipHLSFileKey is "clips/{id}/hls/{name}", a segment the clip holds itself.
+func ClipHLSFileKey(id, name string) string { return ClipPrefix(id) + "hls/" + name }
+
+// ClipHLSFileName is the name of the clip's n-th own segment, seg_NNNNN.ts
+// (the names the API serves, as libav's segmenter wrote them before).
+func ClipHLSFileName(n int) string { return fmt.Sprintf("seg_%05d.ts", n) }
+
+// ValidClipHLSFile accepts the names ClipHLSFileName makes.
+func ValidClipHLSFile(name string) bool {
+	num, ok := strings.CutPrefix(name, "seg_")
+	if num, ok = strings.CutSuffix(num, ".ts"); !ok || len(num) < 5 || len(num) > 9 {
+		return false
+	}
+	for i := 0; i < len(num); i++ {
+		if num[i] < '0' || num[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// ClipHLSVersion is the manifest format written; readers refuse others.
+const ClipHLSVersion = 1
+
+// ClipHLS is the manifest of an HLS clip, clips/{id}/hls/clip.json.
+type ClipHLS struct {
+	Version  int              `json:"version"`
+	Stream   string           `json:"stream"`
+	Segments []ClipHLSSegment `json:"segments"`
+}
+
+// ClipHLSSegment is one playlist entry: a source segment (Run, Seq) or one
+// of the clip's own (File), with its media duration and size.
+type ClipHLSSegment struct {
+	Run   string `json:"run,omitempty"`
+	Seq   uint64 `json:"seq,omitempty"`
+	File  string `json:"file,omitempty"`
+	DurUS int64  `json:"dur_us"`
+	Size  int64  `json:"size"`
+	// Discontinuity: EXT-X-DISCONTINUITY before this entry (a new run, or
+	// a join between a cut segment and a source one, whose TS continuity
+	// counters do not follow on).
+	Discontinuity bool `json:"discontinuity,omitempty"`
+}
+
+// Dur is the entry's media duration.
+func (s ClipHLSSegment) Dur() time.Duration { return time.Duration(s.DurUS) * time.Microsecond }
+
+// maxClipHLSSegments bounds a manifest: a day of 1 s segments.
+const maxClipHLSSegments = 86400
+
+// Validate checks what the API relies on to make the playlist.
+func (m *ClipHLS) Validate() error {
+	if m.Version != ClipHLSVersion {
+		return fmt.Errorf("hls clip manifest: version %d, want %d", m.Version, ClipHLSVersion)
+	}
+	if _, err := ParseStream(m.Stream); err != nil {
+		return fmt.Errorf("hls clip manifest: %w", err)
+	}
+	if len(m.Segments) == 0 || len(m.Segments) > maxClipHLSSegments {
+		return fmt.Errorf("hls clip manifest: %d segments", len(m.Segments))
+	}
+	for i, s := range m.Segments {
+		switch {
+		case s.File != "" && (s.Run != "" || s.Seq != 0):
+			return fmt.Errorf("hls clip manifest: segment %d is both a file and a source segment", i)
+		case s.File != "" && !ValidClipHLSFile(s.File):
+			return fmt.Errorf("hls clip manifest: segment %d: bad file name %s", i, quoteTrunc(s.File))
+		case s.File == "":
+			if err := ValidRunID(s.Run); err != nil {
+				return fmt.Errorf("hls clip manifest: segment %d: %w", i, err)
+			}
+			if s.Seq == 0 || s.Seq > MaxSeq {
+				return fmt.Errorf("hls clip manifest: segment %d: bad seq %d", i, s.Seq)
+			}
+		}
+		if s.DurUS <= 0 || s.DurUS > int64(24*time.Hour/time.Microsecond) || s.Size < 0 {
+			return fmt.Errorf("hls clip manifest: segment %d: bad duration %d us or size %d", i, s.DurUS, s.Size)
+		}
+	}
+	return nil
+}
+
+// Sources is what the clip references: per run, the lowest and highest
+// seq, runs in order of first use.
+func (m *ClipHLS) Sources() []ClipPart {
+	var out []ClipPart
+	at := map[string]int{}
+	for _, s := range m.Segments {
+		if s.File != "" {
+			continue
+		}
+		i, ok := at[s.Run]
+		if !ok {
+			at[s.Run] = len(out)
+			out = append(out, ClipPart{Run: s.Run, FirstSeq: s.Seq, LastSeq: s.Seq})
+			continue
+		}
+		out[i].FirstSeq, out[i].LastSeq = min(out[i].FirstSeq, s.Seq), max(out[i].LastSeq, s.Seq)
+	}
+	return out
+}
+
+// maxClipHLSSize bounds a manifest read (86400 entries of ~100 bytes).
+const maxClipHLSSize = 12 << 20
+
+// EncodeClipHLS checks and encodes a manifest.
+func EncodeClipHLS(m *ClipHLS) ([]byte, error) {
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("encode hls clip manifest: %w", err)
+	}
+	return b, nil
+}
+
+// DecodeClipHLS parses and checks a manifest; a bad one is ErrBadClipJob.
+func DecodeClipHLS(b []byte) (*ClipHLS, error) {
+	if len(b) > maxClipHLSSize {
+		return nil, fmt.Errorf("%w: hls clip manifest of %d bytes", ErrBadClipJob, len(b))
+	}
+	var m ClipHLS
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%w: hls clip manifest: %w", ErrBadClipJob, err)
+	}
+	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadClipJob, err)
+	}
+	return &m, nil
+}
+
+// ReadClipHLS reads clip id's manifest; a missing one is store.ErrNotFound
+// (wrapped).
+func ReadClipHLS(ctx context.Context, st store.Store, id string) (*ClipHLS, error) {
+	if err := ValidClipID(id); err != nil {
+		return nil, err
+	}
+	b, err := getAll(ctx, st, ClipHLSKey(id), maxClipHLSSize)
+	if err != nil {
+		return nil, err
+	}
+	return DecodeClipHLS(b)
 }

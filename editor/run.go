@@ -3,6 +3,7 @@
 package editor
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/rewind-vod/rewind/catalog"
@@ -37,6 +39,9 @@ func (w *Worker) run(ctx context.Context, job *catalog.ClipJob, log *slog.Logger
 		return nil, fmt.Errorf("%w: %w", errPermanent, err)
 	}
 	prog := w.progress(ctx, job, log)
+	if job.Request.Format == catalog.FormatHLS && job.Request.Transcode == nil {
+		return w.runHLS(ctx, job, st, dir, prog)
+	}
 
 	var total, done int
 	for _, p := range job.Parts {
@@ -82,37 +87,87 @@ func (w *Worker) run(ctx context.Context, job *catalog.ClipJob, log *slog.Logger
 		Duration: res.Duration.Seconds(), Size: res.Size, Width: res.Width, Height: res.Height}, nil
 }
 
+// fetchWindow is how many segments are fetched ahead at once: one GET
+// at a time would leave the link idle for every request's round trip.
+const fetchWindow = 8
+
 // fetchPart writes the part's segments, in order, into one file: TS
 // segments concatenate, each beginning with its tables and a keyframe.
+// Up to fetchWindow segments are read from the store at once, each into
+// memory, and written in order as they arrive.
 func (w *Worker) fetchPart(ctx context.Context, st catalog.Stream, p catalog.ClipPart, path string, each func()) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return fmt.Errorf("scratch file: %w", err)
 	}
 	defer f.Close()
-	for seq := p.FirstSeq; seq <= p.LastSeq; seq++ {
-		key := catalog.SegmentKey(st, p.Run, seq)
-		rc, _, err := w.st.Get(ctx, key, nil)
-		if errors.Is(err, store.ErrNotFound) {
-			// Gone (retention) or never stored: the offsets would be wrong
-			// without it, and waiting will not bring it back.
-			return fmt.Errorf("%w: segment %s is not in the store", errPermanent, key)
+	var wg sync.WaitGroup
+	defer wg.Wait() // after cancel (defers run last first)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type fetched struct {
+		data []byte
+		err  error
+	}
+	n := p.LastSeq - p.FirstSeq + 1
+	slots := make([]chan fetched, n)
+	for i := range slots {
+		slots[i] = make(chan fetched, 1)
+	}
+	sem := make(chan struct{}, fetchWindow)
+	wg.Go(func() {
+		for i := range n {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			wg.Go(func() {
+				b, err := w.getSegment(ctx, catalog.SegmentKey(st, p.Run, p.FirstSeq+i))
+				slots[i] <- fetched{b, err}
+			})
 		}
-		if err != nil {
-			return fmt.Errorf("fetch %s: %w", key, err)
+	})
+	for i := range n {
+		var r fetched
+		select {
+		case r = <-slots[i]:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-		n, err := io.Copy(f, rc)
-		rc.Close()
-		if err != nil {
-			return fmt.Errorf("fetch %s: %w", key, err)
+		<-sem
+		if r.err != nil {
+			return r.err
 		}
-		w.m.fetched.Add(float64(n))
+		if _, err := f.Write(r.data); err != nil {
+			return fmt.Errorf("scratch file: %w", err)
+		}
+		w.m.fetched.Add(float64(len(r.data)))
 		each()
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("scratch file: %w", err)
 	}
 	return nil
+}
+
+// getSegment reads one segment whole.
+func (w *Worker) getSegment(ctx context.Context, key string) ([]byte, error) {
+	rc, info, err := w.st.Get(ctx, key, nil)
+	if errors.Is(err, store.ErrNotFound) {
+		// Gone (retention) or never stored: the offsets would be wrong
+		// without it, and waiting will not bring it back.
+		return nil, fmt.Errorf("%w: segment %s is not in the store", errPermanent, key)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fetch %s: %w", key, err)
+	}
+	defer rc.Close()
+	buf := bytes.NewBuffer(make([]byte, 0, max(info.Size, 0)+bytes.MinRead))
+	if _, err := buf.ReadFrom(rc); err != nil {
+		return nil, fmt.Errorf("fetch %s: %w", key, err)
+	}
+	return buf.Bytes(), nil
 }
 
 // upload stores the output under clips/{id}/; an HLS playlist goes last so
@@ -137,10 +192,13 @@ func (w *Worker) upload(ctx context.Context, job *catalog.ClipJob, out string, r
 }
 
 func (w *Worker) putFile(ctx context.Context, key, path string) error {
-	b, err := os.ReadFile(path)
+	// Mapped, not read: a clip can be hundreds of MB, and the store copies
+	// it out again anyway.
+	b, unmap, err := mapFile(path)
 	if err != nil {
 		return fmt.Errorf("read output: %w", err)
 	}
+	defer unmap()
 	if err := w.st.Put(ctx, key, b, store.ContentTypeFor(key)); err != nil {
 		return fmt.Errorf("store output: %w", err)
 	}
@@ -163,4 +221,17 @@ func (w *Worker) progress(ctx context.Context, job *catalog.ClipJob, log *slog.L
 			log.Warn("write progress", "err", err)
 		}
 	}
+}
+
+// writeFile creates path with what r holds and closes it.
+func writeFile(path string, r io.Reader) (int64, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return 0, err
+	}
+	n, err := io.Copy(f, r)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return n, err
 }

@@ -431,6 +431,9 @@ func (s *Server) clipOutput(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if isClipHLS(j) {
+		return s.serveClipHLS(c, j, tok)
+	}
 	if j.Request.Format == catalog.FormatHLS && s.cfg.SegmentBaseURL == "" {
 		life := cacheLife{maxAge: time.Minute, private: true}
 		if tok.query == "" {
@@ -485,6 +488,9 @@ func (s *Server) clipFile(c echo.Context) error {
 		return err
 	}
 	dir, _ := strings.CutSuffix(j.Output.Key, "index.m3u8")
+	if isClipHLS(j) {
+		dir = catalog.ClipHLSFileKey(j.ID, "")
+	}
 	if j.Request.Format != catalog.FormatHLS || dir == j.Output.Key || !validClipFile(name) {
 		return notFound("no_file", "clip "+j.ID+" has no file "+strconv.Quote(name))
 	}
@@ -492,11 +498,4 @@ func (s *Server) clipFile(c echo.Context) error {
 }
 
 // validClipFile accepts what the editor names HLS segments: seg_NNNNN.ts.
-func validClipFile(name string) bool {
-	num, ok := strings.CutPrefix(name, "seg_")
-	if num, ok = strings.CutSuffix(num, ".ts"); !ok || len(num) < 5 || len(num) > 9 {
-		return false
-	}
-	_, err := strconv.ParseUint(num, 10, 32)
-	return err == nil
-}
+func validClipFile(name string) bool { return catalog.ValidClipHLSFile(name) }

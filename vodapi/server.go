@@ -118,7 +118,8 @@ type Server struct {
 	m         *metrics
 	dm        *deleteMetrics
 	now       func() time.Time
-	idem      idemLocks // serializes submits with one Idempotency-Key
+	idem      idemLocks    // serializes submits with one Idempotency-Key
+	srcChecks sourceChecks // HLS clips: is the source still there (clip_hls.go)
 }
 
 // New builds the API over st; reg may be nil.

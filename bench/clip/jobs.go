@@ -101,11 +101,11 @@ type jobRun struct {
 // runJob submits a clip job the way the API does (document, then queue
 // message) and times it from Send until the document says it is done.
 func runJob(ctx context.Context, st store.Store, ts *timedStore, q queue.Queue, r recording, p catalog.ClipPart,
-	start, end time.Time, mode string) (jobRun, error) {
+	start, end time.Time, format, mode string) (jobRun, error) {
 	now := time.Now().UTC()
 	job := &catalog.ClipJob{ID: catalog.NewClipID(), Status: catalog.ClipQueued,
 		Request: catalog.ClipRequest{Stream: r.stream.String(), Start: start.UTC(), End: end.UTC(),
-			Format: catalog.FormatMP4, Mode: mode},
+			Format: format, Mode: mode},
 		Parts: []catalog.ClipPart{p}, CreatedAt: now, UpdatedAt: now}
 	if err := catalog.WriteClipJob(ctx, st, job); err != nil {
 		return jobRun{}, err

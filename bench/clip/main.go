@@ -167,7 +167,7 @@ func run(ctx context.Context, c config) error {
 
 	// Copy: rewind, then the peer's concat and cut.
 	slog.Info("rewind copy job")
-	copyJob, err := runJob(ctx, st, ts, q, rec, part, start, end, catalog.ModeCopy)
+	copyJob, err := runJob(ctx, st, ts, q, rec, part, start, end, catalog.FormatMP4, catalog.ModeCopy)
 	if err != nil {
 		return err
 	}
@@ -189,7 +189,7 @@ func run(ctx context.Context, c config) error {
 	// Accurate: rewind, then the peer's full re-encode (maybe of a shorter
 	// range, scaled up).
 	slog.Info("rewind accurate job")
-	accJob, err := runJob(ctx, st, ts, q, rec, part, start, end, catalog.ModeAccurate)
+	accJob, err := runJob(ctx, st, ts, q, rec, part, start, end, catalog.FormatMP4, catalog.ModeAccurate)
 	if err != nil {
 		return err
 	}
@@ -260,6 +260,13 @@ func run(ctx context.Context, c config) error {
 	check("ffmpeg copy", rows[0].pp, c.clip, gop)
 	check("rewind accurate", rows[1].rp, c.clip, frame)
 	check("ffmpeg re-encode", rows[1].pp, c.reencode, frame)
+
+	// HLS by reference: only the edges are new.
+	hbad, err := hlsRows(ctx, st, ts, q, rec, part, start, end, c.clip, fps, quiet)
+	if err != nil {
+		return err
+	}
+	bad = append(bad, hbad...)
 	if len(bad) > 0 {
 		return errors.New("outputs off: " + strings.Join(bad, "; "))
 	}

@@ -51,12 +51,14 @@ type accuratePart struct {
 	// starts with a frame at 0 (From itself if the part has no video).
 	origin    int64
 	originSet bool
+	shift     int64 // what sample times lose on the output (job.shift of origin)
 }
 
 // setOrigin fixes the origin once; later calls do nothing.
 func (a *accuratePart) setOrigin(pts int64) {
 	if !a.originSet {
 		a.origin, a.originSet = pts, true
+		a.shift = a.j.shift(a.in, pts)
 	}
 }
 
@@ -134,7 +136,7 @@ func (a *accuratePart) writeAudio(s *sample) error {
 	if s.pts < a.origin {
 		return nil
 	}
-	t := a.j.offset + s.pts - a.origin
+	t := a.j.offset + s.pts - a.shift
 	return a.j.write(a.j.o.audio, s.pkt, t, t, s.dur)
 }
 
@@ -217,7 +219,7 @@ func (a *accuratePart) finishGOP(end, nextDelay int64) error {
 
 func (a *accuratePart) copyGOP(g []*sample) error {
 	for _, s := range g {
-		if err := a.j.write(a.j.o.video, s.pkt, a.j.offset+s.pts-a.origin, a.j.offset+s.dts-a.origin, s.dur); err != nil {
+		if err := a.j.write(a.j.o.video, s.pkt, a.j.offset+s.pts-a.shift, a.j.offset+s.dts-a.shift, s.dur); err != nil {
 			return err
 		}
 	}

@@ -52,6 +52,10 @@ type Options struct {
 	Transcode  *Transcode         // nil: no transcode
 	Progress   func(done float64) // 0..1, optional; called at most a few times a second
 	HLSSegment time.Duration      // HLS only; default 4s
+	// KeepTimestamps writes the input's own timestamps instead of a
+	// timeline from 0: one part, TS, copy or accurate. An HLS clip's edge
+	// segment made so continues the source segments it sits between.
+	KeepTimestamps bool
 }
 
 // Result describes what Cut (or Probe) found in the output.
@@ -79,8 +83,13 @@ func Cut(ctx context.Context, parts []Part, out string, opt Options) (Result, er
 		return Result{}, err
 	}
 	initLog()
-	j := &job{ctx: ctx, parts: parts, out: out, opt: opt}
+	j := &job{ctx: ctx, parts: parts, out: out, opt: opt, reserveMoov: opt.Format == FormatMP4}
 	res, err := j.run()
+	if errors.Is(err, errMoovRoom) {
+		j.discard()
+		j = &job{ctx: ctx, parts: parts, out: out, opt: opt}
+		res, err = j.run()
+	}
 	if err != nil {
 		j.discard()
 		return Result{}, err
@@ -124,6 +133,9 @@ func validate(parts []Part, out string, opt Options) error {
 		if t.VideoBitrate < 0 || t.AudioBitrate < 0 {
 			return errors.New("av: negative transcode bitrate")
 		}
+	}
+	if opt.KeepTimestamps && (len(parts) != 1 || opt.Format != FormatTS || opt.Transcode != nil) {
+		return errors.New("av: keeping timestamps needs one part, TS output and no transcode")
 	}
 	if opt.HLSSegment < 0 {
 		return errors.New("av: negative HLS segment duration")

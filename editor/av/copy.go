@@ -59,6 +59,8 @@ func (c *copyCutter) cut(j *job, in *input, p Part) (int64, error) {
 		videoDone = !video
 		audioDone = !audio
 		start     int64
+		sh        int64 // what sample times lose on the output (j.shift)
+		placed    bool  // start and sh are known
 	)
 	defer sf.free()
 	emit := func(s *sample) error {
@@ -72,7 +74,7 @@ func (c *copyCutter) cut(j *job, in *input, p Part) (int64, error) {
 			if videoDone || s.pts < start {
 				return nil
 			}
-			return j.write(j.o.video, s.pkt, j.offset+s.pts-start, j.offset+s.dts-start, s.dur)
+			return j.write(j.o.video, s.pkt, j.offset+s.pts-sh, j.offset+s.dts-sh, s.dur)
 		}
 		if s.pts >= to {
 			audioDone = true
@@ -80,7 +82,7 @@ func (c *copyCutter) cut(j *job, in *input, p Part) (int64, error) {
 		if audioDone || s.pts < start {
 			return nil
 		}
-		return j.write(j.o.audio, s.pkt, j.offset+s.pts-start, j.offset+s.pts-start, s.dur)
+		return j.write(j.o.audio, s.pkt, j.offset+s.pts-sh, j.offset+s.pts-sh, s.dur)
 	}
 	for !videoDone || !audioDone {
 		s, err := in.next(j.ctx)
@@ -98,7 +100,9 @@ func (c *copyCutter) cut(j *job, in *input, p Part) (int64, error) {
 		if ready == nil {
 			continue
 		}
-		start = sf.start
+		if !placed {
+			start, sh, placed = sf.start, j.shift(in, sf.start), true
+		}
 		for _, r := range ready {
 			if err := emit(r); err != nil {
 				freeSamples(ready)
@@ -108,6 +112,7 @@ func (c *copyCutter) cut(j *job, in *input, p Part) (int64, error) {
 	}
 	if !sf.started {
 		start = sf.finish()
+		sh = j.shift(in, start)
 		for _, r := range sf.take() {
 			if err := emit(r); err != nil {
 				return 0, err

@@ -42,7 +42,7 @@ func (a *accuratePart) encodeGOP(g []*sample, end, nextDelay int64) (err error) 
 	}()
 
 	emit := func(p *astiav.Packet) error {
-		t := a.j.offset + p.Pts() - a.origin
+		t := a.j.offset + p.Pts() - a.shift
 		return a.j.write(a.j.o.video, p, t, t-delay, in.vDur)
 	}
 	onFrame := func(f *astiav.Frame) error {

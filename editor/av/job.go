@@ -2,6 +2,7 @@ package av
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -31,8 +32,34 @@ type job struct {
 
 	offset int64 // 90 kHz: where the current part starts on the output timeline
 	total  int64 // 90 kHz: the sum of the asked durations
+	begin  int64 // 90 kHz: where the output starts (0, or the input's clock with KeepTimestamps)
 	lastPr time.Time
+	// reserveMoov: keep room for the MP4 index at the start (moovRoom)
+	// instead of moving it there after the fact.
+	reserveMoov bool
 }
+
+// moovRoom is the room an MP4 index (moov) of the job's output needs at
+// most, guessed from its samples: per sample its size, time and
+// composition offset entries and a share of the chunk tables, 24 bytes
+// is plenty; a copy's parts may start a GOP early, hence the slack.
+func (j *job) moovRoom(first *input) int64 {
+	span := j.total + int64(len(j.parts))*ticks(10*time.Second)
+	var samples int64
+	if first.video != nil {
+		samples += span / max(first.vDur, 1)
+	}
+	if first.audio != nil {
+		samples += span / max(first.aDur, 1)
+	}
+	return samples*moovPerSample*5/4 + moovBase
+}
+
+// The moov room's terms; variables so a test can make it too small.
+var (
+	moovPerSample int64 = 24
+	moovBase      int64 = 64 << 10
+)
 
 func (j *job) run() (Result, error) {
 	for _, p := range j.parts {
@@ -60,10 +87,13 @@ func (j *job) run() (Result, error) {
 	if j.o, err = newOutput(j.opt.Format, j.out); err != nil {
 		return Result{}, err
 	}
+	if j.reserveMoov {
+		j.o.moovSize = j.moovRoom(first)
+	}
 	if err := c.setup(j, first); err != nil {
 		return Result{}, err
 	}
-	if err := j.o.start(j.opt.HLSSegment); err != nil {
+	if err := j.o.start(j.opt); err != nil {
 		return Result{}, err
 	}
 	for i, p := range j.parts {
@@ -92,7 +122,7 @@ func (j *job) run() (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	res := Result{Duration: duration(j.offset), Size: size, Files: files}
+	res := Result{Duration: duration(j.offset - j.begin), Size: size, Files: files}
 	if v := j.o.video; v != nil {
 		res.Width = v.st.CodecParameters().Width()
 		res.Height = v.st.CodecParameters().Height()
@@ -104,6 +134,10 @@ func (j *job) run() (Result, error) {
 	return res, nil
 }
 
+// ErrNoPackets is returned (wrapped) by Cut for a part that has nothing
+// to keep in its range.
+var ErrNoPackets = errors.New("av: no packets in range")
+
 // cutPart runs one part and moves the timeline to where its output ends.
 func (j *job) cutPart(c cutter, in *input, p Part) error {
 	if err := in.seekNear(j.ctx, ticks(p.From)); err != nil {
@@ -114,10 +148,22 @@ func (j *job) cutPart(c cutter, in *input, p Part) error {
 		return err
 	}
 	if end <= j.offset {
-		return fmt.Errorf("av: %s: no packets in [%s, %s)", p.Path, p.From, p.To)
+		return fmt.Errorf("%w: %s: [%s, %s)", ErrNoPackets, p.Path, p.From, p.To)
 	}
 	j.offset = end
 	return nil
+}
+
+// shift is what a part's sample times (relative to in.base) lose on the
+// output timeline once its first shown instant start is known: start, so
+// the part begins at j.offset, or -in.base with KeepTimestamps (one part,
+// j.offset 0), which puts back the input's own clock.
+func (j *job) shift(in *input, start int64) int64 {
+	if j.opt.KeepTimestamps {
+		j.begin = in.base + start
+		return -in.base
+	}
+	return start
 }
 
 // writtenEnd is where a part that copies packets ends: the video end defines
@@ -150,7 +196,7 @@ func (j *job) write(s *outStream, pkt *astiav.Packet, pts, dts, dur int64) error
 	}
 	if j.opt.Progress != nil && j.total > 0 && time.Since(j.lastPr) >= 250*time.Millisecond {
 		j.lastPr = time.Now()
-		done := float64(j.o.pos) / float64(j.total)
+		done := float64(j.o.pos-j.begin) / float64(j.total)
 		j.opt.Progress(min(max(done, 0), 0.99))
 	}
 	return nil

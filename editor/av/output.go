@@ -30,7 +30,15 @@ type output struct {
 	created bool // out (file or directory) was made by us
 	started bool // header written
 	pos     int64
+	// moovSize, for MP4, is the room kept for the index at the start of
+	// the file; 0 moves it there after the fact (faststart: the whole file
+	// read and written once more).
+	moovSize int64
 }
+
+// errMoovRoom: the index outgrew the room kept for it (or the trailer
+// failed otherwise); the file is lost and is made again with faststart.
+var errMoovRoom = errors.New("av: mp4 index larger than the room kept for it")
 
 type outStream struct {
 	st      *astiav.Stream
@@ -115,7 +123,7 @@ func (o *output) globalHeader() bool {
 }
 
 // start opens the file and writes the header.
-func (o *output) start(segment time.Duration) error {
+func (o *output) start(opt Options) error {
 	if !o.fc.OutputFormat().Flags().Has(astiav.IOFormatFlagNofile) {
 		ioc, err := astiav.OpenIOContext(o.path, astiav.NewIOContextFlags(astiav.IOContextFlagWrite))
 		if err != nil {
@@ -133,8 +141,26 @@ func (o *output) start(segment time.Duration) error {
 	}
 	switch o.format {
 	case FormatMP4:
-		set("movflags", "+faststart")
+		if o.moovSize > 0 {
+			// Written in place at the end, with the rest of the room
+			// left as a free box: faststart without a second pass.
+			set("moov_size", strconv.FormatInt(o.moovSize, 10))
+		} else {
+			set("movflags", "+faststart")
+		}
+	case FormatTS:
+		if opt.KeepTimestamps {
+			// An edge segment between recorded ones: their clock as is,
+			// and the recorder's PIDs (video 0x100, audio 0x101).
+			set("mpegts_copyts", "1")
+			for _, s := range []*outStream{o.video, o.audio} {
+				if s != nil {
+					s.st.SetID(recorderPID(s == o.video))
+				}
+			}
+		}
 	case FormatHLS:
+		segment := opt.HLSSegment
 		if segment <= 0 {
 			segment = 4 * time.Second
 		}
@@ -148,6 +174,14 @@ func (o *output) start(segment time.Duration) error {
 	}
 	o.started = true
 	return nil
+}
+
+// recorderPID is the PID the recorder gives a track (recorder/tswriter.go).
+func recorderPID(video bool) int {
+	if video {
+		return 0x100
+	}
+	return 0x101
 }
 
 // write muxes pkt on s at the given 90 kHz output timestamps. It takes the
@@ -183,7 +217,12 @@ func (o *output) write(s *outStream, pkt *astiav.Packet, pts, dts, dur int64) er
 // finish writes the trailer and closes the file.
 func (o *output) finish() error {
 	err := o.fc.WriteTrailer()
-	if err != nil {
+	switch {
+	case err != nil && o.moovSize > 0:
+		// Too little room is EINVAL; any other failure fails the
+		// faststart retry too.
+		err = fmt.Errorf("av: write trailer %s: %w (%w)", o.out, errMoovRoom, err)
+	case err != nil:
 		err = fmt.Errorf("av: write trailer %s: %w", o.out, err)
 	}
 	if o.io != nil {
