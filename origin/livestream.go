@@ -19,10 +19,10 @@ type liveStream struct {
 	up  *pull // the pull feeding the stream; nil for a local publication
 
 	mu      sync.Mutex
-	meta    *media.Frame
-	avcHdr  *media.Frame
-	aacHdr  *media.Frame
-	gop     []media.Frame // from the last keyframe on; nil when not cacheable
+	meta    *taggedFrame
+	avcHdr  *taggedFrame
+	aacHdr  *taggedFrame
+	gop     []taggedFrame // from the last keyframe on; nil when not cacheable
 	players map[*player]struct{}
 	closed  bool
 	// hasVideo: a run of the stream had video (the FLV header's flag);
@@ -51,10 +51,12 @@ func newLiveStream(p *Players, key string, up *pull) (*liveStream, *feed) {
 	return ls, fd
 }
 
-// taggedFrame is a frame on its way to a player, with the run it is from.
+// taggedFrame is a frame on its way to a player, with the run it is from
+// and its encodings, shared by the players (play_out.go).
 type taggedFrame struct {
 	media.Frame
 	gen uint64
+	enc *frameEnc
 }
 
 type player struct {
@@ -108,8 +110,8 @@ func (ls *liveStream) write(fd *feed, f media.Frame) {
 	if ls.cur != fd {
 		return // a run that was taken over
 	}
-	ls.cache(f)
-	tf := taggedFrame{Frame: f, gen: ls.gen}
+	tf := taggedFrame{Frame: f, gen: ls.gen, enc: newFrameEnc(f)}
+	ls.cache(tf)
 	dropped := false
 	for pl := range ls.players {
 		select {
@@ -128,10 +130,11 @@ func (ls *liveStream) write(fd *feed, f media.Frame) {
 }
 
 // cache keeps what a new player starts with; under ls.mu.
-func (ls *liveStream) cache(f media.Frame) {
+func (ls *liveStream) cache(tf taggedFrame) {
+	f := tf.Frame
 	switch {
 	case f.Type == media.FrameData:
-		ls.meta = &f
+		ls.meta = &tf
 	case isSeqHeader(f):
 		hdr := &ls.aacHdr
 		if f.Type == media.FrameVideo {
@@ -144,17 +147,17 @@ func (ls *liveStream) cache(f media.Frame) {
 			// old one, so new players wait for the next start point.
 			ls.gop = nil
 		}
-		*hdr = &f
+		*hdr = &tf
 	case !ls.genVideo && f.Type == media.FrameAudio:
 		// Audio only: every frame is a start point; keep the last one.
-		ls.gop = append(ls.gop[:0:0], f)
+		ls.gop = append(ls.gop[:0:0], tf)
 	case isKeyframe(f):
-		ls.gop = append(ls.gop[:0:0], f)
+		ls.gop = append(ls.gop[:0:0], tf)
 	case ls.gop != nil:
 		if len(ls.gop) >= ls.p.cfg.MaxGOPFrames {
 			ls.gop = nil
 		} else {
-			ls.gop = append(ls.gop, f)
+			ls.gop = append(ls.gop, tf)
 		}
 	}
 }
@@ -165,15 +168,15 @@ func (ls *liveStream) resetCache() {
 }
 
 // join adds a player and returns what it must get first: metadata,
-// sequence headers and the GOP cache, and the run they are from. A stream
-// whose players wait for a publisher takes no new one: it is not live.
-func (ls *liveStream) join(pl *player) (start []media.Frame, gen uint64, hasVideo, ok bool) {
+// sequence headers and the GOP cache, of the current run. A stream whose
+// players wait for a publisher takes no new one: it is not live.
+func (ls *liveStream) join(pl *player) (start []taggedFrame, hasVideo, ok bool) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	if ls.closed || ls.cur == nil {
-		return nil, 0, false, false
+		return nil, false, false
 	}
-	for _, f := range []*media.Frame{ls.meta, ls.avcHdr, ls.aacHdr} {
+	for _, f := range []*taggedFrame{ls.meta, ls.avcHdr, ls.aacHdr} {
 		if f != nil {
 			start = append(start, *f)
 		}
@@ -181,7 +184,7 @@ func (ls *liveStream) join(pl *player) (start []media.Frame, gen uint64, hasVide
 	start = append(start, ls.gop...)
 	ls.players[pl] = struct{}{}
 	ls.playersChanged()
-	return start, ls.gen, ls.hasVideo, true
+	return start, ls.hasVideo, true
 }
 
 func (ls *liveStream) leave(pl *player) {

@@ -187,19 +187,10 @@ func (p *Players) ServeFLV(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	defer out.Close()
-	if _, err := out.Write([]byte{'F', 'L', 'V', 1, flags, 0, 0, 0, 9, 0, 0, 0, 0}); err != nil {
-		return true
-	}
-	var buf []byte
-	send := func(f media.Frame) error {
-		buf = appendTag(buf[:0], f)
-		// A player that cannot take a tag for long is as good as gone.
-		out.SetWriteDeadline(time.Now().Add(10 * time.Second))
-		n, err := out.Write(buf)
-		ls.sent(n)
-		return err
-	}
-	sub.pump(done, send)
+	fo := &flvOut{conn: out, ls: ls}
+	// The file header goes out with the first tags.
+	fo.batch.shared([]byte{'F', 'L', 'V', 1, flags, 0, 0, 0, 9, 0, 0, 0, 0})
+	sub.pump(done, fo)
 	return true
 }
 
@@ -210,8 +201,7 @@ type subscription struct {
 	p     *Players
 	ls    *liveStream
 	pl    *player
-	start []media.Frame // metadata, sequence headers and the GOP cache
-	gen   uint64        // the run start is from
+	start []taggedFrame // metadata, sequence headers and the GOP cache
 	// hasVideo: the stream had video when the player joined.
 	hasVideo bool
 	proto    string
@@ -242,12 +232,12 @@ func (p *Players) subscribe(ctx context.Context, st catalog.Stream, q url.Values
 		return nil, fmt.Errorf("%s: %w", st, errNotLive)
 	}
 	pl := &player{ch: make(chan taggedFrame, p.cfg.Queue), gone: make(chan struct{})}
-	start, gen, hasVideo, ok := ls.join(pl)
+	start, hasVideo, ok := ls.join(pl)
 	if !ok {
 		return nil, fmt.Errorf("%s: %w", st, errNotLive)
 	}
 	p.players.WithLabelValues(proto).Inc()
-	return &subscription{p: p, ls: ls, pl: pl, start: start, gen: gen, hasVideo: hasVideo, proto: proto}, nil
+	return &subscription{p: p, ls: ls, pl: pl, start: start, hasVideo: hasVideo, proto: proto}, nil
 }
 
 var (
@@ -256,16 +246,34 @@ var (
 )
 
 // pump sends the player its start frames, then the live frames, each
-// through the player's splicer, until quit is closed, send fails, or the
-// stream ends or drops the player (then what is queued goes out first).
-// The splicer holds back what precedes a start point, so a player that
-// joins when the GOP cache is empty (a GOP too long to cache) starts at
-// the next keyframe rather than on pictures it cannot decode.
-func (s *subscription) pump(quit <-chan struct{}, send func(media.Frame) error) error {
-	for _, f := range s.start {
-		if err := s.splice.next(taggedFrame{Frame: f, gen: s.gen}, send); err != nil {
+// through the player's splicer, until quit is closed, a write fails, or
+// the stream ends or drops the player (then what is queued goes out
+// first). What is queued when the player's goroutine gets to run goes out
+// in one write (up to maxBatch frames). The splicer holds back what
+// precedes a start point, so a player that joins when the GOP cache is
+// empty (a GOP too long to cache) starts at the next keyframe rather than
+// on pictures it cannot decode.
+func (s *subscription) pump(quit <-chan struct{}, out playOut) error {
+	add := func(f media.Frame, enc *frameEnc) error {
+		out.add(f, enc)
+		return nil
+	}
+	// next adds tf, and writes if the batch is full.
+	next := func(tf taggedFrame) error {
+		s.splice.next(tf, add) // add does not fail
+		if out.full() {
+			return out.flush()
+		}
+		return nil
+	}
+	for _, tf := range s.start {
+		if err := next(tf); err != nil {
 			return err
 		}
+	}
+	s.start = nil
+	if err := out.flush(); err != nil {
+		return err
 	}
 	for {
 		select {
@@ -275,15 +283,32 @@ func (s *subscription) pump(quit <-chan struct{}, send func(media.Frame) error) 
 			for {
 				select {
 				case tf := <-s.pl.ch:
-					if err := s.splice.next(tf, send); err != nil {
+					if err := next(tf); err != nil {
 						return err
 					}
 				default:
+					if err := out.flush(); err != nil {
+						return err
+					}
 					return errPlayerStreamEnd
 				}
 			}
 		case tf := <-s.pl.ch:
-			if err := s.splice.next(tf, send); err != nil {
+			if err := next(tf); err != nil {
+				return err
+			}
+		more:
+			for {
+				select {
+				case tf := <-s.pl.ch:
+					if err := next(tf); err != nil {
+						return err
+					}
+				default:
+					break more
+				}
+			}
+			if err := out.flush(); err != nil {
 				return err
 			}
 		}
