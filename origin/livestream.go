@@ -31,8 +31,10 @@ type liveStream struct {
 	cur                *feed  // the run writing the stream; nil while its players wait
 	gen                uint64 // counts runs: frames carry it, so a player sees where a run starts
 	wait               waitState
-	bytesOut           atomic.Uint64
-	bitsOut            ratemeter.Meter
+	// held is what the run wrote that waits to go to the players (write).
+	held     []taggedFrame
+	bytesOut atomic.Uint64
+	bitsOut  ratemeter.Meter
 }
 
 // feed is one run writing a liveStream: the SinkStream the origin (or a
@@ -103,7 +105,13 @@ func isSeqHeader(f media.Frame) bool {
 	return false
 }
 
-// write caches f for new players and queues it for every player.
+// maxHeld bounds the frames a stream holds back (PlayersConfig.MergeWrite).
+const maxHeld = 64
+
+// write caches f for new players and queues it for every player. Frames
+// are held back until MergeWrite of media time has come, then go out
+// together: a player wakes, and writes, once per group rather than once
+// per frame, which is most of what a player costs.
 func (ls *liveStream) write(fd *feed, f media.Frame) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
@@ -111,6 +119,24 @@ func (ls *liveStream) write(fd *feed, f media.Frame) {
 		return // a run that was taken over
 	}
 	tf := taggedFrame{Frame: f, gen: ls.gen, enc: newFrameEnc(f)}
+	ls.held = append(ls.held, tf)
+	if span := int64(int32(f.Timestamp - ls.held[0].Timestamp)); span < ls.p.mergeMS && span >= 0 && len(ls.held) < maxHeld {
+		return
+	}
+	ls.release()
+}
+
+// release sends the held frames on; under ls.mu.
+func (ls *liveStream) release() {
+	for _, tf := range ls.held {
+		ls.deliver(tf)
+	}
+	clear(ls.held)
+	ls.held = ls.held[:0]
+}
+
+// deliver caches tf and queues it for every player; under ls.mu.
+func (ls *liveStream) deliver(tf taggedFrame) {
 	ls.cache(tf)
 	dropped := false
 	for pl := range ls.players {

@@ -13,9 +13,12 @@ import (
 // FLV tag, and the RTMP chunks (the same chunk size, chunk stream, message
 // stream id and timestamp for everyone in the common case). A player whose
 // splicer moved a frame's timestamp (it stayed across a takeover or a
-// publisher's return) or that has another message stream id encodes that
-// frame itself. What is queued for a player goes out in one writev, with
-// one write deadline, and is counted once.
+// publisher's return) or that has another message stream id shares an
+// encoding of the frame with the players that send it the same way, or
+// past maxAlts of them encodes it itself. What is queued for a player goes
+// out in one writev, with one write deadline, and is counted once a
+// second. And frames go to the players in groups (PlayersConfig.MergeWrite,
+// livestream.go), so a player wakes and writes once per group.
 
 // frameEnc is the shared encodings of one live frame. Players make them
 // on first use (most streams have players of one protocol only).
@@ -28,30 +31,75 @@ type frameEnc struct {
 	rtmpOnce sync.Once
 	rtmpSID  uint32 // the message stream id rtmp is for
 	rtmp     []byte // nil for a frame RTMP players are not sent
+
+	// alts are encodings at other timestamps: the splicer holds a frame
+	// a little behind its predecessor at the last one's time, and moves
+	// every frame on after a new run, the same way for all the players
+	// that had the same last tag (all of them, mostly).
+	mu   sync.Mutex
+	alts []altEnc
+}
+
+// altEnc is an encoding of a frame at another timestamp.
+type altEnc struct {
+	rtmp    bool
+	ts, sid uint32
+	b       []byte
+}
+
+// maxAlts bounds a frame's encodings at other timestamps; players past
+// them encode the frame themselves.
+const maxAlts = 4
+
+// alt is the encoding of f (at its timestamp) that make makes, shared.
+func (e *frameEnc) alt(rtmp bool, f media.Frame, sid uint32, encode func() []byte) ([]byte, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, a := range e.alts {
+		if a.rtmp == rtmp && a.ts == f.Timestamp && a.sid == sid {
+			return a.b, true
+		}
+	}
+	if len(e.alts) >= maxAlts {
+		return nil, false
+	}
+	b := encode()
+	e.alts = append(e.alts, altEnc{rtmp: rtmp, ts: f.Timestamp, sid: sid, b: b})
+	return b, true
 }
 
 func newFrameEnc(f media.Frame) *frameEnc { return &frameEnc{ts: f.Timestamp} }
 
 // flvTag is f's FLV tag, shared when enc fits f.
 func (e *frameEnc) flvTag(f media.Frame) ([]byte, bool) {
-	if e == nil || e.ts != f.Timestamp {
+	if e == nil {
 		return nil, false
 	}
-	e.flvOnce.Do(func() { e.flv = appendTag(make([]byte, 0, flvTagSize(f)), f) })
+	enc := func() []byte { return appendTag(make([]byte, 0, flvTagSize(f)), f) }
+	if e.ts != f.Timestamp {
+		return e.alt(false, f, 0, enc)
+	}
+	e.flvOnce.Do(func() { e.flv = enc() })
 	return e.flv, true
 }
 
 // rtmpChunks is f's RTMP message in chunks, shared when enc fits f and
 // the player's message stream id; ok false: the player encodes it itself.
 func (e *frameEnc) rtmpChunks(f media.Frame, sid uint32) (b []byte, ok bool) {
-	if e == nil || e.ts != f.Timestamp {
+	if e == nil {
 		return nil, false
+	}
+	if e.ts != f.Timestamp {
+		return e.alt(true, f, sid, func() []byte { return appendRTMPFrame(nil, f, sid) })
 	}
 	e.rtmpOnce.Do(func() {
 		e.rtmpSID = sid
 		e.rtmp = appendRTMPFrame(nil, f, sid)
 	})
-	return e.rtmp, e.rtmpSID == sid
+	if e.rtmpSID != sid {
+		return e.alt(true, f, sid, func() []byte { return appendRTMPFrame(nil, f, sid) })
+	}
+	return e.rtmp, true
 }
 
 func flvTagSize(f media.Frame) int { return 11 + len(f.Payload) + 4 }
@@ -165,10 +213,34 @@ type playOut interface {
 // write still has most of the timeout.
 func deadlineEvery(timeout time.Duration) time.Duration { return timeout / 16 }
 
+// sentCount gathers what one player was sent for the stream's counters,
+// which all its players share: a player adds to them once a second rather
+// than at every write.
+type sentCount struct {
+	ls  *liveStream
+	n   int
+	sec int64 // unix second of the last flush
+}
+
+func (c *sentCount) add(n int, now time.Time) {
+	c.n += n
+	if s := now.Unix(); s != c.sec {
+		c.sec = s
+		c.flush(now)
+	}
+}
+
+func (c *sentCount) flush(now time.Time) {
+	if c.n > 0 {
+		c.ls.sent(c.n, now)
+		c.n = 0
+	}
+}
+
 // flvOut writes FLV tags to an HTTP-FLV player's connection.
 type flvOut struct {
 	conn     flvConn
-	ls       *liveStream
+	count    *sentCount
 	batch    playBatch
 	deadline time.Time // when the write deadline was last moved
 }
@@ -189,7 +261,8 @@ func (o *flvOut) flush() error {
 		return nil
 	}
 	// A player that cannot take a tag for long is as good as gone.
-	if now := time.Now(); now.Sub(o.deadline) > deadlineEvery(playWriteTimeout) {
+	now := time.Now()
+	if now.Sub(o.deadline) > deadlineEvery(playWriteTimeout) {
 		o.deadline = now
 		if err := o.conn.SetWriteDeadline(now.Add(playWriteTimeout)); err != nil {
 			return err
@@ -197,6 +270,6 @@ func (o *flvOut) flush() error {
 	}
 	n, err := o.batch.buffers().WriteTo(o.conn)
 	o.batch.reset()
-	o.ls.sent(int(n))
+	o.count.add(int(n), now)
 	return err
 }

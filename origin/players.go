@@ -58,7 +58,19 @@ type PlayersConfig struct {
 	// takeover (a publisher replacing a live one) keeps the players
 	// whatever the grace.
 	ReconnectGrace time.Duration
+
+	// MergeWrite is how much of a stream, in media time, goes to its
+	// players at once: frames wait until that much has come, so that a
+	// player wakes and writes once per MergeWrite rather than once per
+	// frame (as SRS's merged write). It adds up to that much latency
+	// (default DefaultMergeWrite; negative: none, each frame goes out as
+	// it comes).
+	MergeWrite time.Duration
 }
+
+// DefaultMergeWrite is DefaultPlayersConfig's MergeWrite: a few frames,
+// next to nothing for a player that buffers a second or more.
+const DefaultMergeWrite = 100 * time.Millisecond
 
 // Players is a Sink that fans each live stream out to HTTP-FLV players. It
 // keeps the sequence headers, the metadata and the frames since the last
@@ -70,8 +82,9 @@ type PlayersConfig struct {
 // Players stay connected across a takeover and a publisher's return within
 // ReconnectGrace: the next run goes on on their connections (playerswait.go).
 type Players struct {
-	cfg PlayersConfig
-	log *slog.Logger
+	cfg     PlayersConfig
+	log     *slog.Logger
+	mergeMS int64 // cfg.MergeWrite in ms
 
 	mu      sync.Mutex
 	streams map[string]*liveStream
@@ -104,6 +117,7 @@ func DefaultPlayersConfig() PlayersConfig {
 		PullLinger:     DefaultPullLinger,
 		PullTimeout:    DefaultPullTimeout,
 		ReconnectGrace: DefaultReconnectGrace,
+		MergeWrite:     DefaultMergeWrite,
 	}
 }
 
@@ -117,6 +131,10 @@ func NewPlayers(cfg PlayersConfig, log *slog.Logger, reg prometheus.Registerer) 
 		cfg.MaxGOPFrames = d.MaxGOPFrames
 	}
 	cfg.ReconnectGrace = max(cfg.ReconnectGrace, 0)
+	if cfg.MergeWrite == 0 {
+		cfg.MergeWrite = d.MergeWrite
+	}
+	cfg.MergeWrite = max(cfg.MergeWrite, 0)
 	if log == nil {
 		log = slog.Default()
 	}
@@ -124,6 +142,7 @@ func NewPlayers(cfg PlayersConfig, log *slog.Logger, reg prometheus.Registerer) 
 	p := &Players{
 		cfg:     cfg,
 		log:     log.With("component", "players"),
+		mergeMS: cfg.MergeWrite.Milliseconds(),
 		streams: map[string]*liveStream{},
 		players: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "rewind_origin_players", Help: "Live players connected, by protocol (http-flv, rtmp).",
@@ -175,7 +194,6 @@ func (p *Players) ServeFLV(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	defer sub.leave()
-	ls := sub.ls
 
 	flags := byte(0x04) // audio
 	if sub.hasVideo {
@@ -187,7 +205,7 @@ func (p *Players) ServeFLV(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	defer out.Close()
-	fo := &flvOut{conn: out, ls: ls}
+	fo := &flvOut{conn: out, count: &sub.count}
 	// The file header goes out with the first tags.
 	fo.batch.shared([]byte{'F', 'L', 'V', 1, flags, 0, 0, 0, 9, 0, 0, 0, 0})
 	sub.pump(done, fo)
@@ -206,6 +224,7 @@ type subscription struct {
 	hasVideo bool
 	proto    string
 	splice   splicer // the player's own timeline across runs
+	count    sentCount
 }
 
 // subscribe checks the play auth and adds a player to a live stream. A
@@ -237,7 +256,7 @@ func (p *Players) subscribe(ctx context.Context, st catalog.Stream, q url.Values
 		return nil, fmt.Errorf("%s: %w", st, errNotLive)
 	}
 	p.players.WithLabelValues(proto).Inc()
-	return &subscription{p: p, ls: ls, pl: pl, start: start, hasVideo: hasVideo, proto: proto}, nil
+	return &subscription{p: p, ls: ls, pl: pl, start: start, hasVideo: hasVideo, proto: proto, count: sentCount{ls: ls}}, nil
 }
 
 var (
@@ -254,6 +273,7 @@ var (
 // empty (a GOP too long to cache) starts at the next keyframe rather than
 // on pictures it cannot decode.
 func (s *subscription) pump(quit <-chan struct{}, out playOut) error {
+	defer func() { s.count.flush(time.Now()) }()
 	add := func(f media.Frame, enc *frameEnc) error {
 		out.add(f, enc)
 		return nil
@@ -321,10 +341,10 @@ func (s *subscription) leave() {
 }
 
 // sent counts n bytes sent to a player of the stream.
-func (ls *liveStream) sent(n int) {
+func (ls *liveStream) sent(n int, now time.Time) {
 	ls.p.bytesOut.Add(float64(n))
 	ls.bytesOut.Add(uint64(n))
-	ls.bitsOut.Add(time.Now(), 8*uint64(n))
+	ls.bitsOut.Add(now, 8*uint64(n))
 }
 
 // playerSendBuffer bounds what the kernel holds for one player, so that a

@@ -72,6 +72,9 @@ func (h *connHandler) OnPlay(sc *rtmp.StreamContext, _ uint32, cmd *message.NetS
 	// It needs no more than the setup limits either.
 	h.c.noReadTimeout()
 	h.c.setupFinished(h.s.setupLimits())
+	if tc, ok := h.c.Conn.(*net.TCPConn); ok {
+		tc.SetWriteBuffer(playerSendBuffer) // as for HTTP-FLV (players.go)
+	}
 	p := &rtmpPlayer{sub: sub, conn: h.conn, wire: h.wire, streamID: sc.StreamID, quit: make(chan struct{})}
 	// go-rtmp answers Play.Start after we return, which may be after the
 	// first media; players drop media before Play.Start, so send it first.
@@ -199,13 +202,14 @@ func (p *rtmpPlayer) flushNow() error {
 		return err
 	}
 	var n int64
+	now := time.Now()
 	err := p.wire.WriteLocked(func() error {
 		var err error
-		n, err = p.wire.tc.writeBuffers(p.batch.buffers(), &p.deadline)
+		n, err = p.wire.tc.writeBuffers(p.batch.buffers(), now, &p.deadline)
 		return err
 	})
 	p.batch.reset()
-	p.sub.ls.sent(int(n))
+	p.sub.count.add(int(n), now)
 	return err
 }
 
@@ -220,8 +224,8 @@ func (p *rtmpPlayer) run() error {
 // which Write runs under too. The deadline is playWriteTimeout, moved on
 // once in a while (moved: when this player last did); Write moves its own
 // on at its next call.
-func (c *trackedConn) writeBuffers(bufs *net.Buffers, moved *time.Time) (int64, error) {
-	if now := time.Now(); now.Sub(*moved) > deadlineEvery(playWriteTimeout) {
+func (c *trackedConn) writeBuffers(bufs *net.Buffers, now time.Time, moved *time.Time) (int64, error) {
+	if now.Sub(*moved) > deadlineEvery(playWriteTimeout) {
 		*moved = now
 		c.lastWrite = time.Time{}
 		if err := c.Conn.SetWriteDeadline(now.Add(playWriteTimeout)); err != nil {
