@@ -111,7 +111,9 @@ const maxHeld = 64
 // write caches f for new players and queues it for every player. Frames
 // are held back until MergeWrite of media time has come, then go out
 // together: a player wakes, and writes, once per group rather than once
-// per frame, which is most of what a player costs.
+// per frame, which is most of what a player costs. Metadata and sequence
+// headers go at once, with what is held: a player joining just then gets
+// them from the cache, and the right FLV header flags.
 func (ls *liveStream) write(fd *feed, f media.Frame) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
@@ -120,7 +122,8 @@ func (ls *liveStream) write(fd *feed, f media.Frame) {
 	}
 	tf := taggedFrame{Frame: f, gen: ls.gen, enc: newFrameEnc(f)}
 	ls.held = append(ls.held, tf)
-	if span := int64(int32(f.Timestamp - ls.held[0].Timestamp)); span < ls.p.mergeMS && span >= 0 && len(ls.held) < maxHeld {
+	if span := int64(int32(f.Timestamp - ls.held[0].Timestamp)); span < ls.p.mergeMS && span >= 0 &&
+		len(ls.held) < maxHeld && startKind(f) < 0 {
 		return
 	}
 	ls.release()

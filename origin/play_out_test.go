@@ -7,6 +7,7 @@ import (
 	"net"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -300,5 +301,75 @@ func TestSlowRTMPPlayerDropped(t *testing.T) {
 	in := ts.metric(t, "rewind_origin_frames_in_total")
 	if got := r.frames[media.FrameVideo] + r.frames[media.FrameAudio] + r.frames[media.FrameData]; float64(got) != in || got == 0 {
 		t.Errorf("the recorder sink got %d frames of %v received", got, in)
+	}
+}
+
+// Frames go to the players once MergeWrite of media has come, in their
+// order; metadata and sequence headers at once, so a player joining at
+// the start of a run gets them.
+func TestMergeWrite(t *testing.T) {
+	for _, merge := range []time.Duration{100 * time.Millisecond, -1} {
+		players := NewPlayers(PlayersConfig{MergeWrite: merge}, testLogger(t), nil)
+		ss, err := players.Open(media.StreamInfo{App: "live", Name: "cam", Run: "run", Node: "test", StartedAt: time.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls := players.lookup("live/cam")
+		pl := &player{ch: make(chan taggedFrame, 64), gone: make(chan struct{})}
+		if _, _, ok := ls.join(pl); !ok {
+			t.Fatal("join refused")
+		}
+		got := func() (ts []uint32) {
+			for {
+				select {
+				case tf := <-pl.ch:
+					ts = append(ts, tf.Timestamp)
+				default:
+					return ts
+				}
+			}
+		}
+		ss.WriteFrame(media.Frame{Type: media.FrameData, Payload: synthMeta})
+		ss.WriteFrame(media.Frame{Type: media.FrameVideo, Payload: synthAVCHdr})
+		ss.WriteFrame(media.Frame{Type: media.FrameAudio, Payload: synthAACHdr})
+		if n := len(got()); n != 3 {
+			t.Errorf("merge %v: %d of the 3 start frames went out", merge, n)
+		}
+		if _, hasVideo, _ := ls.join(&player{ch: make(chan taggedFrame, 64), gone: make(chan struct{})}); !hasVideo {
+			t.Errorf("merge %v: a player joining after the AVC header is told there is no video", merge)
+		}
+		var out []uint32
+		for i := range 5 {
+			v := synthInter
+			if i == 0 {
+				v = synthKey
+			}
+			ss.WriteFrame(media.Frame{Type: media.FrameVideo, Timestamp: uint32(i * 20), Payload: v})
+			ss.WriteFrame(media.Frame{Type: media.FrameAudio, Timestamp: uint32(i*20 + 10), Payload: synthAACData})
+			out = append(out, got()...)
+		}
+		if merge > 0 && len(out) != 0 {
+			t.Errorf("merge %v: %v went out before 100 ms of media had come", merge, out)
+		}
+		if merge < 0 && len(out) != 10 {
+			t.Errorf("merge %v: %d of 10 frames went out at once", merge, len(out))
+		}
+		ss.WriteFrame(media.Frame{Type: media.FrameVideo, Timestamp: 100, Payload: synthInter})
+		out = append(out, got()...)
+		want := []uint32{0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100}
+		if !slices.Equal(out, want) {
+			t.Errorf("merge %v: frames went out at %v, want %v", merge, out, want)
+		}
+		// What is held when the run ends goes out before the players end.
+		ss.WriteFrame(media.Frame{Type: media.FrameAudio, Timestamp: 110, Payload: synthAACData})
+		ss.Close()
+		if out := got(); len(out) != 1 || out[0] != 110 {
+			t.Errorf("merge %v: at the end %v went out, want [110]", merge, out)
+		}
+		select {
+		case <-pl.gone:
+		default:
+			t.Errorf("merge %v: the player did not end with the run", merge)
+		}
 	}
 }
