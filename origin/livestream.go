@@ -19,10 +19,10 @@ type liveStream struct {
 	up  *pull // the pull feeding the stream; nil for a local publication
 
 	mu      sync.Mutex
-	meta    *media.Frame
-	avcHdr  *media.Frame
-	aacHdr  *media.Frame
-	gop     []media.Frame // from the last keyframe on; nil when not cacheable
+	meta    *taggedFrame
+	avcHdr  *taggedFrame
+	aacHdr  *taggedFrame
+	gop     []taggedFrame // from the last keyframe on; nil when not cacheable
 	players map[*player]struct{}
 	closed  bool
 	// hasVideo: a run of the stream had video (the FLV header's flag);
@@ -31,8 +31,10 @@ type liveStream struct {
 	cur                *feed  // the run writing the stream; nil while its players wait
 	gen                uint64 // counts runs: frames carry it, so a player sees where a run starts
 	wait               waitState
-	bytesOut           atomic.Uint64
-	bitsOut            ratemeter.Meter
+	// held is what the run wrote that waits to go to the players (write).
+	held     []taggedFrame
+	bytesOut atomic.Uint64
+	bitsOut  ratemeter.Meter
 }
 
 // feed is one run writing a liveStream: the SinkStream the origin (or a
@@ -51,10 +53,12 @@ func newLiveStream(p *Players, key string, up *pull) (*liveStream, *feed) {
 	return ls, fd
 }
 
-// taggedFrame is a frame on its way to a player, with the run it is from.
+// taggedFrame is a frame on its way to a player, with the run it is from
+// and its encodings, shared by the players (play_out.go).
 type taggedFrame struct {
 	media.Frame
 	gen uint64
+	enc *frameEnc
 }
 
 type player struct {
@@ -101,15 +105,42 @@ func isSeqHeader(f media.Frame) bool {
 	return false
 }
 
-// write caches f for new players and queues it for every player.
+// maxHeld bounds the frames a stream holds back (PlayersConfig.MergeWrite).
+const maxHeld = 64
+
+// write caches f for new players and queues it for every player. Frames
+// are held back until MergeWrite of media time has come, then go out
+// together: a player wakes, and writes, once per group rather than once
+// per frame, which is most of what a player costs. Metadata and sequence
+// headers go at once, with what is held: a player joining just then gets
+// them from the cache, and the right FLV header flags.
 func (ls *liveStream) write(fd *feed, f media.Frame) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	if ls.cur != fd {
 		return // a run that was taken over
 	}
-	ls.cache(f)
-	tf := taggedFrame{Frame: f, gen: ls.gen}
+	tf := taggedFrame{Frame: f, gen: ls.gen, enc: newFrameEnc(f)}
+	ls.held = append(ls.held, tf)
+	if span := int64(int32(f.Timestamp - ls.held[0].Timestamp)); span < ls.p.mergeMS && span >= 0 &&
+		len(ls.held) < maxHeld && startKind(f) < 0 {
+		return
+	}
+	ls.release()
+}
+
+// release sends the held frames on; under ls.mu.
+func (ls *liveStream) release() {
+	for _, tf := range ls.held {
+		ls.deliver(tf)
+	}
+	clear(ls.held)
+	ls.held = ls.held[:0]
+}
+
+// deliver caches tf and queues it for every player; under ls.mu.
+func (ls *liveStream) deliver(tf taggedFrame) {
+	ls.cache(tf)
 	dropped := false
 	for pl := range ls.players {
 		select {
@@ -128,10 +159,11 @@ func (ls *liveStream) write(fd *feed, f media.Frame) {
 }
 
 // cache keeps what a new player starts with; under ls.mu.
-func (ls *liveStream) cache(f media.Frame) {
+func (ls *liveStream) cache(tf taggedFrame) {
+	f := tf.Frame
 	switch {
 	case f.Type == media.FrameData:
-		ls.meta = &f
+		ls.meta = &tf
 	case isSeqHeader(f):
 		hdr := &ls.aacHdr
 		if f.Type == media.FrameVideo {
@@ -144,17 +176,17 @@ func (ls *liveStream) cache(f media.Frame) {
 			// old one, so new players wait for the next start point.
 			ls.gop = nil
 		}
-		*hdr = &f
+		*hdr = &tf
 	case !ls.genVideo && f.Type == media.FrameAudio:
 		// Audio only: every frame is a start point; keep the last one.
-		ls.gop = append(ls.gop[:0:0], f)
+		ls.gop = append(ls.gop[:0:0], tf)
 	case isKeyframe(f):
-		ls.gop = append(ls.gop[:0:0], f)
+		ls.gop = append(ls.gop[:0:0], tf)
 	case ls.gop != nil:
 		if len(ls.gop) >= ls.p.cfg.MaxGOPFrames {
 			ls.gop = nil
 		} else {
-			ls.gop = append(ls.gop, f)
+			ls.gop = append(ls.gop, tf)
 		}
 	}
 }
@@ -165,15 +197,15 @@ func (ls *liveStream) resetCache() {
 }
 
 // join adds a player and returns what it must get first: metadata,
-// sequence headers and the GOP cache, and the run they are from. A stream
-// whose players wait for a publisher takes no new one: it is not live.
-func (ls *liveStream) join(pl *player) (start []media.Frame, gen uint64, hasVideo, ok bool) {
+// sequence headers and the GOP cache, of the current run. A stream whose
+// players wait for a publisher takes no new one: it is not live.
+func (ls *liveStream) join(pl *player) (start []taggedFrame, hasVideo, ok bool) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	if ls.closed || ls.cur == nil {
-		return nil, 0, false, false
+		return nil, false, false
 	}
-	for _, f := range []*media.Frame{ls.meta, ls.avcHdr, ls.aacHdr} {
+	for _, f := range []*taggedFrame{ls.meta, ls.avcHdr, ls.aacHdr} {
 		if f != nil {
 			start = append(start, *f)
 		}
@@ -181,7 +213,7 @@ func (ls *liveStream) join(pl *player) (start []media.Frame, gen uint64, hasVide
 	start = append(start, ls.gop...)
 	ls.players[pl] = struct{}{}
 	ls.playersChanged()
-	return start, ls.gen, ls.hasVideo, true
+	return start, ls.hasVideo, true
 }
 
 func (ls *liveStream) leave(pl *player) {

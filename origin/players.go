@@ -58,7 +58,19 @@ type PlayersConfig struct {
 	// takeover (a publisher replacing a live one) keeps the players
 	// whatever the grace.
 	ReconnectGrace time.Duration
+
+	// MergeWrite is how much of a stream, in media time, goes to its
+	// players at once: frames wait until that much has come, so that a
+	// player wakes and writes once per MergeWrite rather than once per
+	// frame (as SRS's merged write). It adds up to that much latency
+	// (default DefaultMergeWrite; negative: none, each frame goes out as
+	// it comes).
+	MergeWrite time.Duration
 }
+
+// DefaultMergeWrite is DefaultPlayersConfig's MergeWrite: a few frames,
+// next to nothing for a player that buffers a second or more.
+const DefaultMergeWrite = 100 * time.Millisecond
 
 // Players is a Sink that fans each live stream out to HTTP-FLV players. It
 // keeps the sequence headers, the metadata and the frames since the last
@@ -70,8 +82,9 @@ type PlayersConfig struct {
 // Players stay connected across a takeover and a publisher's return within
 // ReconnectGrace: the next run goes on on their connections (playerswait.go).
 type Players struct {
-	cfg PlayersConfig
-	log *slog.Logger
+	cfg     PlayersConfig
+	log     *slog.Logger
+	mergeMS int64 // cfg.MergeWrite in ms
 
 	mu      sync.Mutex
 	streams map[string]*liveStream
@@ -104,6 +117,7 @@ func DefaultPlayersConfig() PlayersConfig {
 		PullLinger:     DefaultPullLinger,
 		PullTimeout:    DefaultPullTimeout,
 		ReconnectGrace: DefaultReconnectGrace,
+		MergeWrite:     DefaultMergeWrite,
 	}
 }
 
@@ -117,6 +131,10 @@ func NewPlayers(cfg PlayersConfig, log *slog.Logger, reg prometheus.Registerer) 
 		cfg.MaxGOPFrames = d.MaxGOPFrames
 	}
 	cfg.ReconnectGrace = max(cfg.ReconnectGrace, 0)
+	if cfg.MergeWrite == 0 {
+		cfg.MergeWrite = d.MergeWrite
+	}
+	cfg.MergeWrite = max(cfg.MergeWrite, 0)
 	if log == nil {
 		log = slog.Default()
 	}
@@ -124,6 +142,7 @@ func NewPlayers(cfg PlayersConfig, log *slog.Logger, reg prometheus.Registerer) 
 	p := &Players{
 		cfg:     cfg,
 		log:     log.With("component", "players"),
+		mergeMS: cfg.MergeWrite.Milliseconds(),
 		streams: map[string]*liveStream{},
 		players: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "rewind_origin_players", Help: "Live players connected, by protocol (http-flv, rtmp).",
@@ -175,7 +194,6 @@ func (p *Players) ServeFLV(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	defer sub.leave()
-	ls := sub.ls
 
 	flags := byte(0x04) // audio
 	if sub.hasVideo {
@@ -187,19 +205,10 @@ func (p *Players) ServeFLV(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	defer out.Close()
-	if _, err := out.Write([]byte{'F', 'L', 'V', 1, flags, 0, 0, 0, 9, 0, 0, 0, 0}); err != nil {
-		return true
-	}
-	var buf []byte
-	send := func(f media.Frame) error {
-		buf = appendTag(buf[:0], f)
-		// A player that cannot take a tag for long is as good as gone.
-		out.SetWriteDeadline(time.Now().Add(10 * time.Second))
-		n, err := out.Write(buf)
-		ls.sent(n)
-		return err
-	}
-	sub.pump(done, send)
+	fo := &flvOut{conn: out, count: &sub.count}
+	// The file header goes out with the first tags.
+	fo.batch.shared([]byte{'F', 'L', 'V', 1, flags, 0, 0, 0, 9, 0, 0, 0, 0})
+	sub.pump(done, fo)
 	return true
 }
 
@@ -210,12 +219,12 @@ type subscription struct {
 	p     *Players
 	ls    *liveStream
 	pl    *player
-	start []media.Frame // metadata, sequence headers and the GOP cache
-	gen   uint64        // the run start is from
+	start []taggedFrame // metadata, sequence headers and the GOP cache
 	// hasVideo: the stream had video when the player joined.
 	hasVideo bool
 	proto    string
 	splice   splicer // the player's own timeline across runs
+	count    sentCount
 }
 
 // subscribe checks the play auth and adds a player to a live stream. A
@@ -242,12 +251,12 @@ func (p *Players) subscribe(ctx context.Context, st catalog.Stream, q url.Values
 		return nil, fmt.Errorf("%s: %w", st, errNotLive)
 	}
 	pl := &player{ch: make(chan taggedFrame, p.cfg.Queue), gone: make(chan struct{})}
-	start, gen, hasVideo, ok := ls.join(pl)
+	start, hasVideo, ok := ls.join(pl)
 	if !ok {
 		return nil, fmt.Errorf("%s: %w", st, errNotLive)
 	}
 	p.players.WithLabelValues(proto).Inc()
-	return &subscription{p: p, ls: ls, pl: pl, start: start, gen: gen, hasVideo: hasVideo, proto: proto}, nil
+	return &subscription{p: p, ls: ls, pl: pl, start: start, hasVideo: hasVideo, proto: proto, count: sentCount{ls: ls}}, nil
 }
 
 var (
@@ -256,16 +265,35 @@ var (
 )
 
 // pump sends the player its start frames, then the live frames, each
-// through the player's splicer, until quit is closed, send fails, or the
-// stream ends or drops the player (then what is queued goes out first).
-// The splicer holds back what precedes a start point, so a player that
-// joins when the GOP cache is empty (a GOP too long to cache) starts at
-// the next keyframe rather than on pictures it cannot decode.
-func (s *subscription) pump(quit <-chan struct{}, send func(media.Frame) error) error {
-	for _, f := range s.start {
-		if err := s.splice.next(taggedFrame{Frame: f, gen: s.gen}, send); err != nil {
+// through the player's splicer, until quit is closed, a write fails, or
+// the stream ends or drops the player (then what is queued goes out
+// first). What is queued when the player's goroutine gets to run goes out
+// in one write (up to maxBatch frames). The splicer holds back what
+// precedes a start point, so a player that joins when the GOP cache is
+// empty (a GOP too long to cache) starts at the next keyframe rather than
+// on pictures it cannot decode.
+func (s *subscription) pump(quit <-chan struct{}, out playOut) error {
+	defer func() { s.count.flush(time.Now()) }()
+	add := func(f media.Frame, enc *frameEnc) error {
+		out.add(f, enc)
+		return nil
+	}
+	// next adds tf, and writes if the batch is full.
+	next := func(tf taggedFrame) error {
+		s.splice.next(tf, add) // add does not fail
+		if out.full() {
+			return out.flush()
+		}
+		return nil
+	}
+	for _, tf := range s.start {
+		if err := next(tf); err != nil {
 			return err
 		}
+	}
+	s.start = nil
+	if err := out.flush(); err != nil {
+		return err
 	}
 	for {
 		select {
@@ -275,15 +303,32 @@ func (s *subscription) pump(quit <-chan struct{}, send func(media.Frame) error) 
 			for {
 				select {
 				case tf := <-s.pl.ch:
-					if err := s.splice.next(tf, send); err != nil {
+					if err := next(tf); err != nil {
 						return err
 					}
 				default:
+					if err := out.flush(); err != nil {
+						return err
+					}
 					return errPlayerStreamEnd
 				}
 			}
 		case tf := <-s.pl.ch:
-			if err := s.splice.next(tf, send); err != nil {
+			if err := next(tf); err != nil {
+				return err
+			}
+		more:
+			for {
+				select {
+				case tf := <-s.pl.ch:
+					if err := next(tf); err != nil {
+						return err
+					}
+				default:
+					break more
+				}
+			}
+			if err := out.flush(); err != nil {
 				return err
 			}
 		}
@@ -296,10 +341,10 @@ func (s *subscription) leave() {
 }
 
 // sent counts n bytes sent to a player of the stream.
-func (ls *liveStream) sent(n int) {
+func (ls *liveStream) sent(n int, now time.Time) {
 	ls.p.bytesOut.Add(float64(n))
 	ls.bytesOut.Add(uint64(n))
-	ls.bitsOut.Add(time.Now(), 8*uint64(n))
+	ls.bitsOut.Add(now, 8*uint64(n))
 }
 
 // playerSendBuffer bounds what the kernel holds for one player, so that a

@@ -56,7 +56,7 @@ type splicer struct {
 	gen     uint64
 	started bool // a start point of gen went out
 	video   bool // gen has video: it starts on a keyframe
-	pending [startKinds]*media.Frame
+	pending [startKinds]*taggedFrame
 
 	sent   bool // anything went out yet
 	last   [startKinds][]byte
@@ -71,30 +71,35 @@ type splicer struct {
 	maxPTS uint32
 }
 
+// spliceSend is where a splicer's tags go: the frame with its timestamp
+// on the player's timeline, and the shared encodings of the frame as it
+// came (which fit only if the timestamp is unchanged).
+type spliceSend func(f media.Frame, enc *frameEnc) error
+
 // next sends what tf means for this player through send: nothing (it
 // waits for a start point), or tags with timestamps on its timeline.
-func (s *splicer) next(tf taggedFrame, send func(media.Frame) error) error {
+func (s *splicer) next(tf taggedFrame, send spliceSend) error {
 	f := tf.Frame
 	if tf.gen != s.gen {
 		s.gen, s.started, s.video = tf.gen, false, false
-		s.pending = [startKinds]*media.Frame{}
+		s.pending = [startKinds]*taggedFrame{}
 	}
 	kind := startKind(f)
 	if s.started {
 		if kind >= 0 {
 			s.last[kind] = f.Payload
 		}
-		return s.emit(f, send)
+		return s.emit(f, tf.enc, send)
 	}
 	switch {
 	case kind >= 0:
 		if kind == startAVC {
 			s.video = true
 		}
-		s.pending[kind] = &f
+		s.pending[kind] = &tf
 		return nil
 	case isKeyframe(f), isExKeyframe(f), f.Type == media.FrameAudio && !s.video:
-		return s.start(f, send)
+		return s.start(f, tf.enc, send)
 	case f.Type == media.FrameVideo:
 		s.video = true // a picture that needs what came before it
 	}
@@ -103,7 +108,7 @@ func (s *splicer) next(tf taggedFrame, send func(media.Frame) error) error {
 
 // start sends the run's first start point, after the start frames that
 // differ from what the player last got, at the next step of its timeline.
-func (s *splicer) start(f media.Frame, send func(media.Frame) error) error {
+func (s *splicer) start(f media.Frame, enc *frameEnc, send spliceSend) error {
 	s.offset = 0
 	if s.sent {
 		step := s.step()
@@ -123,14 +128,14 @@ func (s *splicer) start(f media.Frame, send func(media.Frame) error) error {
 			continue
 		}
 		s.last[kind] = h.Payload
-		hf := *h
+		hf := h.Frame
 		hf.Timestamp = f.Timestamp // it goes out at the start point's time
-		if err := s.emit(hf, send); err != nil {
+		if err := s.emit(hf, h.enc, send); err != nil {
 			return err
 		}
 	}
-	s.pending = [startKinds]*media.Frame{}
-	return s.emit(f, send)
+	s.pending = [startKinds]*taggedFrame{}
+	return s.emit(f, enc, send)
 }
 
 // emit sends f on the player's timeline: gen's offset, never going back.
@@ -139,10 +144,10 @@ func (s *splicer) start(f media.Frame, send func(media.Frame) error) error {
 // for stream metadata, and one at a later time for a data packet:
 // ffmpeg's FLV demuxer then adds a data stream mid-stream, which players
 // may offer as a text track (and on which ffprobe 5.1 crashes).
-func (s *splicer) emit(f media.Frame, send func(media.Frame) error) error {
+func (s *splicer) emit(f media.Frame, enc *frameEnc, send spliceSend) error {
 	if f.Type == media.FrameData {
 		f.Timestamp = 0
-		return send(f)
+		return send(f, enc)
 	}
 	ts := f.Timestamp + s.offset
 	if back := int32(s.lastTS - ts); s.sent && back > 0 {
@@ -153,7 +158,7 @@ func (s *splicer) emit(f media.Frame, send func(media.Frame) error) error {
 		}
 	}
 	f.Timestamp = ts
-	if err := send(f); err != nil {
+	if err := send(f, enc); err != nil {
 		return err
 	}
 	s.sent, s.lastTS = true, ts

@@ -13,7 +13,7 @@ func spliceRun(t *testing.T, s *splicer, gen uint64, frames ...media.Frame) []me
 	t.Helper()
 	var out []media.Frame
 	for _, f := range frames {
-		if err := s.next(taggedFrame{Frame: f, gen: gen}, func(f media.Frame) error {
+		if err := s.next(taggedFrame{Frame: f, gen: gen}, func(f media.Frame, _ *frameEnc) error {
 			out = append(out, f)
 			return nil
 		}); err != nil {
@@ -118,7 +118,7 @@ func TestSplicerWrapAndError(t *testing.T) {
 	checkFrames(t, "after the wrap", out, vid(0x30, synthKey))
 
 	boom := errors.New("boom")
-	err := s.next(taggedFrame{Frame: vid(40, synthInter), gen: 2}, func(media.Frame) error { return boom })
+	err := s.next(taggedFrame{Frame: vid(40, synthInter), gen: 2}, func(media.Frame, *frameEnc) error { return boom })
 	if !errors.Is(err, boom) {
 		t.Errorf("send error: %v", err)
 	}

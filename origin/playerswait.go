@@ -46,6 +46,7 @@ func (ls *liveStream) attach() *feed {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	waited := ls.cur == nil
+	ls.release() // the last of the previous run, if it did not close first
 	ls.cur = fd
 	ls.gen++
 	ls.resetCache()
@@ -69,6 +70,7 @@ func (ls *liveStream) detach(fd *feed) {
 	if ls.cur != fd {
 		return // taken over already
 	}
+	ls.release() // the run's last audio goes out before the players end or wait
 	ls.cur = nil
 	ls.resetCache()
 	grace := p.cfg.ReconnectGrace

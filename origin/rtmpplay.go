@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -71,6 +72,9 @@ func (h *connHandler) OnPlay(sc *rtmp.StreamContext, _ uint32, cmd *message.NetS
 	// It needs no more than the setup limits either.
 	h.c.noReadTimeout()
 	h.c.setupFinished(h.s.setupLimits())
+	if tc, ok := h.c.Conn.(*net.TCPConn); ok {
+		tc.SetWriteBuffer(playerSendBuffer) // as for HTTP-FLV (players.go)
+	}
 	p := &rtmpPlayer{sub: sub, conn: h.conn, wire: h.wire, streamID: sc.StreamID, quit: make(chan struct{})}
 	// go-rtmp answers Play.Start after we return, which may be after the
 	// first media; players drop media before Play.Start, so send it first.
@@ -91,13 +95,24 @@ func (h *connHandler) OnPlay(sc *rtmp.StreamContext, _ uint32, cmd *message.NetS
 	return nil
 }
 
-// rtmpPlayer sends one live stream to one RTMP play connection.
+// rtmpPlayer sends one live stream to one RTMP play connection. Its
+// media bypass go-rtmp (whose writes cost a copy and several syscalls per
+// message): the chunks are shared by the players (play_out.go) and go
+// straight to the socket, on chunk streams go-rtmp never writes on, each
+// message with a full header, so go-rtmp's chunk stream state is not
+// involved.
 type rtmpPlayer struct {
 	sub      *subscription
 	conn     *rtmp.Conn
 	wire     *wireConn // run's writes take its turn; start runs on go-rtmp's goroutine, which has it
 	streamID uint32
 	quit     chan struct{} // closed when the connection closes
+
+	// chunkSize is what go-rtmp announced to the player (OnServe); the
+	// shared chunks are cut at rtmpwire.OutChunkSize.
+	chunkSize int
+	batch     playBatch
+	deadline  time.Time // when the write deadline was last moved
 }
 
 func (p *rtmpPlayer) stop() {
@@ -109,18 +124,26 @@ func (p *rtmpPlayer) stop() {
 }
 
 func (p *rtmpPlayer) write(csid int, ts uint32, msg message.Message) error {
-	select {
-	case <-p.conn.GetChunkStreamer().Done():
-		// go-rtmp's writer has stopped: nothing more would go out.
-		return errors.New("connection writer stopped")
-	default:
+	if err := p.writerUp(); err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), playWriteTimeout)
 	defer cancel()
 	return p.conn.Write(ctx, csid, ts, &rtmp.ChunkMessage{StreamID: p.streamID, Message: msg})
 }
 
+func (p *rtmpPlayer) writerUp() error {
+	select {
+	case <-p.conn.GetChunkStreamer().Done():
+		// go-rtmp's writer has stopped: the connection is going.
+		return errors.New("connection writer stopped")
+	default:
+		return nil
+	}
+}
+
 func (p *rtmpPlayer) start() error {
+	p.chunkSize = int(p.conn.GetChunkStreamer().SelfState().ChunkSize())
 	if err := p.write(rtmpwire.ChunkStreamControl, 0, &message.UserCtrl{Event: &message.UserCtrlEventStreamBegin{StreamID: p.streamID}}); err != nil {
 		return err
 	}
@@ -134,38 +157,80 @@ func (p *rtmpPlayer) start() error {
 	}); err != nil {
 		return err
 	}
-	return p.write(rtmpwire.ChunkStreamStatus, 0, &message.CommandMessage{CommandName: "onStatus", Encoding: message.EncodingTypeAMF0, Body: &body})
+	// Play.Start goes the way the media go, so that it is on the wire
+	// before them (go-rtmp writes later, from its own goroutine).
+	var cmd bytes.Buffer
+	if err := message.NewEncoder(&cmd).Encode(&message.CommandMessage{CommandName: "onStatus", Encoding: message.EncodingTypeAMF0, Body: &body}); err != nil {
+		return fmt.Errorf("encode onStatus: %w", err)
+	}
+	m := rtmpwire.Message{ChunkStreamID: rtmpwire.ChunkStreamStatus, TypeID: rtmpwire.TypeCommandAMF0, StreamID: p.streamID, Payload: cmd.Bytes()}
+	p.batch.private(func(b []byte) []byte { return rtmpwire.AppendMessage(b, m, p.chunkSize) })
+	return p.flushNow()
 }
 
-// send writes one frame as an RTMP message, from the player's goroutine.
-func (p *rtmpPlayer) send(f media.Frame) error {
-	return p.wire.withTurn(func() error { return p.sendNow(f) })
-}
-
-func (p *rtmpPlayer) sendNow(f media.Frame) error {
-	var err error
-	switch f.Type {
-	case media.FrameAudio:
-		err = p.write(rtmpwire.ChunkStreamAudio, f.Timestamp, rtmpwire.AudioMessage(f.Payload))
-	case media.FrameVideo:
-		err = p.write(rtmpwire.ChunkStreamVideo, f.Timestamp, rtmpwire.VideoMessage(f.Payload))
-	case media.FrameData:
-		// The payload is what @setDataFrame carried: the "onMetaData" name
-		// and its object. A player gets it as an onMetaData data message.
-		name, body, ok := media.SplitAMF0String(f.Payload)
-		if !ok {
-			return nil
+// add queues one frame's chunks: the shared ones if they fit the player.
+func (p *rtmpPlayer) add(f media.Frame, enc *frameEnc) {
+	if p.chunkSize == rtmpwire.OutChunkSize {
+		if b, ok := enc.rtmpChunks(f, p.streamID); ok {
+			p.batch.shared(b)
+			return
 		}
-		err = p.write(rtmpwire.ChunkStreamData, f.Timestamp, &message.DataMessage{Name: name, Encoding: message.EncodingTypeAMF0, Body: bytes.NewReader(body)})
 	}
-	if err == nil {
-		p.sub.ls.sent(len(f.Payload))
+	p.batch.private(func(b []byte) []byte {
+		m, ok := rtmpMessage(f, p.streamID)
+		if !ok {
+			return b
+		}
+		return rtmpwire.AppendMessage(b, m, p.chunkSize)
+	})
+}
+
+func (p *rtmpPlayer) full() bool { return p.batch.n >= maxBatch }
+
+// flush writes what is queued, from the player's goroutine.
+func (p *rtmpPlayer) flush() error {
+	if p.batch.empty() {
+		p.batch.reset()
+		return nil
 	}
+	return p.wire.withTurn(p.flushNow)
+}
+
+// flushNow writes what is queued, with the write turn.
+func (p *rtmpPlayer) flushNow() error {
+	if err := p.writerUp(); err != nil {
+		return err
+	}
+	var n int64
+	now := time.Now()
+	err := p.wire.WriteLocked(func() error {
+		var err error
+		n, err = p.wire.tc.writeBuffers(p.batch.buffers(), now, &p.deadline)
+		return err
+	})
+	p.batch.reset()
+	p.sub.count.add(int(n), now)
 	return err
 }
 
 // run sends the start frames, then the live frames, until the stream ends,
 // the player is dropped for falling behind, or the connection closes.
 func (p *rtmpPlayer) run() error {
-	return p.sub.pump(p.quit, p.send)
+	return p.sub.pump(p.quit, p)
+}
+
+// writeBuffers writes bufs to the socket in one writev, bypassing Write;
+// call it under the wire layer's write lock (rtmpwire.Conn.WriteLocked),
+// which Write runs under too. The deadline is playWriteTimeout, moved on
+// once in a while (moved: when this player last did); Write moves its own
+// on at its next call.
+func (c *trackedConn) writeBuffers(bufs *net.Buffers, now time.Time, moved *time.Time) (int64, error) {
+	if now.Sub(*moved) > deadlineEvery(playWriteTimeout) {
+		*moved = now
+		c.lastWrite = time.Time{}
+		if err := c.Conn.SetWriteDeadline(now.Add(playWriteTimeout)); err != nil {
+			return 0, err
+		}
+	}
+	return bufs.WriteTo(c.Conn)
 }

@@ -152,19 +152,28 @@ func runPeer(ctx context.Context, ns string, dur time.Duration, bin, out string)
 		r.print()
 		base[s] = &r
 	}
+	// A failed round (a server that could not serve every player, say) is
+	// a row of the table, and the others still run: it is a result too.
 	res := map[int]map[peerCase]*peerResult{}
+	var failed []error
 	for _, n := range counts {
 		res[n] = map[peerCase]*peerResult{}
 		for _, pc := range peerCases {
 			slog.Info("peer round", "server", pc.server, "client", pc.client, "players", n, "duration", dur)
 			r, err := peerRound(ctx, pc, bin, tags, n, dur)
 			if err != nil {
-				return fmt.Errorf("%s %s N=%d: %w", pc.server, pc.client, n, err)
+				err = fmt.Errorf("%s %s N=%d: %w", pc.server, pc.client, n, err)
+				fmt.Printf("%5d %-10s %-14s failed: %v\n", n, pc.server, pc.client, err)
+				failed = append(failed, err)
+				if ctx.Err() != nil {
+					return errors.Join(failed...)
+				}
+				continue
 			}
 			r.print()
 			res[n][pc] = &r
 		}
 	}
 	printPeerSummary(counts, res, base)
-	return nil
+	return errors.Join(failed...)
 }

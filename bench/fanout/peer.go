@@ -285,7 +285,7 @@ func printPeerSummary(counts []int, res map[int]map[peerCase]*peerResult, base m
 				if r := m[pc]; r != nil {
 					return fmt.Sprintf("%.1f", fig(r))
 				}
-				return "-"
+				return "fail" // every case runs: a missing one failed
 			}
 			ratio := func(c playClient) string {
 				a, b := m[peerCase{serverRewind, c}], m[peerCase{serverNginx, c}]

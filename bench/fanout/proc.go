@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -35,10 +36,11 @@ func startOrigin(ctx context.Context, bin string) (*originProc, error) {
 		return nil, err
 	}
 	// Log level error: a drop is a warning per player, and drops are
-	// counted from /metrics anyway.
+	// counted from /metrics anyway. FANOUT_ORIGIN_LOG_LEVEL overrides it,
+	// to see why a round failed.
 	o.cmd = exec.Command(bin, "origin", "--rtmp-addr", o.rtmpAddr, "--http-addr", o.httpAddr,
 		"--store", "file://"+filepath.Join(dir, "store"), "--spool", filepath.Join(dir, "spool"),
-		"--node", "bench", "--log-level", "error")
+		"--node", "bench", "--log-level", cmp.Or(os.Getenv("FANOUT_ORIGIN_LOG_LEVEL"), "error"))
 	o.cmd.Stderr = os.Stderr
 	// Should the bench itself be killed, the origin must not outlive it.
 	o.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -53,6 +55,12 @@ func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
 func metricsMux(reg prometheus.Gatherer) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if os.Getenv("REWIND_PPROF") == "1" {
+		// Profiling for benchmarks (bench/fanout); off by default, as it
+		// would hand anyone who reaches the metrics port the heap.
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	}
 	return mux
 }
 
