@@ -3,6 +3,8 @@ package vodapi
 import (
 	"encoding/json"
 	"fmt"
+	"math"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -117,6 +119,111 @@ func TestPlayerFollowsReconnect(t *testing.T) {
 	for i, typ := range got.Types {
 		if typ != "EVENT" || got.Endlist[i] {
 			t.Errorf("playlist load %d: type %q, ENDLIST %v; want an EVENT without ENDLIST throughout", i, typ, got.Endlist[i])
+		}
+	}
+}
+
+// The console is self-contained: every script and style the page loads is
+// one of its own embedded files (no CDN), each is served, and the page is
+// sent with a policy that lets no other script run.
+func TestWebConsoleServesOffline(t *testing.T) {
+	a := newAPI(t, Config{})
+	resp, body := get(t, a.ts.URL+"/")
+	if resp.StatusCode != 200 {
+		t.Fatalf("page: %d", resp.StatusCode)
+	}
+	csp := resp.Header.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "script-src 'self'") || !strings.Contains(csp, "style-src 'self'") {
+		t.Errorf("Content-Security-Policy %q: want scripts and styles from the page's own origin only", csp)
+	}
+	refs := regexp.MustCompile(`(?:src|href)="([^"]*)"`).FindAllStringSubmatch(string(body), -1)
+	if len(refs) < 3 {
+		t.Fatalf("the page loads %d files: %v", len(refs), refs)
+	}
+	for _, m := range refs {
+		ref := m[1]
+		if !strings.HasPrefix(ref, "web/") {
+			t.Errorf("the page loads %q: want one of its own files under web/", ref)
+			continue
+		}
+		if r, b := get(t, a.ts.URL+"/"+ref); r.StatusCode != 200 || len(b) == 0 {
+			t.Errorf("%s: %d, %d bytes", ref, r.StatusCode, len(b))
+		}
+	}
+	if r, _ := get(t, a.ts.URL+"/web/app.css"); !strings.HasPrefix(r.Header.Get("Content-Type"), "text/css") {
+		t.Errorf("app.css served as %q", r.Header.Get("Content-Type"))
+	}
+}
+
+// The console in headless Chromium against a replay API alone: no live API
+// here, so none is asked for a token; two recordings are two bars on the
+// timeline; a click on the timeline seeks to the wall-clock time under the
+// pointer; a hover shows that time (and says why there is no sprite: no
+// editor); a drag marks in and out; a clip submit without a job queue
+// shows the API's refusal; the page loads nothing from elsewhere.
+func TestWebConsoleInChromium(t *testing.T) {
+	nm := browsertest.NodeModules(t)
+	a := newAPI(t, Config{})
+	writeRun(t, a.st, time.Now().Add(-2*time.Hour), false)
+	writeRun(t, a.st, time.Now().Add(-time.Hour), false)
+
+	out, err := browsertest.Command(nm, "testdata/browser/console.cjs", a.ts.URL+"/").Output()
+	if err != nil {
+		t.Fatalf("browser: %v\n%s", err, out)
+	}
+	var res struct {
+		Errors     []string `json:"errors"`
+		Console    []string `json:"console"`
+		Requests   []string `json:"requests"`
+		LiveStatus string   `json:"liveStatus"`
+		DialogOpen bool     `json:"dialogOpen"`
+		Bars       int      `json:"bars"`
+		Recordings int      `json:"recordings"`
+		HoverTime  string   `json:"hoverTime"`
+		Target     float64  `json:"target"`
+		ClockAt    float64  `json:"clockAt"`
+		In         string   `json:"in"`
+		Out        string   `json:"out"`
+		Selection  bool     `json:"selection"`
+		SnapStatus string   `json:"snapStatus"`
+		ClipError  string   `json:"clipError"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("browser output %q: %v", out, err)
+	}
+	if len(res.Errors) > 0 || len(res.Console) > 0 {
+		t.Fatalf("errors %v; console %v", res.Errors, res.Console)
+	}
+	t.Logf("live %q; hover %q; click at %d, plays %d; marks %s - %s; clip %q; %d requests",
+		res.LiveStatus, res.HoverTime, int64(res.Target), int64(res.ClockAt), res.In, res.Out, res.ClipError, len(res.Requests))
+	if !strings.Contains(res.LiveStatus, "no live API") || res.DialogOpen {
+		t.Errorf("live section %q, token dialog open %v: want a plain note and no prompt", res.LiveStatus, res.DialogOpen)
+	}
+	if res.Bars != 2 || res.Recordings != 2 {
+		t.Errorf("%d bars on the timeline, %d recordings listed; want 2 of each", res.Bars, res.Recordings)
+	}
+	if !strings.Contains(res.HoverTime, "built without the editor") {
+		t.Errorf("hover %q: want the time and why there is no sprite", res.HoverTime)
+	}
+	if res.Target == 0 || math.Abs(res.ClockAt-res.Target) > 1000 {
+		t.Errorf("a click at %s played from %s: want within 1 s", time.UnixMilli(int64(res.Target)).UTC(), time.UnixMilli(int64(res.ClockAt)).UTC())
+	}
+	in, err1 := time.Parse(time.RFC3339Nano, res.In)
+	outT, err2 := time.Parse(time.RFC3339Nano, res.Out)
+	if err1 != nil || err2 != nil || !outT.After(in) || !res.Selection {
+		t.Errorf("drag marked in %q, out %q (selection drawn %v)", res.In, res.Out, res.Selection)
+	} else if in.UnixMilli()%100 != 0 || outT.UnixMilli()%100 != 0 {
+		t.Errorf("marks %s, %s: want them rounded to 0.1 s", res.In, res.Out)
+	}
+	if res.SnapStatus != "none in this recording" {
+		t.Errorf("snapshots: %q", res.SnapStatus)
+	}
+	if !strings.Contains(res.ClipError, "no job queue") {
+		t.Errorf("clip submit without a queue shows %q", res.ClipError)
+	}
+	for _, u := range res.Requests {
+		if !strings.HasPrefix(u, a.ts.URL+"/") && !strings.HasPrefix(u, "blob:") && !strings.HasPrefix(u, "data:") {
+			t.Errorf("the page fetched %s, outside its server", u)
 		}
 	}
 }
