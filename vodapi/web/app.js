@@ -73,6 +73,7 @@ function askToken(kind, detail) {
     }, { once: true });
   });
   dlg.returnValue = "";
+  dlg.dataset.asked = Number(dlg.dataset.asked || 0) + 1; // how often, for the browser tests
   dlg.showModal();
   $("token-input").focus();
   return asking;
@@ -154,15 +155,21 @@ async function refreshLive() {
     }
     $("live-status").textContent = e.code === "admin_disabled" ? "the live API is off (start rewind with --admin-token)"
       : e.status === 404 ? "no live API at " + (liveBase() || "this server") + " (set the live API base URL)"
-        : "live API: " + e.message;
+        // A fetch that fails outright: down, or another origin that does not allow this page (CORS).
+        : e instanceof TypeError ? `live API at ${liveBase() || "this server"} not reachable from this page: ${e.message}`
+          : "live API: " + e.message;
     liveTimer = setTimeout(refreshLive, 5 * LIVE_EVERY_MS);
     return;
   }
   $("live-status").textContent = `${body.streams.length} on ${body.node || "this node"}, ${new Date().toISOString().slice(11, 19)}Z`;
   renderLive(body.streams);
-  liveTimer = setTimeout(refreshLive, LIVE_EVERY_MS);
+  liveTimer = setTimeout(() => { if (!document.hidden) refreshLive(); }, LIVE_EVERY_MS);
 }
 $("live-login").addEventListener("click", refreshLive);
+// A hidden tab does not poll; it catches up when shown again.
+document.addEventListener("visibilitychange", () => {
+  if (!document.hidden && liveTimer !== null) refreshLive();
+});
 
 function td(text, cls) { return el("td", text, cls); }
 
@@ -503,7 +510,11 @@ function parseVTT(text, base) {
 
 function loadCues(r) {
   if (r.cues) return r.cues;
-  const url = new URL(`v1/streams/${stream}/recordings/${r.id}/thumbnails.vtt`, location.href);
+  // About 200 tiles over the recording (2 s at least, the API's 600 s at
+  // most): a short recording still scrubs in steps, a long one stays a few
+  // sheets.
+  const every = Math.min(600, Math.max(2, Math.ceil((r.end - r.start) / 1000 / 200)));
+  const url = new URL(`v1/streams/${stream}/recordings/${r.id}/thumbnails.vtt?every=${every}`, location.href);
   r.cues = fetch(url, { cache: r.live ? "no-store" : "default" }).then(async (resp) => {
     if (!resp.ok) {
       r.cuesError = resp.status === 501 ? "no sprites: built without the editor" : "no sprites: HTTP " + resp.status;
