@@ -227,3 +227,46 @@ func TestWebConsoleInChromium(t *testing.T) {
 		}
 	}
 }
+
+// The console where playback is signed and clips need an app backend's
+// token: the recording's playback and snapshots say plainly that they need
+// a signed URL (the page mints none); a clip submit asks for the API token,
+// asks again after a wrong one, then is accepted and followed; the token
+// stays in the tab's sessionStorage.
+func TestWebConsoleTokens(t *testing.T) {
+	nm := browsertest.NodeModules(t)
+	a := newAPI(t, Config{Jobs: openQueue(t), PlaybackSecrets: []string{testSecret}, APITokens: []string{testAPIToken}})
+	writeRun(t, a.st, time.Now().Add(-time.Hour), false)
+
+	out, err := browsertest.Command(nm, "testdata/browser/tokens.cjs", a.ts.URL+"/", testAPIToken).Output()
+	if err != nil {
+		t.Fatalf("browser: %v\n%s", err, out)
+	}
+	var res struct {
+		Errors     []string `json:"errors"`
+		Console    []string `json:"console"`
+		HTTP       []string `json:"http"`
+		SnapStatus string   `json:"snapStatus"`
+		PlayError  string   `json:"playError"`
+		TokenWhy   string   `json:"tokenWhy"`
+		AskedAgain bool     `json:"askedAgain"`
+		ClipStatus string   `json:"clipStatus"`
+		Session    string   `json:"session"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("browser output %q: %v", out, err)
+	}
+	t.Logf("snapshots %q; playback %q; clip %q; http %v", res.SnapStatus, res.PlayError, res.ClipStatus, res.HTTP)
+	if len(res.Errors) > 0 || len(res.Console) > 0 {
+		t.Fatalf("errors %v; console %v", res.Errors, res.Console)
+	}
+	if !strings.Contains(res.SnapStatus, "needs a signed URL") || !strings.Contains(res.PlayError, "signed URL") {
+		t.Errorf("snapshots %q, playback %q: want both to say a signed URL is needed", res.SnapStatus, res.PlayError)
+	}
+	if !strings.Contains(res.TokenWhy, "API token") || !res.AskedAgain {
+		t.Errorf("token dialog %q, asked again after a wrong token: %v", res.TokenWhy, res.AskedAgain)
+	}
+	if !strings.Contains(res.ClipStatus, "queued") || res.Session != testAPIToken {
+		t.Errorf("clip %q; sessionStorage token %q", res.ClipStatus, res.Session)
+	}
+}

@@ -517,7 +517,8 @@ function loadCues(r) {
   const url = new URL(`v1/streams/${stream}/recordings/${r.id}/thumbnails.vtt?every=${every}`, location.href);
   r.cues = fetch(url, { cache: r.live ? "no-store" : "default" }).then(async (resp) => {
     if (!resp.ok) {
-      r.cuesError = resp.status === 501 ? "no sprites: built without the editor" : "no sprites: HTTP " + resp.status;
+      r.cuesError = resp.status === 501 ? "no sprites: built without the editor"
+        : resp.status === 403 ? "no sprites: this stream needs a signed URL" : "no sprites: HTTP " + resp.status;
       return [];
     }
     return parseVTT(await resp.text(), url);
