@@ -159,7 +159,7 @@ func TestWebConsoleServesOffline(t *testing.T) {
 // here, so none is asked for a token; two recordings are two bars on the
 // timeline; a click on the timeline seeks to the wall-clock time under the
 // pointer; a hover shows that time (and says why there is no sprite: no
-// editor); a drag marks in and out; a clip submit without a job queue
+// editor); the keys i, arrows and o, and a drag, mark in and out; a clip submit without a job queue
 // shows the API's refusal; the page loads nothing from elsewhere.
 func TestWebConsoleInChromium(t *testing.T) {
 	nm := browsertest.NodeModules(t)
@@ -187,6 +187,8 @@ func TestWebConsoleInChromium(t *testing.T) {
 		Selection  bool     `json:"selection"`
 		SnapStatus string   `json:"snapStatus"`
 		ClipError  string   `json:"clipError"`
+		KeyIn      string   `json:"keyIn"`
+		KeyOut     string   `json:"keyOut"`
 	}
 	if err := json.Unmarshal(out, &res); err != nil {
 		t.Fatalf("browser output %q: %v", out, err)
@@ -214,6 +216,12 @@ func TestWebConsoleInChromium(t *testing.T) {
 		t.Errorf("drag marked in %q, out %q (selection drawn %v)", res.In, res.Out, res.Selection)
 	} else if in.UnixMilli()%100 != 0 || outT.UnixMilli()%100 != 0 {
 		t.Errorf("marks %s, %s: want them rounded to 0.1 s", res.In, res.Out)
+	}
+	// Ten 1 % steps of the view (the recording and 2 % around it).
+	kin, err1 := time.Parse(time.RFC3339Nano, res.KeyIn)
+	kout, err2 := time.Parse(time.RFC3339Nano, res.KeyOut)
+	if err1 != nil || err2 != nil || !kout.After(kin) {
+		t.Errorf("keys marked in %q, out %q", res.KeyIn, res.KeyOut)
 	}
 	if res.SnapStatus != "none in this recording" {
 		t.Errorf("snapshots: %q", res.SnapStatus)

@@ -53,14 +53,16 @@ const tokenWhy = {
   [ADMIN]: "The live API needs the admin token (rewind --admin-token).",
   [APITOKEN]: "Clips here need an API token (rewind --api-tokens).",
 };
-let asking = null;
+let asking = null; // {kind, p}: the dialog is open for that kind of token
 
-function askToken(kind, detail) {
-  if (asking) return asking;
+async function askToken(kind, detail) {
+  // One dialog at a time: a call for another kind waits its turn.
+  while (asking && asking.kind !== kind) await asking.p;
+  if (asking) return asking.p;
   const dlg = $("token-dialog");
   $("token-why").textContent = tokenWhy[kind] + (detail ? " (" + detail + ")" : "");
   $("token-input").value = "";
-  asking = new Promise((resolve) => {
+  const p = new Promise((resolve) => {
     dlg.addEventListener("close", () => {
       asking = null;
       const v = $("token-input").value.trim();
@@ -72,11 +74,12 @@ function askToken(kind, detail) {
       }
     }, { once: true });
   });
+  asking = { kind, p };
   dlg.returnValue = "";
   dlg.dataset.asked = Number(dlg.dataset.asked || 0) + 1; // how often, for the browser tests
   dlg.showModal();
   $("token-input").focus();
-  return asking;
+  return p;
 }
 
 class AuthCancelled extends Error {}
@@ -539,9 +542,29 @@ function sprite(url) {
   return loadedSprites.get(url);
 }
 
+// The keyboard does on the timeline what the pointer does: arrows move a
+// cursor (1 %, with Shift 10 %), Enter seeks there, i and o mark.
+let cursor = null;
+track.addEventListener("keydown", (e) => {
+  if (!view) return;
+  const step = (view.to - view.from) * (e.shiftKey ? 0.1 : 0.01);
+  if (cursor === null || cursor < view.from || cursor > view.to) cursor = playingAt() || (view.from + view.to) / 2;
+  switch (e.key) {
+    case "ArrowLeft": cursor = Math.max(view.from, cursor - step); break;
+    case "ArrowRight": cursor = Math.min(view.to, cursor + step); break;
+    case "Enter": case " ": seekTo(cursor); break;
+    case "i": setMarks(round100(cursor), marks.out); break;
+    case "o": setMarks(marks.in, round100(cursor)); break;
+    default: return;
+  }
+  e.preventDefault();
+  hoverTime(cursor);
+});
+track.addEventListener("blur", () => { $("hover").hidden = true; });
+
 let hoverSeq = 0;
-async function hoverAt(clientX) {
-  const t = timeAt(clientX);
+const hoverAt = (clientX) => hoverTime(timeAt(clientX));
+async function hoverTime(t) {
   const h = $("hover"), tile = $("hover-tile");
   h.hidden = false;
   h.style.left = xOf(t) + "%";

@@ -53,6 +53,14 @@ const { chromium } = require("playwright-core");
       .catch(() => {}); // the Go test reports how far off it is
     result.clockAt = Number(await page.evaluate(() => document.getElementById("clock").dataset.t));
 
+    // The keyboard: i, ten steps right, o.
+    await page.focus("#track");
+    await page.keyboard.press("i");
+    for (let i = 0; i < 10; i++) await page.keyboard.press("ArrowRight");
+    await page.keyboard.press("o");
+    result.keyIn = await page.inputValue("#clip-in");
+    result.keyOut = await page.inputValue("#clip-out");
+
     // Drag: mark in and out.
     await page.mouse.move(box.x + box.width * 0.25, y);
     await page.mouse.down();
