@@ -158,7 +158,7 @@ func TestWebConsoleServesOffline(t *testing.T) {
 // The console in headless Chromium against a replay API alone: no live API
 // here, so none is asked for a token; two recordings are two bars on the
 // timeline; a click on the timeline seeks to the wall-clock time under the
-// pointer; a hover shows that time (and says why there is no sprite: no
+// pointer, in the recording playing or in another; a hover shows that time (and says why there is no sprite: no
 // editor); the keys i, arrows and o, and a drag, mark in and out; a clip submit without a job queue
 // shows the API's refusal; the page loads nothing from elsewhere.
 func TestWebConsoleInChromium(t *testing.T) {
@@ -172,23 +172,27 @@ func TestWebConsoleInChromium(t *testing.T) {
 		t.Fatalf("browser: %v\n%s", err, out)
 	}
 	var res struct {
-		Errors     []string `json:"errors"`
-		Console    []string `json:"console"`
-		Requests   []string `json:"requests"`
-		LiveStatus string   `json:"liveStatus"`
-		DialogOpen bool     `json:"dialogOpen"`
-		Bars       int      `json:"bars"`
-		Recordings int      `json:"recordings"`
-		HoverTime  string   `json:"hoverTime"`
-		Target     float64  `json:"target"`
-		ClockAt    float64  `json:"clockAt"`
-		In         string   `json:"in"`
-		Out        string   `json:"out"`
-		Selection  bool     `json:"selection"`
-		SnapStatus string   `json:"snapStatus"`
-		ClipError  string   `json:"clipError"`
-		KeyIn      string   `json:"keyIn"`
-		KeyOut     string   `json:"keyOut"`
+		Errors       []string `json:"errors"`
+		Console      []string `json:"console"`
+		Requests     []string `json:"requests"`
+		LiveStatus   string   `json:"liveStatus"`
+		DialogOpen   bool     `json:"dialogOpen"`
+		Bars         int      `json:"bars"`
+		Recordings   int      `json:"recordings"`
+		HoverTime    string   `json:"hoverTime"`
+		Target       float64  `json:"target"`
+		ClockAt      float64  `json:"clockAt"`
+		In           string   `json:"in"`
+		Out          string   `json:"out"`
+		Selection    bool     `json:"selection"`
+		SnapStatus   string   `json:"snapStatus"`
+		ClipError    string   `json:"clipError"`
+		KeyIn        string   `json:"keyIn"`
+		OtherTarget  float64  `json:"otherTarget"`
+		OtherClockAt float64  `json:"otherClockAt"`
+		OtherPicked  string   `json:"otherPicked"`
+		FirstID      string   `json:"firstID"`
+		KeyOut       string   `json:"keyOut"`
 	}
 	if err := json.Unmarshal(out, &res); err != nil {
 		t.Fatalf("browser output %q: %v", out, err)
@@ -209,6 +213,12 @@ func TestWebConsoleInChromium(t *testing.T) {
 	}
 	if res.Target == 0 || math.Abs(res.ClockAt-res.Target) > 1000 {
 		t.Errorf("a click at %s played from %s: want within 1 s", time.UnixMilli(int64(res.Target)).UTC(), time.UnixMilli(int64(res.ClockAt)).UTC())
+	}
+	// A click on the other recording plays that one from there (it plays
+	// on from the seek while the clock is read: 2 s).
+	if res.OtherPicked != res.FirstID || res.OtherTarget == 0 || math.Abs(res.OtherClockAt-res.OtherTarget) > 2000 {
+		t.Errorf("a click at %s on recording %s: picked %s, plays from %s", time.UnixMilli(int64(res.OtherTarget)).UTC(), res.FirstID,
+			res.OtherPicked, time.UnixMilli(int64(res.OtherClockAt)).UTC())
 	}
 	in, err1 := time.Parse(time.RFC3339Nano, res.In)
 	outT, err2 := time.Parse(time.RFC3339Nano, res.Out)

@@ -318,9 +318,7 @@ function play(url, info) {
       showError(st === 403 ? "playback refused (403): this stream may need a signed URL" : `playback error: ${d.details}`);
     }
   });
-  hls.on(Hls.Events.LEVEL_LOADED, () => {
-    if (pendingSeek !== null && seekWall(pendingSeek)) pendingSeek = null;
-  });
+  hls.on(Hls.Events.LEVEL_LOADED, applyPendingSeek);
   hls.loadSource(url);
   hls.attachMedia(video);
   hls.on(Hls.Events.MANIFEST_PARSED, () => video.play().catch(() => {}));
@@ -356,6 +354,13 @@ function seekWall(ms) {
   }
   return false;
 }
+
+// A seek asked before the recording was loaded waits for its fragments and
+// for the media element to take a position.
+function applyPendingSeek() {
+  if (pendingSeek !== null && video.readyState >= 1 && seekWall(pendingSeek)) pendingSeek = null;
+}
+video.addEventListener("loadedmetadata", applyPendingSeek);
 
 function playingAt() { return hls && hls.playingDate ? hls.playingDate.getTime() : null; }
 

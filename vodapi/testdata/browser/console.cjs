@@ -53,6 +53,20 @@ const { chromium } = require("playwright-core");
       .catch(() => {}); // the Go test reports how far off it is
     result.clockAt = Number(await page.evaluate(() => document.getElementById("clock").dataset.t));
 
+    // Show all, click on the other (older) recording: it plays from there.
+    await page.click("#zoom-all");
+    const older = await page.locator("#track .bar").evaluateAll((bs) => {
+      const r = bs.map((b) => b.getBoundingClientRect()).sort((a, b) => a.left - b.left)[0];
+      return { x: r.left + r.width * 0.4, y: r.top + r.height / 2 };
+    });
+    await page.mouse.click(older.x, older.y);
+    result.otherTarget = Number(await page.evaluate(() => document.getElementById("hover").dataset.t));
+    await page.waitForFunction((want) => Math.abs(Number(document.getElementById("clock").dataset.t) - want) < 2000, result.otherTarget)
+      .catch(() => {});
+    result.otherClockAt = Number(await page.evaluate(() => document.getElementById("clock").dataset.t));
+    result.otherPicked = await page.evaluate(() => document.querySelector("#recordings button.on").dataset.id);
+    result.firstID = await page.evaluate(() => document.querySelectorAll("#recordings button")[1].dataset.id);
+
     // The keyboard: i, ten steps right, o.
     await page.focus("#track");
     await page.keyboard.press("i");
