@@ -683,7 +683,9 @@ function showJob(v) {
   $("clip-play").hidden = !out || v.format === "ts"; // browsers play MP4 and (via hls.js) HLS, not bare TS
   if (out) {
     dl.href = rel(v.output.url);
-    dl.download = v.format === "hls" ? "" : `clip-${v.id}.${v.format}`;
+    // An HLS clip is a playlist to open, not one file to save.
+    if (v.format === "hls") dl.removeAttribute("download");
+    else dl.download = `clip-${v.id}.${v.format}`;
     dl.textContent = v.format === "hls" ? "Open playlist" : "Download";
   }
 }
