@@ -132,6 +132,7 @@ $("forget").addEventListener("click", () => {
 // ---- live streams (the origin's live API)
 
 let liveTimer = null;
+let liveSeq = 0; // only the newest refresh renders and schedules the next
 
 function liveBase() {
   return (sessionStorage.getItem(LIVE_BASE) || "").replace(/\/+$/, "");
@@ -147,10 +148,12 @@ async function refreshLive() {
   clearTimeout(liveTimer);
   liveTimer = null;
   $("live-login").hidden = true;
+  const seq = ++liveSeq;
   let body;
   try {
     body = await call(liveURL("v1/live"), {}, ADMIN);
   } catch (e) {
+    if (seq !== liveSeq) return;
     if (e instanceof AuthCancelled) {
       $("live-status").textContent = "admin token needed";
       $("live-login").hidden = false;
@@ -164,6 +167,7 @@ async function refreshLive() {
     liveTimer = setTimeout(refreshLive, 5 * LIVE_EVERY_MS);
     return;
   }
+  if (seq !== liveSeq) return;
   $("live-status").textContent = `${body.streams.length} on ${body.node || "this node"}, ${new Date().toISOString().slice(11, 19)}Z`;
   renderLive(body.streams);
   liveTimer = setTimeout(() => { if (!document.hidden) refreshLive(); }, LIVE_EVERY_MS);
