@@ -106,6 +106,8 @@ func TestConsole(t *testing.T) {
 		Clip       catalog.ClipView `json:"clip"`
 		ClipPlayed bool             `json:"clipPlayed"`
 		Kicked     bool             `json:"kicked"`
+		RecStopped bool             `json:"recordingStopped"`
+		RecStarted bool             `json:"recordingRestarted"`
 		Confirm    string           `json:"confirm"`
 		Download   string           `json:"downloadName"`
 	}
@@ -192,9 +194,16 @@ func TestConsole(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("the kicked ffmpeg still publishes: %s", kickOut.String())
 	}
-	runs := waitRuns(t, st, kickStream, 1, 20*time.Second)
-	m, err := catalog.ReadManifest(t.Context(), st, kickStream, runs[0])
-	if err != nil || m.State != catalog.StateEnded || m.EndedAt == nil {
-		t.Errorf("run.json of the kicked run: %+v, %v", m, err)
+	// Before the kick, recording was stopped and started from the page: the
+	// stopped run and the restarted one, both ended now.
+	if !res.RecStopped || !res.RecStarted {
+		t.Fatalf("recording stop %v, start %v from the page", res.RecStopped, res.RecStarted)
+	}
+	runs := waitRuns(t, st, kickStream, 2, 20*time.Second)
+	for _, run := range runs {
+		m, err := catalog.ReadManifest(t.Context(), st, kickStream, run)
+		if err != nil || m.State != catalog.StateEnded || m.EndedAt == nil {
+			t.Errorf("run.json of run %s of the kicked stream: %+v, %v", run, m, err)
+		}
 	}
 }

@@ -198,9 +198,9 @@ function renderLive(streams) {
     tr.append(
       td(s.stream),
       td(s.state || "live", "live"),
-      // RECORDING CONTROL: shows the live entry's `recording` when the live
-      // API gives it; the stop/start button goes in the slot below.
-      td(s.recording === undefined ? "–" : s.recording === true ? "on" : s.recording === false ? "off" : String(s.recording), "recording"),
+      // The recording state, from the live entry (absent on a node
+      // without a recorder).
+      td(recordingText(s.recording), "recording"),
       td([v && v.codec, a && a.codec].filter(Boolean).join(" + ") || "–"),
       td(v ? `${v.width}×${v.height}` : "–", "num"),
       td(v ? num(v.fps, 1) : "–", "num"),
@@ -222,12 +222,38 @@ function renderLive(streams) {
     kick.className = "kick";
     kick.setAttribute("aria-label", "Kick " + s.stream);
     kick.addEventListener("click", () => kickStream(s.stream));
-    // RECORDING CONTROL slot: the stop/start recording button goes here.
     const slot = el("span", null, "recording-slot");
     slot.dataset.stream = s.stream;
+    if (s.recording) {
+      const on = s.recording.recording;
+      const rec = el("button", on ? "Stop recording" : "Start recording");
+      rec.type = "button";
+      rec.className = "record";
+      rec.setAttribute("aria-label", (on ? "Stop recording " : "Start recording ") + s.stream);
+      rec.addEventListener("click", () => setRecording(s.stream, !on));
+      slot.appendChild(rec);
+    }
     act.append(kick, " ", slot);
     tr.appendChild(act);
   }
+}
+
+// recordingText is the recording column: on (with the run being written)
+// or off, "–" when the node has no recorder.
+function recordingText(r) {
+  if (!r) return "–";
+  return r.recording ? "on" + (r.runs && r.runs.length > 1 ? ` (run ${r.runs.length})` : "") : "off";
+}
+
+// setRecording stops or starts recording a live stream; the publisher and
+// its players stay connected, and a start is a new run.
+async function setRecording(stream, on) {
+  try {
+    await call(liveURL(`v1/live/${stream}/recording/${on ? "start" : "stop"}`), { method: "POST" }, ADMIN);
+  } catch (e) {
+    if (!(e instanceof AuthCancelled)) showError((on ? "start" : "stop") + " recording " + stream + ": " + e.message);
+  }
+  refreshLive();
 }
 
 async function kickStream(stream) {

@@ -3,7 +3,7 @@
 // right one, the live table, the recorded stream on the timeline with the
 // scrub sprite on hover, an accurate MP4 clip marked by a drag on the
 // timeline (progress watched, the output downloaded and played), and a
-// kick. Prints one JSON line with what it saw.
+// recording stopped and started again, and a kick. Prints one JSON line with what it saw.
 // Usage: node console.cjs URL ADMIN_TOKEN RECORDED LIVE DOWNLOAD_PATH
 // (SCREENSHOT_DIR=dir keeps console-live.png and console-replay.png there)
 const { chromium } = require("playwright-core");
@@ -115,6 +115,23 @@ const { chromium } = require("playwright-core");
     if (shots) {
       const b = await page.locator("#live").boundingBox();
       await page.screenshot({ path: shots + "/console-live.png", clip: { x: 0, y: 0, width: 1200, height: Math.ceil(b.y + b.height) } });
+    }
+    // Stop, then start recording: the stream stays live, a second run begins.
+    await page.click(`${liveRow} button.record`);
+    await page.waitForFunction((sel) => document.querySelector(sel + " td.recording")?.textContent === "off", liveRow);
+    result.recordingStopped = true;
+    await page.click(`${liveRow} button.record`);
+    await page.waitForFunction((sel) => (document.querySelector(sel + " td.recording")?.textContent || "").startsWith("on (run 2)"), liveRow);
+    result.recordingRestarted = true;
+    // The new run holds a segment before the kick (a run without one is
+    // not stored): wait for its playlist to list one.
+    const auth = { headers: { Authorization: "Bearer " + token } };
+    const entry = await (await fetch(new URL("v1/live/" + live, url), auth)).json();
+    const runURL = new URL(`hls/${live}/runs/${entry.recording.run}/index.m3u8`, url);
+    for (let i = 0; i < 100; i++) {
+      const r = await fetch(runURL);
+      if (r.ok && (await r.text()).includes("#EXTINF")) break;
+      await new Promise((res) => setTimeout(res, 200));
     }
     await page.click(`${liveRow} button.kick`);
     await page.locator(liveRow).waitFor({ state: "detached" });
