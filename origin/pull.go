@@ -200,21 +200,28 @@ func (pm *pulls) run(pl *pull) {
 	if fd != nil {
 		fd.Close() // its players end: a pulled stream does not wait (playerswait.go)
 	}
+	// Counted before the waiting players hear of it, so that whoever got
+	// the answer sees it counted.
+	reason, failed := pullOutcome(err)
+	switch {
+	case reason == "":
+	case failed:
+		pm.m.failed.WithLabelValues(reason).Inc()
+	default:
+		pm.m.ended.WithLabelValues(reason).Inc()
+	}
 	if !pl.live {
 		pl.err = waiterError(pl.st, err)
 		close(pl.ready)
 	}
-	reason, failed := pullOutcome(err)
 	if reason == "" {
 		pm.log.Debug("not pulled", "stream", pl.key, "why", err)
 		return
 	}
 	log := pm.log.With("stream", pl.key, "reason", reason, "duration", time.Since(start).Round(time.Millisecond))
 	if failed {
-		pm.m.failed.WithLabelValues(reason).Inc()
 		log.Warn("pull failed", "err", err)
 	} else {
-		pm.m.ended.WithLabelValues(reason).Inc()
 		log.Info("pull ended", "why", err)
 	}
 }
