@@ -4,7 +4,7 @@ package vodapi
 // they are rendered and compressed once and shared by every playlist that
 // holds the whole chunk; only the rest (header, first entry of each run,
 // chunks a window cuts, the open chunk, ENDLIST) is rendered per request.
-// See docs/playlist-fragments.md.
+// See docs/design.md, "Playlist fragments".
 
 import (
 	"bytes"
