@@ -28,7 +28,9 @@ func liveRunWithUploads(t *testing.T) (*Stream, *fsstore.FS, *agentHarness) {
 	h := startAgent(t, spool, st, Config{})
 	s := openOn(t, rec)
 	feed(s, readTags(t, src), 0)
-	s.seg.w.Flush()
+	s.mu.Lock()
+	s.seg.w.Flush() // what the flush timer would have written by now
+	s.mu.Unlock()
 	until(t, "three segments indexed", func() bool { return indexed(st, s.run) == 3 })
 	return s, st, h
 }

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -13,8 +14,10 @@ import (
 )
 
 // Stream records one publish (one run) into the spool. WriteFrame and
-// Close are called from one goroutine; they do only local disk work.
+// Close are called from one goroutine; they do only local disk work. The
+// only other goroutine is the flush timer's, hence mu.
 type Stream struct {
+	mu       sync.Mutex // guards the rest against the flush timer
 	r        *Recorder
 	stream   catalog.Stream
 	run      string
@@ -69,7 +72,22 @@ type Stream struct {
 	buf     []byte
 	warned  map[string]time.Time
 	closing bool
+
+	// The spool writer, reused segment after segment, and the timer that
+	// flushes it flushEvery after the first frame it holds.
+	spoolW     *bufio.Writer
+	flushT     *time.Timer
+	flushArmed bool
 }
+
+// What a kill -9 can take from the open segment: the TS bytes of the
+// frames received in the last flushEvery, and never more than spoolBuf
+// bytes (a full buffer is written out at once). One write per frame would
+// bound it to the frame being written, at a write syscall per frame.
+const (
+	flushEvery = 100 * time.Millisecond
+	spoolBuf   = 64 << 10
+)
 
 // A run's tracks are fixed when it starts. Relays such as nginx-rtmp send
 // each codec's sequence header just before that codec's first frame, and
@@ -131,7 +149,7 @@ func (s *Stream) releaseHeld() {
 	held := s.held
 	s.held, s.heldBytes, s.holdDone = nil, 0, true
 	for _, f := range held {
-		s.WriteFrame(f)
+		s.writeFrame(f)
 	}
 }
 
@@ -164,6 +182,12 @@ func (s *Stream) warn(kind string, args ...any) {
 
 // WriteFrame muxes one FLV frame.
 func (s *Stream) WriteFrame(f media.Frame) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.writeFrame(f)
+}
+
+func (s *Stream) writeFrame(f media.Frame) {
 	if s.closing {
 		return
 	}
@@ -246,12 +270,7 @@ func (s *Stream) video(f media.Frame) {
 		s.spoolFailed(err)
 		return
 	}
-	// Flushing per frame bounds what a kill -9 can take to the frame
-	// being written; the bytes sit in the page cache, not yet synced.
-	if err := s.seg.w.Flush(); err != nil {
-		s.spoolFailed(err)
-		return
-	}
+	s.wrote()
 	if !s.fpsDone {
 		s.fpsFrames++
 	}
@@ -308,13 +327,11 @@ func (s *Stream) audio(f media.Frame) {
 	}
 	s.buf = s.asc.AppendADTS(s.buf[:0], len(t.Data))
 	s.buf = append(s.buf, t.Data...)
-	if err := s.tw.writeAudio(pts, s.buf); err == nil {
-		err = s.seg.w.Flush()
-	}
-	if err != nil {
+	if err := s.tw.writeAudio(pts, s.buf); err != nil {
 		s.spoolFailed(err)
 		return
 	}
+	s.wrote()
 	s.segEnd = max(s.segEnd, pts+step)
 	s.r.m.frames.WithLabelValues("audio").Inc()
 }
@@ -438,8 +455,42 @@ func (s *Stream) openSegment(ts90 int64, independent bool) {
 	s.pendingGap = false
 	s.dropping = false
 	s.seg = &spoolSeg{meta: meta, f: f}
-	s.seg.w = bufio.NewWriterSize(countingWriter{f, &s.seg.size}, 64<<10)
+	cw := countingWriter{f, &s.seg.size}
+	if s.spoolW == nil {
+		s.spoolW = bufio.NewWriterSize(cw, spoolBuf)
+	} else {
+		s.spoolW.Reset(cw) // drops what a failed segment left unwritten
+	}
+	s.seg.w = s.spoolW
 	s.tw.startSegment(s.seg.w)
+}
+
+// wrote arms the flush timer once a frame waits in the spool buffer; the
+// bytes then reach the file (the page cache, not yet synced) within
+// flushEvery, see spoolBuf.
+func (s *Stream) wrote() {
+	if s.flushArmed || s.seg.w.Buffered() == 0 {
+		return
+	}
+	s.flushArmed = true
+	if s.flushT == nil {
+		s.flushT = time.AfterFunc(flushEvery, s.timedFlush)
+		return
+	}
+	s.flushT.Reset(flushEvery)
+}
+
+// timedFlush runs on the timer's goroutine.
+func (s *Stream) timedFlush() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.flushArmed = false
+	if s.seg == nil {
+		return
+	}
+	if err := s.seg.w.Flush(); err != nil {
+		s.spoolFailed(err)
+	}
 }
 
 type countingWriter struct {
@@ -524,8 +575,13 @@ func (s *Stream) spoolFailed(err error) {
 
 // Close finishes the last segment and ends the run.
 func (s *Stream) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.closing {
 		return
+	}
+	if s.flushT != nil {
+		s.flushT.Stop() // finishSegment flushes; a late timedFlush finds no segment
 	}
 	if len(s.held) > 0 {
 		s.releaseHeld() // a publish shorter than trackWait
