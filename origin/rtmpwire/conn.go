@@ -41,9 +41,14 @@ type Conn struct {
 	swallow int
 }
 
+// readBufferSize is the read buffer under the chunk reader: a publisher's
+// chunks (128 bytes to a few KiB each, headers apart) come from it, not
+// from a read syscall each, and one syscall takes whatever has arrived.
+const readBufferSize = 64 << 10
+
 // NewConn wraps raw; l are the limits until SetLimits changes them.
 func NewConn(raw io.ReadWriteCloser, l Limits) *Conn {
-	br := bufio.NewReaderSize(raw, 4096)
+	br := bufio.NewReaderSize(raw, readBufferSize)
 	return &Conn{raw: raw, br: br, rd: NewReader(br, l), swallow: goRTMPHandshakeWrites}
 }
 
