@@ -36,6 +36,7 @@ type Conn struct {
 	err     error  // sticky: once reading failed, it stays failed
 	out     []byte // normalized bytes not yet read by go-rtmp
 	payload []byte // the current message's payload, after out
+	media   []byte // the current message's whole payload if audio or video, to recycle
 
 	wmu     sync.Mutex
 	swallow int
@@ -94,6 +95,9 @@ func (c *Conn) Read(p []byte) (int, error) {
 		}
 		c.out = appendChunk(c.out[:0], m, len(m.Payload))
 		c.payload = m.Payload
+		if m.TypeID == TypeAudio || m.TypeID == TypeVideo {
+			c.media = m.Payload // passed through as it is, copied out by go-rtmp
+		}
 	}
 	n := copy(p, c.out)
 	c.out = c.out[n:]
@@ -104,6 +108,10 @@ func (c *Conn) Read(p []byte) (int, error) {
 	}
 	if len(c.payload) == 0 {
 		c.payload = nil // let the message go
+		if c.media != nil {
+			c.rd.Recycle(c.media)
+			c.media = nil
+		}
 	}
 	return n, nil
 }
