@@ -161,6 +161,13 @@ func TestFSPutFileLinks(t *testing.T) {
 	if !os.SameFile(a, b) {
 		t.Error("the object is a copy, not a link of the source")
 	}
+	// Put again (an agent restarted before it removed the spool file).
+	if err := s.PutFile(ctx, key, src, "video/mp2t"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := get(t, s, key, nil); string(got) != "segment bytes" {
+		t.Errorf("after a second PutFile: %q", got)
+	}
 	noTemps(t, s.Root())
 }
 

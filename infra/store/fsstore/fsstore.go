@@ -103,6 +103,19 @@ func (s *FS) PutFile(ctx context.Context, key, path, contentType string) error {
 		return fmt.Errorf("fs put %s: %w", key, err)
 	}
 	defer src.Close()
+	if p, err := s.path(key); err == nil {
+		// Already this file (put again after a crash before the caller
+		// removed it): renaming a link over its twin would do nothing and
+		// leave the temp name behind.
+		a, aerr := os.Stat(p)
+		b, berr := src.Stat()
+		if aerr == nil && berr == nil && os.SameFile(a, b) {
+			if err := durable.SyncDir(filepath.Dir(p)); err != nil {
+				return fmt.Errorf("fs put %s: %w", key, err)
+			}
+			return nil
+		}
+	}
 	return s.put(ctx, key, func(dir string) (string, error) {
 		tmp, err := linkTemp(dir, path)
 		if err == nil {
