@@ -136,50 +136,66 @@ func (q *sinkQueue) close() {
 	q.signal()
 }
 
-// pop takes the oldest frame, waiting for one; ok is false once the queue
-// is closed and drained.
-func (q *sinkQueue) pop() (media.Frame, bool) {
-	for {
-		q.mu.Lock()
-		if q.n > 0 {
-			i := q.head
-			f := q.ring[i]
-			q.ring[i] = media.Frame{} // the payload is the sink's now, not the ring's
-			q.head = (i + 1) & (len(q.ring) - 1)
-			q.n--
-			if q.n == 0 {
-				q.head = 0
-				if len(q.ring) > queueKeep {
-					q.ring = nil // a burst is over: give its room back
-				}
-			}
-			q.mu.Unlock()
-			return f, true
-		}
-		closed := q.closed
-		q.mu.Unlock()
-		if closed {
-			return media.Frame{}, false
-		}
-		<-q.wake
+// batchSink is a SinkStream that takes its frames in batches (the
+// recorder, which writes its spool file once a batch): its goroutine is
+// woken at most every BatchDelay, not once a frame, and Flush is called
+// after each batch, on the goroutine that calls WriteFrame.
+type batchSink interface {
+	BatchDelay() time.Duration
+	Flush()
+}
+
+// pop takes the oldest frame; ok is false when there is none, and closed
+// then says whether none will come.
+func (q *sinkQueue) pop() (f media.Frame, ok, closed bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.n == 0 {
+		return media.Frame{}, false, q.closed
 	}
+	i := q.head
+	f = q.ring[i]
+	q.ring[i] = media.Frame{} // the payload is the sink's now, not the ring's
+	q.head = (i + 1) & (len(q.ring) - 1)
+	q.n--
+	if q.n == 0 {
+		q.head = 0
+		if len(q.ring) > queueKeep {
+			q.ring = nil // a burst is over: give its room back
+		}
+	}
+	return f, true, false
 }
 
 // run delivers frames until the queue is closed and drained, then closes the
 // SinkStream. A panicking sink is cut off (its remaining frames are
 // discarded) but still closed, and the origin keeps running.
 func (q *sinkQueue) run() {
-	broken := false
+	bs, _ := q.ss.(batchSink)
+	var delay time.Duration
+	if bs != nil {
+		delay = bs.BatchDelay()
+	}
+	broken, dirty := false, false
 	for {
-		f, ok := q.pop()
-		if !ok {
-			break
-		}
-		if broken {
+		f, ok, closed := q.pop()
+		if ok {
+			if !broken && !q.safely("WriteFrame", func() { q.ss.WriteFrame(f) }) {
+				broken = true
+			}
+			dirty = true
 			continue
 		}
-		if !q.safely("WriteFrame", func() { q.ss.WriteFrame(f) }) {
+		if bs != nil && dirty && !broken && !q.safely("Flush", bs.Flush) {
 			broken = true
+		}
+		dirty = false
+		if closed {
+			break
+		}
+		<-q.wake
+		if delay > 0 {
+			time.Sleep(delay) // let the batch gather
 		}
 	}
 	q.safely("Close", q.ss.Close)

@@ -1,9 +1,11 @@
 package origin
 
 import (
+	"fmt"
 	"log/slog"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -83,5 +85,53 @@ func TestSinkQueueRing(t *testing.T) {
 	q.push(media.Frame{Timestamp: 1}) // after close: ignored
 	if q.n != 0 {
 		t.Error("a frame was queued after close")
+	}
+}
+
+// batchRec is a batch sink: it logs frames, flushes and the close.
+type batchRec struct {
+	mu  sync.Mutex
+	log []string
+}
+
+func (b *batchRec) add(e string)              { b.mu.Lock(); b.log = append(b.log, e); b.mu.Unlock() }
+func (b *batchRec) WriteFrame(f media.Frame)  { b.add(fmt.Sprint(f.Timestamp)) }
+func (b *batchRec) Close()                    { b.add("close") }
+func (b *batchRec) Flush()                    { b.add("flush") }
+func (b *batchRec) BatchDelay() time.Duration { return time.Millisecond }
+
+// TestSinkQueueBatches: a batch sink gets every frame in order, a Flush
+// after its frames (never two in a row: one per batch), and a last Flush
+// after the last frame, before Close.
+func TestSinkQueueBatches(t *testing.T) {
+	sink := &batchRec{}
+	q := newSinkQueue("batch", sink, 100, slog.New(slog.DiscardHandler), prometheus.NewCounter(prometheus.CounterOpts{Name: "d"}))
+	done := make(chan struct{})
+	go func() { q.run(); close(done) }()
+	for i := 1; i <= 50; i++ {
+		q.push(media.Frame{Timestamp: uint32(i)})
+	}
+	q.close()
+	<-done
+	next := 1
+	for i, e := range sink.log {
+		switch e {
+		case "flush":
+			if i > 0 && sink.log[i-1] == "flush" {
+				t.Errorf("two flushes in a row at %d: %v", i, sink.log)
+			}
+		case "close":
+			if i != len(sink.log)-1 || i == 0 || sink.log[i-1] != "flush" {
+				t.Errorf("close at %d is not last after a flush: %v", i, sink.log)
+			}
+		default:
+			if e != fmt.Sprint(next) {
+				t.Fatalf("event %d is frame %s, want %d", i, e, next)
+			}
+			next++
+		}
+	}
+	if next != 51 {
+		t.Errorf("%d frames delivered, want 50", next-1)
 	}
 }

@@ -315,9 +315,7 @@ func TestRecoverTornSegment(t *testing.T) {
 	// Die without Close: the open segment stays a .part, as after kill -9.
 	// Its buffered tail is flushed to the file but not finished, and the
 	// run's lock goes, as the kernel drops it when a process dies.
-	s.mu.Lock()
-	s.seg.w.Flush() // what the flush timer would have written by now
-	s.mu.Unlock()
+	s.Flush() // what the origin's last batch would have written
 	h.idle2Segments(t)
 	h.stop()
 	s.lock.release()

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"math"
 	"os"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -13,11 +12,9 @@ import (
 	"github.com/rewind-vod/rewind/media"
 )
 
-// Stream records one publish (one run) into the spool. WriteFrame and
-// Close are called from one goroutine; they do only local disk work. The
-// only other goroutine is the flush timer's, hence mu.
+// Stream records one publish (one run) into the spool. WriteFrame, Flush
+// and Close are called from one goroutine; they do only local disk work.
 type Stream struct {
-	mu       sync.Mutex // guards the rest against the flush timer
 	r        *Recorder
 	stream   catalog.Stream
 	run      string
@@ -73,21 +70,34 @@ type Stream struct {
 	warned  map[string]time.Time
 	closing bool
 
-	// The spool writer, reused segment after segment, and the timer that
-	// flushes it flushEvery after the first frame it holds.
-	spoolW     *bufio.Writer
-	flushT     *time.Timer
-	flushArmed bool
+	spoolW *bufio.Writer // the spool writer, reused segment after segment
 }
 
-// What a kill -9 can take from the open segment: the TS bytes of the
-// frames received in the last flushEvery, and never more than spoolBuf
-// bytes (a full buffer is written out at once). One write per frame would
-// bound it to the frame being written, at a write syscall per frame.
+// The origin hands a Stream its frames in batches, at most flushEvery
+// apart, and calls Flush after each (BatchDelay): what a kill -9 can take
+// is then the frames received in the last flushEvery, and never more than
+// spoolBuf bytes of TS (a full buffer is written out at once). A write per
+// frame would bound it to the frame being written, at a write syscall and
+// a goroutine wake-up per frame.
 const (
 	flushEvery = 100 * time.Millisecond
-	spoolBuf   = 64 << 10
+	spoolBuf   = 32 << 10
 )
+
+// BatchDelay is how long the origin may gather frames before it hands them
+// over (then Flush): see flushEvery.
+func (s *Stream) BatchDelay() time.Duration { return flushEvery }
+
+// Flush writes the open segment's buffered TS to its file (the page
+// cache; the segment is synced when finished).
+func (s *Stream) Flush() {
+	if s.seg == nil || s.closing {
+		return
+	}
+	if err := s.seg.w.Flush(); err != nil {
+		s.spoolFailed(err)
+	}
+}
 
 // A run's tracks are fixed when it starts. Relays such as nginx-rtmp send
 // each codec's sequence header just before that codec's first frame, and
@@ -149,7 +159,7 @@ func (s *Stream) releaseHeld() {
 	held := s.held
 	s.held, s.heldBytes, s.holdDone = nil, 0, true
 	for _, f := range held {
-		s.writeFrame(f)
+		s.WriteFrame(f)
 	}
 }
 
@@ -182,12 +192,6 @@ func (s *Stream) warn(kind string, args ...any) {
 
 // WriteFrame muxes one FLV frame.
 func (s *Stream) WriteFrame(f media.Frame) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.writeFrame(f)
-}
-
-func (s *Stream) writeFrame(f media.Frame) {
 	if s.closing {
 		return
 	}
@@ -270,7 +274,6 @@ func (s *Stream) video(f media.Frame) {
 		s.spoolFailed(err)
 		return
 	}
-	s.wrote()
 	if !s.fpsDone {
 		s.fpsFrames++
 	}
@@ -331,7 +334,6 @@ func (s *Stream) audio(f media.Frame) {
 		s.spoolFailed(err)
 		return
 	}
-	s.wrote()
 	s.segEnd = max(s.segEnd, pts+step)
 	s.r.m.frames.WithLabelValues("audio").Inc()
 }
@@ -465,34 +467,6 @@ func (s *Stream) openSegment(ts90 int64, independent bool) {
 	s.tw.startSegment(s.seg.w)
 }
 
-// wrote arms the flush timer once a frame waits in the spool buffer; the
-// bytes then reach the file (the page cache, not yet synced) within
-// flushEvery, see spoolBuf.
-func (s *Stream) wrote() {
-	if s.flushArmed || s.seg.w.Buffered() == 0 {
-		return
-	}
-	s.flushArmed = true
-	if s.flushT == nil {
-		s.flushT = time.AfterFunc(flushEvery, s.timedFlush)
-		return
-	}
-	s.flushT.Reset(flushEvery)
-}
-
-// timedFlush runs on the timer's goroutine.
-func (s *Stream) timedFlush() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.flushArmed = false
-	if s.seg == nil {
-		return
-	}
-	if err := s.seg.w.Flush(); err != nil {
-		s.spoolFailed(err)
-	}
-}
-
 type countingWriter struct {
 	f *os.File
 	n *int64
@@ -575,13 +549,8 @@ func (s *Stream) spoolFailed(err error) {
 
 // Close finishes the last segment and ends the run.
 func (s *Stream) Close() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closing {
 		return
-	}
-	if s.flushT != nil {
-		s.flushT.Stop() // finishSegment flushes; a late timedFlush finds no segment
 	}
 	if len(s.held) > 0 {
 		s.releaseHeld() // a publish shorter than trackWait
