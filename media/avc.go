@@ -74,6 +74,26 @@ func (c AVCConfig) CodecString() string {
 	return fmt.Sprintf("avc1.%02x%02x%02x", c.Profile, c.Compat, c.Level)
 }
 
+// AnnexB is AVCCToAnnexB with c: the VideoConfig method.
+func (c *AVCConfig) AnnexB(dst, au []byte) ([]byte, bool, error) {
+	return AVCCToAnnexB(dst, au, c)
+}
+
+// VideoConfig is a video track's decoder configuration, H.264 or H.265:
+// what a muxer needs of either.
+type VideoConfig interface {
+	// CodecString is the RFC 6381 codec name.
+	CodecString() string
+	// AnnexB converts one access unit for MPEG-TS (parameter sets before
+	// every random access point) and reports whether it is one.
+	AnnexB(dst, au []byte) ([]byte, bool, error)
+}
+
+var (
+	_ VideoConfig = (*AVCConfig)(nil)
+	_ VideoConfig = (*HEVCConfig)(nil)
+)
+
 // NALU types that matter for muxing.
 const (
 	naluIDR = 5

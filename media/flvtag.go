@@ -21,7 +21,11 @@ const (
 	AACRaw       = 1
 )
 
-// VideoTag is an H.264 FLV video tag body.
+// VideoTag is an FLV video tag body: H.264, or H.265 from an enhanced RTMP
+// ExVideoTagHeader (Codec CodecHEVC). For HEVC the packet type is mapped
+// onto the AVC ones: SequenceStart is AVCSeqHeader, CodedFrames and
+// CodedFramesX are AVCNALU, SequenceEnd is AVCEndOfSeq, and Metadata is
+// ExMetadata (not a picture).
 type VideoTag struct {
 	Keyframe   bool
 	Codec      int
@@ -30,18 +34,18 @@ type VideoTag struct {
 	Data       []byte
 }
 
-// ParseVideoTag splits an FLV video tag body; only H.264 is accepted.
+// ParseVideoTag splits an FLV video tag body; only H.264 and (enhanced
+// RTMP) H.265 are accepted.
 func ParseVideoTag(p []byte) (VideoTag, error) {
 	var t VideoTag
 	if len(p) < 1 {
 		return t, errors.New("flv video: empty tag")
 	}
+	if IsExVideo(p) {
+		return parseExAsVideoTag(p)
+	}
 	t.Keyframe = p[0]>>4 == 1
 	t.Codec = int(p[0] & 0x0f)
-	if p[0]&0x80 != 0 {
-		// Enhanced RTMP (HEVC, AV1, ...) sets the top bit: not H.264.
-		return t, fmt.Errorf("flv video: enhanced RTMP codecs are not supported")
-	}
 	if t.Codec != CodecAVC {
 		return t, fmt.Errorf("flv video: codec id %d is not supported (H.264 only)", t.Codec)
 	}
@@ -84,19 +88,51 @@ func ParseAudioTag(p []byte) (AudioTag, error) {
 	return t, nil
 }
 
+func parseExAsVideoTag(p []byte) (VideoTag, error) {
+	var t VideoTag
+	x, err := ParseExVideoTag(p)
+	if err != nil {
+		return t, err
+	}
+	t.Codec, t.CTS, t.Data = CodecHEVC, x.CTS, x.Data
+	switch x.PacketType {
+	case ExSequenceStart:
+		t.PacketType = AVCSeqHeader
+	case ExCodedFrames, ExCodedFramesX:
+		t.PacketType = AVCNALU
+		t.Keyframe = x.FrameType == 1
+	case ExSequenceEnd:
+		t.PacketType = AVCEndOfSeq
+	default:
+		t.PacketType = x.PacketType
+	}
+	return t, nil
+}
+
 // IsVideoKeyframe reports whether an FLV video tag body is a keyframe that
-// a decoder can start on (an AVC sequence header is not one).
+// a decoder can start on (a sequence header is not one), legacy or
+// enhanced RTMP.
 func IsVideoKeyframe(p []byte) bool {
+	if IsExVideo(p) {
+		pt := p[0] & 0x0f
+		return len(p) >= 5 && (p[0]>>4)&0x07 == 1 && (pt == ExCodedFrames || pt == ExCodedFramesX)
+	}
 	if len(p) < 2 || p[0]>>4 != 1 {
 		return false
 	}
 	return p[0]&0x0f != CodecAVC || p[1] == AVCNALU
 }
 
+// IsVideoSeqHeader reports whether an FLV video tag body is a video
+// sequence header: the AVC one, or an enhanced RTMP SequenceStart.
+func IsVideoSeqHeader(p []byte) bool {
+	return IsAVCSeqHeader(p) || (len(p) >= 5 && IsExVideo(p) && p[0]&0x0f == ExSequenceStart)
+}
+
 // IsAVCSeqHeader reports whether an FLV video tag body is an H.264
 // sequence header (AVCDecoderConfigurationRecord).
 func IsAVCSeqHeader(p []byte) bool {
-	return len(p) >= 2 && p[0]&0x0f == CodecAVC && p[1] == AVCSeqHeader
+	return len(p) >= 2 && p[0]&0x80 == 0 && p[0]&0x0f == CodecAVC && p[1] == AVCSeqHeader
 }
 
 // IsAACSeqHeader reports whether an FLV audio tag body is an AAC sequence

@@ -108,11 +108,17 @@ func FuzzParseVideoTag(f *testing.F) {
 	f.Add([]byte{0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		v, err := ParseVideoTag(b)
-		if err == nil && (v.Codec != CodecAVC || len(v.Data) != len(b)-5) {
+		if err == nil && !IsExVideo(b) && (v.Codec != CodecAVC || len(v.Data) != len(b)-5) {
 			t.Fatalf("accepted %+v", v)
 		}
-		if IsVideoKeyframe(b) && IsAVCSeqHeader(b) {
+		if err == nil && IsExVideo(b) && (v.Codec != CodecHEVC || len(v.Data) > len(b)-5) {
+			t.Fatalf("accepted enhanced %+v", v)
+		}
+		if IsVideoKeyframe(b) && IsVideoSeqHeader(b) {
 			t.Fatal("a sequence header is not a keyframe to start on")
+		}
+		if IsAVCSeqHeader(b) && !IsVideoSeqHeader(b) {
+			t.Fatal("an AVC sequence header is a video sequence header")
 		}
 		if a, err := ParseAudioTag(b); err == nil && a.Format != SoundAAC {
 			t.Fatalf("accepted audio %+v", a)

@@ -2,6 +2,7 @@ package origin
 
 import (
 	"crypto/subtle"
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -29,6 +30,10 @@ type LiveInfo struct {
 	Video          *LiveVideo        `json:"video,omitempty"`
 	Audio          *LiveAudio        `json:"audio,omitempty"`
 	Relays         []RelayStatus     `json:"relays"`
+	// Recording is the stream's recording (absent on a node without a
+	// recorder): Run above is the publish's run, Recording.Run the
+	// recording run being written, which differs once recording restarted.
+	Recording *RecordingState `json:"recording,omitempty"`
 }
 
 // LiveVideo is the video of a live stream: its codec and size from the
@@ -49,7 +54,9 @@ type LiveAudio struct {
 
 // APIHandler serves the live management API on the node's HTTP address:
 // GET /v1/live, GET and DELETE /v1/live/{app}/{name} (DELETE kicks the
-// publisher), GET /readyz. The /v1/live routes need "Authorization: Bearer
+// publisher), GET /v1/live/{app}/{name}/recording and POST
+// .../recording/stop and .../recording/start (RecordControl; they answer
+// the recording state, and are idempotent), GET /readyz. The /v1/live routes need "Authorization: Bearer
 // <adminToken>"; with no token configured they are refused outright, so
 // publisher addresses never leak by default. Bit rates are over the last
 // few seconds.
@@ -87,6 +94,11 @@ func (s *Server) APIHandler(adminToken string) http.Handler {
 		if ls.AudioCodec != "" {
 			li.Audio = &LiveAudio{Codec: ls.AudioCodec, SampleRate: ls.SampleRate, Channels: ls.Channels}
 		}
+		if s.rec != nil {
+			if st, err := s.rec.State(li.Stream); err == nil {
+				li.Recording = &st
+			}
+		}
 		return li
 	}
 	find := func(w http.ResponseWriter, r *http.Request) (LiveStream, bool) {
@@ -121,6 +133,32 @@ func (s *Server) APIHandler(adminToken string) http.Handler {
 			w.WriteHeader(http.StatusNoContent)
 		}
 	}))
+	recording := func(act func(key string) (RecordingState, error)) http.HandlerFunc {
+		return admin(func(w http.ResponseWriter, r *http.Request) {
+			if s.rec == nil {
+				httpError(w, http.StatusNotFound, "no_recorder", errNoRecorder.Error())
+				return
+			}
+			ls, ok := find(w, r)
+			if !ok {
+				return
+			}
+			st, err := act(ls.App + "/" + ls.Name)
+			switch {
+			case errors.Is(err, errNotLiveHere):
+				httpError(w, http.StatusNotFound, "not_live", ls.App+"/"+ls.Name+" is not live on this node")
+			case errors.Is(err, errRecordFailed):
+				httpError(w, http.StatusServiceUnavailable, "record_failed", err.Error())
+			case err != nil:
+				httpError(w, http.StatusInternalServerError, "internal", err.Error())
+			default:
+				writeJSON(w, http.StatusOK, st)
+			}
+		})
+	}
+	mux.HandleFunc("GET /v1/live/{app}/{name}/recording", recording(func(key string) (RecordingState, error) { return s.rec.State(key) }))
+	mux.HandleFunc("POST /v1/live/{app}/{name}/recording/stop", recording(func(key string) (RecordingState, error) { return s.rec.Stop(key) }))
+	mux.HandleFunc("POST /v1/live/{app}/{name}/recording/start", recording(func(key string) (RecordingState, error) { return s.rec.Start(key) }))
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if !s.Ready() {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})

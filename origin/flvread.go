@@ -133,6 +133,13 @@ func (fr *flvReader) tag() (f media.Frame, keep bool, err error) {
 		name, _, ok := media.SplitAMF0String(payload)
 		return f, ok && name == "onMetaData", nil
 	}
+	if typ == media.FrameVideo {
+		// What a publisher would be dropped for (another codec, a bad
+		// enhanced RTMP header) ends a pull as well.
+		if err := media.CheckVideoTag(payload); err != nil {
+			return f, false, badFLV("%v", err)
+		}
+	}
 	return f, true, nil
 }
 

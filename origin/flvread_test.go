@@ -112,7 +112,9 @@ func TestReadFLVBad(t *testing.T) {
 		})
 	}
 	// A tag of exactly the bound is fine.
-	exact := flvBytes(true, media.Frame{Type: media.FrameVideo, Payload: make([]byte, maxTag)})
+	exactBody := make([]byte, maxTag)
+	exactBody[0] = 0x27 // an AVC inter frame: other codec ids are refused
+	exact := flvBytes(true, media.Frame{Type: media.FrameVideo, Payload: exactBody})
 	if _, out, err := readAll(exact, maxTag); !errors.Is(err, io.EOF) || len(out) != 1 {
 		t.Errorf("tag of the maximum size: %v %v", out, err)
 	}

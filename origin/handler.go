@@ -2,6 +2,7 @@ package origin
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/rewind-vod/rewind/catalog"
 	"github.com/rewind-vod/rewind/media"
+	"github.com/rewind-vod/rewind/origin/rtmpwire"
 )
 
 // refusal is a publish refused by policy; reason is the metric label.
@@ -64,7 +66,7 @@ func (h *connHandler) OnConnect(_ uint32, cmd *message.NetConnectionConnect) (er
 	h.app = strings.TrimRight(app, "/")
 	h.appQuery = q
 	h.log.Debug("rtmp connect", "app", truncate(h.app, 140), "flash_ver", truncate(cmd.Command.FlashVer, 64),
-		"handshake", h.c.wire.Handshake().String())
+		"handshake", h.c.wire.Handshake().String(), "four_cc_list", h.c.wire.FourCCList())
 	return nil
 }
 
@@ -153,6 +155,11 @@ func (h *connHandler) media(t media.FrameType, ts uint32, r io.Reader) error {
 	if n > limit {
 		return h.oversize(t, int(n))
 	}
+	if t == media.FrameVideo {
+		if err := media.CheckVideoTag(h.scratch.Bytes()); err != nil {
+			return h.badVideo(err)
+		}
+	}
 	if h.pub != nil {
 		h.pub.push(media.Frame{Type: t, Timestamp: ts, Payload: bytes.Clone(scratch.Bytes())})
 	}
@@ -164,6 +171,26 @@ func (h *connHandler) oversize(t media.FrameType, size int) error {
 	h.s.m.rejected.WithLabelValues(reasonOversize).Inc()
 	h.log.Warn("message too large, dropping connection", "type", t.String(), "size_at_least", size, "max", h.s.cfg.MaxMessageSize)
 	return fmt.Errorf("%s message of at least %d bytes exceeds the limit of %d", t, size, h.s.cfg.MaxMessageSize)
+}
+
+// badVideo drops a publisher whose video rewind cannot record (another
+// codec id or FourCC, enhanced RTMP signalling it does not know, a header
+// cut short): better than a run recorded without its video. The publisher
+// is told why with an onStatus error before the connection goes.
+func (h *connHandler) badVideo(err error) error {
+	h.c.setReason(reasonBadMessage)
+	h.s.m.rejected.WithLabelValues(reasonBadMessage).Inc()
+	h.log.Warn("unsupported video, dropping connection", "err", err)
+	var body bytes.Buffer
+	if e := message.EncodeBodyAnyValues(message.NewAMFEncoder(&body, message.EncodingTypeAMF0), &message.NetStreamOnStatus{
+		InfoObject: message.NetStreamOnStatusInfoObject{Level: message.NetStreamOnStatusLevelError, Code: "NetStream.Failed", Description: err.Error()},
+	}); e == nil && h.conn != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), playWriteTimeout)
+		_ = h.conn.Write(ctx, rtmpwire.ChunkStreamStatus, 0, &rtmp.ChunkMessage{StreamID: h.pubStreamID,
+			Message: &message.CommandMessage{CommandName: "onStatus", Encoding: message.EncodingTypeAMF0, Body: &body}})
+		cancel()
+	}
+	return fmt.Errorf("unsupported video: %w", err)
 }
 
 func (h *connHandler) OnDeleteStream(_ uint32, cmd *message.NetStreamDeleteStream) (err error) {

@@ -278,7 +278,7 @@ func (p *publication) push(f media.Frame) {
 		return
 	}
 	switch {
-	case f.Type == media.FrameVideo && media.IsAVCSeqHeader(f.Payload):
+	case f.Type == media.FrameVideo && media.IsVideoSeqHeader(f.Payload):
 		p.facts.learn(f)
 	case f.Type == media.FrameVideo:
 		p.videoIn.Add(now, 1)

@@ -94,7 +94,7 @@ func isKeyframe(f media.Frame) bool {
 func isSeqHeader(f media.Frame) bool {
 	switch f.Type {
 	case media.FrameVideo:
-		return media.IsAVCSeqHeader(f.Payload)
+		return media.IsVideoSeqHeader(f.Payload)
 	case media.FrameAudio:
 		return media.IsAACSeqHeader(f.Payload)
 	}

@@ -41,7 +41,7 @@ func startKind(f media.Frame) int {
 	switch {
 	case f.Type == media.FrameData:
 		return startMeta
-	case f.Type == media.FrameVideo && media.IsAVCSeqHeader(f.Payload):
+	case f.Type == media.FrameVideo && media.IsVideoSeqHeader(f.Payload):
 		return startAVC
 	case f.Type == media.FrameAudio && media.IsAACSeqHeader(f.Payload):
 		return startAAC

@@ -130,6 +130,14 @@ type Config struct {
 	// RecentWindow is how long an ended stream stays in the heartbeat's
 	// Recent list (default 60s), so a returning publisher is routed back.
 	RecentWindow time.Duration
+
+	// Recorder is the recorder's sink (nil: none). New wraps it in a
+	// RecordControl, so RecordPolicy decides which publishes it records
+	// and the admin API can stop and start it on a live stream.
+	Recorder Sink
+	// RecordPolicy: which streams are recorded, with which segment
+	// duration (the recorder reads the durations from its own Config).
+	RecordPolicy RecordPolicy
 }
 
 // AuthConfig configures publish auth. With no secrets and no hook, any
@@ -176,6 +184,7 @@ type Server struct {
 	hub hub
 	wg  sync.WaitGroup // connections and sink goroutines
 	hb  *heartbeat     // nil without cfg.Registry
+	rec *RecordControl // nil without cfg.Recorder
 }
 
 // New checks cfg, applies the defaults and registers the metrics on reg
@@ -191,6 +200,14 @@ func New(cfg Config, sinks []Sink, logger *slog.Logger, reg prometheus.Registere
 		if s == nil {
 			return nil, fmt.Errorf("origin: sink %d is nil", i)
 		}
+	}
+	if err := cfg.RecordPolicy.check(); err != nil {
+		return nil, fmt.Errorf("origin: %w", err)
+	}
+	var rec *RecordControl
+	if cfg.Recorder != nil {
+		rec = newRecordControl(cfg.Recorder, cfg.RecordPolicy, logger, reg)
+		sinks = append([]Sink{rec}, sinks...)
 	}
 	if cfg.Players != nil && !slices.Contains(sinks, Sink(cfg.Players)) {
 		sinks = append(slices.Clip(sinks), cfg.Players)
@@ -209,6 +226,7 @@ func New(cfg Config, sinks []Sink, logger *slog.Logger, reg prometheus.Registere
 		fatal: make(chan error, 1),
 		conns: map[*trackedConn]struct{}{},
 		hub:   hub{slots: map[string]*slot{}, live: map[*publication]struct{}{}},
+		rec:   rec,
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if reg != nil {

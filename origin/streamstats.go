@@ -8,7 +8,7 @@ import (
 
 // streamFacts is what the publisher's sequence headers say about a stream.
 type streamFacts struct {
-	VideoCodec string // RFC 6381, e.g. avc1.64001f
+	VideoCodec string // RFC 6381, e.g. avc1.64001f or hvc1.1.6.L93.B0
 	Width      int
 	Height     int
 	AudioCodec string // e.g. mp4a.40.2
@@ -19,9 +19,13 @@ type streamFacts struct {
 // learn updates the facts from a sequence header; other frames are ignored.
 func (sf *streamFacts) learn(f media.Frame) {
 	switch {
-	case f.Type == media.FrameVideo && media.IsAVCSeqHeader(f.Payload):
+	case f.Type == media.FrameVideo && media.IsVideoSeqHeader(f.Payload):
 		t, err := media.ParseVideoTag(f.Payload)
 		if err != nil {
+			return
+		}
+		if t.Codec == media.CodecHEVC {
+			sf.learnHEVC(t.Data)
 			return
 		}
 		c, err := media.ParseAVCConfig(t.Data)
@@ -40,6 +44,19 @@ func (sf *streamFacts) learn(f media.Frame) {
 		if c, err := media.ParseAudioSpecificConfig(t.Data); err == nil {
 			sf.AudioCodec, sf.SampleRate, sf.Channels = c.CodecString(), c.SampleRate, c.Channels
 		}
+	}
+}
+
+// learnHEVC takes the facts from an HEVCDecoderConfigurationRecord (the
+// enhanced RTMP SequenceStart).
+func (sf *streamFacts) learnHEVC(rec []byte) {
+	c, err := media.ParseHEVCConfig(rec)
+	if err != nil {
+		return
+	}
+	sf.VideoCodec = c.CodecString()
+	if info, err := media.ParseHEVCSPS(c.SPS[0]); err == nil {
+		sf.Width, sf.Height = info.Width, info.Height
 	}
 }
 

@@ -25,6 +25,7 @@ func (r *Recorder) Open(info media.StreamInfo) (*Stream, error) {
 	if r.startErr != nil {
 		return nil, fmt.Errorf("recorder: not started: %w", r.startErr)
 	}
+	target, hardMax := r.cfg.segmentsFor(stream)
 	m := catalog.Manifest{
 		Version:              1,
 		Stream:               stream.String(),
@@ -32,8 +33,8 @@ func (r *Recorder) Open(info media.StreamInfo) (*Stream, error) {
 		Node:                 id.Node,
 		StartedAt:            info.StartedAt.UTC(),
 		State:                catalog.StateLive,
-		TargetDurationMS:     r.cfg.SegmentDuration.Milliseconds(),
-		MaxSegmentDurationMS: r.cfg.MaxSegmentDuration.Milliseconds(),
+		TargetDurationMS:     target.Milliseconds(),
+		MaxSegmentDurationMS: hardMax.Milliseconds(),
 	}
 	dir := runDir(r.cfg.Spool, stream, info.Run)
 	var up *runUpload
@@ -49,15 +50,17 @@ func (r *Recorder) Open(info media.StreamInfo) (*Stream, error) {
 		return nil, fmt.Errorf("recorder: %w", err)
 	}
 	s := &Stream{
-		r:        r,
-		stream:   stream,
-		run:      info.Run,
-		dir:      dir,
-		lock:     lock,
-		up:       up,
-		manifest: m,
-		log:      r.log.With("stream", stream.String(), "run", info.Run),
-		warned:   map[string]time.Time{},
+		r:         r,
+		stream:    stream,
+		run:       info.Run,
+		dir:       dir,
+		lock:      lock,
+		up:        up,
+		manifest:  m,
+		segTarget: target,
+		segMax:    hardMax,
+		log:       r.log.With("stream", stream.String(), "run", info.Run),
+		warned:    map[string]time.Time{},
 	}
 	s.lastCut.Store(time.Now().UnixNano())
 	r.addLive(s)

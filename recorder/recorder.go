@@ -13,6 +13,7 @@ package recorder
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -33,6 +34,11 @@ type Config struct {
 
 	SegmentDuration    time.Duration // target; cut at the first keyframe after it
 	MaxSegmentDuration time.Duration // hard maximum: a longer GOP is cut anyway (0: DefaultMaxSegmentTargets × target)
+	// SegmentDurations override SegmentDuration per stream ("live/cam"),
+	// per app ("live") or for all ("*"), the most specific first (the
+	// origin's record policy, --record-policy). The hard maximum keeps its
+	// ratio to the target: MaxSegmentDuration × d / SegmentDuration.
+	SegmentDurations map[string]time.Duration
 	// JumpThreshold: an RTMP timestamp jump or regression larger than this
 	// becomes a discontinuity in the index.
 	JumpThreshold time.Duration
@@ -93,6 +99,11 @@ func (c *Config) defaults() error {
 	if c.MaxSegmentDuration < c.SegmentDuration {
 		return fmt.Errorf("recorder: max segment duration %s below target %s", c.MaxSegmentDuration, c.SegmentDuration)
 	}
+	for k, d := range c.SegmentDurations {
+		if d <= 0 {
+			return fmt.Errorf("recorder: segment duration %s for %q is not positive", d, k)
+		}
+	}
 	if c.JumpThreshold <= 0 {
 		c.JumpThreshold = d.JumpThreshold
 	}
@@ -112,6 +123,19 @@ func (c *Config) defaults() error {
 		c.MaxStreamSeries = d.MaxStreamSeries
 	}
 	return nil
+}
+
+// segmentsFor is the target and the hard maximum segment duration of s.
+func (c *Config) segmentsFor(s catalog.Stream) (target, hardMax time.Duration) {
+	for _, k := range []string{s.String(), s.App, "*"} {
+		if d, ok := c.SegmentDurations[k]; ok {
+			// In floating point: the product of two durations in ns
+			// overflows int64 past a few seconds each.
+			ratio := float64(c.MaxSegmentDuration) / float64(c.SegmentDuration)
+			return d, time.Duration(math.Round(ratio*float64(d)/float64(time.Millisecond))) * time.Millisecond
+		}
+	}
+	return c.SegmentDuration, c.MaxSegmentDuration
 }
 
 // spoolGauge tracks the bytes of finished segments in the spool.

@@ -126,9 +126,10 @@ func rebuiltManifest(s catalog.Stream, run string, cfg *Config) (catalog.Manifes
 	if err != nil {
 		return catalog.Manifest{}, fmt.Errorf("spool: %w", err)
 	}
+	target, hardMax := cfg.segmentsFor(s)
 	return catalog.Manifest{
 		Version: 1, Stream: s.String(), Run: run, Node: id.Node, StartedAt: id.Started,
-		State: catalog.StateLive, TargetDurationMS: cfg.SegmentDuration.Milliseconds(),
-		MaxSegmentDurationMS: cfg.MaxSegmentDuration.Milliseconds(),
+		State: catalog.StateLive, TargetDurationMS: target.Milliseconds(),
+		MaxSegmentDurationMS: hardMax.Milliseconds(),
 	}, nil
 }

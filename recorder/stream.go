@@ -15,17 +15,19 @@ import (
 // Stream records one publish (one run) into the spool. WriteFrame, Flush
 // and Close are called from one goroutine; they do only local disk work.
 type Stream struct {
-	r        *Recorder
-	stream   catalog.Stream
-	run      string
-	dir      string
-	lock     *dirLock         // on dir, while live: tells the uploader the slicer lives
-	up       *runUpload       // the in-process agent's side of the run; nil with AgentExternal
-	manifest catalog.Manifest // run.json as last written
-	lastCut  atomic.Int64     // unix ns of the last finished segment (or the start)
-	log      *slog.Logger
+	r         *Recorder
+	stream    catalog.Stream
+	run       string
+	dir       string
+	lock      *dirLock         // on dir, while live: tells the uploader the slicer lives
+	up        *runUpload       // the in-process agent's side of the run; nil with AgentExternal
+	manifest  catalog.Manifest // run.json as last written
+	segTarget time.Duration    // this stream's (Config.segmentsFor)
+	segMax    time.Duration
+	lastCut   atomic.Int64 // unix ns of the last finished segment (or the start)
+	log       *slog.Logger
 
-	avc      *media.AVCConfig
+	vcfg     media.VideoConfig // H.264 or H.265, from the sequence header
 	asc      *media.AudioSpecificConfig
 	width    int
 	height   int
@@ -117,12 +119,12 @@ const (
 // milliseconds from the first held frame, to wait for it.
 func (s *Stream) trackWaitMS() (uint32, bool) {
 	switch {
-	case s.avc != nil && s.asc != nil:
+	case s.vcfg != nil && s.asc != nil:
 		return 0, false
 	case s.meta == nil:
 		return trackWait, true
-	case s.meta.Video && s.avc == nil, s.meta.Audio && s.asc == nil:
-		return uint32(s.r.cfg.MaxSegmentDuration.Milliseconds()), true
+	case s.meta.Video && s.vcfg == nil, s.meta.Audio && s.asc == nil:
+		return uint32(s.segMax.Milliseconds()), true
 	default:
 		return 0, false // the declared tracks are all here
 	}
@@ -218,23 +220,17 @@ func (s *Stream) video(f media.Frame) {
 	}
 	switch t.PacketType {
 	case media.AVCSeqHeader:
-		c, err := media.ParseAVCConfig(t.Data)
-		if err != nil {
-			s.warn("bad AVC sequence header", "err", err)
-			return
+		if s.videoHeader(t) {
+			s.gotHeader()
 		}
-		if info, err := media.ParseSPS(c.SPS[0]); err == nil {
-			s.width, s.height = info.Width, info.Height
-		} else {
-			s.warn("unreadable SPS", "err", err)
-		}
-		s.avc = &c
-		s.gotHeader()
 		return
 	case media.AVCEndOfSeq:
 		return
 	}
-	if s.avc == nil {
+	if t.Codec == media.CodecHEVC && t.PacketType != media.AVCNALU {
+		return // enhanced RTMP metadata (colorInfo): not a picture
+	}
+	if s.vcfg == nil || !sameCodec(s.vcfg, t.Codec) {
 		s.r.m.framesDropped.WithLabelValues("no_config").Inc()
 		return
 	}
@@ -247,9 +243,9 @@ func (s *Stream) video(f media.Frame) {
 	}
 	dts := s.timeline(f.Timestamp) * 90
 	pts := dts + int64(t.CTS)*90
-	s.buf, t.Keyframe, err = media.AVCCToAnnexB(s.buf[:0], t.Data, s.avc)
+	s.buf, t.Keyframe, err = s.vcfg.AnnexB(s.buf[:0], t.Data)
 	if err != nil {
-		s.warn("bad AVC frame", "err", err)
+		s.warn("bad video frame", "err", err)
 		s.r.m.framesDropped.WithLabelValues("malformed").Inc()
 		return
 	}
@@ -345,11 +341,11 @@ func (s *Stream) startIfReady(isVideo, key bool) bool {
 	if s.started {
 		return true
 	}
-	if s.avc != nil && (!isVideo || !key) {
+	if s.vcfg != nil && (!isVideo || !key) {
 		return false
 	}
-	s.hasVideo, s.hasAudio = s.avc != nil, s.asc != nil
-	tw, err := newTSWriter(s.hasVideo, s.hasAudio)
+	s.hasVideo, s.hasAudio = s.vcfg != nil, s.asc != nil
+	tw, err := newTSWriter(s.hasVideo, s.hasAudio, videoStreamType(s.vcfg))
 	if err != nil {
 		s.warn("ts writer", "err", err)
 		return false
@@ -357,7 +353,7 @@ func (s *Stream) startIfReady(isVideo, key bool) bool {
 	s.tw = tw
 	s.started = true
 	if s.hasVideo {
-		s.manifest.Video = &catalog.VideoInfo{Codec: s.avc.CodecString(), Width: s.width, Height: s.height}
+		s.manifest.Video = &catalog.VideoInfo{Codec: s.vcfg.CodecString(), Width: s.width, Height: s.height}
 	}
 	if s.hasAudio {
 		s.manifest.Audio = &catalog.AudioInfo{Codec: s.asc.CodecString(), SampleRate: s.asc.SampleRate, Channels: s.asc.Channels}
@@ -366,8 +362,8 @@ func (s *Stream) startIfReady(isVideo, key bool) bool {
 	return true
 }
 
-func (s *Stream) target() int64  { return s.r.cfg.SegmentDuration.Milliseconds() * 90 }
-func (s *Stream) hardMax() int64 { return s.r.cfg.MaxSegmentDuration.Milliseconds() * 90 }
+func (s *Stream) target() int64  { return s.segTarget.Milliseconds() * 90 }
+func (s *Stream) hardMax() int64 { return s.segMax.Milliseconds() * 90 }
 
 // timeline maps an RTMP timestamp onto the run's continuous timeline (ms).
 func (s *Stream) timeline(raw uint32) int64 {

@@ -26,7 +26,8 @@ type switchWriter struct{ w io.Writer }
 
 func (s *switchWriter) Write(p []byte) (int, error) { return s.w.Write(p) }
 
-// tsWriter muxes a run's H.264 and AAC access units into MPEG-TS segments.
+// tsWriter muxes a run's H.264 or H.265 and AAC access units into MPEG-TS
+// segments.
 type tsWriter struct {
 	out      switchWriter
 	mux      *astits.Muxer
@@ -37,7 +38,7 @@ type tsWriter struct {
 	tablesDue bool
 }
 
-func newTSWriter(hasVideo, hasAudio bool) (*tsWriter, error) {
+func newTSWriter(hasVideo, hasAudio bool, videoType astits.StreamType) (*tsWriter, error) {
 	w := &tsWriter{hasVideo: hasVideo, hasAudio: hasAudio}
 	w.out.w = io.Discard
 	// Tables are written at each segment start and on each video keyframe
@@ -45,7 +46,7 @@ func newTSWriter(hasVideo, hasAudio bool) (*tsWriter, error) {
 	// periodic retransmission is not needed on top.
 	w.mux = astits.NewMuxer(context.Background(), &w.out, astits.MuxerOptTablesRetransmitPeriod(1<<30))
 	if hasVideo {
-		if err := w.mux.AddElementaryStream(astits.PMTElementaryStream{ElementaryPID: videoPID, StreamType: astits.StreamTypeH264Video}); err != nil {
+		if err := w.mux.AddElementaryStream(astits.PMTElementaryStream{ElementaryPID: videoPID, StreamType: videoType}); err != nil {
 			return nil, fmt.Errorf("ts: add video stream: %w", err)
 		}
 		w.pcrPID = videoPID

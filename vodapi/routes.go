@@ -32,6 +32,7 @@ func (s *Server) routes() *echo.Echo {
 	e.GET("/v1/streams/:app/:name/recordings", s.listRecordings)
 	s.clipRoutes(e)
 	s.thumbRoutes(e)
+	s.snapshotRoutes(e)
 	e.GET("/hls/:app/:name/index.m3u8", s.windowPlaylist)
 	e.GET("/hls/:app/:name/runs/:run/index.m3u8", s.runPlaylist)
 	e.GET("/hls/:app/:name/recordings/:id/index.m3u8", s.recordingPlaylist)

@@ -4,6 +4,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rewind-vod/rewind/editor"
+	snap "github.com/rewind-vod/rewind/editor/snapshot"
 	"github.com/rewind-vod/rewind/editor/thumb"
 	"github.com/rewind-vod/rewind/infra/queue"
 	"github.com/rewind-vod/rewind/infra/store"
@@ -42,4 +45,15 @@ func (stills) Sprite(ctx context.Context, tiles []vodapi.Tile, tileWidth, column
 	}
 	b, _, err := thumb.Sprite(ctx, tt, thumb.SpriteOptions{TileWidth: tileWidth, Columns: columns})
 	return b, err
+}
+
+// snapshotRender decodes live snapshots with the editor's libav code.
+func snapshotRender() snap.Render {
+	return func(ctx context.Context, segment []byte, width, quality int) ([]byte, error) {
+		b, err := thumb.Frame(ctx, segment, 0, thumb.Options{Width: width, Quality: quality})
+		if errors.Is(err, thumb.ErrNoVideo) {
+			return nil, fmt.Errorf("%w: %v", snap.ErrNoVideo, err)
+		}
+		return b, err
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rewind-vod/rewind/editor"
+	snap "github.com/rewind-vod/rewind/editor/snapshot"
 	"github.com/rewind-vod/rewind/infra/queue"
 	"github.com/rewind-vod/rewind/infra/store"
 	"github.com/rewind-vod/rewind/vodapi"
@@ -24,3 +25,6 @@ func newClipWorker(editor.Config, store.Store, queue.Queue, *slog.Logger, promet
 
 // newStills: no libav, so vodapi answers thumbnail requests with 501.
 func newStills() vodapi.Thumbnailer { return nil }
+
+// snapshotRender: no libav, so no live snapshots.
+func snapshotRender() snap.Render { return nil }

@@ -8,13 +8,17 @@ import (
 	"io"
 	"log/slog"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/rewind-vod/rewind/catalog"
 	"github.com/rewind-vod/rewind/editor"
+	snap "github.com/rewind-vod/rewind/editor/snapshot"
 	"github.com/rewind-vod/rewind/infra/queue"
 	"github.com/rewind-vod/rewind/infra/store"
+	"github.com/rewind-vod/rewind/origin"
 )
 
 // open opens the queue, or returns nil when none is configured.
@@ -59,6 +63,15 @@ func serveEditor(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Live snapshots of the streams the node registry lists as live.
+	dir, err := catalog.NewDirectory(st, catalog.DirectoryConfig{}, log, reg)
+	if err != nil {
+		return err
+	}
+	snaps, err := newSnapshotter(f.Snapshots, st, snap.FromDirectory(dir.Nodes), log, reg)
+	if err != nil {
+		return err
+	}
 	mux := metricsMux(reg)
 	mux.HandleFunc("GET /healthz", healthz)
 	hs, err := startHTTP(f.HTTPAddr, mux)
@@ -67,12 +80,46 @@ func serveEditor(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	sigCtx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	log.Info("rewind editor started", "http", hs.addr, "jobs", redactURL(f.Jobs.URL), "store", redactURL(f.Store))
+	log.Info("rewind editor started", "http", hs.addr, "jobs", redactURL(f.Jobs.URL), "store", redactURL(f.Store), "snapshots", snaps != nil)
+	var bg sync.WaitGroup
+	if snaps != nil {
+		bg.Go(func() { dir.Run(sigCtx) })
+		bg.Go(func() { snaps.Run(sigCtx) })
+	}
 	// The worker returns once its running jobs stopped and were handed back.
 	err = w.Run(sigCtx)
+	bg.Wait()
 	hs.shutdown(log)
 	log.Info("stopped")
 	return err
+}
+
+// newSnapshotter makes the live snapshotter, or nil when snapshots are off
+// (--snapshot-interval 0) or this build has no libav.
+func newSnapshotter(c snap.Config, st store.Store, list snap.Lister, log *slog.Logger, reg prometheus.Registerer) (*snap.Snapshotter, error) {
+	render := snapshotRender()
+	if c.Interval <= 0 || render == nil {
+		return nil, nil
+	}
+	s, err := snap.New(c, st, list, render, log, reg)
+	if err != nil {
+		return nil, fmt.Errorf("snapshots: %w", err)
+	}
+	return s, nil
+}
+
+// originLive lists the origin's live runs, for the snapshots of `rewind dev`.
+func originLive(org *origin.Server) snap.Lister {
+	return func(context.Context) ([]snap.LiveRun, error) {
+		live := org.Live()
+		out := make([]snap.LiveRun, 0, len(live))
+		for _, ls := range live {
+			if st, err := catalog.NewStream(ls.App, ls.Name); err == nil {
+				out = append(out, snap.LiveRun{Stream: st, Run: ls.Run})
+			}
+		}
+		return out, nil
+	}
 }
 
 // devEditor starts the in-process worker of `rewind dev`; without cgo the

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rewind-vod/rewind/catalog"
+	snap "github.com/rewind-vod/rewind/editor/snapshot"
 	"github.com/rewind-vod/rewind/infra/httpjson"
 	"github.com/rewind-vod/rewind/infra/queue"
 	"github.com/rewind-vod/rewind/infra/store"
@@ -88,6 +89,12 @@ func serve(ctx context.Context, role string, args []string, stderr io.Writer) er
 	} else {
 		workDone <- nil
 	}
+	snapDone := make(chan error, 1)
+	if n.snaps != nil {
+		go func() { snapDone <- n.snaps.Run(workCtx) }()
+	} else {
+		snapDone <- nil
+	}
 	schedDone := make(chan error, 1)
 	if n.sched != nil {
 		go func() { schedDone <- n.sched.Run(workCtx) }()
@@ -147,6 +154,7 @@ func serve(ctx context.Context, role string, args []string, stderr io.Writer) er
 	cancel()
 	stopWork() // running clip jobs go back to the queue; the scheduler saves its meter
 	<-workDone
+	<-snapDone
 	<-schedDone
 	stopRec()
 	<-recDone
@@ -183,6 +191,7 @@ type node struct {
 	api     *vodapi.Server     // dev only
 	jobs    queue.Queue        // dev only: clip jobs, shared by the API and the worker
 	worker  clipWorker         // dev only, cgo builds only
+	snaps   *snap.Snapshotter  // dev only, cgo builds only, unless --snapshot-interval 0
 	sched   *sched.Service     // dev only, with --cdns
 	// schedHandler serves the scheduler's routes (dev); relayQoS counts
 	// relay faults per CDN where no scheduler runs (origin, with --cdns).
@@ -213,7 +222,11 @@ func buildNode(role string, f *nodeSettings, log *slog.Logger, st store.Store, r
 	if f.Recorder.Agent == recorder.AgentExternal {
 		recStore = nil // recordings go to the store through `rewind agent` only
 	}
-	rec, err := recorder.New(f.Recorder, recStore, log, reg)
+	// The record policy's segment durations are the recorder's to apply;
+	// which streams are recorded is the origin's (RecordControl).
+	rc := f.Recorder
+	rc.SegmentDurations = f.Origin.RecordPolicy.SegmentDurations()
+	rec, err := recorder.New(rc, recStore, log, reg)
 	if err != nil {
 		return nil, err
 	}
@@ -230,7 +243,7 @@ func buildNode(role string, f *nodeSettings, log *slog.Logger, st store.Store, r
 		pc.Upstreams = dir
 	}
 	players := origin.NewPlayers(pc, log, reg)
-	sinks := []origin.Sink{recorderSink{rec}} // and players, as Config.Players
+	var sinks []origin.Sink // and the recorder and players, as Config.Recorder and Config.Players
 	n := &node{}
 	rcfg := f.Relay
 	if len(f.Sched.CDNs) > 0 {
@@ -264,6 +277,7 @@ func buildNode(role string, f *nodeSettings, log *slog.Logger, st store.Store, r
 	}
 	oc := f.Origin
 	oc.Players = players
+	oc.Recorder = recorderSink{rec}
 	if role == "origin" {
 		// Every origin node beats into the node registry, in the store it
 		// records to, so proxies and the other nodes find it.
@@ -293,6 +307,10 @@ func buildNode(role string, f *nodeSettings, log *slog.Logger, st store.Store, r
 			return nil, err
 		}
 		n.worker = devEditor(f.Editor, st, n.jobs, log, reg)
+		if n.snaps, err = newSnapshotter(f.Snapshots, st, originLive(org), log, reg); err != nil {
+			n.close()
+			return nil, err
+		}
 		var api http.Handler = n.api.Handler()
 		// With --cdns, the scheduler runs here too (built above), reading
 		// its own collector, which also sees the CMCD on replay requests.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/rewind-vod/rewind/catalog"
 	"github.com/rewind-vod/rewind/editor"
+	snap "github.com/rewind-vod/rewind/editor/snapshot"
 	"github.com/rewind-vod/rewind/infra/netguard"
 	"github.com/rewind-vod/rewind/origin"
 	"github.com/rewind-vod/rewind/origin/relay"
@@ -93,6 +94,15 @@ func bindEditor(b *binder, ed *editor.Config, jobs *queueSettings) {
 	bind(b, "webhook-concurrency", "webhooks delivered at once, apart from the clip job slots", &ed.WebhookConcurrency)
 }
 
+// bindSnapshots binds the live snapshots' flags (editor, and dev).
+func bindSnapshots(b *binder, sc *snap.Config) {
+	bind(b, "snapshot-interval", "time between two JPEG snapshots of a live stream (0: no snapshots)", &sc.Interval)
+	bindParsed(b, "snapshot-apps", "per-app snapshot intervals, comma-separated app=interval or app=off (default: --snapshot-interval)",
+		snap.ParseApps, snap.FormatApps, &sc.Apps)
+	bind(b, "snapshot-width", "snapshot width in pixels, even (0: the stream's own size)", &sc.Width)
+	bind(b, "snapshot-quality", "snapshot JPEG quality, libav qscale 1 (best) to 31 (0: 4)", &sc.Quality)
+}
+
 // bindUpload binds the upload agent's flow control (origin with its
 // agent inside, and rewind agent).
 func bindUpload(b *binder, rec *recorder.Config) {
@@ -119,6 +129,8 @@ type nodeSettings struct {
 	Replay vodapi.Config
 	Jobs   queueSettings
 	Editor editor.Config
+	// dev only: live snapshots, made in this process.
+	Snapshots snap.Config
 	// dev only: the multi-CDN scheduler, when --cdns names CDNs.
 	Sched sched.Config
 }
@@ -135,6 +147,7 @@ func newNodeSettings(fs *flag.FlagSet, role string) (*nodeSettings, *binder) {
 		Directory:    catalog.DefaultDirectoryConfig(),
 		Replay:       vodapi.DefaultConfig(),
 		Editor:       editor.DefaultConfig(),
+		Snapshots:    snap.DefaultConfig(),
 	}
 	if role == "dev" {
 		s.Sched = defaultSchedConfig()
@@ -153,6 +166,8 @@ func newNodeSettings(fs *flag.FlagSet, role string) (*nodeSettings, *binder) {
 	}
 	bind(b, "segment-duration", "target segment duration: cut at the first keyframe after it", segDur...)
 	bind(b, "max-segment-duration", "hard maximum segment duration: a longer GOP is cut anyway (0: 3x target)", &rec.MaxSegmentDuration)
+	bindParsed(b, "record-policy", "which streams are recorded: comma-separated match=on, match=on:segment-duration or match=off, match being *, an app or app/name, the most specific winning (\"live=on:4s,private=off,live/cam2=off\"); default: everything, at --segment-duration. The admin API stops and starts recording of a live stream",
+		origin.ParseRecordPolicy, origin.RecordPolicy.String, &org.RecordPolicy)
 
 	bind(b, "publish-secrets", "comma-separated HMAC secrets for signed publish URLs (empty: no signature needed)", &org.Auth.Secrets)
 	bind(b, "publish-hook", "URL POSTed {app,name,query,client_addr,node} for every publish; 2xx allows", &org.Auth.HookURL)
@@ -203,6 +218,7 @@ func newNodeSettings(fs *flag.FlagSet, role string) (*nodeSettings, *binder) {
 	bind(b, "public-url", "the API's external base URL, for URLs in answers and webhooks (default: paths)", &s.Replay.PublicURL, &s.Editor.PublicURL)
 	bindWebhookAllow(b, &s.Replay.WebhookGuard, &s.Editor.WebhookGuard)
 	bindEditor(b, &s.Editor, &s.Jobs)
+	bindSnapshots(b, &s.Snapshots)
 	bindSched(b, &s.Sched)
 	return s, b
 }
@@ -240,13 +256,14 @@ func newReplaySettings(fs *flag.FlagSet) (*replaySettings, *binder) {
 // editorSettings are the settings of `rewind editor`.
 type editorSettings struct {
 	commonSettings
-	HTTPAddr string
-	Editor   editor.Config
-	Jobs     queueSettings
+	HTTPAddr  string
+	Editor    editor.Config
+	Jobs      queueSettings
+	Snapshots snap.Config
 }
 
 func newEditorSettings(fs *flag.FlagSet) (*editorSettings, *binder) {
-	s := &editorSettings{HTTPAddr: defaultEditorHTTP, Editor: editor.DefaultConfig()}
+	s := &editorSettings{HTTPAddr: defaultEditorHTTP, Editor: editor.DefaultConfig(), Snapshots: snap.DefaultConfig()}
 	b := newBinder(fs)
 	s.commonSettings.bind(b)
 	s.Jobs.bind(b, defaultJobsURL)
@@ -254,5 +271,6 @@ func newEditorSettings(fs *flag.FlagSet) (*editorSettings, *binder) {
 	bind(b, "public-url", "the API's external base URL, for URLs in webhooks (default: paths)", &s.Editor.PublicURL)
 	bindWebhookAllow(b, &s.Editor.WebhookGuard)
 	bindEditor(b, &s.Editor, &s.Jobs)
+	bindSnapshots(b, &s.Snapshots)
 	return s, b
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rewind-vod/rewind/editor"
+	snap "github.com/rewind-vod/rewind/editor/snapshot"
 	"github.com/rewind-vod/rewind/infra/netguard"
 	"github.com/rewind-vod/rewind/origin"
 	"github.com/rewind-vod/rewind/origin/relay"
@@ -67,6 +69,8 @@ var roleFlags = map[string]map[string][]string{
 		"editor-lease": {"Editor.Lease", "Jobs.Opts.Lease"}, "editor-retry-delay": {"Editor.RetryDelay"},
 		"editor-work-dir": {"Editor.WorkDir"}, "webhook-secret": {"Editor.WebhookSecret"},
 		"webhook-attempts": {"Editor.WebhookAttempts"}, "webhook-concurrency": {"Editor.WebhookConcurrency"},
+		"snapshot-interval": {"Snapshots.Interval"}, "snapshot-apps": {"Snapshots.Apps"},
+		"snapshot-width": {"Snapshots.Width"}, "snapshot-quality": {"Snapshots.Quality"},
 	},
 }
 
@@ -78,6 +82,7 @@ func originFlags() map[string][]string {
 		"node":                 {"Origin.Node", "Players.Self", "Directory.Self"},
 		"segment-duration":     {"Recorder.SegmentDuration"},
 		"max-segment-duration": {"Recorder.MaxSegmentDuration"},
+		"record-policy":        {"Origin.RecordPolicy"},
 		"publish-secrets":      {"Origin.Auth.Secrets"}, "publish-hook": {"Origin.Auth.HookURL"},
 		"publish-hook-timeout": {"Origin.Auth.HookTimeout"}, "publish-hook-fail-open": {"Origin.Auth.HookFailOpen"},
 		"takeover": {"Origin.Takeover"}, "reconnect-grace": {"Players.ReconnectGrace"}, "max-conns": {"Origin.MaxConns"}, "max-publishers": {"Origin.MaxPublishers"},
@@ -116,6 +121,8 @@ func devFlags() map[string][]string {
 		"editor-lease": {"Editor.Lease", "Jobs.Opts.Lease"}, "editor-retry-delay": {"Editor.RetryDelay"},
 		"editor-work-dir": {"Editor.WorkDir"}, "webhook-secret": {"Editor.WebhookSecret"},
 		"webhook-attempts": {"Editor.WebhookAttempts"}, "webhook-concurrency": {"Editor.WebhookConcurrency"},
+		"snapshot-interval": {"Snapshots.Interval"}, "snapshot-apps": {"Snapshots.Apps"},
+		"snapshot-width": {"Snapshots.Width"}, "snapshot-quality": {"Snapshots.Quality"},
 	} {
 		m[k] = v
 	}
@@ -212,6 +219,9 @@ func sentinel(t reflect.Type, n int) (arg string, want func(v reflect.Value) err
 	case reflect.TypeFor[map[netip.Prefix]string]():
 		m := map[netip.Prefix]string{netip.MustParsePrefix(fmt.Sprintf("10.%d.0.0/16", n)): "eu"}
 		return sched.FormatRegions(m), eq(m)
+	case reflect.TypeFor[map[string]time.Duration]():
+		m := map[string]time.Duration{fmt.Sprintf("app%d", n): time.Duration(n+1) * time.Second}
+		return snap.FormatApps(m), eq(m)
 	case reflect.TypeFor[time.Duration]():
 		d := time.Duration(n+1)*time.Second + 7*time.Millisecond
 		return d.String(), eq(d)
@@ -226,6 +236,9 @@ func sentinel(t reflect.Type, n int) (arg string, want func(v reflect.Value) err
 			}
 			return nil
 		}
+	case reflect.TypeFor[origin.RecordPolicy]():
+		p := origin.RecordPolicy{{Match: "live", Record: true, SegmentDuration: time.Duration(n+1) * time.Second}, {Match: "live/cam2", Record: false}}
+		return p.String(), eq(p)
 	case reflect.TypeFor[[]relay.Rule]():
 		r := relay.Rule{Match: "live", Target: fmt.Sprintf("rtmp://cdn%d.example/app/{name}", n)}
 		return r.Match + "=" + r.Target, eq([]relay.Rule{r})
@@ -391,5 +404,48 @@ func TestSettingsDefaultsAreTheComponents(t *testing.T) {
 	}
 	if f := fs.Lookup("max-conns"); f.DefValue != fmt.Sprint(origin.DefaultMaxConns) {
 		t.Errorf("--max-conns shows default %s", f.DefValue)
+	}
+}
+
+// --record-policy reads from the YAML file (a list or one string), from
+// REWIND_RECORD_POLICY and the command line, and a bad policy stops the
+// start with the rule at fault.
+func TestSettingsRecordPolicy(t *testing.T) {
+	want := origin.RecordPolicy{
+		{Match: "live", Record: true, SegmentDuration: 4 * time.Second},
+		{Match: "private", Record: false},
+		{Match: "live/cam2", Record: false},
+	}
+	cfg := filepath.Join(t.TempDir(), "rewind.yaml")
+	os.WriteFile(cfg, []byte("record-policy: [live=on:4s, private=off, live/cam2=off]\n"), 0o644)
+	for name, c := range map[string]struct {
+		args []string
+		env  string
+	}{
+		"yaml":         {args: []string{"--config", cfg}},
+		"env":          {env: "live=on:4s,private=off,live/cam2=off"},
+		"command line": {args: []string{"--record-policy", "live=on:4s, private=off, live/cam2=off"}},
+	} {
+		if c.env != "" {
+			t.Setenv("REWIND_RECORD_POLICY", c.env)
+		}
+		for _, role := range []string{"origin", "dev"} {
+			fs := flag.NewFlagSet(role, flag.ContinueOnError)
+			f, _ := newNodeSettings(fs, role)
+			if err := parseFlags(fs, c.args); err != nil {
+				t.Fatalf("%s %s: %v", name, role, err)
+			}
+			if !reflect.DeepEqual(f.Origin.RecordPolicy, want) {
+				t.Errorf("%s %s: %+v, want %+v", name, role, f.Origin.RecordPolicy, want)
+			}
+		}
+		os.Unsetenv("REWIND_RECORD_POLICY")
+	}
+	fs := flag.NewFlagSet("origin", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	newNodeSettings(fs, "origin")
+	err := parseFlags(fs, []string{"--record-policy", "live=on:4s,private=sometimes"})
+	if err == nil || !strings.Contains(err.Error(), `"private=sometimes"`) || !strings.Contains(err.Error(), "record-policy") {
+		t.Errorf("bad policy: %v", err)
 	}
 }

@@ -200,7 +200,7 @@ func (t *pusher) publish(rc *conn) error {
 				needKey = hasVideo
 				t.reportDrops()
 			}
-			if f.Type == media.FrameVideo && media.IsAVCSeqHeader(f.Payload) {
+			if f.Type == media.FrameVideo && media.IsVideoSeqHeader(f.Payload) {
 				hasVideo = true
 			} else if needKey && f.Type != media.FrameData {
 				if f.Type != media.FrameVideo || !media.IsVideoKeyframe(f.Payload) {

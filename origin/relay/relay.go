@@ -213,7 +213,7 @@ func (rs *stream) WriteFrame(f media.Frame) {
 	switch {
 	case f.Type == media.FrameData:
 		rs.meta = &f
-	case f.Type == media.FrameVideo && media.IsAVCSeqHeader(f.Payload):
+	case f.Type == media.FrameVideo && media.IsVideoSeqHeader(f.Payload):
 		rs.avcHdr, rs.hasVideo = &f, true
 	case f.Type == media.FrameAudio && media.IsAACSeqHeader(f.Payload):
 		rs.aacHdr = &f

@@ -39,7 +39,17 @@ type commands struct {
 	// lastStreamID is the message stream of the latest publish or play:
 	// the stream a deleteStream without a usable id means.
 	lastStreamID uint32
+	// fourCCs is the connect command's fourCcList: the codecs an enhanced
+	// RTMP client declares (go-rtmp's connect struct has no field for it).
+	fourCCs []string
 }
+
+// FourCCList is the fourCcList of the client's connect command (enhanced
+// RTMP), nil if it sent none. Call it on go-rtmp's connection goroutine.
+func (c *Conn) FourCCList() []string { return c.cmd.fourCCs }
+
+// maxFourCCs bounds the fourCcList entries kept (for a log line).
+const maxFourCCs = 16
 
 // normalize returns the message to hand on, and false to drop it.
 func (c *commands) normalize(m Message) (Message, bool) {
@@ -55,6 +65,8 @@ func (c *commands) normalize(m Message) (Message, bool) {
 		return m, true
 	}
 	switch name {
+	case "connect":
+		return m, c.connect(p)
 	case "publish", "play":
 		if m.StreamID != 0 {
 			c.lastStreamID = m.StreamID
@@ -118,4 +130,55 @@ func (c *commands) normalize(m Message) (Message, bool) {
 func appendNumber(b []byte, v float64) []byte {
 	b = append(b, media.AMF0Number)
 	return binary.BigEndian.AppendUint64(b, math.Float64bits(v))
+}
+
+// connect records the fourCcList of a connect command and reports whether
+// to hand the command on. Its values must all be whole: go-rtmp's AMF0
+// decoder allocates a strict array's declared length before reading it, so
+// a connect claiming a list of 2^31 entries would exhaust memory. Such a
+// connect is dropped, and the client answered nothing.
+func (c *commands) connect(p []byte) bool {
+	var vals [][]byte
+	for off := 0; off < len(p); {
+		n, err := media.AMF0Size(p[off:])
+		if err != nil {
+			return false
+		}
+		vals = append(vals, p[off:off+n])
+		off += n
+	}
+	if len(vals) >= 3 && vals[2][0] == media.AMF0Object {
+		c.fourCCs = fourCCList(vals[2][1:])
+	}
+	return true
+}
+
+// fourCCList finds the fourCcList strict array of strings among the
+// properties of an object (already bounded by AMF0Size).
+func fourCCList(props []byte) []string {
+	for len(props) >= 3 {
+		k := int(binary.BigEndian.Uint16(props))
+		if k == 0 || 2+k >= len(props) {
+			return nil
+		}
+		key, v := string(props[2:2+k]), props[2+k:]
+		n, err := media.AMF0Size(v)
+		if err != nil {
+			return nil
+		}
+		if key == "fourCcList" && v[0] == media.AMF0StrictArray {
+			list := []string{}
+			for el := v[5:n]; len(el) > 0 && len(list) < maxFourCCs; {
+				s, rest, ok := media.SplitAMF0String(el)
+				if !ok {
+					break // not a string: skipped with the rest
+				}
+				list = append(list, s)
+				el = rest
+			}
+			return list
+		}
+		props = v[n:]
+	}
+	return nil
 }
