@@ -156,7 +156,7 @@ func (h *connHandler) media(t media.FrameType, ts uint32, r io.Reader) error {
 		return h.oversize(t, int(n))
 	}
 	if t == media.FrameVideo {
-		if err := media.CheckVideoTag(h.scratch.Bytes()); err != nil {
+		if err := media.CheckVideoTag(scratch.Bytes()); err != nil {
 			return h.badVideo(err)
 		}
 	}
