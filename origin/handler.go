@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strings"
+	"sync"
 
 	"github.com/yutopp/go-rtmp"
 	"github.com/yutopp/go-rtmp/message"
@@ -27,9 +28,15 @@ type refusal struct {
 func (r *refusal) Error() string { return r.reason + ": " + r.err.Error() }
 func (r *refusal) Unwrap() error { return r.err }
 
-// maxScratchKeep is the largest read buffer a connection keeps between
-// messages; a rare huge keyframe should not pin memory for the whole publish.
+// maxScratchKeep is the largest read buffer kept for the next message; a
+// rare huge keyframe should not pin memory.
 const maxScratchKeep = 1 << 20
+
+// scratchPool holds the buffers messages are read into before their
+// payload is copied out at its exact size. A message is read in one call
+// on its connection's goroutine, so the node needs about one buffer per
+// core, not one per connection.
+var scratchPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // connHandler handles one RTMP connection. go-rtmp calls all its methods
 // from the connection's single goroutine.
@@ -47,8 +54,6 @@ type connHandler struct {
 	pub         *publication
 	pubStreamID uint32
 	play        *rtmpPlayer
-
-	scratch bytes.Buffer
 }
 
 var _ rtmp.Handler = (*connHandler)(nil)
@@ -131,11 +136,19 @@ func (h *connHandler) OnSetDataFrame(ts uint32, data *message.NetStreamSetDataFr
 }
 
 // media reads one audio or video message into a fresh slice (go-rtmp reuses
-// its buffer) and hands it to the sinks.
+// its buffer) and hands it to the sinks. That slice is the frame's only
+// copy: every sink, the GOP cache and every player share it, so no one
+// may write to a Payload.
 func (h *connHandler) media(t media.FrameType, ts uint32, r io.Reader) error {
 	limit := int64(h.s.cfg.MaxMessageSize)
-	h.scratch.Reset()
-	n, err := h.scratch.ReadFrom(io.LimitReader(r, limit+1))
+	scratch := scratchPool.Get().(*bytes.Buffer)
+	defer func() {
+		if scratch.Cap() <= maxScratchKeep {
+			scratchPool.Put(scratch)
+		}
+	}()
+	scratch.Reset()
+	n, err := scratch.ReadFrom(io.LimitReader(r, limit+1))
 	if err != nil {
 		return fmt.Errorf("read %s message: %w", t, err)
 	}
@@ -143,15 +156,12 @@ func (h *connHandler) media(t media.FrameType, ts uint32, r io.Reader) error {
 		return h.oversize(t, int(n))
 	}
 	if t == media.FrameVideo {
-		if err := media.CheckVideoTag(h.scratch.Bytes()); err != nil {
+		if err := media.CheckVideoTag(scratch.Bytes()); err != nil {
 			return h.badVideo(err)
 		}
 	}
 	if h.pub != nil {
-		h.pub.push(media.Frame{Type: t, Timestamp: ts, Payload: bytes.Clone(h.scratch.Bytes())})
-	}
-	if h.scratch.Cap() > maxScratchKeep {
-		h.scratch = bytes.Buffer{}
+		h.pub.push(media.Frame{Type: t, Timestamp: ts, Payload: bytes.Clone(scratch.Bytes())})
 	}
 	return nil
 }

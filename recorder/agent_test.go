@@ -202,7 +202,7 @@ func TestAgentEndsRunOfDeadSlicer(t *testing.T) {
 	h := startAgent(t, spool, st, Config{})
 	s := openOn(t, rec)
 	feed(s, readTags(t, src), 0)
-	s.seg.w.Flush()
+	s.Flush() // what the origin's last batch would have written
 	until(t, "three segments indexed", func() bool { return indexed(st, s.run) == 3 })
 	time.Sleep(20 * h.a.cfg.ScanInterval)
 	ctx := context.Background()

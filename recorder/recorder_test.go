@@ -315,7 +315,7 @@ func TestRecoverTornSegment(t *testing.T) {
 	// Die without Close: the open segment stays a .part, as after kill -9.
 	// Its buffered tail is flushed to the file but not finished, and the
 	// run's lock goes, as the kernel drops it when a process dies.
-	s.seg.w.Flush()
+	s.Flush() // what the origin's last batch would have written
 	h.idle2Segments(t)
 	h.stop()
 	s.lock.release()

@@ -28,7 +28,7 @@ func liveRunWithUploads(t *testing.T) (*Stream, *fsstore.FS, *agentHarness) {
 	h := startAgent(t, spool, st, Config{})
 	s := openOn(t, rec)
 	feed(s, readTags(t, src), 0)
-	s.seg.w.Flush()
+	s.Flush() // what the origin's last batch would have written
 	until(t, "three segments indexed", func() bool { return indexed(st, s.run) == 3 })
 	return s, st, h
 }

@@ -12,8 +12,8 @@ import (
 	"github.com/rewind-vod/rewind/media"
 )
 
-// Stream records one publish (one run) into the spool. WriteFrame and
-// Close are called from one goroutine; they do only local disk work.
+// Stream records one publish (one run) into the spool. WriteFrame, Flush
+// and Close are called from one goroutine; they do only local disk work.
 type Stream struct {
 	r         *Recorder
 	stream    catalog.Stream
@@ -71,6 +71,34 @@ type Stream struct {
 	buf     []byte
 	warned  map[string]time.Time
 	closing bool
+
+	spoolW *bufio.Writer // the spool writer, reused segment after segment
+}
+
+// The origin hands a Stream its frames in batches, at most flushEvery
+// apart, and calls Flush after each (BatchDelay): what a kill -9 can take
+// is then the frames received in the last flushEvery, and never more than
+// spoolBuf bytes of TS (a full buffer is written out at once). A write per
+// frame would bound it to the frame being written, at a write syscall and
+// a goroutine wake-up per frame.
+const (
+	flushEvery = 100 * time.Millisecond
+	spoolBuf   = 32 << 10
+)
+
+// BatchDelay is how long the origin may gather frames before it hands them
+// over (then Flush): see flushEvery.
+func (s *Stream) BatchDelay() time.Duration { return flushEvery }
+
+// Flush writes the open segment's buffered TS to its file (the page
+// cache; the segment is synced when finished).
+func (s *Stream) Flush() {
+	if s.seg == nil || s.closing {
+		return
+	}
+	if err := s.seg.w.Flush(); err != nil {
+		s.spoolFailed(err)
+	}
 }
 
 // A run's tracks are fixed when it starts. Relays such as nginx-rtmp send
@@ -242,12 +270,6 @@ func (s *Stream) video(f media.Frame) {
 		s.spoolFailed(err)
 		return
 	}
-	// Flushing per frame bounds what a kill -9 can take to the frame
-	// being written; the bytes sit in the page cache, not yet synced.
-	if err := s.seg.w.Flush(); err != nil {
-		s.spoolFailed(err)
-		return
-	}
 	if !s.fpsDone {
 		s.fpsFrames++
 	}
@@ -304,10 +326,7 @@ func (s *Stream) audio(f media.Frame) {
 	}
 	s.buf = s.asc.AppendADTS(s.buf[:0], len(t.Data))
 	s.buf = append(s.buf, t.Data...)
-	if err := s.tw.writeAudio(pts, s.buf); err == nil {
-		err = s.seg.w.Flush()
-	}
-	if err != nil {
+	if err := s.tw.writeAudio(pts, s.buf); err != nil {
 		s.spoolFailed(err)
 		return
 	}
@@ -434,7 +453,13 @@ func (s *Stream) openSegment(ts90 int64, independent bool) {
 	s.pendingGap = false
 	s.dropping = false
 	s.seg = &spoolSeg{meta: meta, f: f}
-	s.seg.w = bufio.NewWriterSize(countingWriter{f, &s.seg.size}, 64<<10)
+	cw := countingWriter{f, &s.seg.size}
+	if s.spoolW == nil {
+		s.spoolW = bufio.NewWriterSize(cw, spoolBuf)
+	} else {
+		s.spoolW.Reset(cw) // drops what a failed segment left unwritten
+	}
+	s.seg.w = s.spoolW
 	s.tw.startSegment(s.seg.w)
 }
 

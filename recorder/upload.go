@@ -186,19 +186,37 @@ func (a *Agent) uploadLoop(ctx context.Context) {
 }
 
 // uploadSegment puts one segment; an error other than ctx's means its
-// spool file cannot be read.
+// spool file cannot be read. The file goes to the store as it is
+// (store.PutFile: the filesystem store links it, S3 streams it), never
+// read into memory here; the slicer never writes a .ts again, and the
+// agent only removes it once stored.
 func (a *Agent) uploadSegment(ctx context.Context, j uploadJob) error {
 	path := segBase(j.ru.dir, j.meta.Seq) + extTS
-	data, err := os.ReadFile(path)
+	fi, err := os.Stat(path)
 	if err != nil {
 		return fmt.Errorf("upload: read spool: %w", err)
 	}
-	if err := a.waitBandwidth(ctx, len(data)); err != nil {
+	if err := a.waitBandwidth(ctx, int(fi.Size())); err != nil {
 		return err
 	}
 	key := catalog.SegmentKey(j.ru.stream, j.ru.run, j.meta.Seq)
-	return a.put(ctx, "segment", key, data, "video/mp2t")
+	return a.retry(ctx, "segment", key, fi.Size(), func() error {
+		err := store.PutFile(ctx, a.st, key, path, "video/mp2t")
+		if err != nil {
+			if _, serr := os.Stat(path); serr != nil {
+				// Gone from the spool: no retry can store it.
+				return errUnreadable{fmt.Errorf("upload: read spool: %w", serr)}
+			}
+		}
+		return err
+	})
 }
+
+// errUnreadable ends retry at once: the source of the object is gone.
+type errUnreadable struct{ err error }
+
+func (e errUnreadable) Error() string { return e.err.Error() }
+func (e errUnreadable) Unwrap() error { return e.err }
 
 func (a *Agent) waitBandwidth(ctx context.Context, n int) error {
 	if a.limiter == nil {
@@ -217,16 +235,28 @@ func (a *Agent) waitBandwidth(ctx context.Context, n int) error {
 // put stores an object, retrying with backoff until it succeeds or ctx
 // ends.
 func (a *Agent) put(ctx context.Context, kind, key string, data []byte, contentType string) error {
+	return a.retry(ctx, kind, key, int64(len(data)), func() error {
+		return a.st.Put(ctx, key, data, contentType)
+	})
+}
+
+// retry calls put (one store request of size bytes) with backoff until
+// it succeeds, ctx ends or it returns errUnreadable.
+func (a *Agent) retry(ctx context.Context, kind, key string, size int64, put func() error) error {
 	retry := backoff.Policy{Min: a.cfg.RetryMin, Max: a.cfg.RetryMax}
 	for attempt := 1; ; attempt++ {
 		a.m.storeRequests.WithLabelValues(kind).Inc()
-		err := a.st.Put(ctx, key, data, contentType)
+		err := put()
 		if err == nil {
-			a.m.bytesStored.Add(float64(len(data)))
+			a.m.bytesStored.Add(float64(size))
 			return nil
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		var gone errUnreadable
+		if errors.As(err, &gone) {
+			return err
 		}
 		a.m.retries.WithLabelValues(kind).Inc()
 		if attempt == 1 || attempt%10 == 0 {

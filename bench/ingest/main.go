@@ -18,7 +18,9 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/rewind-vod/rewind/internal/benchkit"
+	"github.com/rewind-vod/rewind/internal/flvfile"
 	"github.com/rewind-vod/rewind/internal/testproc"
+	"github.com/rewind-vod/rewind/media"
 )
 
 type config struct {
@@ -96,6 +98,7 @@ func run(cfg config) error {
 		return err
 	}
 	fmt.Printf("ingest benchmark: %s per round, source %s (1280x720 30 fps, 2.5 Mbit/s video + 128 kbit/s AAC)\n", cfg.dur, filepath.Base(src))
+	fmt.Printf("largest GOP of the source (what a publisher's GOP cache holds at most): %.2f MiB\n", float64(maxGOPBytes(tags))/(1<<20))
 	fmt.Printf("%6s %-12s %14s %12s %10s %10s %10s %10s %10s %13s %8s\n",
 		"N", "server", "cpu s/strm-min", "rss MiB/pub", "sent", "received", "recorded", "lost", "max late", "stored/ingest", "req/seg")
 	all := map[int]map[string]result{}
@@ -160,4 +163,20 @@ func ratio(a, b float64) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.2f", a/b)
+}
+
+// maxGOPBytes is the most media payload from one video keyframe to the
+// next (audio included): the origin's GOP cache holds up to that much per
+// publisher, the floor of its memory per publisher.
+func maxGOPBytes(tags []flvfile.Tag) int {
+	most, cur := 0, 0
+	for _, t := range tags {
+		if t.Type == 9 && media.IsVideoKeyframe(t.Body) {
+			most, cur = max(most, cur), 0
+		}
+		if t.Type == 8 || t.Type == 9 {
+			cur += len(t.Body)
+		}
+	}
+	return max(most, cur)
 }

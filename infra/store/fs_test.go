@@ -132,3 +132,86 @@ func TestContentTypeFor(t *testing.T) {
 		}
 	}
 }
+
+// TestFSPutFileLinks checks the FS store's PutFile on one filesystem: the
+// object is the source file itself (a hard link, no second write), and no
+// temp file is left.
+func TestFSPutFileLinks(t *testing.T) {
+	dir := t.TempDir()
+	s, err := fsstore.New(filepath.Join(dir, "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(dir, "spool.ts")
+	if err := os.WriteFile(src, []byte("segment bytes"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const key = "streams/live/cam/RUN/seg/0000000001.ts"
+	if err := s.PutFile(ctx, key, src, "video/mp2t"); err != nil {
+		t.Fatal(err)
+	}
+	a, err := os.Stat(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.Stat(filepath.Join(s.Root(), filepath.FromSlash(key)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !os.SameFile(a, b) {
+		t.Error("the object is a copy, not a link of the source")
+	}
+	// Put again (an agent restarted before it removed the spool file).
+	if err := s.PutFile(ctx, key, src, "video/mp2t"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := get(t, s, key, nil); string(got) != "segment bytes" {
+		t.Errorf("after a second PutFile: %q", got)
+	}
+	noTemps(t, s.Root())
+}
+
+// TestFSPutFileCopiesAcrossFilesystems puts a file from another
+// filesystem (/dev/shm, a tmpfs) where no hard link can go: it is copied.
+func TestFSPutFileCopiesAcrossFilesystems(t *testing.T) {
+	other, err := os.MkdirTemp("/dev/shm", "rewind-putfile-")
+	if err != nil {
+		t.Skipf("no /dev/shm: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(other) })
+	s, err := fsstore.New(filepath.Join(t.TempDir(), "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(other, "spool.ts")
+	data := []byte(strings.Repeat("segment bytes ", 10000))
+	if err := os.WriteFile(src, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(src, filepath.Join(s.Root(), "probe")); err == nil {
+		t.Skip("/dev/shm is on the same filesystem as the temp dir")
+	}
+	const key = "streams/live/cam/RUN/seg/0000000001.ts"
+	if err := s.PutFile(ctx, key, src, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(src); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := get(t, s, key, nil)
+	if string(got) != string(data) {
+		t.Fatalf("got %d bytes, want %d", len(got), len(data))
+	}
+	noTemps(t, s.Root())
+}
+
+// noTemps fails if a temp file is left anywhere under root.
+func noTemps(t *testing.T, root string) {
+	t.Helper()
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && strings.HasPrefix(d.Name(), ".tmp") {
+			t.Errorf("temp file left: %s", p)
+		}
+		return nil
+	})
+}

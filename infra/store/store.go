@@ -5,7 +5,9 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"os"
 	"time"
 )
 
@@ -69,4 +71,28 @@ type Store interface {
 // Presigner is a store that can hand out time-limited read URLs (S3).
 type Presigner interface {
 	PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error)
+}
+
+// FilePutter is a Store that can store a local file without the caller
+// reading it into memory: the filesystem store hard-links it into place
+// (no second write of the bytes), S3 streams it.
+type FilePutter interface {
+	// PutFile stores the file at path under key, with Put's guarantees
+	// (atomic, durable on return). The file must not change once handed
+	// over: a backend may keep it as the object itself (a hard link), so
+	// the caller may remove it afterwards but never write to it.
+	PutFile(ctx context.Context, key, path, contentType string) error
+}
+
+// PutFile stores the file at path under key: through st's PutFile when it
+// has one, else by reading the file and calling Put.
+func PutFile(ctx context.Context, st Store, key, path, contentType string) error {
+	if fp, ok := st.(FilePutter); ok {
+		return fp.PutFile(ctx, key, path, contentType)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("put file %s: %w", key, err)
+	}
+	return st.Put(ctx, key, data, contentType)
 }

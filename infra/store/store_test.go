@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -56,6 +58,7 @@ func TestConformance(t *testing.T) {
 		{"InvalidKeys", testInvalidKeys},
 		{"OddValidKeys", testOddValidKeys},
 		{"ConcurrentPuts", testConcurrentPuts},
+		{"PutFile", testPutFile},
 	}
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -558,4 +561,50 @@ func uniform(b []byte, size int) error {
 		}
 	}
 	return nil
+}
+
+// testPutFile stores local files, through the backend's own PutFile: the
+// object is the file's bytes, an overwrite replaces it, removing the
+// source afterwards leaves the object whole, and a missing source or an
+// invalid key is an error that stores nothing.
+func testPutFile(t *testing.T, s store.Store) {
+	if _, ok := s.(store.FilePutter); !ok {
+		t.Fatalf("%T has no PutFile", s)
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "0000000001.ts")
+	data := bytes.Repeat([]byte{0x47, 1, 2, 3}, 5000)
+	if err := os.WriteFile(src, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const key = "streams/live/cam/RUN/seg/0000000001.ts"
+	if err := store.PutFile(ctx, s, key, src, "video/mp2t"); err != nil {
+		t.Fatal(err)
+	}
+	got, info := get(t, s, key, nil)
+	if !bytes.Equal(got, data) || info.Size != int64(len(data)) || info.ContentType != "video/mp2t" {
+		t.Fatalf("got %d bytes, info %+v; want %d bytes", len(got), info, len(data))
+	}
+	src2 := filepath.Join(dir, "other.ts")
+	if err := os.WriteFile(src2, []byte("second"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.PutFile(ctx, s, key, src2, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(src2); err != nil {
+		t.Fatal(err)
+	}
+	if got, info2 := get(t, s, key, nil); string(got) != "second" || info2.ETag == info.ETag {
+		t.Errorf("after overwrite and removing the source: %q %+v", got, info2)
+	}
+	if err := store.PutFile(ctx, s, "missing.ts", filepath.Join(dir, "nope.ts"), ""); err == nil {
+		t.Error("a missing source was stored")
+	}
+	if _, err := s.Head(ctx, "missing.ts"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("head after a failed PutFile: %v", err)
+	}
+	if err := store.PutFile(ctx, s, "../escape.ts", src, ""); !errors.Is(err, store.ErrInvalidKey) {
+		t.Errorf("invalid key: %v", err)
+	}
 }

@@ -36,14 +36,20 @@ type Conn struct {
 	err     error  // sticky: once reading failed, it stays failed
 	out     []byte // normalized bytes not yet read by go-rtmp
 	payload []byte // the current message's payload, after out
+	media   []byte // the current message's whole payload if audio or video, to recycle
 
 	wmu     sync.Mutex
 	swallow int
 }
 
+// readBufferSize is the read buffer under the chunk reader: a publisher's
+// chunks (128 bytes to a few KiB each, headers apart) come from it, not
+// from a read syscall each, and one syscall takes whatever has arrived.
+const readBufferSize = 64 << 10
+
 // NewConn wraps raw; l are the limits until SetLimits changes them.
 func NewConn(raw io.ReadWriteCloser, l Limits) *Conn {
-	br := bufio.NewReaderSize(raw, 4096)
+	br := bufio.NewReaderSize(raw, readBufferSize)
 	return &Conn{raw: raw, br: br, rd: NewReader(br, l), swallow: goRTMPHandshakeWrites}
 }
 
@@ -89,6 +95,9 @@ func (c *Conn) Read(p []byte) (int, error) {
 		}
 		c.out = appendChunk(c.out[:0], m, len(m.Payload))
 		c.payload = m.Payload
+		if m.TypeID == TypeAudio || m.TypeID == TypeVideo {
+			c.media = m.Payload // passed through as it is, copied out by go-rtmp
+		}
 	}
 	n := copy(p, c.out)
 	c.out = c.out[n:]
@@ -99,6 +108,10 @@ func (c *Conn) Read(p []byte) (int, error) {
 	}
 	if len(c.payload) == 0 {
 		c.payload = nil // let the message go
+		if c.media != nil {
+			c.rd.Recycle(c.media)
+			c.media = nil
+		}
 	}
 	return n, nil
 }

@@ -185,3 +185,55 @@ func TestMetadataFrame(t *testing.T) {
 		}
 	}
 }
+
+// TestConnRecyclesMediaPayloads passes audio and video messages of many
+// sizes (some over maxSpare), one interleaved with another, through the
+// Conn read in odd pieces: each comes out whole and unchanged although
+// their payload buffers are reused message after message.
+func TestConnRecyclesMediaPayloads(t *testing.T) {
+	c1, _ := testC1(t, 0)
+	client := append([]byte{3}, c1...)
+	client = append(client, make([]byte, 1536)...) // C2
+	client = append(client, fmt0(2, 0, 4, TypeSetChunkSize, 0)...)
+	client = binary.BigEndian.AppendUint32(client, 100)
+	var want [][]byte
+	sizes := []int{300, 5000, 70000, 20, 65536, 999, 128 << 10, 4096, 1, 30000}
+	for i, n := range sizes {
+		v := pattern(n, byte(i))
+		video := chunked(6, uint32(40*i), TypeVideo, 1, v, 100)
+		if len(video) > 112 {
+			// An audio message between the first chunk of the video
+			// and the rest.
+			a := pattern(200+i, byte(100+i))
+			client = append(client, video[:112]...)
+			client = append(client, chunked(4, uint32(40*i), TypeAudio, 1, a, 100)...)
+			client = append(client, video[112:]...)
+			want = append(want, a, v)
+		} else {
+			client = append(client, video...)
+			want = append(want, v)
+		}
+	}
+	c := NewConn(&fakeRaw{in: bytes.NewReader(client)}, roomy)
+	if _, err := io.ReadFull(c, make([]byte, 3073)); err != nil {
+		t.Fatal(err)
+	}
+	var rest []byte
+	buf := make([]byte, 333)
+	for {
+		n, err := c.Read(buf)
+		rest = append(rest, buf[:n]...)
+		if err != nil {
+			break
+		}
+	}
+	got := parseNormalized(t, rest)[1:] // less the SetChunkSize
+	if len(got) != len(want) {
+		t.Fatalf("%d messages, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !bytes.Equal(got[i].body, want[i]) {
+			t.Errorf("message %d (type %d, %d bytes) changed, want %d bytes", i, got[i].typ, len(got[i].body), len(want[i]))
+		}
+	}
+}

@@ -12,6 +12,8 @@ import (
 const (
 	TypeSetChunkSize = 1
 	TypeAbort        = 2
+	TypeAudio        = 8
+	TypeVideo        = 9
 )
 
 const (
@@ -21,6 +23,9 @@ const (
 	MaxChunkStreams = 64
 	extendedTS      = 0xFFFFFF
 	readPiece       = 64 << 10
+	// maxSpare is the largest payload buffer a Reader keeps for the next
+	// message (see Recycle): audio and inter frames fit, a keyframe may not.
+	maxSpare = 64 << 10
 )
 
 // Message is one reassembled client message.
@@ -73,7 +78,17 @@ type Reader struct {
 	maxMessage  atomic.Int64
 	maxBuffered atomic.Int64
 
-	hdr [16]byte
+	hdr   [16]byte
+	spare []byte // a recycled payload buffer, for the next message
+}
+
+// Recycle gives back the payload of a message returned by ReadMessage once
+// nothing refers to it any more: the next message is read into it instead
+// of a fresh buffer grown piece by piece.
+func (rd *Reader) Recycle(p []byte) {
+	if cap(p) <= maxSpare && cap(p) > cap(rd.spare) {
+		rd.spare = p[:0]
+	}
 }
 
 // NewReader reads chunks from r (past the handshake) within limits.
@@ -240,6 +255,9 @@ func (rd *Reader) readChunk() (Message, bool, error) {
 	// past the declared length: memory follows what the peer really sent,
 	// not what it announced.
 	end := len(cs.buf) + int(n)
+	if cs.buf == nil && rd.spare != nil {
+		cs.buf, rd.spare = rd.spare, nil
+	}
 	for len(cs.buf) < end {
 		have := len(cs.buf)
 		piece := min(end-have, readPiece)

@@ -76,6 +76,87 @@ func (s *FS) path(key string) (string, error) {
 // Put writes to a temp file beside the object, syncs it, renames it over the
 // object and syncs the directory, so the object is whole and durable.
 func (s *FS) Put(ctx context.Context, key string, data []byte, contentType string) error {
+	return s.put(ctx, key, func(dir string) (string, error) {
+		f, err := createTemp(dir)
+		if err != nil {
+			return "", err
+		}
+		if err := writeDurably(f, data); err != nil {
+			_ = os.Remove(f.Name())
+			return "", errWritten{err}
+		}
+		return f.Name(), nil
+	})
+}
+
+var _ store.FilePutter = (*FS)(nil)
+
+// PutFile stores the file at path as the object by hard-linking it into
+// place: the bytes are not written a second time. The object then shares
+// the file's inode, which is why the caller must never write to the file
+// again (removing it is fine). Across filesystems, or where links are not
+// supported, the file is copied instead. Either way the object is synced
+// before it is renamed into place, as with Put.
+func (s *FS) PutFile(ctx context.Context, key, path, contentType string) error {
+	src, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("fs put %s: %w", key, err)
+	}
+	defer src.Close()
+	if p, err := s.path(key); err == nil {
+		// Already this file (put again after a crash before the caller
+		// removed it): renaming a link over its twin would do nothing and
+		// leave the temp name behind.
+		a, aerr := os.Stat(p)
+		b, berr := src.Stat()
+		if aerr == nil && berr == nil && os.SameFile(a, b) {
+			if err := durable.SyncDir(filepath.Dir(p)); err != nil {
+				return fmt.Errorf("fs put %s: %w", key, err)
+			}
+			return nil
+		}
+	}
+	return s.put(ctx, key, func(dir string) (string, error) {
+		tmp, err := linkTemp(dir, path)
+		if err == nil {
+			err = syncLinked(tmp)
+			if err != nil {
+				_ = os.Remove(tmp)
+				return "", errWritten{err}
+			}
+			return tmp, nil
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", err // the folder was pruned: put retries
+		}
+		// EXDEV (another filesystem), EPERM or ENOTSUP (no hard links).
+		f, err := createTemp(dir)
+		if err != nil {
+			return "", err
+		}
+		if _, err := src.Seek(0, io.SeekStart); err != nil {
+			_ = f.Close()
+			_ = os.Remove(f.Name())
+			return "", errWritten{err}
+		}
+		if err := copyDurably(f, src); err != nil {
+			_ = os.Remove(f.Name())
+			return "", errWritten{err}
+		}
+		return f.Name(), nil
+	})
+}
+
+// errWritten marks a failure after the temp file existed: put must not
+// retry it as a pruned folder.
+type errWritten struct{ err error }
+
+func (e errWritten) Error() string { return e.err.Error() }
+func (e errWritten) Unwrap() error { return e.err }
+
+// put makes the object's folder, has write fill a temp file in it (whose
+// name it returns), renames that over the object and syncs the folder.
+func (s *FS) put(ctx context.Context, key string, write func(dir string) (string, error)) error {
 	p, err := s.path(key)
 	if err != nil {
 		return fmt.Errorf("fs put: %w", err)
@@ -84,22 +165,18 @@ func (s *FS) Put(ctx context.Context, key string, data []byte, contentType strin
 		return fmt.Errorf("fs put %s: %w", key, err)
 	}
 	dir := filepath.Dir(p)
-	var f *os.File
+	var tmp string
 	for attempt := 0; ; attempt++ {
 		if err = s.mkdirs(dir); err == nil {
-			if f, err = createTemp(dir); err == nil {
+			if tmp, err = write(dir); err == nil {
 				break
 			}
 		}
 		// A concurrent Delete may have pruned a directory we just made.
-		if !errors.Is(err, fs.ErrNotExist) || attempt >= putRetries {
+		var done errWritten
+		if errors.As(err, &done) || !errors.Is(err, fs.ErrNotExist) || attempt >= putRetries {
 			return fmt.Errorf("fs put %s: %w", key, err)
 		}
-	}
-	tmp := f.Name()
-	if err := writeDurably(f, data); err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("fs put %s: %w", key, err)
 	}
 	if err := os.Rename(tmp, p); err != nil {
 		_ = os.Remove(tmp)
@@ -109,6 +186,60 @@ func (s *FS) Put(ctx context.Context, key string, data []byte, contentType strin
 		return fmt.Errorf("fs put %s: %w", key, err)
 	}
 	return nil
+}
+
+// linkTemp hard-links path to a fresh temp name in dir.
+func linkTemp(dir, path string) (string, error) {
+	for {
+		name := tempName(dir)
+		err := os.Link(path, name)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			// The source gone is not a pruned folder: say which.
+			if _, serr := os.Stat(path); serr != nil {
+				return "", errWritten{serr}
+			}
+			return "", err
+		}
+		return name, nil
+	}
+}
+
+// syncLinked stamps a linked object's mtime (its ETag) and syncs it: the
+// source is normally synced already, which makes this cheap, but the
+// object's durability must not depend on the caller.
+func syncLinked(name string) error {
+	now := time.Now()
+	if err := os.Chtimes(name, now, now); err != nil {
+		return err
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// copyDurably is writeDurably streaming from r.
+func copyDurably(f *os.File, r io.Reader) error {
+	_, err := io.Copy(f, r)
+	if err == nil {
+		now := time.Now()
+		err = os.Chtimes(f.Name(), now, now)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // writeDurably writes data, stamps a nanosecond mtime (the ETag is derived
@@ -131,16 +262,20 @@ func writeDurably(f *os.File, data []byte) error {
 
 // createTemp creates a fresh temp file in dir.
 func createTemp(dir string) (*os.File, error) {
-	var b [8]byte
 	for {
-		_, _ = rand.Read(b[:])
-		name := filepath.Join(dir, tempPrefix+hex.EncodeToString(b[:]))
-		f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		f, err := os.OpenFile(tempName(dir), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if errors.Is(err, fs.ErrExist) {
 			continue
 		}
 		return f, err
 	}
+}
+
+// tempName is a random temp file name in dir.
+func tempName(dir string) string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return filepath.Join(dir, tempPrefix+hex.EncodeToString(b[:]))
 }
 
 // mkdirs is MkdirAll that also syncs the parent of every directory it makes,

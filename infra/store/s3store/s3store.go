@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -113,6 +114,40 @@ func (s *S3) Put(ctx context.Context, key string, data []byte, contentType strin
 		Key:           aws.String(s.prefix + key),
 		Body:          bytes.NewReader(data),
 		ContentLength: aws.Int64(int64(len(data))),
+		ContentType:   aws.String(contentType),
+	})
+	if err != nil {
+		return s3Err("put", key, err)
+	}
+	return nil
+}
+
+var _ store.FilePutter = (*S3)(nil)
+
+// PutFile uploads the file in one PutObject, streaming it from disk
+// rather than holding it in memory (the SDK reads it again from the page
+// cache for the payload hash).
+func (s *S3) PutFile(ctx context.Context, key, path, contentType string) error {
+	if err := store.ValidateKey(key); err != nil {
+		return fmt.Errorf("s3 put: %w", err)
+	}
+	if contentType == "" {
+		contentType = store.ContentTypeFor(key)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("s3 put %s: %w", key, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("s3 put %s: %w", key, err)
+	}
+	_, err = s.client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket:        aws.String(s.bucket),
+		Key:           aws.String(s.prefix + key),
+		Body:          f,
+		ContentLength: aws.Int64(fi.Size()),
 		ContentType:   aws.String(contentType),
 	})
 	if err != nil {
