@@ -190,6 +190,27 @@ type recStream struct {
 	lastTS   uint32
 }
 
+// BatchDelay and Flush pass the recorder's batching through the control
+// (batchSink): the sink queue sees this stream, not the recorder's. The
+// delay is asked once, at the publish; a stream whose recording is off
+// then gets no gathering delay, and each drained batch is still flushed.
+func (rs *recStream) BatchDelay() time.Duration {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if bs, ok := rs.cur.(batchSink); ok {
+		return bs.BatchDelay()
+	}
+	return 0
+}
+
+func (rs *recStream) Flush() {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if bs, ok := rs.cur.(batchSink); ok {
+		bs.Flush()
+	}
+}
+
 func (rs *recStream) WriteFrame(f media.Frame) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()

@@ -3,6 +3,7 @@ package origin
 import (
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -133,5 +134,34 @@ func TestSinkQueueBatches(t *testing.T) {
 	}
 	if next != 51 {
 		t.Errorf("%d frames delivered, want 50", next-1)
+	}
+}
+
+// batchSinkOf opens batchRec streams.
+type batchSinkOf struct{ b *batchRec }
+
+func (s batchSinkOf) Open(media.StreamInfo) (SinkStream, error) { return s.b, nil }
+
+// The recording control sits between the queue and the recorder: the
+// recorder's batching (its delay, the flush after each batch) goes through.
+func TestRecordControlPassesBatching(t *testing.T) {
+	b := &batchRec{}
+	rc := newRecordControl(batchSinkOf{b}, nil, slog.New(slog.DiscardHandler), nil)
+	ss, err := rc.Open(media.StreamInfo{App: "live", Name: "cam", Run: "20261202T060000.000Z-n1-ab12"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs, ok := ss.(batchSink)
+	if !ok || bs.BatchDelay() != time.Millisecond {
+		t.Fatalf("the control's stream hides the recorder's batching (%T)", ss)
+	}
+	q := newSinkQueue("recorder", ss, 100, slog.New(slog.DiscardHandler), prometheus.NewCounter(prometheus.CounterOpts{Name: "d"}))
+	done := make(chan struct{})
+	go func() { q.run(); close(done) }()
+	q.push(media.Frame{Type: media.FrameAudio, Timestamp: 1})
+	q.close()
+	<-done
+	if got := strings.Join(b.log, " "); got != "1 flush close" {
+		t.Fatalf("recorder saw %q, want a frame, a flush and the close", got)
 	}
 }

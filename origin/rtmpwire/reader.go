@@ -8,7 +8,8 @@ import (
 	"sync/atomic"
 )
 
-// Message type ids the reader acts on itself.
+// Message type ids the reader acts on itself, and the media ones (the
+// writer uses those too; the commands' are in command.go).
 const (
 	TypeSetChunkSize = 1
 	TypeAbort        = 2

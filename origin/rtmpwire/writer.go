@@ -2,12 +2,6 @@ package rtmpwire
 
 import "encoding/binary"
 
-// Media message type ids (the commands' are in command.go).
-const (
-	TypeAudio = 8
-	TypeVideo = 9
-)
-
 // AppendMessage appends m, split into chunks of chunkSize, to b: a fmt 0
 // header on m.ChunkStreamID, then fmt 3 headers for the rest, which carry
 // the extended timestamp again when m has one (as FFmpeg, nginx-rtmp and
