@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -166,7 +167,35 @@ func (s *Server) APIHandler(adminToken string) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
-	return httpjson.Mux(mux) // its own 404/405 in JSON too
+	return s.adminCORS(httpjson.Mux(mux)) // its own 404/405 in JSON too
+}
+
+// adminCORS lets the operator console, served by the replay API from
+// another host, call the live API: a browser sends the request (and its
+// preflight) only to origins named in Config.AdminCORSOrigins ("*" for any).
+// The API takes a bearer token, never cookies, so an allowed page still
+// needs the token.
+func (s *Server) adminCORS(next http.Handler) http.Handler {
+	allowed := s.cfg.AdminCORSOrigins
+	if len(allowed) == 0 {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		h := w.Header()
+		h.Add("Vary", "Origin")
+		if origin != "" && (slices.Contains(allowed, "*") || slices.Contains(allowed, origin)) {
+			h.Set("Access-Control-Allow-Origin", origin)
+			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+				h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE")
+				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+				h.Set("Access-Control-Max-Age", "86400")
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) { httpjson.Write(w, status, v) }

@@ -78,8 +78,12 @@ func defaultNode() string {
 // Config configures the origin. Zero values take the defaults above.
 type Config struct {
 	Addr string // listen address for ListenAndServe
-	Node string // node name, in media.StreamInfo and run ids (default: host name)
-	Auth AuthConfig
+	// AdminCORSOrigins are the web origins (scheme://host[:port], or "*")
+	// whose pages may call the live API from a browser: the operator
+	// console when the replay API serves it from another host.
+	AdminCORSOrigins []string
+	Node             string // node name, in media.StreamInfo and run ids (default: host name)
+	Auth             AuthConfig
 	// Takeover is TakeoverReject (default) or TakeoverReplace. With
 	// replace the stream's live players stay connected and go on with the
 	// new publisher (Players, playerswait.go); the recording starts a new

@@ -177,6 +177,7 @@ func newNodeSettings(fs *flag.FlagSet, role string) (*nodeSettings, *binder) {
 	bind(b, "publish-hook-timeout", "publish hook timeout", &org.Auth.HookTimeout)
 	bind(b, "publish-hook-fail-open", "allow publishing when the hook cannot be reached", &org.Auth.HookFailOpen)
 	bind(b, "takeover", "a second publisher of a live stream: reject, or replace the first", &org.Takeover)
+	bind(b, "admin-cors-origins", "web origins whose pages may call the live API from a browser (the operator console served by the replay API elsewhere; comma-separated, * for any)", &org.AdminCORSOrigins)
 	bind(b, "play-merge", "live players get frames in groups of this much media time, one write each (lower CPU per player, up to this much more latency; negative: every frame at once)", &s.Players.MergeWrite)
 	bind(b, "reconnect-grace", "how long live players stay connected for a publisher that dropped to come back and go on on their connections (0: none, players end with the publisher)", &s.Players.ReconnectGrace)
 	bind(b, "max-conns", "maximum RTMP connections", &org.MaxConns)

@@ -88,7 +88,7 @@ func originFlags() map[string][]string {
 		"record-policy":        {"Origin.RecordPolicy"},
 		"publish-secrets":      {"Origin.Auth.Secrets"}, "publish-hook": {"Origin.Auth.HookURL"},
 		"publish-hook-timeout": {"Origin.Auth.HookTimeout"}, "publish-hook-fail-open": {"Origin.Auth.HookFailOpen"},
-		"takeover": {"Origin.Takeover"}, "reconnect-grace": {"Players.ReconnectGrace"}, "play-merge": {"Players.MergeWrite"}, "max-conns": {"Origin.MaxConns"}, "max-publishers": {"Origin.MaxPublishers"},
+		"takeover": {"Origin.Takeover"}, "reconnect-grace": {"Players.ReconnectGrace"}, "play-merge": {"Players.MergeWrite"}, "admin-cors-origins": {"Origin.AdminCORSOrigins"}, "max-conns": {"Origin.MaxConns"}, "max-publishers": {"Origin.MaxPublishers"},
 		"max-message-size": {"Origin.MaxMessageSize"}, "read-timeout": {"Origin.ReadTimeout"},
 		"setup-timeout":      {"Origin.SetupTimeout"},
 		"max-stream-series":  {"Origin.MaxStreamSeries", "Recorder.MaxStreamSeries"},
