@@ -96,7 +96,7 @@ func WriteClipIdem(ctx context.Context, st store.Store, stream Stream, key strin
 // store.ErrNotFound (wrapped), an undecodable one ErrBadClipJob.
 func ReadClipIdem(ctx context.Context, st store.Store, stream Stream, key string) (ClipIdem, error) {
 	var r ClipIdem
-	b, err := getAll(ctx, st, ClipIdemKey(stream, key), 4<<10)
+	b, err := GetAll(ctx, st, ClipIdemKey(stream, key), 4<<10)
 	if err != nil {
 		return r, err
 	}
@@ -335,7 +335,7 @@ func ReadClipJob(ctx context.Context, st store.Store, id string) (*ClipJob, erro
 	if err := ValidClipID(id); err != nil {
 		return nil, err
 	}
-	b, err := getAll(ctx, st, ClipJobKey(id), maxJobSize)
+	b, err := GetAll(ctx, st, ClipJobKey(id), maxJobSize)
 	if err != nil {
 		return nil, err
 	}
@@ -524,7 +524,7 @@ func ReadClipHLS(ctx context.Context, st store.Store, id string) (*ClipHLS, erro
 	if err := ValidClipID(id); err != nil {
 		return nil, err
 	}
-	b, err := getAll(ctx, st, ClipHLSKey(id), maxClipHLSSize)
+	b, err := GetAll(ctx, st, ClipHLSKey(id), maxClipHLSSize)
 	if err != nil {
 		return nil, err
 	}

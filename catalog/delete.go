@@ -68,7 +68,7 @@ func PendingDeletion(ctx context.Context, st store.Store, s Stream, run string) 
 	if err := ValidRunID(run); err != nil {
 		return nil, err
 	}
-	data, err := getAll(ctx, st, DeletionKey(s, run), maxDeletionSize)
+	data, err := GetAll(ctx, st, DeletionKey(s, run), maxDeletionSize)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}

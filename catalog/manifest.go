@@ -312,7 +312,7 @@ func ReadManifest(ctx context.Context, st store.Store, s Stream, run string) (Ma
 		return Manifest{}, err
 	}
 	key := ManifestKey(s, run)
-	data, err := getAll(ctx, st, key, maxManifestSize)
+	data, err := GetAll(ctx, st, key, maxManifestSize)
 	if err != nil {
 		return Manifest{}, fmt.Errorf("read run manifest: %w", err)
 	}
@@ -326,8 +326,9 @@ func ReadManifest(ctx context.Context, st store.Store, s Stream, run string) (Ma
 	return m, nil
 }
 
-// getAll reads a whole object of at most limit bytes.
-func getAll(ctx context.Context, st store.Store, key string, limit int64) ([]byte, error) {
+// GetAll reads a whole object of at most limit bytes (a document, a chunk,
+// a segment): a larger one is an error, not a read without end.
+func GetAll(ctx context.Context, st store.Store, key string, limit int64) ([]byte, error) {
 	rc, _, err := st.Get(ctx, key, nil)
 	if err != nil {
 		return nil, fmt.Errorf("get %s: %w", key, err)

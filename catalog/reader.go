@@ -82,7 +82,7 @@ func getChunks(ctx context.Context, st store.Store, keys []string) ([]Chunk, err
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			data, err := getAll(ctx, st, key, MaxChunkSize)
+			data, err := GetAll(ctx, st, key, MaxChunkSize)
 			if err == nil {
 				chunks[i], err = DecodeChunk(data)
 				if err != nil {

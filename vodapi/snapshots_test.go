@@ -8,6 +8,7 @@ import (
 	"image/color"
 	"image/jpeg"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -94,7 +95,7 @@ func TestSnapshotRoutes(t *testing.T) {
 		}
 		from = *l.Next
 	}
-	if !equalTimeLists(paged, times) {
+	if !slices.EqualFunc(paged, times, time.Time.Equal) {
 		t.Fatalf("paged %v, want %v", paged, times)
 	}
 
@@ -152,14 +153,3 @@ func TestSnapshotRoutesSigned(t *testing.T) {
 	}
 }
 
-func equalTimeLists(a, b []time.Time) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if !a[i].Equal(b[i]) {
-			return false
-		}
-	}
-	return true
-}

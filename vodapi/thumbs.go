@@ -3,7 +3,6 @@ package vodapi
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -138,17 +137,7 @@ func widthParam(v string, def int) (int, error) {
 }
 
 func (s *Server) readSegment(ctx context.Context, st catalog.Stream, run string, seq uint64) ([]byte, error) {
-	key := catalog.SegmentKey(st, run, seq)
-	rc, _, err := s.st.Get(ctx, key, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", key, err)
-	}
-	return b, nil
+	return s.readObject(ctx, catalog.SegmentKey(st, run, seq))
 }
 
 func (s *Server) sendImage(c echo.Context, jpg []byte, life cacheLife, tok playToken) error {

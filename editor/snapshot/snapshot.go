@@ -12,7 +12,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -343,7 +342,7 @@ func (s *Snapshotter) newest(ctx context.Context, r LiveRun) (catalog.Entry, boo
 		if _, err := catalog.ParseChunkName(strings.TrimPrefix(key, prefix)); err != nil {
 			continue
 		}
-		data, err := getAll(ctx, s.st, key, catalog.MaxChunkSize)
+		data, err := catalog.GetAll(ctx, s.st, key, catalog.MaxChunkSize)
 		if err != nil {
 			return catalog.Entry{}, false, err
 		}
@@ -362,28 +361,11 @@ func (s *Snapshotter) newest(ctx context.Context, r LiveRun) (catalog.Entry, boo
 }
 
 func (s *Snapshotter) snapshot(ctx context.Context, r LiveRun, e catalog.Entry) ([]byte, error) {
-	seg, err := getAll(ctx, s.st, catalog.SegmentKey(r.Stream, r.Run, e.Seq), maxSegment)
+	seg, err := catalog.GetAll(ctx, s.st, catalog.SegmentKey(r.Stream, r.Run, e.Seq), maxSegment)
 	if err != nil {
 		return nil, err
 	}
 	return s.render(ctx, seg, s.cfg.Width, s.cfg.Quality)
-}
-
-// getAll reads a whole object of at most limit bytes.
-func getAll(ctx context.Context, st store.Store, key string, limit int64) ([]byte, error) {
-	rc, _, err := st.Get(ctx, key, nil)
-	if err != nil {
-		return nil, fmt.Errorf("get %s: %w", key, err)
-	}
-	defer rc.Close()
-	data, err := io.ReadAll(io.LimitReader(rc, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", key, err)
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("read %s: larger than %d bytes", key, limit)
-	}
-	return data, nil
 }
 
 // FromDirectory lists the runs live on the nodes of the registry.

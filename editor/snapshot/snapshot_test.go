@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"image/jpeg"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -88,7 +89,7 @@ func snapshots(t *testing.T, st store.Store, r *liveRun) (times []time.Time, siz
 		if err != nil {
 			t.Fatalf("stray object %s: %v", o.Key, err)
 		}
-		data, err := getAll(ctx, st, o.Key, maxSegment)
+		data, err := catalog.GetAll(ctx, st, o.Key, maxSegment)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -214,17 +215,7 @@ func TestConfigChecked(t *testing.T) {
 	}
 }
 
-func equalTimes(a, b []time.Time) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if !a[i].Equal(b[i]) {
-			return false
-		}
-	}
-	return true
-}
+func equalTimes(a, b []time.Time) bool { return slices.EqualFunc(a, b, time.Time.Equal) }
 
 func TestFromDirectory(t *testing.T) {
 	nodes := []catalog.Node{

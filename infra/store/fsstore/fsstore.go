@@ -1,6 +1,7 @@
 package fsstore
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -226,7 +227,9 @@ func syncLinked(name string) error {
 	return err
 }
 
-// copyDurably is writeDurably streaming from r.
+// copyDurably writes what r holds into f, stamps a nanosecond mtime (the
+// ETag is derived from it, and some filesystems keep only coarse clock
+// ticks otherwise), syncs and closes f.
 func copyDurably(f *os.File, r io.Reader) error {
 	_, err := io.Copy(f, r)
 	if err == nil {
@@ -242,23 +245,8 @@ func copyDurably(f *os.File, r io.Reader) error {
 	return err
 }
 
-// writeDurably writes data, stamps a nanosecond mtime (the ETag is derived
-// from it, and some filesystems keep only coarse clock ticks otherwise),
-// syncs and closes f.
-func writeDurably(f *os.File, data []byte) error {
-	_, err := f.Write(data)
-	if err == nil {
-		now := time.Now()
-		err = os.Chtimes(f.Name(), now, now)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
+// writeDurably is copyDurably of data.
+func writeDurably(f *os.File, data []byte) error { return copyDurably(f, bytes.NewReader(data)) }
 
 // createTemp creates a fresh temp file in dir.
 func createTemp(dir string) (*os.File, error) {
