@@ -152,4 +152,3 @@ func TestSnapshotRoutesSigned(t *testing.T) {
 		checkBounded(t, u, resp.Header.Get("Cache-Control"), exp)
 	}
 }
-
