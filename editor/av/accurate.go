@@ -5,23 +5,28 @@ import (
 	"fmt"
 	"io"
 	"math"
-
-	"github.com/asticode/go-astiav"
 )
 
 // accurateCutter cuts on exact frames: GOPs wholly inside [From, To) are
 // stream-copied, the (at most two) GOPs an edge falls in are decoded and
-// re-encoded with libx264. Audio is copied and cut by packet PTS.
+// re-encoded (libx264 for H.264, libx265 for HEVC). Audio is copied and cut
+// by packet PTS.
 type accurateCutter struct{}
 
 func (c *accurateCutter) setup(j *job, in *input) error {
-	if in.video != nil && in.video.CodecParameters().CodecID() != astiav.CodecIDH264 {
-		return fmt.Errorf("av: %s: accurate mode needs H.264 video", in.path)
+	if err := checkEdgeCodec(in); err != nil {
+		return err
 	}
 	if err := addCopyStreams(j, in); err != nil {
 		return err
 	}
-	if j.o.format == FormatMP4 && j.o.video != nil {
+	if j.o.format == FormatMP4 && j.o.video != nil && isHEVC(in) {
+		// libx265 has no parameter-set ids of its own to pick, so the
+		// edges' VPS/SPS/PPS cannot sit beside the source's in hvcC.
+		// Both the source (the recorder puts them before every IRAP)
+		// and the edges carry them in-band: hev1 says so to players.
+		j.o.video.st.CodecParameters().SetCodecTag(tagHEV1)
+	} else if j.o.format == FormatMP4 && j.o.video != nil {
 		ps, err := edgeHeaders(in)
 		if err != nil {
 			return err
@@ -67,8 +72,10 @@ func (c *accurateCutter) cut(j *job, in *input, p Part) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if video && in.video.CodecParameters().CodecID() != astiav.CodecIDH264 {
-		return 0, fmt.Errorf("av: %s: accurate mode needs H.264 video", in.path)
+	if video {
+		if err := checkEdgeCodec(in); err != nil {
+			return 0, err
+		}
 	}
 	vn, an := j.streamCounts()
 	a := &accuratePart{j: j, in: in, from: ticks(p.From), to: ticks(p.To), videoDone: !video}

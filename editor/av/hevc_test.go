@@ -1,0 +1,105 @@
+package av
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// codecName is what ffprobe calls path's video codec.
+func codecName(t *testing.T, path string) string {
+	t.Helper()
+	pi := ffprobe(t, path, "-select_streams", "v", "-show_entries", "stream=codec_name")
+	if len(pi.Streams) == 0 {
+		t.Fatalf("%s: no video stream", path)
+	}
+	return pi.Streams[0].CodecName
+}
+
+// TestAccurateHEVC: accurate clips of an HEVC recording re-encode their
+// edges with libx265 and decode as one stream with the copied middle, in
+// every container: every frame shown in the range and no other, the asked
+// duration within one frame, the asked first frame.
+func TestAccurateHEVC(t *testing.T) {
+	fx := fixture(t)
+	base, pts := sourceVideo(t, fx.h)
+	cases := []struct {
+		name     string
+		format   Format
+		from, to time.Duration
+	}{
+		{"mp4 two edges", FormatMP4, 3100 * time.Millisecond, 7500 * time.Millisecond},
+		{"mp4 one GOP", FormatMP4, 4300 * time.Millisecond, 5500 * time.Millisecond},
+		{"mp4 keyframe start", FormatMP4, 2080 * time.Millisecond, 6080 * time.Millisecond},
+		{"ts two edges", FormatTS, 1300 * time.Millisecond, 9900 * time.Millisecond},
+		{"hls two edges", FormatHLS, 500 * time.Millisecond, 10500 * time.Millisecond},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "clip")
+			switch c.format {
+			case FormatMP4:
+				out += ".mp4"
+			case FormatTS:
+				out += ".ts"
+			}
+			res := cut(t, []Part{{Path: fx.h, From: c.from, To: c.to}}, out,
+				Options{Format: c.format, Mode: ModeAccurate, HLSSegment: 2 * time.Second})
+			probe := out
+			if c.format == FormatHLS {
+				probe = filepath.Join(out, "index.m3u8")
+				pl, err := os.ReadFile(probe)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(string(pl), "#EXT-X-ENDLIST") || len(res.Files) < 3 {
+					t.Fatalf("files %v, playlist:\n%s", res.Files, pl)
+				}
+				for _, f := range res.Files[1:] {
+					if codecName(t, f) != "hevc" {
+						t.Errorf("segment %s is not hevc", f)
+					}
+					checkDecodes(t, f) // each segment on its own
+				}
+			}
+			if name := codecName(t, probe); name != "hevc" {
+				t.Errorf("codec %q, want hevc", name)
+			}
+			pi := checkDecodes(t, probe)
+			vi, ok := streamOf(pi, "video")
+			if !ok {
+				t.Fatal("no video stream")
+			}
+			if pi.Streams[vi].Width != 320 || pi.Streams[vi].Height != 240 {
+				t.Errorf("size %dx%d", pi.Streams[vi].Width, pi.Streams[vi].Height)
+			}
+			first, n := framesIn(pts, base, c.from, c.to)
+			if got := int(num(t, pi.Streams[vi].ReadFrame)); got != n {
+				t.Errorf("%d video frames, want %d", got, n)
+			}
+			d := num(t, pi.Format.Duration)
+			if want := (c.to - c.from).Seconds(); math.Abs(d-want) > frame.Seconds()+0.001 {
+				t.Errorf("duration %.3f s, want %.3f s within one frame", d, want)
+			}
+			if c.format == FormatMP4 {
+				checkMoovFirst(t, out)
+				if tag := ffprobe(t, out, "-select_streams", "v", "-show_entries", "stream=codec_tag_string").Streams[0].CodecTag; tag != "hev1" {
+					t.Errorf("sample entry %q, want hev1 (parameter sets in-band)", tag)
+				}
+			}
+			if c.format != FormatHLS {
+				checkMonotonic(t, out)
+			}
+			got := grayThumb(t, probe, 0)
+			want := mad(got, grayThumb(t, fx.h, first))
+			for _, k := range []int{first - 1, first + 1} {
+				if other := mad(got, grayThumb(t, fx.h, k)); want >= other || want > 3 {
+					t.Errorf("first frame differs from source #%d by %.2f, from #%d by %.2f", first, want, k, other)
+				}
+			}
+		})
+	}
+}
