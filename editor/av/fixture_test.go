@@ -27,6 +27,7 @@ type fixtures struct {
 	b string // 10 s, video+audio, other content and offset (a second run)
 	v string // 10 s, video only
 	h string // 12 s, HEVC + AAC, like a (B-frames, closed 2 s GOP, VPS/SPS/PPS before every keyframe)
+	o string // h with open GOPs: CRAs with leading pictures (libx265's default)
 }
 
 func fixture(t *testing.T) fixtures {
@@ -45,6 +46,7 @@ func fixture(t *testing.T) fixtures {
 		b: filepath.Join(fixDir, "b.ts"),
 		v: filepath.Join(fixDir, "v.ts"),
 		h: filepath.Join(fixDir, "h.ts"),
+		o: filepath.Join(fixDir, "o.ts"),
 	}
 }
 
@@ -89,6 +91,9 @@ func makeFixtures() (string, error) {
 		join(src("testsrc2", "440", 12), []string{"-c:v", "libx265", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
 			"-x265-params", "log-level=error:keyint=50:min-keyint=50:scenecut=0:open-gop=0:bframes=2"}, aac,
 			[]string{"-output_ts_offset", "3", "-f", "mpegts", "-mpegts_copyts", "1", filepath.Join(dir, "h.ts")}),
+		join(src("testsrc2", "440", 12), []string{"-c:v", "libx265", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+			"-x265-params", "log-level=error:keyint=50:min-keyint=50:scenecut=0:open-gop=1:bframes=3"}, aac,
+			[]string{"-output_ts_offset", "3", "-f", "mpegts", "-mpegts_copyts", "1", filepath.Join(dir, "o.ts")}),
 	}
 	errs := make([]error, len(jobs))
 	var wg sync.WaitGroup
