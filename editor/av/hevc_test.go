@@ -3,6 +3,7 @@ package av
 import (
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -110,5 +111,26 @@ func TestAccurateHEVC(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAccurateOtherCodec: video the edges cannot be re-encoded as is a
+// clear error, and nothing is left behind.
+func TestAccurateOtherCodec(t *testing.T) {
+	fixture(t) // ffmpeg and ffprobe are there
+	dir := t.TempDir()
+	src := filepath.Join(dir, "mpeg2.ts")
+	if out, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25", "-t", "2",
+		"-c:v", "mpeg2video", "-f", "mpegts", src).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, out)
+	}
+	out := filepath.Join(dir, "clip.mp4")
+	_, err := Cut(t.Context(), []Part{{Path: src, From: 500 * time.Millisecond, To: 1500 * time.Millisecond}}, out,
+		Options{Format: FormatMP4, Mode: ModeAccurate})
+	if err == nil || !strings.Contains(err.Error(), "accurate mode needs H.264 or HEVC video") {
+		t.Fatalf("Cut of MPEG-2 video: %v", err)
+	}
+	if _, serr := os.Stat(out); !os.IsNotExist(serr) {
+		t.Errorf("output left behind: %v", serr)
 	}
 }
