@@ -1,6 +1,7 @@
 package av
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/asticode/go-astiav"
@@ -44,9 +45,38 @@ func (a *accuratePart) encodeGOP(g []*sample, end, nextDelay int64) (err error) 
 		}
 	}()
 
-	emit := func(p *astiav.Packet) error {
+	write := func(p *astiav.Packet) error {
 		t := a.j.offset + p.Pts() - a.shift
 		return a.j.write(a.j.o.video, p, t, t-delay, in.vDur)
+	}
+	emit := write
+	// An HEVC edge ends its coded video sequence with an end-of-sequence
+	// NAL unit: a decoder then takes the next IRAP as a fresh start and
+	// skips the RASL pictures after it, which lean on source pictures the
+	// edge replaced (an HLS edge followed by the next recorded segment of
+	// an open-GOP stream). The last packet is held back to carry it.
+	var held *astiav.Packet
+	defer func() {
+		if held != nil {
+			held.Free()
+		}
+	}()
+	if isHEVC(in) {
+		emit = func(p *astiav.Packet) error {
+			if held != nil {
+				err := write(held)
+				held.Free()
+				held = nil
+				if err != nil {
+					return err
+				}
+			}
+			held = p.Clone()
+			if held == nil {
+				return errors.New("av: cannot copy packet")
+			}
+			return nil
+		}
 	}
 	onFrame := func(f *astiav.Frame) error {
 		if f.Pts() == astiav.NoPtsValue {
@@ -98,9 +128,24 @@ func (a *accuratePart) encodeGOP(g []*sample, end, nextDelay int64) (err error) 
 	if err := receivePackets(enc, pkt, emit); err != nil {
 		return err
 	}
+	if held != nil {
+		last := astiav.AllocPacket()
+		defer last.Free()
+		if err := last.FromData(append(held.Data(), hevcEOS...)); err != nil {
+			return fmt.Errorf("av: end of sequence: %w", err)
+		}
+		last.SetPts(held.Pts())
+		last.SetFlags(held.Flags())
+		if err := write(last); err != nil {
+			return err
+		}
+	}
 	a.wrote = true
 	return nil
 }
+
+// hevcEOS is an HEVC end-of-sequence NAL unit (type 36), Annex B.
+var hevcEOS = []byte{0, 0, 0, 1, 36 << 1, 1}
 
 // edgeOptions is how edges are encoded: like the source as far as the
 // encoder allows, without B-frames, with one keyframe (the first). H.264

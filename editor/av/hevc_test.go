@@ -1,6 +1,7 @@
 package av
 
 import (
+	"bytes"
 	"math"
 	"os"
 	"os/exec"
@@ -99,6 +100,14 @@ func TestAccurateHEVC(t *testing.T) {
 			}
 			if c.format != FormatHLS {
 				checkMonotonic(t, out)
+			}
+			if c.format == FormatTS {
+				// The end edge closes its coded video sequence (see
+				// encodeGOP): an end-of-sequence NAL unit last.
+				es, err := exec.Command("ffmpeg", "-v", "error", "-i", out, "-map", "0:v", "-c", "copy", "-f", "hevc", "-").Output()
+				if err != nil || !bytes.HasSuffix(es, []byte{0, 0, 1, 36 << 1, 1}) {
+					t.Errorf("video does not end with an end-of-sequence NAL unit (%v): % x", err, es[max(len(es)-8, 0):])
+				}
 			}
 			got := grayThumb(t, probe, 0)
 			want := mad(got, grayThumb(t, c.src, first))
