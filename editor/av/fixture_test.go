@@ -30,7 +30,7 @@ type fixtures struct {
 	o string // h with open GOPs: CRAs with leading pictures (libx265's default)
 }
 
-func fixture(t *testing.T) fixtures {
+func fixture(t testing.TB) fixtures {
 	t.Helper()
 	for _, tool := range []string{"ffmpeg", "ffprobe"} {
 		if _, err := exec.LookPath(tool); err != nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -141,5 +142,26 @@ func TestAccurateOtherCodec(t *testing.T) {
 	}
 	if _, serr := os.Stat(out); !os.IsNotExist(serr) {
 		t.Errorf("output left behind: %v", serr)
+	}
+}
+
+// BenchmarkAccurateEdges cuts the same two-edge range of the H.264 and the
+// HEVC fixture (320x240, 25 fps, 2 s GOPs, B-frames): the cost of an edge
+// re-encode with libx265 against libx264, read as a ratio of the two; and
+// of an open-GOP source, where the range is one unit re-encoded whole.
+func BenchmarkAccurateEdges(b *testing.B) {
+	fx := fixture(b)
+	for _, c := range []struct{ name, src string }{{"h264", fx.a}, {"hevc", fx.h}, {"hevc-open-gop", fx.o}} {
+		b.Run(c.name, func(b *testing.B) {
+			dir := b.TempDir()
+			for i := range b.N {
+				out := filepath.Join(dir, strconv.Itoa(i)+".mp4")
+				if _, err := Cut(b.Context(), []Part{{Path: c.src, From: 3100 * time.Millisecond, To: 7500 * time.Millisecond}}, out,
+					Options{Format: FormatMP4, Mode: ModeAccurate}); err != nil {
+					b.Fatal(err)
+				}
+				os.Remove(out)
+			}
+		})
 	}
 }
