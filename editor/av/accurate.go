@@ -9,8 +9,9 @@ import (
 
 // accurateCutter cuts on exact frames: GOPs wholly inside [From, To) are
 // stream-copied, the (at most two) GOPs an edge falls in are decoded and
-// re-encoded (libx264 for H.264, libx265 for HEVC). Audio is copied and cut
-// by packet PTS.
+// re-encoded (libx264 for H.264, libx265 for HEVC). Open GOPs are kept
+// together with the GOP their leading pictures reference (see pushVideo).
+// Audio is copied and cut by packet PTS.
 type accurateCutter struct{}
 
 func (c *accurateCutter) setup(j *job, in *input) error {
