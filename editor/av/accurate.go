@@ -5,23 +5,29 @@ import (
 	"fmt"
 	"io"
 	"math"
-
-	"github.com/asticode/go-astiav"
 )
 
 // accurateCutter cuts on exact frames: GOPs wholly inside [From, To) are
 // stream-copied, the (at most two) GOPs an edge falls in are decoded and
-// re-encoded with libx264. Audio is copied and cut by packet PTS.
+// re-encoded (libx264 for H.264, libx265 for HEVC). Open GOPs are kept
+// together with the GOP their leading pictures reference (see pushVideo).
+// Audio is copied and cut by packet PTS.
 type accurateCutter struct{}
 
 func (c *accurateCutter) setup(j *job, in *input) error {
-	if in.video != nil && in.video.CodecParameters().CodecID() != astiav.CodecIDH264 {
-		return fmt.Errorf("av: %s: accurate mode needs H.264 video", in.path)
+	if err := checkEdgeCodec(in); err != nil {
+		return err
 	}
 	if err := addCopyStreams(j, in); err != nil {
 		return err
 	}
-	if j.o.format == FormatMP4 && j.o.video != nil {
+	if j.o.format == FormatMP4 && j.o.video != nil && isHEVC(in) {
+		// libx265 has no parameter-set ids of its own to pick, so the
+		// edges' VPS/SPS/PPS cannot sit beside the source's in hvcC.
+		// Both the source (the recorder puts them before every IRAP)
+		// and the edges carry them in-band: hev1 says so to players.
+		j.o.video.st.CodecParameters().SetCodecTag(tagHEV1)
+	} else if j.o.format == FormatMP4 && j.o.video != nil {
 		ps, err := edgeHeaders(in)
 		if err != nil {
 			return err
@@ -39,10 +45,14 @@ func (c *accurateCutter) close()           {}
 
 // accuratePart is the state of one part's cut.
 type accuratePart struct {
-	j         *job
-	in        *input
-	from, to  int64
-	gop       []*sample // video from the last keyframe on, decode order
+	j        *job
+	in       *input
+	from, to int64
+	// gop is the unit being read, decode order: from a keyframe on, up
+	// to the next keyframe with no leading pictures (see pushVideo).
+	gop       []*sample
+	keyAt     int       // index in gop of its last keyframe
+	undecided bool      // gop[keyAt] (not the first) waits for the packet after it
 	aq        []*sample // audio held until the video before it is written
 	wrote     bool      // some video of this part is written
 	videoDone bool
@@ -67,8 +77,10 @@ func (c *accurateCutter) cut(j *job, in *input, p Part) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if video && in.video.CodecParameters().CodecID() != astiav.CodecIDH264 {
-		return 0, fmt.Errorf("av: %s: accurate mode needs H.264 video", in.path)
+	if video {
+		if err := checkEdgeCodec(in); err != nil {
+			return 0, err
+		}
 	}
 	vn, an := j.streamCounts()
 	a := &accuratePart{j: j, in: in, from: ticks(p.From), to: ticks(p.To), videoDone: !video}
@@ -100,7 +112,12 @@ func (c *accurateCutter) cut(j *job, in *input, p Part) (int64, error) {
 			s.free()
 		}
 	}
-	if len(a.gop) > 0 {
+	if a.undecided {
+		if err := a.split(); err != nil {
+			return 0, err
+		}
+	}
+	if len(a.gop) > 0 && !a.videoDone {
 		last := a.gop[len(a.gop)-1]
 		end := last.pts + last.dur
 		for _, s := range a.gop {
@@ -159,27 +176,89 @@ func (a *accuratePart) flushAudio(until int64) error {
 }
 
 func (a *accuratePart) pushVideo(s *sample) error {
-	if !s.key {
-		if len(a.gop) == 0 {
+	if len(a.gop) == 0 {
+		switch {
+		case !s.key:
 			s.free() // before the first keyframe: undecodable
+			return nil
+		case s.pts >= a.to:
+			s.free()
+			a.videoDone = true
+			return a.flushAudio(-1)
+		}
+		a.gop, a.keyAt = append(a.gop, s), 0
+		return nil
+	}
+	k := a.gop[a.keyAt]
+	if !s.key && s.pts < k.pts {
+		// A leading picture of k, shown before it: in an open GOP (an
+		// HEVC CRA's RASL pictures, H.264 B-frames after a recovery
+		// point) it references the GOP before k, so that GOP and k's
+		// are one unit, copied or re-encoded as a whole: copied GOPs
+		// never lean on re-encoded ones, a re-encode decodes k's leading
+		// pictures from what they reference.
+		a.undecided = false
+		if a.keyAt == 0 && len(a.gop) == 1 && !a.wrote && !a.originSet {
+			s.free() // of the part's first keyframe: its references are not in the input
 			return nil
 		}
 		a.gop = append(a.gop, s)
 		return nil
 	}
-	if len(a.gop) > 0 {
-		if err := a.finishGOP(s.pts, s.pts-s.dts); err != nil {
+	if a.undecided {
+		// k has no leading pictures: the unit before it ends there.
+		if err := a.split(); err != nil {
 			s.free()
 			return err
 		}
-	}
-	if s.pts >= a.to {
+		if a.videoDone {
+			s.free()
+			return nil
+		}
+	} else if a.keyAt > 0 && k.pts >= a.to {
+		// k's leading pictures, the last that could be in range, are in.
 		s.free()
-		a.videoDone = true
-		return a.flushAudio(-1)
+		return a.endUnit(k.pts, true)
 	}
 	a.gop = append(a.gop, s)
+	if s.key {
+		a.keyAt, a.undecided = len(a.gop)-1, true
+	}
 	return nil
+}
+
+// split ends the unit before gop[keyAt], a keyframe with no leading
+// pictures, and starts the next one from it (or ends the video if it is
+// shown at or after To).
+func (a *accuratePart) split() error {
+	a.undecided = false
+	k := a.gop[a.keyAt]
+	rest := append([]*sample(nil), a.gop[a.keyAt:]...)
+	a.gop = a.gop[:a.keyAt]
+	a.keyAt = 0
+	if err := a.finishGOP(k.pts, k.pts-k.dts); err != nil {
+		freeSamples(rest)
+		return err
+	}
+	a.gop = rest
+	if k.pts >= a.to {
+		return a.endUnit(k.pts, false)
+	}
+	return nil
+}
+
+// endUnit ends the video: the unit read so far, if keep, is finished as
+// ending at end; anything else is dropped.
+func (a *accuratePart) endUnit(end int64, keep bool) error {
+	a.videoDone = true
+	if keep {
+		if err := a.finishGOP(end, -1); err != nil {
+			return err
+		}
+	}
+	freeSamples(a.gop)
+	a.gop = nil
+	return a.flushAudio(-1)
 }
 
 // finishGOP handles the buffered GOP now that it is known to end at end

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/asticode/go-astiav"
 )
@@ -168,5 +169,92 @@ func x264Level(l astiav.Level) string {
 	if l <= 0 {
 		return ""
 	}
+	return strconv.Itoa(int(l)/10) + "." + strconv.Itoa(int(l)%10)
+}
+
+// tagHEV1 is the MP4 sample entry for HEVC with parameter sets in-band.
+var tagHEV1 = astiav.CodecTag('h' | 'e'<<8 | 'v'<<16 | '1'<<24)
+
+// openX265 opens a libx265 encoder working in 90 kHz ticks, from the same
+// options as libx264 (spsID is not used: x265 has no such setting).
+func openX265(o x264Options) (*astiav.CodecContext, error) {
+	codec := astiav.FindEncoderByName("libx265")
+	if codec == nil {
+		return nil, errors.New("av: libx265 encoder not available")
+	}
+	cc := astiav.AllocCodecContext(codec)
+	if cc == nil {
+		return nil, errors.New("av: cannot allocate libx265 encoder")
+	}
+	cc.SetWidth(o.width)
+	cc.SetHeight(o.height)
+	cc.SetPixelFormat(o.pixFmt)
+	if o.sar.Num() > 0 {
+		cc.SetSampleAspectRatio(o.sar)
+	}
+	cc.SetTimeBase(tb90k)
+	if o.fps.Num() > 0 && o.fps.Den() > 0 {
+		cc.SetFramerate(o.fps)
+	}
+	cc.SetBitRate(o.bitrate)
+	if o.gop > 0 {
+		cc.SetGopSize(o.gop)
+	}
+	if o.globalHeader {
+		cc.SetFlags(cc.Flags().Add(astiav.CodecContextFlagGlobalHeader))
+	}
+	// Without global headers FFmpeg's wrapper has x265 repeat VPS/SPS/PPS
+	// before every keyframe, annexb; scenecut off keeps the one keyframe.
+	params := []string{"log-level=error", "scenecut=0", "info=0"}
+	if o.gop > 0 {
+		params = append(params, "keyint="+strconv.Itoa(o.gop))
+	}
+	if o.bframes >= 0 {
+		params = append(params, "bframes="+strconv.Itoa(o.bframes))
+	}
+	if o.maxrate > 0 {
+		params = append(params, "vbv-maxrate="+strconv.FormatInt(o.maxrate/1000, 10), "vbv-bufsize="+strconv.FormatInt(o.bufsize/1000, 10))
+	}
+	if o.level != "" {
+		params = append(params, "level-idc="+o.level)
+	}
+	opts := astiav.NewDictionary()
+	defer opts.Free()
+	set := func(k, v string) { _ = opts.Set(k, v, astiav.NewDictionaryFlags()) }
+	// ultrafast: HEVC encodes several times slower than H.264 at the same
+	// preset, and edges are short.
+	set("preset", "ultrafast")
+	if o.profile != "" {
+		set("profile", o.profile)
+	}
+	set("x265-params", strings.Join(params, ":"))
+	if err := cc.Open(codec, opts); err != nil {
+		cc.Free()
+		return nil, fmt.Errorf("av: open libx265 %dx%d %s: %w", o.width, o.height, o.pixFmt, err)
+	}
+	return cc, nil
+}
+
+// x265Profile maps a source HEVC profile to the libx265 profile name that
+// can reproduce it ("" if none fits: x265 then picks from the pixel format).
+func x265Profile(p astiav.Profile) string {
+	switch p {
+	case astiav.ProfileHevcMain:
+		return "main"
+	case astiav.ProfileHevcMain10:
+		return "main10"
+	case astiav.ProfileHevcMainStillPicture:
+		return "mainstillpicture"
+	}
+	return ""
+}
+
+// x265Level formats general_level_idc (30 × the level, e.g. 93) as x265
+// wants it ("3.1").
+func x265Level(l astiav.Level) string {
+	if l <= 0 || l%3 != 0 {
+		return ""
+	}
+	l /= 3
 	return strconv.Itoa(int(l)/10) + "." + strconv.Itoa(int(l)%10)
 }

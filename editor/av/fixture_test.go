@@ -26,9 +26,11 @@ type fixtures struct {
 	a string // 12 s, video+audio, three segments concatenated
 	b string // 10 s, video+audio, other content and offset (a second run)
 	v string // 10 s, video only
+	h string // 12 s, HEVC + AAC, like a (B-frames, closed 2 s GOP, VPS/SPS/PPS before every keyframe)
+	o string // h with open GOPs: CRAs with leading pictures (libx265's default)
 }
 
-func fixture(t *testing.T) fixtures {
+func fixture(t testing.TB) fixtures {
 	t.Helper()
 	for _, tool := range []string{"ffmpeg", "ffprobe"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -43,6 +45,8 @@ func fixture(t *testing.T) fixtures {
 		a: filepath.Join(fixDir, "a.ts"),
 		b: filepath.Join(fixDir, "b.ts"),
 		v: filepath.Join(fixDir, "v.ts"),
+		h: filepath.Join(fixDir, "h.ts"),
+		o: filepath.Join(fixDir, "o.ts"),
 	}
 }
 
@@ -82,6 +86,14 @@ func makeFixtures() (string, error) {
 			"-f", "mpegts", "-mpegts_copyts", "1", filepath.Join(dir, "b.ts")}),
 		join(src("testsrc2", "440", 10), enc, []string{"-an",
 			"-f", "mpegts", "-mpegts_copyts", "1", filepath.Join(dir, "v.ts")}),
+		// As internal/ertmppub publishes it (the recorder keeps the
+		// stream as published).
+		join(src("testsrc2", "440", 12), []string{"-c:v", "libx265", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+			"-x265-params", "log-level=error:keyint=50:min-keyint=50:scenecut=0:open-gop=0:bframes=2"}, aac,
+			[]string{"-output_ts_offset", "3", "-f", "mpegts", "-mpegts_copyts", "1", filepath.Join(dir, "h.ts")}),
+		join(src("testsrc2", "440", 12), []string{"-c:v", "libx265", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+			"-x265-params", "log-level=error:keyint=50:min-keyint=50:scenecut=0:open-gop=1:bframes=3"}, aac,
+			[]string{"-output_ts_offset", "3", "-f", "mpegts", "-mpegts_copyts", "1", filepath.Join(dir, "o.ts")}),
 	}
 	errs := make([]error, len(jobs))
 	var wg sync.WaitGroup
@@ -128,6 +140,8 @@ func segNum(p string) int {
 type probeInfo struct {
 	Streams []struct {
 		CodecType string `json:"codec_type"`
+		CodecName string `json:"codec_name"`
+		CodecTag  string `json:"codec_tag_string"`
 		Width     int    `json:"width"`
 		Height    int    `json:"height"`
 		BitRate   string `json:"bit_rate"`

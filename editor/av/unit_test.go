@@ -3,6 +3,8 @@ package av
 import (
 	"testing"
 	"time"
+
+	"github.com/asticode/go-astiav"
 )
 
 func TestSPSID(t *testing.T) {
@@ -47,5 +49,19 @@ func TestX264Names(t *testing.T) {
 	}
 	if got := x264Level(-99); got != "" {
 		t.Errorf("x264Level(unknown) = %q", got)
+	}
+}
+
+func TestX265Names(t *testing.T) {
+	for l, want := range map[astiav.Level]string{93: "3.1", 120: "4.0", 153: "5.1", 0: "", 31: ""} {
+		if got := x265Level(l); got != want {
+			t.Errorf("x265Level(%d) = %q, want %q", l, got, want)
+		}
+	}
+	if got := x265Profile(astiav.ProfileHevcMain10); got != "main10" {
+		t.Errorf("x265Profile(Main 10) = %q", got)
+	}
+	if got := x265Profile(astiav.ProfileHevcRext); got != "" {
+		t.Errorf("x265Profile(RExt) = %q, want none", got)
 	}
 }
