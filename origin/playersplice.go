@@ -114,10 +114,14 @@ func (s *splicer) start(f media.Frame, enc *frameEnc, send spliceSend) error {
 		step := s.step()
 		base := s.lastTS + step
 		if s.videos > 0 && f.Type == media.FrameVideo {
-			// Its first picture must also show after every picture
-			// the player has, not only decode after the last one.
-			if late := int32(s.maxPTS + step - (base + uint32(videoCTS(f)))); late > 0 {
-				base += uint32(late)
+			// Its first picture shows one step after the last picture
+			// the player has: after every picture it has, and without a
+			// gap when the player's last tag was audio after that
+			// picture. It still decodes after the last tag.
+			if pic := s.maxPTS + step - uint32(videoCTS(f)); int32(pic-s.lastTS) > 0 {
+				base = pic
+			} else {
+				base = s.lastTS + 1
 			}
 		}
 		s.offset = base - f.Timestamp
