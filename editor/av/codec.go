@@ -90,15 +90,17 @@ type x264Options struct {
 	globalHeader  bool
 }
 
-// openX264 opens a libx264 encoder working in 90 kHz ticks.
-func openX264(o x264Options) (*astiav.CodecContext, error) {
-	codec := astiav.FindEncoderByName("libx264")
+// allocEncoder finds the encoder by name and allocates its context with
+// what libx264 and libx265 take alike: size, pixel format, aspect, 90 kHz
+// time base, frame rate, bit rate, GOP, global header.
+func allocEncoder(name string, o x264Options) (*astiav.Codec, *astiav.CodecContext, error) {
+	codec := astiav.FindEncoderByName(name)
 	if codec == nil {
-		return nil, errors.New("av: libx264 encoder not available")
+		return nil, nil, fmt.Errorf("av: %s encoder not available", name)
 	}
 	cc := astiav.AllocCodecContext(codec)
 	if cc == nil {
-		return nil, errors.New("av: cannot allocate libx264 encoder")
+		return nil, nil, fmt.Errorf("av: cannot allocate %s encoder", name)
 	}
 	cc.SetWidth(o.width)
 	cc.SetHeight(o.height)
@@ -116,6 +118,15 @@ func openX264(o x264Options) (*astiav.CodecContext, error) {
 	}
 	if o.globalHeader {
 		cc.SetFlags(cc.Flags().Add(astiav.CodecContextFlagGlobalHeader))
+	}
+	return codec, cc, nil
+}
+
+// openX264 opens a libx264 encoder working in 90 kHz ticks.
+func openX264(o x264Options) (*astiav.CodecContext, error) {
+	codec, cc, err := allocEncoder("libx264", o)
+	if err != nil {
+		return nil, err
 	}
 	opts := astiav.NewDictionary()
 	defer opts.Free()
@@ -178,30 +189,9 @@ var tagHEV1 = astiav.CodecTag('h' | 'e'<<8 | 'v'<<16 | '1'<<24)
 // openX265 opens a libx265 encoder working in 90 kHz ticks, from the same
 // options as libx264 (spsID is not used: x265 has no such setting).
 func openX265(o x264Options) (*astiav.CodecContext, error) {
-	codec := astiav.FindEncoderByName("libx265")
-	if codec == nil {
-		return nil, errors.New("av: libx265 encoder not available")
-	}
-	cc := astiav.AllocCodecContext(codec)
-	if cc == nil {
-		return nil, errors.New("av: cannot allocate libx265 encoder")
-	}
-	cc.SetWidth(o.width)
-	cc.SetHeight(o.height)
-	cc.SetPixelFormat(o.pixFmt)
-	if o.sar.Num() > 0 {
-		cc.SetSampleAspectRatio(o.sar)
-	}
-	cc.SetTimeBase(tb90k)
-	if o.fps.Num() > 0 && o.fps.Den() > 0 {
-		cc.SetFramerate(o.fps)
-	}
-	cc.SetBitRate(o.bitrate)
-	if o.gop > 0 {
-		cc.SetGopSize(o.gop)
-	}
-	if o.globalHeader {
-		cc.SetFlags(cc.Flags().Add(astiav.CodecContextFlagGlobalHeader))
+	codec, cc, err := allocEncoder("libx265", o)
+	if err != nil {
+		return nil, err
 	}
 	// Without global headers FFmpeg's wrapper has x265 repeat VPS/SPS/PPS
 	// before every keyframe, annexb; scenecut off keeps the one keyframe.
