@@ -109,19 +109,9 @@ func (s *Server) listSnapshots(c echo.Context) error {
 		return err
 	}
 	now := s.now()
-	from, to := now.Add(-time.Hour), now
-	if v := c.QueryParam("from"); v != "" {
-		if from, err = ParseTime(v); err != nil {
-			return badRequest("bad_time", "from: "+err.Error())
-		}
-	}
-	if v := c.QueryParam("to"); v != "" {
-		if to, err = ParseTime(v); err != nil {
-			return badRequest("bad_time", "to: "+err.Error())
-		}
-	}
-	if !to.After(from) {
-		return badRequest("bad_window", "to must be after from")
+	from, to, err := queryWindow(c, now.Add(-time.Hour), now)
+	if err != nil {
+		return err
 	}
 	ctx := c.Request().Context()
 	runs, err := s.rd.runsIn(ctx, st, from, to, now, 0)
@@ -166,11 +156,9 @@ func (s *Server) listRunSnapshots(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var from time.Time
-	if v := c.QueryParam("from"); v != "" {
-		if from, err = ParseTime(v); err != nil {
-			return badRequest("bad_time", "from: "+err.Error())
-		}
+	from, err := queryTime(c, "from", time.Time{})
+	if err != nil {
+		return err
 	}
 	ctx := c.Request().Context()
 	ri, err := s.rd.run(ctx, st, run, s.now())

@@ -55,19 +55,9 @@ func (s *Server) listRecordings(c echo.Context) error {
 		return err
 	}
 	now := s.now()
-	from, to := time.Time{}, now.Add(time.Hour)
-	if v := c.QueryParam("from"); v != "" {
-		if from, err = ParseTime(v); err != nil {
-			return badRequest("bad_time", "from: "+err.Error())
-		}
-	}
-	if v := c.QueryParam("to"); v != "" {
-		if to, err = ParseTime(v); err != nil {
-			return badRequest("bad_time", "to: "+err.Error())
-		}
-	}
-	if !to.After(from) {
-		return badRequest("bad_window", "to must be after from")
+	from, to, err := queryWindow(c, time.Time{}, now.Add(time.Hour))
+	if err != nil {
+		return err
 	}
 	runs, err := s.rd.runsIn(c.Request().Context(), st, from, to, now, s.cfg.ReconnectWindow)
 	if err != nil {

@@ -7,7 +7,38 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/labstack/echo/v4"
 )
+
+// queryTime reads the query time named name, def when it is absent.
+func queryTime(c echo.Context, name string, def time.Time) (time.Time, error) {
+	v := c.QueryParam(name)
+	if v == "" {
+		return def, nil
+	}
+	t, err := ParseTime(v)
+	if err != nil {
+		return time.Time{}, badRequest("bad_time", name+": "+err.Error())
+	}
+	return t, nil
+}
+
+// queryWindow reads the listing window from and to (each def when absent),
+// to after from.
+func queryWindow(c echo.Context, from, to time.Time) (time.Time, time.Time, error) {
+	from, err := queryTime(c, "from", from)
+	if err != nil {
+		return from, to, err
+	}
+	if to, err = queryTime(c, "to", to); err != nil {
+		return from, to, err
+	}
+	if !to.After(from) {
+		return from, to, badRequest("bad_window", "to must be after from")
+	}
+	return from, to, nil
+}
 
 // ParseTime reads a query time: RFC 3339 (fractions allowed) or unix
 // seconds (fractions allowed), from 1970 to 9999. Anything else is an error
