@@ -291,20 +291,12 @@ func ParseHEVCSPS(nalu []byte) (HEVCSPSInfo, error) {
 		return info, err
 	}
 	width, height := int(w), int(h)
-	crop, err := r.bit()
+	c, err := r.cropWindow()
 	if err != nil {
 		return info, err
 	}
-	if crop == 1 {
-		var c [4]uint32
-		for i := range c {
-			if c[i], err = r.ue(); err != nil {
-				return info, err
-			}
-		}
-		width -= subW * int(c[0]+c[1])
-		height -= subH * int(c[2]+c[3])
-	}
+	width -= subW * int(c[0]+c[1])
+	height -= subH * int(c[2]+c[3])
 	bdl, err := r.ue()
 	if err != nil {
 		return info, err

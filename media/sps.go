@@ -73,6 +73,23 @@ func (r *bitReader) se() (int32, error) {
 	return -int32(v / 2), nil
 }
 
+// cropWindow reads a conformance/frame cropping flag and, when set, its
+// four offsets (left, right, top, bottom; zeros when not set): the same
+// syntax in H.264 and H.265 SPSs, in units the caller scales.
+func (r *bitReader) cropWindow() ([4]uint32, error) {
+	var c [4]uint32
+	crop, err := r.bit()
+	if err != nil || crop == 0 {
+		return c, err
+	}
+	for i := range c {
+		if c[i], err = r.ue(); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
+}
+
 func unescapeRBSP(b []byte) []byte {
 	out := make([]byte, 0, len(b))
 	zeros := 0
@@ -216,29 +233,21 @@ func ParseSPS(nalu []byte) (SPSInfo, error) {
 	}
 	width := int(wMbs+1) * 16
 	height := int(hMapUnits+1) * 16 * int(2-frameMbsOnly)
-	crop, err := r.bit()
+	c, err := r.cropWindow()
 	if err != nil {
 		return info, err
 	}
-	if crop == 1 {
-		var c [4]uint32
-		for i := range c {
-			if c[i], err = r.ue(); err != nil {
-				return info, err
-			}
-		}
-		cropX, cropY := 2, 2*int(2-frameMbsOnly)
-		switch chromaFormat {
-		case 0:
-			cropX, cropY = 1, int(2-frameMbsOnly)
-		case 2:
-			cropY = int(2 - frameMbsOnly)
-		case 3:
-			cropX, cropY = 1, int(2-frameMbsOnly)
-		}
-		width -= cropX * int(c[0]+c[1])
-		height -= cropY * int(c[2]+c[3])
+	cropX, cropY := 2, 2*int(2-frameMbsOnly)
+	switch chromaFormat {
+	case 0:
+		cropX, cropY = 1, int(2-frameMbsOnly)
+	case 2:
+		cropY = int(2 - frameMbsOnly)
+	case 3:
+		cropX, cropY = 1, int(2-frameMbsOnly)
 	}
+	width -= cropX * int(c[0]+c[1])
+	height -= cropY * int(c[2]+c[3])
 	if width <= 0 || height <= 0 || width > 16384 || height > 16384 {
 		return info, fmt.Errorf("sps: implausible size %dx%d", width, height)
 	}
