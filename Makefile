@@ -32,6 +32,11 @@ PLAYWRIGHT := $(CURDIR)/.tools/node/node_modules/playwright-core/package.json
 # scheduler browser tests play with it.
 HLSJS_VERSION := 1.7.4
 HLSJS := $(CURDIR)/.tools/node/node_modules/hls.js/package.json
+# Other players the interop tests play our playlists with in Chromium.
+SHAKA_VERSION := 5.2.12
+SHAKA := $(CURDIR)/.tools/node/node_modules/shaka-player/package.json
+VIDEOJS_VERSION := 8.24.1
+VIDEOJS := $(CURDIR)/.tools/node/node_modules/video.js/package.json
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # An execution count, not a duration: a duration-based -fuzztime can fail
 # spuriously with "context deadline exceeded" on go1.26 (golang/go#75804).
@@ -50,7 +55,7 @@ build-deps:
 run: build
 	./$(BIN) dev
 
-deps: apt-deps $(VERSITYGW) $(GOAWS) $(RIE) $(PLAYWRIGHT) $(HLSJS) terraform-check
+deps: apt-deps $(VERSITYGW) $(GOAWS) $(RIE) $(PLAYWRIGHT) $(HLSJS) $(SHAKA) $(VIDEOJS) terraform-check
 
 # apt_install installs those of the listed Debian packages that are missing;
 # it prints what it installs and does nothing when all are there.
@@ -75,6 +80,12 @@ $(PLAYWRIGHT):
 
 $(HLSJS): $(PLAYWRIGHT)
 	npm install --prefix $(CURDIR)/.tools/node --no-audit --no-fund --silent hls.js@$(HLSJS_VERSION)
+
+$(SHAKA): $(HLSJS)
+	npm install --prefix $(CURDIR)/.tools/node --no-audit --no-fund --silent shaka-player@$(SHAKA_VERSION)
+
+$(VIDEOJS): $(SHAKA)
+	npm install --prefix $(CURDIR)/.tools/node --no-audit --no-fund --silent video.js@$(VIDEOJS_VERSION)
 
 # The S3-compatible server the tests start, built from the Go module proxy
 # at a pinned version into a git-ignored folder.

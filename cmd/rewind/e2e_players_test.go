@@ -1,0 +1,117 @@
+//go:build cgo
+
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rewind-vod/rewind/internal/browsertest"
+)
+
+// Players other than hls.js play what rewind serves from real recordings:
+// Shaka Player and video.js (its VHS engine) in Debian's Chromium play a
+// run's playlist, a window across a publisher reconnect (two runs, a
+// discontinuity between them), a copy HLS clip across that reconnect and an
+// accurate HLS clip (its own edges around referenced source segments), each
+// from the start to `ended`, with no player error and the duration the
+// playlist lists. REWIND_PLAYER=shaka|videojs runs one of them.
+func TestOtherPlayers(t *testing.T) {
+	t.Parallel()
+	nm := browsertest.NodeModules(t, "shaka-player", "video.js")
+	c := newClipNode(t)
+	r1, r2 := c.runs[0], c.runs[1]
+	copyClip := c.submit(t, map[string]any{"stream": "live/cam", "start": rfc(r1.start().Add(time.Second)),
+		"end": rfc(r2.end().Add(-time.Second)), "format": "hls"})
+	accurate := c.submit(t, map[string]any{"stream": "live/cam", "start": rfc(r1.start().Add(1500 * time.Millisecond)),
+		"end": rfc(r1.end().Add(-1500 * time.Millisecond)), "format": "hls", "mode": "accurate"})
+	c.wait(t, copyClip, time.Minute)
+	c.wait(t, accurate, 2*time.Minute)
+
+	plays := []struct{ name, path string }{
+		{"run", "/hls/live/cam/runs/" + r1.manifest.Run + "/index.m3u8"},
+		{"window across a reconnect", fmt.Sprintf("/hls/live/cam/index.m3u8?start=%d&end=%d", r1.start().Unix()+3, r2.end().Unix()-3)},
+		{"copy HLS clip across a reconnect", "/v1/clips/" + copyClip + "/output"},
+		{"accurate HLS clip", "/v1/clips/" + accurate + "/output"},
+	}
+	urls := make([]string, len(plays))
+	listed := make([]float64, len(plays))
+	for i, p := range plays {
+		urls[i] = c.api + p.path
+		listed[i] = extinfSum(t, httpGet(t, urls[i]))
+	}
+	players := []string{"shaka", "videojs"}
+	if p := os.Getenv("REWIND_PLAYER"); p != "" {
+		players = []string{p}
+	}
+	type play struct {
+		MaxTime  float64      `json:"maxTime"`
+		Duration float64      `json:"duration"`
+		Ended    int          `json:"ended"`
+		Waiting  int          `json:"waiting"`
+		Errors   []string     `json:"errors"`
+		Console  []string     `json:"console"`
+		Buffered [][2]float64 `json:"buffered"`
+	}
+	var wg sync.WaitGroup
+	for _, player := range players {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Twice real time: each playlist is still fetched, demuxed and
+			// played whole.
+			cmd := browsertest.Command(nm, "testdata/players.cjs", append([]string{player, c.api, nm, "2", "60000"}, urls...)...)
+			out, err := cmd.Output()
+			if err != nil {
+				t.Errorf("%s: browser: %v\n%s", player, err, out)
+				return
+			}
+			var res struct {
+				Plays  []play   `json:"plays"`
+				Errors []string `json:"errors"`
+			}
+			if err := json.Unmarshal(out, &res); err != nil || len(res.Errors) > 0 || len(res.Plays) != len(plays) {
+				t.Errorf("%s: browser output %q: %v", player, out, err)
+				return
+			}
+			for i, got := range res.Plays {
+				t.Logf("%s, %s: played to %.3fs of %.3fs (listed %.3fs), ended %d, waiting %d", player, plays[i].name,
+					got.MaxTime, got.Duration, listed[i], got.Ended, got.Waiting)
+				if got.Ended != 1 || len(got.Errors) > 0 || math.Abs(got.Duration-listed[i]) > 0.35 || got.MaxTime < listed[i]-0.3 {
+					t.Errorf("%s, %s: played to %.3fs of %.3fs, listed %.3fs; ended %d; errors %v; buffered %v; console %s",
+						player, plays[i].name, got.MaxTime, got.Duration, listed[i], got.Ended, got.Errors, got.Buffered,
+						strings.Join(got.Console, " | "))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// extinfSum is the media duration a playlist lists.
+func extinfSum(t *testing.T, m3u8 string) float64 {
+	t.Helper()
+	var sum float64
+	sc := bufio.NewScanner(strings.NewReader(m3u8))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "#EXTINF:"); ok {
+			d, err := strconv.ParseFloat(strings.TrimSuffix(strings.SplitN(v, ",", 2)[0], ","), 64)
+			if err != nil {
+				t.Fatalf("playlist line %q: %v", sc.Text(), err)
+			}
+			sum += d
+		}
+	}
+	if sum == 0 {
+		t.Fatalf("no segments in\n%s", m3u8)
+	}
+	return sum
+}
