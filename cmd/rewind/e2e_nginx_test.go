@@ -83,10 +83,10 @@ func TestNginxRTMPPushAndPull(t *testing.T) {
 }
 
 // requireGStreamer fails (as a missing ffmpeg does) when gst-launch or the
-// plugins the test uses are missing: make deps installs them.
-func requireGStreamer(t *testing.T) {
+// elements the test uses are missing: make deps installs them.
+func requireGStreamer(t *testing.T, elements ...string) {
 	t.Helper()
-	for _, el := range []string{"rtmp2sink", "x264enc", "flvmux", "voaacenc"} {
+	for _, el := range elements {
 		if err := exec.Command("gst-inspect-1.0", "--exists", el).Run(); err != nil {
 			t.Fatalf("GStreamer element %s not found: run `make deps` (gstreamer1.0-tools and plugins)", el)
 		}
@@ -100,7 +100,7 @@ func requireGStreamer(t *testing.T) {
 func TestGStreamerRTMP2Sink(t *testing.T) {
 	t.Parallel()
 	mediatest.Require(t)
-	requireGStreamer(t)
+	requireGStreamer(t, "rtmp2sink", "x264enc", "flvmux", "voaacenc")
 	dir := t.TempDir()
 	n := startNode(t, nil, "--store", "file://"+filepath.Join(dir, "store"), "--spool", filepath.Join(dir, "spool"))
 	const frames = 125 // 5 s at 25 fps

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"github.com/rewind-vod/rewind/internal/browsertest"
+	"github.com/rewind-vod/rewind/internal/mediatest"
 )
 
 // Players other than hls.js play what rewind serves from real recordings:
@@ -23,10 +26,13 @@ import (
 // discontinuity between them), a copy HLS clip across that reconnect and an
 // accurate HLS clip (its own edges around referenced source segments), each
 // from the start to `ended`, with no player error and the duration the
-// playlist lists. REWIND_PLAYER=shaka|videojs runs one of them.
+// playlist lists; GStreamer's hlsdemux fetches and decodes each to the end
+// (gst-launch exits 0) and hands on every frame listed.
+// REWIND_PLAYER=shaka|videojs|gstreamer runs one of them.
 func TestOtherPlayers(t *testing.T) {
 	t.Parallel()
 	nm := browsertest.NodeModules(t, "shaka-player", "video.js")
+	requireGStreamer(t, "souphttpsrc", "hlsdemux", "tsdemux", "h264parse", "avdec_h264")
 	c := newClipNode(t)
 	r1, r2 := c.runs[0], c.runs[1]
 	copyClip := c.submit(t, map[string]any{"stream": "live/cam", "start": rfc(r1.start().Add(time.Second)),
@@ -46,9 +52,9 @@ func TestOtherPlayers(t *testing.T) {
 	listed := make([]float64, len(plays))
 	for i, p := range plays {
 		urls[i] = c.api + p.path
-		listed[i] = extinfSum(t, httpGet(t, urls[i]))
+		listed[i] = extinfSum(t, waitEndlist(t, urls[i]))
 	}
-	players := []string{"shaka", "videojs"}
+	players := []string{"shaka", "videojs", "gstreamer"}
 	if p := os.Getenv("REWIND_PLAYER"); p != "" {
 		players = []string{p}
 	}
@@ -66,6 +72,12 @@ func TestOtherPlayers(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if player == "gstreamer" {
+				for i, u := range urls {
+					gstPlay(t, plays[i].name, u, listed[i], c.fps)
+				}
+				return
+			}
 			// Twice real time: each playlist is still fetched, demuxed and
 			// played whole.
 			cmd := browsertest.Command(nm, "testdata/players.cjs", append([]string{player, c.api, nm, "2", "60000"}, urls...)...)
@@ -94,6 +106,44 @@ func TestOtherPlayers(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// gstPlay plays url with GStreamer's HLS demuxer, decoding the video to
+// the end, and checks the demuxer handed on the frames of the listed
+// duration (the TS it passed on is kept and counted).
+func gstPlay(t *testing.T, name, url string, listed, fps float64) {
+	ts := filepath.Join(t.TempDir(), "gst.ts")
+	out, err := exec.Command("gst-launch-1.0", "-q", "souphttpsrc", "location="+url, "!", "hlsdemux", "!", "tee", "name=t",
+		"!", "queue", "!", "filesink", "location="+ts,
+		"t.", "!", "queue", "!", "tsdemux", "!", "h264parse", "!", "avdec_h264", "!", "fakesink").CombinedOutput()
+	if err != nil {
+		t.Errorf("gstreamer, %s: %v\n%s", name, err, out)
+		return
+	}
+	frames := mediatest.CountFrames(t, ts).Video
+	t.Logf("gstreamer, %s: %d video frames (listed %.3fs)", name, frames, listed)
+	if want := listed * fps; math.Abs(float64(frames)-want) > 5 {
+		t.Errorf("gstreamer, %s: %d video frames, want %.0f", name, frames, want)
+	}
+}
+
+// waitEndlist polls a playlist until it has ENDLIST: a window that ends
+// just now stays an EVENT playlist while a run from another node could
+// still show up in it (arrivalSlack), and players start live playlists at
+// their live edge.
+func waitEndlist(t *testing.T, url string) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		m3u8 := httpGet(t, url)
+		if strings.Contains(m3u8, "#EXT-X-ENDLIST") {
+			return m3u8
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never got ENDLIST:\n%s", url, m3u8)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 }
 
 // extinfSum is the media duration a playlist lists.
