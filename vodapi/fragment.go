@@ -20,13 +20,17 @@ import (
 	"sync"
 	"time"
 
+	"log/slog"
+
 	"github.com/andybalholm/brotli"
 	kflate "github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/zstd"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/rewind-vod/rewind/cache"
 	"github.com/rewind-vod/rewind/catalog"
+	"github.com/rewind-vod/rewind/infra/store"
 	"github.com/rewind-vod/rewind/vodapi/playlist"
 )
 
@@ -93,8 +97,9 @@ var (
 // fragments caches the shared parts and the brotli of sealed prefixes, and
 // runs the background brotli builds (pickCoding).
 type fragments struct {
-	parts *cache.Cache[*part]
-	br    *cache.Cache[[]byte]
+	parts  *cache.Cache[*part]
+	br     *cache.Cache[[]byte]
+	stored *fragStore // parts stored beside the chunks (fragstore.go)
 
 	ctx    context.Context // ends at close: a build stops between parts
 	cancel context.CancelFunc
@@ -102,7 +107,7 @@ type fragments struct {
 	busy   chan struct{} // one build at a time: brotli is the costly one
 }
 
-func newFragments(budget int64, reg prometheus.Registerer) (*fragments, error) {
+func newFragments(budget int64, rd, wr store.Store, log *slog.Logger, reg prometheus.Registerer) (*fragments, error) {
 	parts, err := cache.New[*part](cache.Config{Name: "playlist_fragments", MaxBytes: budget * 3 / 4}, reg)
 	if err != nil {
 		return nil, err
@@ -113,12 +118,13 @@ func newFragments(budget int64, reg prometheus.Registerer) (*fragments, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &fragments{parts: parts, br: br, ctx: ctx, cancel: cancel, busy: make(chan struct{}, 1)}, nil
+	return &fragments{parts: parts, br: br, stored: newFragStore(rd, wr, log, reg), ctx: ctx, cancel: cancel, busy: make(chan struct{}, 1)}, nil
 }
 
 func (f *fragments) close() {
 	f.cancel()
 	f.builds.Wait()
+	f.stored.close()
 	f.parts.Close()
 	f.br.Close()
 }
@@ -155,9 +161,12 @@ func (s *Server) pickCoding(key string, r *rendered, accept string) string {
 	return all[1]
 }
 
-// WaitBackground waits for the background brotli builds under way (for
-// benchmarks and tests).
-func (s *Server) WaitBackground() { s.frags.builds.Wait() }
+// WaitBackground waits for the background brotli builds under way and the
+// fragments queued for storing (for benchmarks and tests).
+func (s *Server) WaitBackground() {
+	s.frags.builds.Wait()
+	s.frags.stored.wait()
+}
 
 // buildBrotli compresses r's brotli in the background, unless a build runs.
 func (s *Server) buildBrotli(key string, r *rendered) {
@@ -261,21 +270,16 @@ func (c *composer) etag() string {
 // [k*EntriesPerChunk, (k+1)*EntriesPerChunk) of the run, and its fragment
 // is the lines of those entries after the first (whose lines depend on the
 // window: it is written per request as lead); chunk 0's starts at entry 1.
-func (s *Server) writeRun(ctx context.Context, c *composer, ri *runInfo, lo, hi int, lead playlist.Lead, uri func(string, uint64) string, fragKey string) error {
+func (s *Server) writeRun(ctx context.Context, c *composer, ri *runInfo, lo, hi int, lead playlist.Lead, uri func(string, uint64) string, ff *fragForm) error {
 	all := ri.entries
 	var err error
 	if c.pending, err = playlist.WriteSegments(c.pending, ri.id, lead, catalog.Entry{}, all[lo:lo+1], uri); err != nil {
 		return err
 	}
-	const per = catalog.EntriesPerChunk
 	for i := lo + 1; i < hi; {
-		k := i / per
-		cs, ce := max(k*per, 1), (k+1)*per
-		if ri.finished && ce > len(all) {
-			ce = len(all) // a finished run's last chunk is final too
-		}
-		if fragKey != "" && i == cs && ce <= hi && (ce-k*per == per || ri.finished) {
-			p, err := s.fragment(ctx, fragKey+"|"+ri.id+"|"+strconv.Itoa(k), ri.id, all[cs-1:ce], uri)
+		k, cs, ce, whole := sharedSpan(ri, i, hi)
+		if ff != nil && whole {
+			p, err := s.fragment(ctx, ff, ri.id, k, all[cs-1:ce], uri)
 			if err != nil {
 				return err
 			}
@@ -292,10 +296,12 @@ func (s *Server) writeRun(ctx context.Context, c *composer, ri *runInfo, lo, hi 
 	return nil
 }
 
-// fragment is the shared part of src[1:] following src[0]. The cached one
-// is used only if it was rendered from the very same entries, so a part is
-// always exactly what rendering would give.
-func (s *Server) fragment(ctx context.Context, key, run string, src []catalog.Entry, uri func(string, uint64) string) (*part, error) {
+// fragment is the shared part of src[1:] following src[0], chunk k of
+// run. The cached one is used only if it was rendered from the very same
+// entries, so a part is always exactly what rendering would give. On a
+// miss the stored one is read (checked the same way, by digest); else the
+// part is rendered and queued for storing.
+func (s *Server) fragment(ctx context.Context, ff *fragForm, run string, k int, src []catalog.Entry, uri func(string, uint64) string) (*part, error) {
 	render := func(context.Context) (*part, int64, time.Duration, error) {
 		text, err := playlist.WriteSegments(make([]byte, 0, len(src)*64), run, playlist.LeadAfter, src[0], src[1:], uri)
 		if err != nil {
@@ -303,10 +309,18 @@ func (s *Server) fragment(ctx context.Context, key, run string, src []catalog.En
 		}
 		p := newPart(text, true)
 		p.src = slices.Clone(src)
-		// The compressed forms come later (about a tenth of the text).
-		return p, int64(len(text))*6/5 + int64(len(src))*32 + 256, 0, nil
+		return p, partCost(p), 0, nil
 	}
-	p, err := s.frags.parts.Get(ctx, key, render)
+	p, err := s.frags.parts.Get(ctx, fragCacheKey(ff, run, k), func(ctx context.Context) (*part, int64, time.Duration, error) {
+		if p := s.frags.stored.read(ctx, ff, run, k, src); p != nil {
+			return p, partCost(p), 0, nil
+		}
+		p, cost, ttl, err := render(ctx)
+		if err == nil {
+			s.frags.stored.write(ff, run, k, p)
+		}
+		return p, cost, ttl, err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -315,11 +329,78 @@ func (s *Server) fragment(ctx context.Context, key, run string, src []catalog.En
 		if err != nil {
 			return nil, err
 		}
-		s.frags.parts.Set(key, p, cost, 0)
+		s.frags.parts.Set(fragCacheKey(ff, run, k), p, cost, 0)
 		return p, nil
 	}
 	return p, nil
 }
+
+func fragCacheKey(ff *fragForm, run string, k int) string {
+	return ff.key + "|" + run + "|" + strconv.Itoa(k)
+}
+
+// partCost is what a shared part holds: the text, its compressed forms
+// (about a tenth of it, made later when rendered here) and its entries.
+func partCost(p *part) int64 {
+	return int64(len(p.text))*6/5 + int64(len(p.src))*32 + 256
+}
+
+// sharedSpan says how writeRun takes entry i of ri's window ending at hi:
+// the whole chunk k, entries [cs, ce), as a shared part (ok), or the
+// entries up to min(hi, ce) rendered per request.
+func sharedSpan(ri *runInfo, i, hi int) (k, cs, ce int, ok bool) {
+	const per = catalog.EntriesPerChunk
+	k = i / per
+	cs, ce = max(k*per, 1), (k+1)*per
+	if ri.finished && ce > len(ri.entries) {
+		ce = len(ri.entries) // a finished run's last chunk is final too
+	}
+	return k, cs, ce, i == cs && ce <= hi && (ce-k*per == per || ri.finished)
+}
+
+// prefetchParts brings the shared parts of wins that are not cached into
+// the fragment cache, a few at a time: on a fresh process they are store
+// reads (or renders), which writeRun would otherwise make one by one.
+func (s *Server) prefetchParts(ctx context.Context, wins []window, ff *fragForm) error {
+	if ff == nil {
+		return nil
+	}
+	type job struct {
+		ri        *runInfo
+		k, cs, ce int
+	}
+	var jobs []job
+	for _, w := range wins {
+		for i := w.lo + 1; i < w.hi; {
+			k, cs, ce, ok := sharedSpan(w.ri, i, w.hi)
+			if !ok {
+				i = min(w.hi, ce)
+				continue
+			}
+			if _, hit := s.frags.parts.Peek(fragCacheKey(ff, w.ri.id, k)); !hit {
+				jobs = append(jobs, job{w.ri, k, cs, ce})
+			}
+			i = ce
+		}
+	}
+	if len(jobs) < 2 {
+		return nil
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(prefetchers)
+	for _, j := range jobs {
+		g.Go(func() error {
+			uri := s.segmentURI(ff.st, ff.dir, "") // not safe for concurrent use: one each
+			_, err := s.fragment(gctx, ff, j.ri.id, j.k, j.ri.entries[j.cs-1:j.ce], uri)
+			return err
+		})
+	}
+	return g.Wait()
+}
+
+// prefetchers bounds the concurrent reads of one playlist's parts (and of
+// a run's index chunks): enough to hide a remote store's latency.
+const prefetchers = 8
 
 // encodeParts compresses the body of r from its parts.
 func (s *Server) encodeParts(ctx context.Context, r *rendered, coding string) ([]byte, error) {

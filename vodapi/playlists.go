@@ -204,13 +204,16 @@ func (s *Server) render(ctx context.Context, st catalog.Stream, spec playlistSpe
 	if c.pending, err = playlist.WriteHead(make([]byte, 0, 512), runs, opt); err != nil {
 		return nil, fmt.Errorf("write playlist: %w", err)
 	}
-	fragKey := ""
+	var ff *fragForm
 	if token == "" {
-		fragKey = "frag|" + st.String() + "|" + spec.uriDir
+		ff = s.newFragForm(st, spec.uriDir)
+	}
+	if err := s.prefetchParts(ctx, wins, ff); err != nil {
+		return nil, fmt.Errorf("write playlist: %w", err)
 	}
 	lead := playlist.LeadFirst
 	for _, w := range wins {
-		if err := s.writeRun(ctx, &c, w.ri, w.lo, w.hi, lead, opt.SegmentURI, fragKey); err != nil {
+		if err := s.writeRun(ctx, &c, w.ri, w.lo, w.hi, lead, opt.SegmentURI, ff); err != nil {
 			return nil, fmt.Errorf("write playlist: %w", err)
 		}
 		lead = playlist.LeadRun

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/rewind-vod/rewind/cache"
 	"github.com/rewind-vod/rewind/catalog"
@@ -115,34 +115,44 @@ func (r *reader) index(ctx context.Context, s catalog.Stream, run string, ended 
 	if err != nil {
 		return nil, err
 	}
-	var entries []catalog.Entry
+	// The chunks are read a few at a time: one by one, a remote store's
+	// latency adds up over a day's 43 chunks.
+	chunks := make([]catalog.Chunk, len(keys))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(prefetchers)
 	for i, key := range keys {
-		c, err := r.chunks.Get(ctx, key, func(ctx context.Context) (catalog.Chunk, int64, time.Duration, error) {
-			rc, _, err := r.st.Get(ctx, key, nil)
-			if err != nil {
-				return catalog.Chunk{}, 0, 0, fmt.Errorf("read %s: %w", key, err)
-			}
-			defer rc.Close()
-			b, err := io.ReadAll(io.LimitReader(rc, catalog.MaxChunkSize+1))
-			if err != nil {
-				return catalog.Chunk{}, 0, 0, fmt.Errorf("read %s: %w", key, err)
-			}
-			c, err := catalog.DecodeChunk(b)
-			if err != nil {
-				return c, 0, 0, fmt.Errorf("%s: %w", key, err)
-			}
-			cttl := ttl
-			if c.Sealed {
-				cttl = 0 // sealed chunks are never rewritten
-			}
-			return c, int64(len(c.Entries))*32 + 64, cttl, nil
+		g.Go(func() error {
+			c, err := r.chunks.Get(gctx, key, func(ctx context.Context) (catalog.Chunk, int64, time.Duration, error) {
+				b, err := readSized(ctx, r.st, key, catalog.MaxChunkSize)
+				if err != nil {
+					return catalog.Chunk{}, 0, 0, err
+				}
+				c, err := catalog.DecodeChunk(b)
+				if err != nil {
+					return c, 0, 0, fmt.Errorf("%s: %w", key, err)
+				}
+				cttl := ttl
+				if c.Sealed {
+					cttl = 0 // sealed chunks are never rewritten
+				}
+				return c, int64(len(c.Entries))*32 + 64, cttl, nil
+			})
+			chunks[i] = c
+			return err
 		})
-		if err != nil {
-			return nil, err
-		}
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	n := 0
+	for i, c := range chunks {
 		if c.Number != uint64(i) {
 			return nil, fmt.Errorf("index of %s: chunk %d where %d was expected: %w", run, c.Number, i, catalog.ErrCorruptIndex)
 		}
+		n += len(c.Entries)
+	}
+	entries := make([]catalog.Entry, 0, n)
+	for _, c := range chunks {
 		entries = append(entries, c.Entries...)
 	}
 	return entries, nil

@@ -143,7 +143,7 @@ func New(cfg Config, st store.Store, log *slog.Logger, reg prometheus.Registerer
 	if err != nil {
 		return nil, fmt.Errorf("vodapi: %w", err)
 	}
-	frags, err := newFragments(cfg.CacheBytes/8, reg)
+	frags, err := newFragments(cfg.CacheBytes/8, cst, st, log.With("component", "vodapi"), reg)
 	if err != nil {
 		pl.Close()
 		return nil, fmt.Errorf("vodapi: %w", err)

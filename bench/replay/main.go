@@ -1,8 +1,10 @@
 // Command replay is the replay benchmark (`make bench`): a synthetic 24 h run
 // of 2 s segments (43,200 index entries) in a fresh local FS store, served by
 // the replay API in-process on a loopback listener. It reports the cold build
-// time of the 24 h VOD playlist under each content coding (on a fresh server,
-// and as a new URL on a server whose fragments are warm), its size under
+// time of the 24 h VOD playlist under each content coding (in a fresh
+// process, over a store with no stored playlist fragments and over one where
+// an earlier process left them, next to a fresh process's 10 s window as the
+// floor; and as a new URL on a server whose fragments are warm), its size under
 // each coding, the warm throughput and latency of the cached gzip playlist
 // under concurrent keep-alive load next to nginx serving the very same bytes
 // as static files (gzip_static) with the same Go client, and a live EVENT
@@ -34,6 +36,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -58,20 +61,14 @@ func main() {
 	dur := flag.Duration("duration", 10*time.Second, "warm load time per server")
 	conns := flag.Int("conns", 64, "concurrent connections of the warm load")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	coldOnly := flag.Bool("cold-only", false, "stop after the cold builds and sizes (no warm loads, no nginx, no live playlist)")
 	serve := flag.String("serve", "", "internal: serve the FS store in this folder on a loopback port, print its URL, until stdin closes (the warm-load peer in its own process)")
 	flag.Parse()
-	if *serve != "" {
-		if err := serveChild(*serve); err != nil {
-			fmt.Fprintln(os.Stderr, "bench -serve:", err)
-			os.Exit(1)
-		}
-		return
-	}
 	if *conns <= 0 || *dur <= 0 {
 		fmt.Fprintln(os.Stderr, "bench: -conns and -duration must be positive")
 		os.Exit(2)
 	}
-	if *cpuProfile != "" {
+	if *cpuProfile != "" { // with -serve: of that process alone
 		f, err := os.Create(*cpuProfile)
 		if err == nil {
 			err = pprof.StartCPUProfile(f)
@@ -83,14 +80,22 @@ func main() {
 		defer f.Close()
 		defer pprof.StopCPUProfile()
 	}
-	if err := run(*dur, *conns); err != nil {
+	if *serve != "" {
+		if err := serveChild(*serve); err != nil {
+			pprof.StopCPUProfile()
+			fmt.Fprintln(os.Stderr, "bench -serve:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(*dur, *conns, *coldOnly); err != nil {
 		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dur time.Duration, conns int) error {
+func run(dur time.Duration, conns int, coldOnly bool) error {
 	nginxBin, err := exec.LookPath("nginx")
 	if err != nil {
 		if _, serr := os.Stat("/usr/sbin/nginx"); serr != nil {
@@ -125,27 +130,74 @@ func run(dur time.Duration, conns int) error {
 
 	codings := []string{"identity", "gzip", "zstd", "br", browser}
 
-	// 3. Cold builds on a fresh Server (empty caches: index, fragments and
-	// all) and listener each time.
+	// 3. Cold builds in a fresh process (this program with -serve: empty
+	// caches, a new heap and runtime), first over a store with no stored
+	// fragments (those a previous process left are removed before each
+	// run), then over one where an earlier process left them.
 	fresh, freshCPU := map[string][]time.Duration{}, map[string][]time.Duration{}
-	for _, coding := range codings {
-		for range coldRuns {
-			api, err := startAPI(st, logger, 2*time.Second)
-			if err != nil {
-				return err
+	stored, storedCPU := map[string][]time.Duration{}, map[string][]time.Duration{}
+	coldRow := func(path string, durs, cpus map[string][]time.Duration, clear bool) error {
+		for _, coding := range codings {
+			for range coldRuns {
+				if clear {
+					if err := removeFragments(ctx, st); err != nil {
+						return err
+					}
+				}
+				child, err := startChild(filepath.Join(tmp, "store"))
+				if err != nil {
+					return fmt.Errorf("fresh process: %w", err)
+				}
+				c := newClient(1)
+				c0, err := child.cpu()
+				t0 := time.Now()
+				if err == nil {
+					_, _, err = getCoded(c, child.url+path, coding)
+				}
+				d := time.Since(t0)
+				c1, cerr := child.cpu()
+				c.CloseIdleConnections()
+				child.stop()
+				if err = errors.Join(err, cerr); err != nil {
+					return fmt.Errorf("cold build: %w", err)
+				}
+				durs[coding] = append(durs[coding], d)
+				cpus[coding] = append(cpus[coding], c1-c0)
 			}
-			c := newClient(1)
-			t0, c0 := time.Now(), cpuTime()
-			_, _, err = getCoded(c, api.url+path, coding)
-			d := time.Since(t0)
-			freshCPU[coding] = append(freshCPU[coding], cpuTime()-c0)
-			c.CloseIdleConnections()
-			api.close()
-			if err != nil {
-				return fmt.Errorf("cold build: %w", err)
-			}
-			fresh[coding] = append(fresh[coding], d)
 		}
+		return nil
+	}
+	if err := coldRow(path, fresh, freshCPU, true); err != nil {
+		return err
+	}
+	// An earlier process's fragments: one server asks the playlist once
+	// and stores them before it closes.
+	if err := removeFragments(ctx, st); err != nil {
+		return err
+	}
+	{
+		api, err := startAPI(st, logger, 2*time.Second)
+		if err != nil {
+			return err
+		}
+		c := newClient(1)
+		_, _, err = getCoded(c, api.url+path, "identity")
+		c.CloseIdleConnections()
+		api.srv.WaitBackground()
+		api.close()
+		if err != nil {
+			return err
+		}
+	}
+	if err := coldRow(path, stored, storedCPU, false); err != nil {
+		return err
+	}
+	// The floor of a fresh process's first answer: a 10 s window (one
+	// index chunk, a few lines), what no playlist can go under.
+	floor, floorCPU := map[string][]time.Duration{}, map[string][]time.Duration{}
+	small := fmt.Sprintf("/hls/%s/index.m3u8?start=%d&end=%d", streamName, start.Unix(), start.Add(10*time.Second).Unix())
+	if err := coldRow(small, floor, floorCPU, false); err != nil {
+		return err
 	}
 
 	// 4. Sizes per coding, from the server the warm load then uses; these
@@ -207,7 +259,7 @@ func run(dur time.Duration, conns int) error {
 	}
 	api.srv.WaitBackground()
 
-	fmt.Printf("cold build, 24 h VOD window (%d segs): wall ms, median of %d (min-max); cpu: this process's CPU ms (server and client), median\n", segs, coldRuns)
+	fmt.Printf("cold build, 24 h VOD window (%d segs): wall ms, median of %d (min-max); cpu: CPU ms, median (fresh process: the server's; else this process's, server and client)\n", segs, coldRuns)
 	fmt.Printf("  %-30s", "")
 	for _, coding := range codings {
 		fmt.Printf(" %20s", coding)
@@ -216,7 +268,9 @@ func run(dur time.Duration, conns int) error {
 	for _, row := range []struct {
 		name string
 		d    map[string][]time.Duration
-	}{{"fresh vodapi.Server", fresh}, {"  cpu", freshCPU}, {"new window, fragments warm", newURL}, {"  cpu", newURLCPU},
+	}{{"fresh process, none stored", fresh}, {"  cpu", freshCPU}, {"fresh process, stored frags", stored}, {"  cpu", storedCPU},
+		{"fresh process, 10 s window", floor}, {"  cpu", floorCPU},
+		{"new window, fragments warm", newURL}, {"  cpu", newURLCPU},
 		{"new URL, same sealed prefix", samePrefix}, {"  cpu", samePrefixCPU}} {
 		fmt.Printf("  %-30s", row.name)
 		for _, coding := range codings {
@@ -235,6 +289,10 @@ func run(dur time.Duration, conns int) error {
 			100*float64(n)/float64(len(bodies["identity"])), float64(n)/float64(segs))
 	}
 
+	if coldOnly {
+		return nil
+	}
+
 	// 5. Warm load on rewind: in this process (sharing its scheduler and
 	// GC with the load generator), and in a process of its own, as nginx.
 	gz := bodies["gzip"]
@@ -242,12 +300,12 @@ func run(dur time.Duration, conns int) error {
 	if err != nil {
 		return fmt.Errorf("rewind warm load: %w", err)
 	}
-	childURL, stopChild, err := startChild(filepath.Join(tmp, "store"))
+	child, err := startChild(filepath.Join(tmp, "store"))
 	if err != nil {
 		return fmt.Errorf("rewind in its own process: %w", err)
 	}
-	rwc, err := load(c, childURL+path, len(gz), conns, dur)
-	stopChild()
+	rwc, err := load(c, child.url+path, len(gz), conns, dur)
+	child.stop()
 	if err != nil {
 		return fmt.Errorf("rewind (own process) warm load: %w", err)
 	}
@@ -494,7 +552,8 @@ func writeLive(ctx context.Context, st store.Store, stream catalog.Stream, start
 }
 
 // serveChild is the -serve mode: the API over the FS store in dir until
-// stdin closes (the parent ends or closes it).
+// stdin closes (the parent ends or closes it). Each line read from stdin
+// is answered with this process's CPU time so far, in ns.
 func serveChild(dir string) error {
 	st, err := fsstore.New(dir)
 	if err != nil {
@@ -507,37 +566,85 @@ func serveChild(dir string) error {
 	}
 	defer api.close()
 	fmt.Println(api.url)
-	_, _ = io.Copy(io.Discard, os.Stdin)
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		fmt.Println(int64(cpuTime()))
+	}
 	return nil
 }
 
-// startChild runs this program with -serve over the store in dir and
-// returns its URL and how to stop it.
-func startChild(dir string) (string, func(), error) {
+// child is this program with -serve in a process of its own.
+type child struct {
+	url  string
+	out  *bufio.Reader
+	in   io.WriteCloser
+	stop func()
+}
+
+// cpu is the child's CPU time so far.
+func (c *child) cpu() (time.Duration, error) {
+	if _, err := io.WriteString(c.in, "cpu\n"); err != nil {
+		return 0, err
+	}
+	line, err := c.out.ReadString('\n')
+	if err != nil {
+		return 0, fmt.Errorf("no CPU time from the child: %w", err)
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(line), 10, 64)
+	return time.Duration(n), err
+}
+
+// startChild runs this program with -serve over the store in dir.
+func startChild(dir string) (*child, error) {
 	cmd := exec.Command(os.Args[0], "-serve", dir)
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return "", nil, err
+		return nil, err
 	}
 	stop := func() {
 		_ = stdin.Close()
 		_ = cmd.Wait()
 	}
-	line, err := bufio.NewReader(stdout).ReadString('\n')
+	out := bufio.NewReader(stdout)
+	line, err := out.ReadString('\n')
 	if err != nil {
 		stop()
-		return "", nil, fmt.Errorf("no URL from the child: %w", err)
+		return nil, fmt.Errorf("no URL from the child: %w", err)
 	}
-	return strings.TrimSpace(line), stop, nil
+	return &child{url: strings.TrimSpace(line), out: out, in: stdin, stop: stop}, nil
+}
+
+// removeFragments deletes the stored playlist fragments of the 24 h run.
+func removeFragments(ctx context.Context, st store.Store) error {
+	stream, err := catalog.ParseStream(streamName)
+	if err != nil {
+		return err
+	}
+	runs, err := catalog.ListRuns(ctx, st, stream)
+	if err != nil {
+		return err
+	}
+	for _, run := range runs {
+		res, err := st.List(ctx, catalog.FragmentPrefix(stream, run), store.ListOptions{})
+		if err != nil {
+			return err
+		}
+		for _, o := range res.Objects {
+			if err := st.Delete(ctx, o.Key); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -143,6 +143,14 @@ func testDeleteEndToEnd(t *testing.T, n *proc, st store.Store) {
 			t.Fatalf("before the delete: GET %s: %d", u, c)
 		}
 	}
+	// The playlist of the ended run stores its fragment beside the run in
+	// the background: wait for it, so that the count below holds it.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		res, err := st.List(ctx, catalog.FragmentPrefix(camStream, goneRun), store.ListOptions{})
+		if err == nil && len(res.Objects) > 0 {
+			break
+		}
+	}
 	objs, err := catalog.RunObjects(ctx, st, camStream, goneRun)
 	if err != nil || len(objs) < 3 {
 		t.Fatalf("objects of %s: %d, %v", goneRun, len(objs), err)

@@ -49,12 +49,23 @@ data "aws_iam_policy_document" "this" {
   }
 
   # POST /v1/clips writes the job document (and removes it when the job
-  # cannot be queued). Nothing else is written by the API.
+  # cannot be queued).
   statement {
     sid       = "WriteClipJobDocuments"
     effect    = "Allow"
     actions   = ["s3:PutObject", "s3:DeleteObject"]
     resources = ["${var.bucket_arn}/clips/*/job.json"]
+  }
+
+  # Playlist fragments stored beside a run's index chunks
+  # (streams/{app}/{name}/{run}/frag/*.frag): rendered and compressed once,
+  # read by every later invocation. Put only: they go with their run, which
+  # this role never deletes. Nothing else is written.
+  statement {
+    sid       = "WritePlaylistFragments"
+    effect    = "Allow"
+    actions   = ["s3:PutObject"]
+    resources = ["${var.bucket_arn}/streams/*/frag/*.frag"]
   }
 
   statement {
