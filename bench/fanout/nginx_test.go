@@ -24,7 +24,7 @@ func TestPlayersOnNginx(t *testing.T) {
 	if _, err := exec.LookPath("rtmpdump"); err != nil {
 		t.Skip("rtmpdump not installed (make bench installs it)")
 	}
-	ng, err := startNginxRTMP()
+	ng, err := startNginxRTMP(nginxFair)
 	if err != nil {
 		t.Fatal(err)
 	}
