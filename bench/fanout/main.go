@@ -7,6 +7,18 @@
 // of one kind at a time (the Go RTMP client, Debian's rtmpdump, the
 // HTTP-FLV client) from rewind origin and from nginx-rtmp, the peer, and
 // compares the servers' CPU per player-minute (issue #16).
+//
+// -peer-cases picks the rounds of the second table (e.g. nginx/go,
+// rewind/go); -nginx default runs nginx-rtmp with the module's defaults,
+// -nginx fair with the origin's chunk size and player queue (nginx.go
+// says why each directive). Its clients column is the CPU of the load
+// (this process and the rtmpdump processes): the players share the
+// machine with the servers, and nginx-rtmp writes each message on its own
+// (one read per message for the player, ~2.7x the reads rewind's batched
+// writes cause), so at N = 500 on two cores its players cost the machine
+// 3-7x more than rewind's, and the machine, not nginx's one worker (a
+// third of a core), is what runs out: every player then gets the same
+// 74-85 % and the rtmpdump rounds pass or fail from run to run.
 package main
 
 import (
@@ -34,7 +46,7 @@ import (
 func main() {
 	ns := flag.String("n", "10,100,500", "player counts of the HTTP-FLV table (\"\" for none)")
 	peerNs := flag.String("peer-n", "10,100", "player counts of the rewind vs nginx-rtmp table (\"\" for none)")
-	tuning := flag.String("nginx", string(nginxFair), "nginx-rtmp config: fair (chunk size and player queue as rewind's, see nginx.go) or default (the module's)")
+	tuning := flag.String("nginx", string(nginxDefault), "nginx-rtmp config: default (the module's, as in the figures so far) or fair (chunk size and player queue as rewind's, see nginx.go)")
 	cases := flag.String("peer-cases", "", "cases of the second table, comma-separated server/client of rewind, nginx and go, dump, flv (default all)")
 	dur := flag.Duration("duration", 30*time.Second, "publish time per round")
 	bin := flag.String("rewind", "bin/rewind", "rewind binary")
