@@ -114,6 +114,7 @@ type jobRun struct {
 	send   time.Duration            // the queue's Send (a durable write)
 	editor map[string]time.Duration // the editor's own phases (rewind_editor_phase_seconds)
 	rss    int64                    // this process's peak RSS during the job less its RSS before, bytes; -1 unknown
+	poll   time.Duration            // the result document written (FinishedAt + the finish phase) to the bench seeing it
 }
 
 // editorPhases sums rewind_editor_phase_seconds by phase.
@@ -221,6 +222,10 @@ func runJob(ctx context.Context, st store.Store, ts *timedStore, q queue.Queue, 
 		for k, v := range ph0 {
 			ph1[k] -= v
 		}
-		return jobRun{job: j, took: done.Sub(t0), phases: ph, send: send, editor: ph1, rss: rss}, nil
+		var poll time.Duration
+		if j.FinishedAt != nil {
+			poll = max(done.Sub(j.FinishedAt.Add(ph1["finish"])), 0)
+		}
+		return jobRun{job: j, took: done.Sub(t0), phases: ph, send: send, editor: ph1, rss: rss, poll: poll}, nil
 	}
 }
