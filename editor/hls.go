@@ -38,7 +38,7 @@ type edge struct {
 	width int
 }
 
-func (w *Worker) runHLS(ctx context.Context, job *catalog.ClipJob, st catalog.Stream, dir string, prog func(float64)) (*catalog.ClipOutput, error) {
+func (w *Worker) runHLS(ctx context.Context, job *catalog.ClipJob, st catalog.Stream, dir string, prog func(float64), t time.Time) (*catalog.ClipOutput, error) {
 	from, to := job.Request.Start.UnixMilli(), job.Request.End.UnixMilli()
 	m := &catalog.ClipHLS{Version: catalog.ClipHLSVersion, Stream: st.String()}
 	var edges []*edge
@@ -77,6 +77,7 @@ func (w *Worker) runHLS(ctx context.Context, job *catalog.ClipJob, st catalog.St
 		}
 	}
 	prog(0.1)
+	t = w.m.phase("index", t)
 
 	// The edges are independent: fetch, cut and store them side by side
 	// (two at most per run: the clip's first and last segment).
@@ -110,6 +111,7 @@ func (w *Worker) runHLS(ctx context.Context, job *catalog.ClipJob, st catalog.St
 		return nil, err
 	}
 	prog(0.9)
+	t = w.m.phase("edges", t)
 
 	out := &catalog.ClipOutput{Key: catalog.ClipHLSKey(job.ID), Files: len(m.Segments),
 		ContentType: "application/vnd.apple.mpegurl"}
@@ -162,6 +164,7 @@ func (w *Worker) runHLS(ctx context.Context, job *catalog.ClipJob, st catalog.St
 	}
 	w.m.stored.Add(float64(len(b)))
 	out.Stored = stored + int64(len(b))
+	w.m.phase("manifest", t)
 	return out, nil
 }
 

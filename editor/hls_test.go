@@ -52,7 +52,7 @@ func TestHLSClipByReference(t *testing.T) {
 	t0 := time.Now().Add(-time.Hour).Truncate(time.Second)
 	run := runtest.WriteRun(t, st, testStream, t0, false)
 	segs := runtest.Segments(t)
-	startWorker(t, Config{}, st, q)
+	w := startWorker(t, Config{}, st, q)
 	ctx := context.Background()
 
 	// 2.5 s .. 9.5 s of 2 s segments: seq 2 and 5 are cut, 3 and 4 referenced.
@@ -123,4 +123,8 @@ func TestHLSClipByReference(t *testing.T) {
 			}
 		})
 	}
+	// Two jobs, each timed by the phases of the by-reference path: the
+	// edge work apart from the fixed part.
+	checkPhases(t, w, map[string]uint64{"start": 2, "index": 2, "edges": 2, "manifest": 2, "finish": 2,
+		"fetch": 0, "cut": 0, "upload": 0})
 }

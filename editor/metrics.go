@@ -1,6 +1,8 @@
 package editor
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
@@ -9,6 +11,7 @@ type metrics struct {
 	jobs     *prometheus.CounterVec
 	running  prometheus.Gauge
 	duration prometheus.Histogram
+	phases   *prometheus.HistogramVec
 	fetched  prometheus.Counter
 	stored   prometheus.Counter
 	webhooks *prometheus.CounterVec
@@ -28,6 +31,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "rewind_editor_job_duration_seconds", Help: "Wall time of successful clip jobs.",
 			Buckets: prometheus.ExponentialBuckets(0.25, 2, 14),
 		}),
+		phases: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "rewind_editor_phase_seconds",
+			Help:    "Wall time of each completed phase of a clip attempt: start (job document read, marked running), fetch, cut, upload (MP4/TS), index, edges, manifest (HLS by reference: indexes read; edge segments fetched, cut and stored; manifest stored), finish (result document written).",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 18),
+		}, []string{"phase"}),
 		fetched: f.NewCounter(prometheus.CounterOpts{
 			Name: "rewind_editor_fetched_bytes_total", Help: "Segment bytes read from the store.",
 		}),
@@ -39,4 +47,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"result"}),
 	}
 	return m
+}
+
+// phase records the wall time of one phase of a job since t0 and returns
+// now, the next phase's start.
+func (m *metrics) phase(name string, t0 time.Time) time.Time {
+	now := time.Now()
+	m.phases.WithLabelValues(name).Observe(now.Sub(t0).Seconds())
+	return now
 }

@@ -29,6 +29,7 @@ const (
 
 // run does the work of one attempt in a scratch folder it removes after.
 func (w *Worker) run(ctx context.Context, job *catalog.ClipJob, log *slog.Logger) (*catalog.ClipOutput, error) {
+	t := time.Now()
 	dir, err := os.MkdirTemp(w.cfg.WorkDir, "clip-"+job.ID+"-")
 	if err != nil {
 		return nil, fmt.Errorf("scratch folder: %w", err)
@@ -40,7 +41,7 @@ func (w *Worker) run(ctx context.Context, job *catalog.ClipJob, log *slog.Logger
 	}
 	prog := w.progress(ctx, job, log)
 	if job.Request.Format == catalog.FormatHLS && job.Request.Transcode == nil {
-		return w.runHLS(ctx, job, st, dir, prog)
+		return w.runHLS(ctx, job, st, dir, prog, t)
 	}
 
 	var total, done int
@@ -65,6 +66,8 @@ func (w *Worker) run(ctx context.Context, job *catalog.ClipJob, log *slog.Logger
 			To:   time.Duration(min(to, p.EndMS)-p.StartMS) * time.Millisecond})
 	}
 
+	t = w.m.phase("fetch", t)
+
 	out := filepath.Join(dir, "clip."+job.Request.Format)
 	if job.Request.Format == catalog.FormatHLS {
 		out = filepath.Join(dir, "hls")
@@ -78,10 +81,12 @@ func (w *Worker) run(ctx context.Context, job *catalog.ClipJob, log *slog.Logger
 	if err != nil {
 		return nil, fmt.Errorf("cut: %w", err)
 	}
+	t = w.m.phase("cut", t)
 	key, files, err := w.upload(ctx, job, out, res)
 	if err != nil {
 		return nil, err
 	}
+	w.m.phase("upload", t)
 	prog(1)
 	return &catalog.ClipOutput{Key: key, Files: files, ContentType: store.ContentTypeFor(key),
 		Duration: res.Duration.Seconds(), Size: res.Size, Width: res.Width, Height: res.Height}, nil
@@ -191,18 +196,20 @@ func (w *Worker) upload(ctx context.Context, job *catalog.ClipJob, out string, r
 	return key, len(res.Files), w.putFile(ctx, key, res.Files[0])
 }
 
+// putFile stores a finished output file. The file is handed over, not
+// read: the FS store hard-links it into place (fsynced, no second write),
+// S3 streams it from disk, so a clip's memory does not grow with its
+// length. Nothing writes to the file afterwards; the scratch folder is
+// removed once the job ends, which leaves a linked object alone.
 func (w *Worker) putFile(ctx context.Context, key, path string) error {
-	// Mapped, not read: a clip can be hundreds of MB, and the store copies
-	// it out again anyway.
-	b, unmap, err := mapFile(path)
+	fi, err := os.Stat(path)
 	if err != nil {
 		return fmt.Errorf("read output: %w", err)
 	}
-	defer unmap()
-	if err := w.st.Put(ctx, key, b, store.ContentTypeFor(key)); err != nil {
+	if err := store.PutFile(ctx, w.st, key, path, store.ContentTypeFor(key)); err != nil {
 		return fmt.Errorf("store output: %w", err)
 	}
-	w.m.stored.Add(float64(len(b)))
+	w.m.stored.Add(float64(fi.Size()))
 	return nil
 }
 

@@ -190,6 +190,7 @@ func (w *Worker) loop(ctx context.Context) {
 
 // handle runs one delivery from receipt to delete (or hand-back).
 func (w *Worker) handle(ctx context.Context, m queue.Message) {
+	t0 := time.Now()
 	id, err := catalog.DecodeClipMessage(m.Body)
 	if err != nil {
 		w.log.Error("dropping unreadable job message", "msg", m.ID, "err", err)
@@ -235,8 +236,8 @@ func (w *Worker) handle(ctx context.Context, m queue.Message) {
 		log.Warn("mark job running", "err", err)
 		return
 	}
+	start := w.m.phase("start", t0)
 	w.m.running.Inc()
-	start := time.Now()
 	out, err := w.run(jobCtx, job, log)
 	w.m.running.Dec()
 	switch {
@@ -284,9 +285,11 @@ func (w *Worker) succeed(ctx context.Context, job *catalog.ClipJob, out *catalog
 	now := w.now().UTC()
 	job.Status, job.Progress, job.Error, job.Output = catalog.ClipSucceeded, 100, "", out
 	job.UpdatedAt, job.FinishedAt = now, &now
+	t0 := time.Now()
 	if !w.write(ctx, job, log) {
 		return // not recorded: the delivery comes back and runs again
 	}
+	w.m.phase("finish", t0)
 	w.m.jobs.WithLabelValues("succeeded").Inc()
 	log.Info("clip done", "duration", out.Duration, "size", out.Size, "attempt", job.Attempts)
 	w.settle(ctx, job, m, log)

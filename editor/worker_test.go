@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/rewind-vod/rewind/catalog"
 	"github.com/rewind-vod/rewind/infra/queue"
@@ -197,7 +198,7 @@ func TestWebhookRetried(t *testing.T) {
 	t0 := time.Now().Add(-time.Hour).Truncate(time.Second)
 	run := runtest.WriteRun(t, st, testStream, t0, false)
 	hook := newHookReceiver(t, 500, 503)
-	startWorker(t, Config{WebhookBackoff: 50 * time.Millisecond}, st, q)
+	w := startWorker(t, Config{WebhookBackoff: 50 * time.Millisecond}, st, q)
 
 	id := submit(t, st, q, run, t0, 1, 3, catalog.FormatTS, catalog.ModeCopy, hook.URL)
 	j := waitDone(t, st, id, 60*time.Second)
@@ -217,6 +218,26 @@ func TestWebhookRetried(t *testing.T) {
 	}
 	if j.Webhook.Attempts != 3 || j.Webhook.LastError != "" || j.Status != catalog.ClipSucceeded {
 		t.Errorf("job %+v webhook %+v", j, j.Webhook)
+	}
+	// One job, timed by the phases of the copy path; webhook retries are
+	// not job phases.
+	checkPhases(t, w, map[string]uint64{"start": 1, "fetch": 1, "cut": 1, "upload": 1, "finish": 1,
+		"index": 0, "edges": 0, "manifest": 0})
+}
+
+// checkPhases compares how often each phase of rewind_editor_phase_seconds
+// was observed with want.
+func checkPhases(t *testing.T, w *Worker, want map[string]uint64) {
+	t.Helper()
+	for phase, n := range want {
+		var m dto.Metric
+		if err := w.m.phases.WithLabelValues(phase).(prometheus.Metric).Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		h := m.GetHistogram()
+		if h.GetSampleCount() != n || (n > 0) != (h.GetSampleSum() > 0) {
+			t.Errorf("phase %s: %d observations summing to %.6f s, want %d", phase, h.GetSampleCount(), h.GetSampleSum(), n)
+		}
 	}
 }
 

@@ -38,6 +38,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/rewind-vod/rewind/catalog"
 	"github.com/rewind-vod/rewind/editor"
 	"github.com/rewind-vod/rewind/infra/queue/embedded"
@@ -88,6 +90,7 @@ type row struct {
 	mode         string
 	rewind, peer time.Duration // peer scaled to the whole clip
 	cut          time.Duration // rewind's cut phase alone
+	rss, peerRSS int64         // peak RSS growth of the bench during rewind's job; ffmpeg's peak RSS
 	scaled       bool
 	rp, pp       probe
 }
@@ -152,8 +155,9 @@ func run(ctx context.Context, c config) error {
 		return fmt.Errorf("work folder: %w", err)
 	}
 	ts := &timedStore{Store: st}
+	reg := prometheus.NewRegistry() // the editor's phase timings
 	// One attempt: a failed job fails the bench instead of waiting for a retry.
-	w := editor.New(editor.Config{WorkDir: workDir, MaxAttempts: 1}, ts, q, quiet, nil)
+	w := editor.New(editor.Config{WorkDir: workDir, MaxAttempts: 1}, ts, q, quiet, reg)
 	wctx, wcancel := context.WithCancel(ctx)
 	wdone := make(chan struct{})
 	go func() {
@@ -167,7 +171,7 @@ func run(ctx context.Context, c config) error {
 
 	// Copy: rewind, then the peer's concat and cut.
 	slog.Info("rewind copy job")
-	copyJob, err := runJob(ctx, st, ts, q, rec, part, start, end, catalog.FormatMP4, catalog.ModeCopy)
+	copyJob, err := runJob(ctx, st, ts, q, reg, rec, part, start, end, catalog.FormatMP4, catalog.ModeCopy)
 	if err != nil {
 		return err
 	}
@@ -180,7 +184,7 @@ func run(ctx context.Context, c config) error {
 	concatTook := time.Since(t0)
 	slog.Info("peer copy")
 	copyOut := filepath.Join(tmp, "out.mp4")
-	copyPeer, err := ffmpeg(ctx, "-ss", secs(ss), "-to", secs(ss+c.clip), "-i", allTS,
+	copyPeer, copyRSS, err := ffmpeg(ctx, "-ss", secs(ss), "-to", secs(ss+c.clip), "-i", allTS,
 		"-c", "copy", "-movflags", "+faststart", "-y", copyOut)
 	if err != nil {
 		return err
@@ -189,13 +193,13 @@ func run(ctx context.Context, c config) error {
 	// Accurate: rewind, then the peer's full re-encode (maybe of a shorter
 	// range, scaled up).
 	slog.Info("rewind accurate job")
-	accJob, err := runJob(ctx, st, ts, q, rec, part, start, end, catalog.FormatMP4, catalog.ModeAccurate)
+	accJob, err := runJob(ctx, st, ts, q, reg, rec, part, start, end, catalog.FormatMP4, catalog.ModeAccurate)
 	if err != nil {
 		return err
 	}
 	slog.Info("peer re-encode", "range", c.reencode)
 	accOut := filepath.Join(tmp, "out2.mp4")
-	accPeer, err := ffmpeg(ctx, "-i", allTS, "-ss", secs(ss), "-to", secs(ss+c.reencode),
+	accPeer, accRSS, err := ffmpeg(ctx, "-i", allTS, "-ss", secs(ss), "-to", secs(ss+c.reencode),
 		"-c:v", "libx264", "-preset", "veryfast", "-b:v", "4M", "-c:a", "copy", "-movflags", "+faststart", "-y", accOut)
 	if err != nil {
 		return err
@@ -203,8 +207,9 @@ func run(ctx context.Context, c config) error {
 	scale := c.clip.Seconds() / c.reencode.Seconds()
 
 	rows := []row{
-		{mode: "copy", rewind: copyJob.took, peer: copyPeer, cut: copyJob.phases.cut},
-		{mode: "accurate", rewind: accJob.took, peer: time.Duration(float64(accPeer) * scale), cut: accJob.phases.cut, scaled: scale != 1},
+		{mode: "copy", rewind: copyJob.took, peer: copyPeer, cut: copyJob.phases.cut, rss: copyJob.rss, peerRSS: copyRSS},
+		{mode: "accurate", rewind: accJob.took, peer: time.Duration(float64(accPeer) * scale), cut: accJob.phases.cut,
+			rss: accJob.rss, peerRSS: accRSS, scaled: scale != 1},
 	}
 	outs := [][2]string{{stored(st, copyJob), copyOut}, {stored(st, accJob), accOut}}
 	for i := range rows {
@@ -218,17 +223,18 @@ func run(ctx context.Context, c config) error {
 
 	fmt.Printf("clip benchmark: %s clip of a %s 1080p30 recording (4 Mbit/s H.264 ultrafast, 2 s GOPs, AAC; 4 s segments) in a local FS store; %d CPUs\n",
 		c.clip, c.source, runtime.NumCPU())
-	fmt.Printf("%-9s %9s %9s %7s %9s %9s %10s %10s %10s %10s\n",
-		"mode", "rewind s", "ffmpeg s", "ratio", "ratio+cat", "ratio cut", "rewind MiB", "ffmpeg MiB", "rewind dur", "ffmpeg dur")
+	fmt.Printf("%-9s %9s %9s %7s %9s %9s %10s %10s %10s %10s %10s %10s\n",
+		"mode", "rewind s", "ffmpeg s", "ratio", "ratio+cat", "ratio cut", "rewind MiB", "ffmpeg MiB", "rewind dur", "ffmpeg dur",
+		"rewind rss", "ffmpeg rss")
 	for _, r := range rows {
 		mark := ""
 		if r.scaled {
 			mark = "*"
 		}
-		fmt.Printf("%-9s %9.2f %9s %7.2f %9.2f %9.2f %10.1f %10.1f %10.3f %10.3f\n",
+		fmt.Printf("%-9s %9.2f %9s %7.2f %9.2f %9.2f %10.1f %10.1f %10.3f %10.3f %10s %10s\n",
 			r.mode, r.rewind.Seconds(), fmt.Sprintf("%.2f%s", r.peer.Seconds(), mark),
 			ratio(r.rewind, r.peer), ratio(r.rewind, r.peer+concatTook), ratio(r.cut, r.peer),
-			mib(r.rp.size), mib(r.pp.size), r.rp.duration, r.pp.duration)
+			mib(r.rp.size), mib(r.pp.size), r.rp.duration, r.pp.duration, rssMiB(r.rss), rssMiB(r.peerRSS))
 	}
 	fmt.Printf("rewind s: job wall time, queue Send to the job document saying succeeded (polled every 20 ms); ffmpeg s: the ffmpeg command alone on all.ts;\n")
 	fmt.Printf("ratio: rewind s / ffmpeg s; ratio+cat: rewind s / (ffmpeg s + %.2f s the peer took to concatenate the %d segments from the store into all.ts);\n",
@@ -238,7 +244,8 @@ func run(ctx context.Context, c config) error {
 		fmt.Printf("* ffmpeg re-encoded %s of the %s clip in %.2f s, scaled x%.2f; its MiB and dur are of the %s it wrote.\n",
 			c.reencode, c.clip, accPeer.Seconds(), scale, c.reencode)
 	}
-	fmt.Printf("rewind's upload is a durable FS store Put (read back, written, fsynced); ffmpeg's output is not synced.\n")
+	fmt.Printf("rss MiB: rewind: the bench process's peak RSS during the job less its RSS before (the editor runs in it; clear_refs 5); ffmpeg: its maxrss.\n")
+	fmt.Printf("rewind's upload is the FS store's PutFile (the output hard-linked into the store and fsynced, not written again); ffmpeg's output is not synced.\n")
 	fmt.Printf("rewind copy phases:     %s\n", copyJob.phases)
 	fmt.Printf("rewind accurate phases: %s\n", accJob.phases)
 
@@ -262,7 +269,7 @@ func run(ctx context.Context, c config) error {
 	check("ffmpeg re-encode", rows[1].pp, c.reencode, frame)
 
 	// HLS by reference: only the edges are new.
-	hbad, err := hlsRows(ctx, st, ts, q, rec, part, start, end, c.clip, fps, quiet)
+	hbad, err := hlsRows(ctx, st, ts, q, reg, rec, part, start, end, c.clip, fps, quiet)
 	if err != nil {
 		return err
 	}
@@ -286,3 +293,11 @@ func ratio(a, b time.Duration) float64 {
 }
 
 func mib(n int64) float64 { return float64(n) / (1 << 20) }
+
+// rssMiB formats a byte count as MiB, "-" when unknown (negative).
+func rssMiB(n int64) string {
+	if n < 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f", mib(n))
+}

@@ -7,19 +7,26 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"syscall"
 	"time"
 )
 
-// ffmpeg runs the peer and returns its wall time.
-func ffmpeg(ctx context.Context, args ...string) (time.Duration, error) {
+// ffmpeg runs the peer and returns its wall time and peak RSS (bytes,
+// -1 unknown).
+func ffmpeg(ctx context.Context, args ...string) (time.Duration, int64, error) {
 	args = append([]string{"-hide_banner", "-nostdin", "-v", "error"}, args...)
 	cmd := exec.CommandContext(ctx, "ffmpeg", args...)
 	cmd.Stderr = os.Stderr
 	t0 := time.Now()
 	if err := cmd.Run(); err != nil {
-		return 0, fmt.Errorf("ffmpeg %v: %w", args, err)
+		return 0, 0, fmt.Errorf("ffmpeg %v: %w", args, err)
 	}
-	return time.Since(t0), nil
+	took := time.Since(t0)
+	rss := int64(-1)
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		rss = ru.Maxrss << 10 // KiB on Linux
+	}
+	return took, rss, nil
 }
 
 // secs formats a duration as ffmpeg's -ss/-to take it.

@@ -7,6 +7,18 @@
 // of one kind at a time (the Go RTMP client, Debian's rtmpdump, the
 // HTTP-FLV client) from rewind origin and from nginx-rtmp, the peer, and
 // compares the servers' CPU per player-minute (issue #16).
+//
+// -peer-cases picks the rounds of the second table (e.g. nginx/go,
+// rewind/go); -nginx default runs nginx-rtmp with the module's defaults,
+// -nginx fair with the origin's chunk size and player queue (nginx.go
+// says why each directive). Its clients column is the CPU of the load
+// (this process and the rtmpdump processes): the players share the
+// machine with the servers, and nginx-rtmp writes each message on its own
+// (one read per message for the player, ~2.7x the reads rewind's batched
+// writes cause), so at N = 500 on two cores its players cost the machine
+// 3-7x more than rewind's, and the machine, not nginx's one worker (a
+// third of a core), is what runs out: every player then gets the same
+// 74-85 % and the rtmpdump rounds pass or fail from run to run.
 package main
 
 import (
@@ -21,6 +33,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -33,6 +46,8 @@ import (
 func main() {
 	ns := flag.String("n", "10,100,500", "player counts of the HTTP-FLV table (\"\" for none)")
 	peerNs := flag.String("peer-n", "10,100", "player counts of the rewind vs nginx-rtmp table (\"\" for none)")
+	tuning := flag.String("nginx", string(nginxDefault), "nginx-rtmp config: default (the module's, as in the figures so far) or fair (chunk size and player queue as rewind's, see nginx.go)")
+	cases := flag.String("peer-cases", "", "cases of the second table, comma-separated server/client of rewind, nginx and go, dump, flv (default all)")
 	dur := flag.Duration("duration", 30*time.Second, "publish time per round")
 	bin := flag.String("rewind", "bin/rewind", "rewind binary")
 	out := flag.String("out", "bench/out", "folder for the cached source media")
@@ -42,7 +57,14 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, *ns, *dur, *bin, *out)
 	if err == nil {
-		err = runPeer(ctx, *peerNs, *dur, *bin, *out)
+		var pcs []peerCase
+		if pcs, err = parseCases(*cases); err == nil {
+			if t := nginxTuning(*tuning); t != nginxFair && t != nginxDefault {
+				err = fmt.Errorf("-nginx %q: want fair or default", *tuning)
+			} else {
+				err = runPeer(ctx, *peerNs, pcs, t, *dur, *bin, *out)
+			}
+		}
 	}
 	stop()
 	if err != nil {
@@ -123,8 +145,8 @@ func note(r result) string {
 	return s
 }
 
-// runPeer is the second table: every case of peerCases at each count.
-func runPeer(ctx context.Context, ns string, dur time.Duration, bin, out string) error {
+// runPeer is the second table: every case of cases at each count.
+func runPeer(ctx context.Context, ns string, cases []peerCase, tuning nginxTuning, dur time.Duration, bin, out string) error {
 	if ns == "" {
 		return nil
 	}
@@ -139,13 +161,16 @@ func runPeer(ctx context.Context, ns string, dur time.Duration, bin, out string)
 	if err != nil {
 		return err
 	}
-	printPeerHeader(nginxVersion(), dur)
+	printPeerHeader(nginxVersion(), tuning, dur)
 	// Each server's cost of the publish alone, that the 2m block takes
 	// out of every round's CPU.
 	base := map[peerServer]*peerResult{}
 	for _, s := range []peerServer{serverRewind, serverNginx} {
+		if !slices.ContainsFunc(cases, func(pc peerCase) bool { return pc.server == s }) {
+			continue
+		}
 		slog.Info("peer round", "server", s, "players", 0, "duration", dur)
-		r, err := peerRound(ctx, peerCase{server: s}, bin, tags, 0, dur)
+		r, err := peerRound(ctx, peerCase{server: s}, bin, tuning, tags, 0, dur)
 		if err != nil {
 			return fmt.Errorf("%s publish only: %w", s, err)
 		}
@@ -158,11 +183,14 @@ func runPeer(ctx context.Context, ns string, dur time.Duration, bin, out string)
 	var failed []error
 	for _, n := range counts {
 		res[n] = map[peerCase]*peerResult{}
-		for _, pc := range peerCases {
+		for _, pc := range cases {
 			slog.Info("peer round", "server", pc.server, "client", pc.client, "players", n, "duration", dur)
-			r, err := peerRound(ctx, pc, bin, tags, n, dur)
+			r, err := peerRound(ctx, pc, bin, tuning, tags, n, dur)
 			if err != nil {
 				err = fmt.Errorf("%s %s N=%d: %w", pc.server, pc.client, n, err)
+				if r.window > 0 && r.pubMbps > 0 {
+					r.print() // measured, then failed the delivery rule: its figures are the result
+				}
 				fmt.Printf("%5d %-10s %-14s failed: %v\n", n, pc.server, pc.client, err)
 				failed = append(failed, err)
 				if ctx.Err() != nil {
@@ -174,6 +202,6 @@ func runPeer(ctx context.Context, ns string, dur time.Duration, bin, out string)
 			res[n][pc] = &r
 		}
 	}
-	printPeerSummary(counts, res, base)
+	printPeerSummary(counts, cases, res, base)
 	return errors.Join(failed...)
 }

@@ -44,7 +44,39 @@ func nginxVersion() string {
 	return v
 }
 
-func startNginxRTMP() (*nginxRTMP, error) {
+// nginxTuning is the peer's server-level RTMP directives (-nginx).
+type nginxTuning string
+
+const (
+	// nginxDefault is the module's defaults: chunk_size 4096, out_queue
+	// 256, out_cork 32, buflen 1000ms.
+	nginxDefault nginxTuning = "default"
+	// nginxFair sets what rewind's origin does the same way:
+	//   - chunk_size 65536: the origin cuts its outgoing chunks at 64 KiB
+	//     (rtmpwire.OutChunkSize); at 4096 a 2.6 Mbit/s video frame is
+	//     several chunks, each a header and a piece of a write, for nginx;
+	//   - out_queue 1024: a player may fall 1024 messages behind before
+	//     anything is shed, as the origin's player queue holds 1024 frames
+	//     (PlayersConfig.Queue). nginx-rtmp sheds by priority below that
+	//     (ngx_rtmp_send_message drops when queued + priority*out_queue/4
+	//     >= out_queue: inter frames past 1/2, keyframes past 3/4, audio
+	//     only when full), so at 256 a player 128 messages (~1.7 s here)
+	//     behind already loses video, where the origin still sends it;
+	//   - out_cork 128: the default ratio (out_queue/8) kept; it holds
+	//     back non-audio messages only on buffered sessions;
+	//   - buflen 1000ms: the default, written out; the players here send
+	//     their own buffer length.
+	nginxFair nginxTuning = "fair"
+)
+
+func (t nginxTuning) directives() string {
+	if t == nginxFair {
+		return "    chunk_size 65536;\n    out_queue 1024;\n    out_cork 128;\n    buflen 1000ms;\n"
+	}
+	return ""
+}
+
+func startNginxRTMP(tuning nginxTuning) (*nginxRTMP, error) {
 	bin, err := exec.LookPath("nginx")
 	if err != nil {
 		bin = "/usr/sbin/nginx"
@@ -70,9 +102,10 @@ func startNginxRTMP() (*nginxRTMP, error) {
 		return nil, fmt.Errorf("nginx dir: %w", err)
 	}
 	_, port, _ := net.SplitHostPort(addr)
-	// One worker, as the origin is one process. No HTTP: nginx-rtmp has no
-	// HTTP-FLV. The access log is off, as the origin logs no access
-	// either; the chunk size is the module's default.
+	// One worker, as the origin is one process (a live stream across
+	// workers needs rtmp_auto_push, a relay between them). No HTTP:
+	// nginx-rtmp has no HTTP-FLV. The access log is off, as the origin
+	// logs no access either.
 	conf := fmt.Sprintf(`load_module %s;
 worker_processes 1;
 error_log %s/error.log warn;
@@ -82,12 +115,12 @@ rtmp {
   access_log off;
   server {
     listen 127.0.0.1:%s;
-    application %s {
+%s    application %s {
       live on;
     }
   }
 }
-`, rtmpModule, dir, dir, port, app)
+`, rtmpModule, dir, dir, port, tuning.directives(), app)
 	confPath := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		os.RemoveAll(dir)
@@ -131,6 +164,19 @@ func (ng *nginxRTMP) cpu() (float64, error) {
 		return 0, fmt.Errorf("nginx: %w", err)
 	}
 	return total, nil
+}
+
+// errorLog is the end of nginx's error.log (warnings and errors).
+func (ng *nginxRTMP) errorLog() string {
+	b, err := os.ReadFile(filepath.Join(ng.dir, "error.log"))
+	if err != nil {
+		return ""
+	}
+	const max = 2 << 10
+	if len(b) > max {
+		b = b[len(b)-max:]
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // stop ends nginx with SIGTERM (the fast shutdown: the master stops its

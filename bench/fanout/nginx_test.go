@@ -16,7 +16,7 @@ import (
 // TestPlayersOnNginx publishes into the bench's nginx-rtmp and plays it
 // with the Go RTMP player and rtmpdump: both join (a video message came)
 // and each gets most of what was published after it joined, and nginx's
-// CPU is read from its master and worker.
+// CPU is read from its master and worker; with either config (-nginx).
 func TestPlayersOnNginx(t *testing.T) {
 	if _, err := os.Stat(rtmpModule); err != nil {
 		t.Skip("nginx RTMP module not installed (make deps installs libnginx-mod-rtmp)")
@@ -24,7 +24,13 @@ func TestPlayersOnNginx(t *testing.T) {
 	if _, err := exec.LookPath("rtmpdump"); err != nil {
 		t.Skip("rtmpdump not installed (make bench installs it)")
 	}
-	ng, err := startNginxRTMP()
+	for _, tuning := range []nginxTuning{nginxDefault, nginxFair} {
+		t.Run(string(tuning), func(t *testing.T) { playOnNginx(t, tuning) })
+	}
+}
+
+func playOnNginx(t *testing.T, tuning nginxTuning) {
+	ng, err := startNginxRTMP(tuning)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,12 +19,14 @@ import (
 type rtmpdumpViewer struct {
 	url   string // rtmp://host:port/app/name
 	media atomic.Int64
+	proc  atomic.Int64 // rtmpdump's pid once started
 
 	connected bool
 	err       error
 }
 
 func (v *rtmpdumpViewer) mediaBytes() int64     { return v.media.Load() }
+func (v *rtmpdumpViewer) pid() int              { return int(v.proc.Load()) }
 func (v *rtmpdumpViewer) isConnected() bool     { return v.connected }
 func (v *rtmpdumpViewer) result() (bool, error) { return v.connected, v.err }
 
@@ -48,6 +50,7 @@ func (v *rtmpdumpViewer) run(ctx context.Context, joined func()) {
 		v.err = fmt.Errorf("rtmpdump: %w", err)
 		return
 	}
+	v.proc.Store(int64(cmd.Process.Pid))
 	rerr := v.read(out, func() { v.connected = true; join() })
 	// The rest of its output, should the FLV have been cut short, so that
 	// rtmpdump is not blocked writing and exits.
