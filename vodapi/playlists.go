@@ -68,16 +68,18 @@ func (r *rendered) write(c echo.Context, hv *playHeaders) error {
 	// A length, not chunked: one write of the body after the header.
 	h["Content-Length"] = hv.contentLength
 	c.Response().WriteHeader(http.StatusOK)
-	if r.parts == nil {
-		_, err := c.Response().Write(r.body)
-		return err
-	}
-	for _, p := range r.parts {
-		if _, err := c.Response().Write(p.text); err != nil {
+	return corked(c.Request(), r.size, func() error {
+		if r.parts == nil {
+			_, err := c.Response().Write(r.body)
 			return err
 		}
-	}
-	return nil
+		for _, p := range r.parts {
+			if _, err := c.Response().Write(p.text); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // cost is what r holds in the playlist cache; shared parts are accounted

@@ -1,14 +1,18 @@
 package vodapi
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -139,5 +143,75 @@ func TestWarmHeaders(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestCorkedAnswers: over a server that hands its connections to the API
+// (ConnContext: large answers cork the socket), playlists answer the same
+// bytes and headers as over one that does not, on one keep-alive
+// connection, in every coding, for large and small playlists and 304s.
+func TestCorkedAnswers(t *testing.T) {
+	a := newAPI(t, Config{})
+	big := writeDay(t, a.st, 4000)
+	// The first ten segments of the same run: a body under corkMin.
+	i := strings.Index(big, "&end=")
+	start, err := strconv.ParseInt(big[strings.Index(big, "start=")+len("start="):i], 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	small := fmt.Sprintf("%s&end=%d", big[:i], start+20)
+	var sawTCP atomic.Bool // the handler got a TCP connection to cork
+	corkedTS := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := r.Context().Value(connKey{}).(*net.TCPConn); ok {
+			sawTCP.Store(true)
+		}
+		a.srv.Handler().ServeHTTP(w, r)
+	}))
+	corkedTS.Config.ConnContext = ConnContext
+	corkedTS.Start()
+	t.Cleanup(corkedTS.Close)
+	client := &http.Client{Transport: &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 1}}
+	t.Cleanup(client.CloseIdleConnections)
+	get := func(base, path, coding, inm string) (*http.Response, []byte) {
+		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+		req.Header.Set("Accept-Encoding", coding)
+		if inm != "" {
+			req.Header.Set("If-None-Match", inm)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, b
+	}
+	for _, path := range []string{big, small} {
+		for _, coding := range []string{"identity", "gzip", "zstd", "br"} {
+			want, wantBody := get(a.ts.URL, path, coding, "")
+			if want.StatusCode != http.StatusOK {
+				t.Fatalf("%s %s: %s", path, coding, want.Status)
+			}
+			if coding == "identity" && (path == big) != (len(wantBody) >= corkMin) {
+				t.Fatalf("%s: %d bytes, on the wrong side of corkMin", path, len(wantBody))
+			}
+			for range 3 {
+				got, body := get(corkedTS.URL, path, coding, "")
+				got.Header.Del("Date")
+				want.Header.Del("Date")
+				if !bytes.Equal(body, wantBody) || !maps.EqualFunc(got.Header, want.Header, slices.Equal) {
+					t.Fatalf("%s %s: corked answer differs: %d bytes %v, want %d bytes %v", path, coding, len(body), got.Header, len(wantBody), want.Header)
+				}
+			}
+			if nm, body := get(corkedTS.URL, path, coding, want.Header.Get("ETag")); nm.StatusCode != http.StatusNotModified || len(body) != 0 {
+				t.Fatalf("%s %s: If-None-Match: %s, %d bytes", path, coding, nm.Status, len(body))
+			}
+		}
+	}
+	if !sawTCP.Load() {
+		t.Fatal("the handler never saw a TCP connection: nothing was corked")
 	}
 }

@@ -619,7 +619,7 @@ func startAPI(st store.Store, logger *slog.Logger, target time.Duration) (*api, 
 		srv.Close()
 		return nil, err
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ConnContext: vodapi.ConnContext}
 	go func() { _ = hs.Serve(ln) }()
 	return &api{url: "http://" + ln.Addr().String(), srv: srv, hs: hs}, nil
 }
