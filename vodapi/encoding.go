@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"compress/gzip"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/andybalholm/brotli"
 	"github.com/klauspost/compress/zstd"
@@ -25,41 +25,99 @@ func negotiate(accept string) string {
 }
 
 // accepted lists our codings the client accepts with q > 0, best first:
-// by q, then in our order.
+// by q, then in our order. It runs on every playlist request, so it
+// parses in place (no map, no split) and shares the one-coding answers.
 func accepted(accept string) []string {
 	if accept == "" {
 		return nil
 	}
-	q := map[string]float64{}
-	for _, part := range strings.Split(accept, ",") {
+	// q values of codings[i] and, last, of "*"; later mentions win.
+	var q [4]float64
+	var have [4]bool
+	for rest := accept; ; {
+		part, more, found := strings.Cut(rest, ",")
 		name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-		name = strings.ToLower(strings.TrimSpace(name))
-		v := 1.0
-		if p, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
-			if f, err := strconv.ParseFloat(p, 64); err == nil {
-				v = f
+		if i := codingIndex(strings.TrimSpace(name)); i >= 0 {
+			v := 1.0
+			if p, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
+				if f, err := strconv.ParseFloat(p, 64); err == nil {
+					v = f
+				}
 			}
+			q[i], have[i] = v, true
 		}
-		q[name] = v
+		if !found {
+			break
+		}
+		rest = more
 	}
-	var out []string
-	var qs []float64
-	for _, c := range codings {
-		v, ok := q[c]
+	var out [3]int
+	var qs [3]float64
+	n := 0
+	for c := range codings {
+		v, ok := q[c], have[c]
 		if !ok {
-			v, ok = q["*"]
+			v, ok = q[3], have[3]
 		}
 		if !ok || v <= 0 {
 			continue
 		}
-		i := len(out)
+		i := n
 		for i > 0 && qs[i-1] < v { // stable: ties keep our order
+			out[i], qs[i] = out[i-1], qs[i-1]
 			i--
 		}
-		out = slices.Insert(out, i, c)
-		qs = slices.Insert(qs, i, v)
+		out[i], qs[i] = c, v
+		n++
 	}
-	return out
+	switch n {
+	case 0:
+		return nil
+	case 1:
+		return codings[out[0] : out[0]+1 : out[0]+1]
+	}
+	all := make([]string, n)
+	for i := range all {
+		all[i] = codings[out[i]]
+	}
+	return all
+}
+
+// codingIndex is name's index in codings, len(codings) for "*", or -1;
+// case-insensitive as strings.ToLower is.
+func codingIndex(name string) int {
+	for i := 0; i < len(name); i++ {
+		if name[i] >= utf8.RuneSelf {
+			name = strings.ToLower(name) // rare: let Unicode lowering decide
+			break
+		}
+	}
+	if name == "*" {
+		return len(codings)
+	}
+	for i, c := range codings {
+		if asciiEqualFold(name, c) {
+			return i
+		}
+	}
+	return -1
+}
+
+// asciiEqualFold compares an ASCII s with the lower-case ASCII lower.
+func asciiEqualFold(s, lower string) bool {
+	if len(s) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		if 'A' <= b && b <= 'Z' {
+			b += 'a' - 'A'
+		}
+		if b != lower[i] {
+			return false
+		}
+	}
+	return true
 }
 
 var zstdEncoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBetterCompression))

@@ -31,25 +31,55 @@ type rendered struct {
 	lastModified time.Time
 	parts        []*part // identity in parts (fragment.go), sent and compressed from them; body is then nil
 	size         int     // of body, or of the parts' text
+	hdr          *playHeaders
+}
+
+// playHeaders are a rendered playlist's header values, made once when it
+// is cached rather than on every request (a warm hit is mostly header
+// work). The slices are shared by every answer: full (len == cap), so an
+// Add on a response's header copies instead of writing into them.
+type playHeaders struct {
+	contentLength, etag, lastModified, cacheControl, contentEncoding []string
+}
+
+var contentTypeM3U8 = []string{"application/vnd.apple.mpegurl"}
+
+// one is v as a full one-element header value.
+func one(v string) []string { return []string{v}[:1:1] }
+
+// headers makes r's header values; the Cache-Control is the one without a
+// playback token (a token bounds it per request).
+func (r *rendered) headers() *playHeaders {
+	h := &playHeaders{contentLength: one(strconv.Itoa(r.size)), etag: one(r.etag),
+		cacheControl: one(cacheControl(r.life, time.Time{}, time.Time{}))}
+	if !r.lastModified.IsZero() {
+		h.lastModified = one(r.lastModified.UTC().Format(http.TimeFormat))
+	}
+	if r.coding != "" {
+		h.contentEncoding = one(r.coding)
+	}
+	return h
 }
 
 // write sends the body, or the parts one after the other.
-func (r *rendered) write(c echo.Context) error {
+func (r *rendered) write(c echo.Context, hv *playHeaders) error {
 	h := c.Response().Header()
-	h.Set("Content-Type", "application/vnd.apple.mpegurl")
+	h["Content-Type"] = contentTypeM3U8
 	// A length, not chunked: one write of the body after the header.
-	h.Set("Content-Length", strconv.Itoa(r.size))
+	h["Content-Length"] = hv.contentLength
 	c.Response().WriteHeader(http.StatusOK)
-	if r.parts == nil {
-		_, err := c.Response().Write(r.body)
-		return err
-	}
-	for _, p := range r.parts {
-		if _, err := c.Response().Write(p.text); err != nil {
+	return corked(c.Request(), r.size, func() error {
+		if r.parts == nil {
+			_, err := c.Response().Write(r.body)
 			return err
 		}
-	}
-	return nil
+		for _, p := range r.parts {
+			if _, err := c.Response().Write(p.text); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // cost is what r holds in the playlist cache; shared parts are accounted
@@ -104,20 +134,29 @@ func (s *Server) servePlaylist(c echo.Context, st catalog.Stream, key string, re
 			return err
 		}
 	}
+	hv := r.hdr
+	if hv == nil {
+		hv = r.headers()
+	}
 	h := c.Response().Header()
 	addVary(h, "Accept-Encoding")
-	h.Set("ETag", r.etag)
-	s.setCache(h, r.life, tok)
-	if !r.lastModified.IsZero() {
-		h.Set("Last-Modified", r.lastModified.UTC().Format(http.TimeFormat))
+	// Canonical keys, assigned: no canonicalizing or new slices per hit.
+	h["Etag"] = hv.etag
+	if tok.exp.IsZero() {
+		h["Cache-Control"] = hv.cacheControl
+	} else {
+		s.setCache(h, r.life, tok)
+	}
+	if hv.lastModified != nil {
+		h["Last-Modified"] = hv.lastModified
 	}
 	if etagMatch(c.Request().Header.Get("If-None-Match"), r.etag) {
 		return c.NoContent(http.StatusNotModified)
 	}
-	if r.coding != "" {
-		h.Set("Content-Encoding", r.coding)
+	if hv.contentEncoding != nil {
+		h["Content-Encoding"] = hv.contentEncoding
 	}
-	return r.write(c)
+	return r.write(c, hv)
 }
 
 // encoded is the identity playlist id compressed with coding, cached under
@@ -137,6 +176,7 @@ func (s *Server) encoded(ctx context.Context, key string, id *rendered, coding s
 		r := *id
 		r.body, r.coding, r.parts, r.size = body, coding, nil, len(body)
 		r.etag = strings.TrimSuffix(id.etag, `"`) + "-" + coding + `"`
+		r.hdr = r.headers()
 		return &r, r.cost(), id.keep, nil
 	})
 }
@@ -145,6 +185,11 @@ func (s *Server) encoded(ctx context.Context, key string, id *rendered, coding s
 // Origin must stay, or a CDN hands one origin's answer to another. One
 // merged line, so that every hop (the Lambda adapter too) sees the same.
 func addVary(h http.Header, token string) {
+	// The usual case: the CORS middleware's Origin alone.
+	if v := h["Vary"]; len(v) == 1 && v[0] == "Origin" && token == "Accept-Encoding" {
+		h["Vary"] = varyOriginAE
+		return
+	}
 	var all []string
 	for _, v := range h.Values("Vary") {
 		for _, t := range strings.Split(v, ",") {
@@ -158,6 +203,8 @@ func addVary(h http.Header, token string) {
 	}
 	h.Set("Vary", strings.Join(all, ", "))
 }
+
+var varyOriginAE = one("Origin, Accept-Encoding")
 
 func etagMatch(header, etag string) bool {
 	if header == "" {
@@ -231,6 +278,7 @@ func (s *Server) render(ctx context.Context, st catalog.Stream, spec playlistSpe
 	if spec.closed {
 		r.life, r.keep = forever, time.Hour
 	}
+	r.hdr = r.headers()
 	return r, nil
 }
 
@@ -373,10 +421,14 @@ func (s *Server) windowPlaylist(c echo.Context) error {
 	if end.Sub(start) > s.cfg.MaxWindow {
 		return badRequest("window_too_long", fmt.Sprintf("the window is longer than %s", s.cfg.MaxWindow))
 	}
-	key := fmt.Sprintf("window|%s|%d|", st, start.UnixMilli())
+	// "window|{stream}|{start ms}|{end ms, or empty}", in one allocation.
+	kb := append(append(append(append(make([]byte, 0, 64), "window|"...), st.App...), '/'), st.Name...)
+	kb = strconv.AppendInt(append(kb, '|'), start.UnixMilli(), 10)
+	kb = append(kb, '|')
 	if hasEnd {
-		key += strconv.FormatInt(end.UnixMilli(), 10)
+		kb = strconv.AppendInt(kb, end.UnixMilli(), 10)
 	}
+	key := string(kb)
 	return s.servePlaylist(c, st, key, func(ctx context.Context) (playlistSpec, error) {
 		runs, err := s.rd.runsIn(ctx, st, start, end, now, s.cfg.ReconnectWindow)
 		if err != nil {

@@ -56,10 +56,21 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		if route == "" {
 			route = "unmatched"
 		}
-		s.m.requests.WithLabelValues(route, strconv.Itoa(c.Response().Status/100)+"xx").Inc()
+		s.m.requests.WithLabelValues(route, statusClass(c.Response().Status)).Inc()
 		s.m.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
 		return nil
 	}
+}
+
+var statusClasses = [...]string{"0xx", "1xx", "2xx", "3xx", "4xx", "5xx"}
+
+// statusClass is the code's metric label, "2xx" etc. (no allocation for
+// the usual codes).
+func statusClass(code int) string {
+	if k := code / 100; k >= 0 && k < len(statusClasses) {
+		return statusClasses[k]
+	}
+	return strconv.Itoa(code/100) + "xx"
 }
 
 func (s *Server) stream(c echo.Context) (catalog.Stream, error) {

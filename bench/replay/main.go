@@ -304,25 +304,32 @@ func run(dur time.Duration, conns int, coldOnly bool) error {
 	if err != nil {
 		return fmt.Errorf("rewind in its own process: %w", err)
 	}
-	rwc, err := load(c, child.url+path, len(gz), conns, dur)
+	rwc, rwcCPU, err := loadCPU(c, child.url+path, len(gz), conns, dur, func() (float64, error) {
+		return benchkit.CPUSeconds(strconv.Itoa(child.pid))
+	})
 	child.stop()
 	if err != nil {
 		return fmt.Errorf("rewind (own process) warm load: %w", err)
 	}
 
 	// 6. The same bytes as static files behind nginx.
-	ng, version, err := nginxPeer(nginxBin, tmp, bodies["identity"], gz, conns, dur)
+	ng, ngCPU, version, err := nginxPeer(nginxBin, tmp, bodies["identity"], gz, conns, dur)
 	if err != nil {
 		return fmt.Errorf("nginx: %w", err)
 	}
 
+	// Server CPU per request (its process, or nginx's master and workers;
+	// the kernel's loopback work charged to them included) is steadier
+	// than req/s on a shared machine, where the load generator competes
+	// for the same CPUs.
 	fmt.Printf("warm load (Accept-Encoding: gzip, %d B body, %d conns, %s; nginx worker_processes auto)\n", len(gz), conns, dur)
-	fmt.Printf("  %-32s %10s %9s %9s %9s\n", "server", "req/s", "p50 ms", "p99 ms", "requests")
-	fmt.Printf("  %-32s %10.0f %9.3f %9.3f %9d\n", "rewind vodapi (cached, in-process)", rw.rps, ms(rw.p50), ms(rw.p99), rw.n)
-	fmt.Printf("  %-32s %10.0f %9.3f %9.3f %9d\n", "rewind vodapi (cached, own process)", rwc.rps, ms(rwc.p50), ms(rwc.p99), rwc.n)
-	fmt.Printf("  %-32s %10.0f %9.3f %9.3f %9d\n", version+" gzip_static", ng.rps, ms(ng.p50), ms(ng.p99), ng.n)
-	fmt.Printf("  %-32s %10.2fx\n", "rewind/nginx in-process (req/s)", rw.rps/ng.rps)
-	fmt.Printf("  %-32s %10.2fx\n", "rewind/nginx own process (req/s)", rwc.rps/ng.rps)
+	fmt.Printf("  %-36s %10s %9s %9s %9s %14s\n", "server", "req/s", "p50 ms", "p99 ms", "requests", "srv cpu µs/req")
+	fmt.Printf("  %-36s %10.0f %9.3f %9.3f %9d %14s\n", "rewind vodapi (cached, in-process)", rw.rps, ms(rw.p50), ms(rw.p99), rw.n, "-")
+	fmt.Printf("  %-36s %10.0f %9.3f %9.3f %9d %14.1f\n", "rewind vodapi (cached, own process)", rwc.rps, ms(rwc.p50), ms(rwc.p99), rwc.n, rwcCPU)
+	fmt.Printf("  %-36s %10.0f %9.3f %9.3f %9d %14.1f\n", version+" gzip_static", ng.rps, ms(ng.p50), ms(ng.p99), ng.n, ngCPU)
+	fmt.Printf("  %-36s %10.2fx\n", "rewind/nginx in-process (req/s)", rw.rps/ng.rps)
+	fmt.Printf("  %-36s %10.2fx\n", "rewind/nginx own process (req/s)", rwc.rps/ng.rps)
+	fmt.Printf("  %-36s %10.2fx\n", "rewind/nginx own process (cpu/req)", rwcCPU/ngCPU)
 
 	// 7. A live EVENT playlist as segments are appended.
 	return liveRefresh(ctx, st, logger, c, api, rw, conns, dur)
@@ -576,6 +583,7 @@ func serveChild(dir string) error {
 // child is this program with -serve in a process of its own.
 type child struct {
 	url  string
+	pid  int
 	out  *bufio.Reader
 	in   io.WriteCloser
 	stop func()
@@ -620,7 +628,7 @@ func startChild(dir string) (*child, error) {
 		stop()
 		return nil, fmt.Errorf("no URL from the child: %w", err)
 	}
-	return &child{url: strings.TrimSpace(line), out: out, in: stdin, stop: stop}, nil
+	return &child{url: strings.TrimSpace(line), pid: cmd.Process.Pid, out: out, in: stdin, stop: stop}, nil
 }
 
 // removeFragments deletes the stored playlist fragments of the 24 h run.
@@ -718,7 +726,7 @@ func startAPI(st store.Store, logger *slog.Logger, target time.Duration) (*api, 
 		srv.Close()
 		return nil, err
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ConnContext: vodapi.ConnContext}
 	go func() { _ = hs.Serve(ln) }()
 	return &api{url: "http://" + ln.Addr().String(), srv: srv, hs: hs}, nil
 }
@@ -830,9 +838,32 @@ func load(c *http.Client, url string, wantLen int, conns int, dur time.Duration)
 	return loadResult{n: len(all), rps: float64(len(all)) / elapsed.Seconds(), p50: pct(0.50), p99: pct(0.99)}, nil
 }
 
+// loadCPU is load on a server in its own process after one request to
+// fill its cache, with the server's CPU microseconds per request of the
+// timed part (cpu: the server's CPU seconds so far).
+func loadCPU(c *http.Client, url string, wantLen, conns int, dur time.Duration, cpu func() (float64, error)) (loadResult, float64, error) {
+	if _, _, err := get(c, url, "gzip"); err != nil {
+		return loadResult{}, 0, err
+	}
+	c0, err := cpu()
+	if err != nil {
+		return loadResult{}, 0, err
+	}
+	res, err := load(c, url, wantLen, conns, dur)
+	if err != nil {
+		return res, 0, err
+	}
+	c1, err := cpu()
+	if err != nil {
+		return res, 0, err
+	}
+	return res, (c1 - c0) * 1e6 / float64(res.n), nil
+}
+
 // nginxPeer serves identity and gz as index.m3u8 and index.m3u8.gz from a
-// temp docroot with gzip_static and runs the same warm load against it.
-func nginxPeer(bin, tmp string, identity, gz []byte, conns int, dur time.Duration) (loadResult, string, error) {
+// temp docroot with gzip_static and runs the same warm load against it,
+// with nginx's CPU microseconds per request.
+func nginxPeer(bin, tmp string, identity, gz []byte, conns int, dur time.Duration) (loadResult, float64, string, error) {
 	var res loadResult
 	version := "nginx"
 	if out, err := exec.Command(bin, "-v").CombinedOutput(); err == nil {
@@ -843,24 +874,24 @@ func nginxPeer(bin, tmp string, identity, gz []byte, conns int, dur time.Duratio
 	prefix := filepath.Join(tmp, "nginx")
 	root := filepath.Join(prefix, "www")
 	if err := os.MkdirAll(root, 0o755); err != nil {
-		return res, version, err
+		return res, 0, version, err
 	}
 	// Workers drop to an unprivileged user when started as root: the temp
 	// folders and files must be world-readable (no `user root;` needed).
 	for _, d := range []string{tmp, prefix, root} {
 		if err := os.Chmod(d, 0o755); err != nil {
-			return res, version, err
+			return res, 0, version, err
 		}
 	}
 	if err := os.WriteFile(filepath.Join(root, "index.m3u8"), identity, 0o644); err != nil {
-		return res, version, err
+		return res, 0, version, err
 	}
 	if err := os.WriteFile(filepath.Join(root, "index.m3u8.gz"), gz, 0o644); err != nil {
-		return res, version, err
+		return res, 0, version, err
 	}
 	port, err := freePort()
 	if err != nil {
-		return res, version, err
+		return res, 0, version, err
 	}
 	// `daemon off;` comes from -g (repeating it here would be a duplicate).
 	conf := fmt.Sprintf(`worker_processes auto;
@@ -889,7 +920,7 @@ http {
 `, prefix, port, root)
 	confPath := filepath.Join(prefix, "nginx.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-		return res, version, err
+		return res, 0, version, err
 	}
 	cmd := exec.Command(bin, "-p", prefix+"/", "-e", filepath.Join(prefix, "error.log"), "-c", confPath, "-g", "daemon off;")
 	var stderr bytes.Buffer
@@ -897,7 +928,7 @@ http {
 	// If the bench dies, the master gets SIGTERM and takes its workers down.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
-		return res, version, err
+		return res, 0, version, err
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
@@ -924,7 +955,7 @@ http {
 		select {
 		case err := <-exited:
 			exited <- err
-			return res, version, fmt.Errorf("exited (%v): %s", err, logTail())
+			return res, 0, version, fmt.Errorf("exited (%v): %s", err, logTail())
 		default:
 		}
 		body, hdr, err = get(c, url, "gzip")
@@ -932,21 +963,24 @@ http {
 			break
 		}
 		if time.Now().After(wait) {
-			return res, version, fmt.Errorf("no answer on port %d: %v: %s", port, err, logTail())
+			return res, 0, version, fmt.Errorf("no answer on port %d: %v: %s", port, err, logTail())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	if ce := hdr.Get("Content-Encoding"); ce != "gzip" {
-		return res, version, fmt.Errorf("answered with Content-Encoding %q, want gzip (gzip_static)", ce)
+		return res, 0, version, fmt.Errorf("answered with Content-Encoding %q, want gzip (gzip_static)", ce)
 	}
 	if !bytes.Equal(body, gz) {
-		return res, version, fmt.Errorf("gzip body differs from rewind's (%d vs %d bytes)", len(body), len(gz))
+		return res, 0, version, fmt.Errorf("gzip body differs from rewind's (%d vs %d bytes)", len(body), len(gz))
 	}
 	if ct := hdr.Get("Content-Type"); ct != "application/vnd.apple.mpegurl" {
-		return res, version, fmt.Errorf("Content-Type %q", ct)
+		return res, 0, version, fmt.Errorf("Content-Type %q", ct)
 	}
-	res, err = load(c, url, len(gz), conns, dur)
-	return res, version, err
+	res, perReq, err := loadCPU(c, url, len(gz), conns, dur, func() (float64, error) {
+		total, _, err := benchkit.MasterCPU(cmd.Process.Pid)
+		return total, err
+	})
+	return res, perReq, version, err
 }
 
 func freePort() (int, error) {
