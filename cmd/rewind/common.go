@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/rewind-vod/rewind/infra/store"
+	"github.com/rewind-vod/rewind/vodapi"
 )
 
 // setup makes the logger (also the default one), opens the store and a
@@ -82,7 +83,7 @@ func startHTTP(addr string, h http.Handler) (*httpServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("http listen: %w", err)
 	}
-	s := &httpServer{srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}, addr: ln.Addr().String(), done: make(chan error, 1)}
+	s := &httpServer{srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ConnContext: vodapi.ConnContext}, addr: ln.Addr().String(), done: make(chan error, 1)}
 	go func() { s.done <- s.srv.Serve(ln) }()
 	return s, nil
 }

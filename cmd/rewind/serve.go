@@ -62,7 +62,7 @@ func serve(ctx context.Context, role string, args []string, stderr io.Writer) er
 		rtmpLn.Close()
 		return fmt.Errorf("http listen: %w", err)
 	}
-	httpSrv := &http.Server{Handler: n.handler, ReadHeaderTimeout: 10 * time.Second}
+	httpSrv := &http.Server{Handler: n.handler, ReadHeaderTimeout: 10 * time.Second, ConnContext: vodapi.ConnContext}
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
