@@ -83,6 +83,10 @@ type trackedConn struct {
 	lastRead, lastWrite time.Time
 	// readForever lifts the idle timeout (players); reading goroutine only.
 	readForever bool
+	// pause > 0: a publisher's reads are batched (see readBatched);
+	// lastData is when its last bytes came. Reading goroutine only.
+	pause    time.Duration
+	lastData time.Time
 
 	bytesIn atomic.Int64
 
@@ -101,6 +105,9 @@ type trackedConn struct {
 // busy (an auth hook or a takeover hand-over), only while we wait for the
 // peer. Refreshes are coarse to keep timer churn low.
 func (c *trackedConn) Read(b []byte) (int, error) {
+	if c.pause > 0 {
+		return c.readBatched(b)
+	}
 	if !c.setupDone.Load() {
 		// Few reads happen before setup is done: set it every time.
 		dl := time.Now().Add(c.timeout)
@@ -119,6 +126,11 @@ func (c *trackedConn) Read(b []byte) (int, error) {
 		_ = c.Conn.SetReadDeadline(now.Add(c.timeout))
 	}
 	n, err := c.Conn.Read(b)
+	c.noteRead(n, err)
+	return n, err
+}
+
+func (c *trackedConn) noteRead(n int, err error) {
 	c.bytesIn.Add(int64(n))
 	if err != nil {
 		c.mu.Lock()
@@ -127,7 +139,48 @@ func (c *trackedConn) Read(b []byte) (int, error) {
 		}
 		c.mu.Unlock()
 	}
-	return n, err
+}
+
+// Batched reads (publishers). A publisher sends ~80 messages a second in
+// ~200 writes; waking for each (a poller wake-up, a goroutine switch, a
+// read system call) was most of the origin's CPU per stream. With
+// SO_RCVLOWAT at half the read buffer, the socket reports readable only
+// once that much is waiting, or at once on the peer's FIN or reset; a
+// read deadline pause ahead bounds the wait for a slower stream, and the
+// read after it takes whatever arrived. So a reader wakes about once a
+// pause (or per rcvLowat bytes, for a fast stream), media waits at most
+// pause longer, and the end of a publish is seen as soon as before.
+const rcvLowat = 32 << 10
+
+// startBatching turns batched reads on for a publisher; on go-rtmp's
+// connection goroutine, once the publish is accepted.
+func (c *trackedConn) startBatching(pause time.Duration) {
+	if pause <= 0 {
+		return
+	}
+	c.pause = pause
+	c.lastData = time.Now()
+	setRcvLowat(c.Conn, rcvLowat)
+}
+
+func (c *trackedConn) readBatched(b []byte) (int, error) {
+	for {
+		now := time.Now()
+		dl := now.Add(c.pause)
+		if idle := c.lastData.Add(c.timeout); idle.Before(dl) {
+			dl = idle
+		}
+		_ = c.Conn.SetReadDeadline(dl)
+		n, err := c.Conn.Read(b)
+		if n > 0 {
+			c.lastData = time.Now()
+		}
+		if n == 0 && errors.Is(err, os.ErrDeadlineExceeded) && time.Since(c.lastData) < c.timeout {
+			continue // the pause is over: the next read takes what is there
+		}
+		c.noteRead(n, err)
+		return n, err
+	}
 }
 
 // Write uses the same timeout: a peer that does not take our replies for

@@ -94,6 +94,7 @@ func (h *connHandler) OnPublish(sc *rtmp.StreamContext, _ uint32, cmd *message.N
 	h.pub = p
 	h.pubStreamID = sc.StreamID
 	h.c.setupFinished(h.s.publishLimits())
+	h.c.startBatching(h.s.cfg.PublishReadPause)
 	return nil
 }
 

@@ -41,25 +41,28 @@ const (
 	DefaultMaxMessageSize = 8 << 20
 	DefaultReadTimeout    = 10 * time.Second
 	DefaultSetupTimeout   = 10 * time.Second
-	DefaultSinkQueue      = 4096
-	DefaultStreamSeries   = 100
+	// DefaultPublishReadPause: see Config.PublishReadPause.
+	DefaultPublishReadPause = 20 * time.Millisecond
+	DefaultSinkQueue        = 4096
+	DefaultStreamSeries     = 100
 )
 
 // DefaultConfig is the configuration New gives zero fields: what the
 // command line starts from, so each default is written once.
 func DefaultConfig() Config {
 	return Config{
-		Addr:            DefaultAddr,
-		Node:            defaultNode(),
-		Auth:            AuthConfig{HookTimeout: DefaultHookTimeout},
-		Takeover:        TakeoverReject,
-		MaxConns:        DefaultMaxConns,
-		MaxPublishers:   DefaultMaxPublishers,
-		MaxMessageSize:  DefaultMaxMessageSize,
-		ReadTimeout:     DefaultReadTimeout,
-		SetupTimeout:    DefaultSetupTimeout,
-		SinkQueue:       DefaultSinkQueue,
-		MaxStreamSeries: DefaultStreamSeries,
+		Addr:             DefaultAddr,
+		Node:             defaultNode(),
+		Auth:             AuthConfig{HookTimeout: DefaultHookTimeout},
+		Takeover:         TakeoverReject,
+		MaxConns:         DefaultMaxConns,
+		MaxPublishers:    DefaultMaxPublishers,
+		MaxMessageSize:   DefaultMaxMessageSize,
+		ReadTimeout:      DefaultReadTimeout,
+		SetupTimeout:     DefaultSetupTimeout,
+		PublishReadPause: DefaultPublishReadPause,
+		SinkQueue:        DefaultSinkQueue,
+		MaxStreamSeries:  DefaultStreamSeries,
 
 		HeartbeatInterval: DefaultHeartbeatInterval,
 		RecentWindow:      DefaultRecentWindow,
@@ -103,6 +106,13 @@ type Config struct {
 	// accepted (handshake, connect, createStream, publish/play): a peer
 	// that trickles bytes never trips ReadTimeout, this it does.
 	SetupTimeout time.Duration
+	// PublishReadPause batches a publisher's socket reads: its reader wakes
+	// once 32 KiB are waiting (SO_RCVLOWAT), when the peer closes, or this
+	// long after its last read, so one read takes several messages
+	// (trackedConn.readBatched). It saves most of the per-message wake-ups
+	// and system calls, and adds up to this much latency to live play.
+	// Negative: a read per arrival.
+	PublishReadPause time.Duration
 	// SinkQueue is how many frames are buffered per sink per stream before
 	// frames are dropped for that sink.
 	SinkQueue int
@@ -295,6 +305,9 @@ func normalize(cfg *Config) error {
 		if *f.v == 0 {
 			*f.v = f.def
 		}
+	}
+	if cfg.PublishReadPause == 0 {
+		cfg.PublishReadPause = DefaultPublishReadPause
 	}
 	cfg.Auth.Secrets = slices.Clone(cfg.Auth.Secrets)
 	for i, sec := range cfg.Auth.Secrets {

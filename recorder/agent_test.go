@@ -2,7 +2,9 @@ package recorder
 
 import (
 	"context"
+	"errors"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -159,6 +161,13 @@ func TestExternalAgentRecordsAsInProcess(t *testing.T) {
 	s := openOn(t, rec)
 	feed(s, tags, 0)
 	s.Close()
+	// The agent finds the run at its next scan: slicing may be over
+	// before that, and WaitIdle knows only what the agent has found. It
+	// removes the run's directory once the run is stored.
+	until(t, "the agent stores the run", func() bool {
+		_, err := os.Stat(runDir(spool, testStream, s.run))
+		return errors.Is(err, fs.ErrNotExist)
+	})
 	h.idle()
 	entries, all := checkRun(t, st, s.run, catalog.StateEnded)
 	if len(entries) != len(internal.entries) {

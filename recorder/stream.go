@@ -1,7 +1,6 @@
 package recorder
 
 import (
-	"bufio"
 	"log/slog"
 	"math"
 	"os"
@@ -72,7 +71,7 @@ type Stream struct {
 	warned  map[string]time.Time
 	closing bool
 
-	spoolW *bufio.Writer // the spool writer, reused segment after segment
+	spoolW *spoolWriter // the spool writer, reused segment after segment
 }
 
 // The origin hands a Stream its frames in batches, at most flushEvery
@@ -80,10 +79,12 @@ type Stream struct {
 // is then the frames received in the last flushEvery, and never more than
 // spoolBuf bytes of TS (a full buffer is written out at once). A write per
 // frame would bound it to the frame being written, at a write syscall and
-// a goroutine wake-up per frame.
+// a goroutine wake-up per frame. spoolBuf holds a batch of up to ~5 Mbit/s
+// in one write; the buffers are pooled (spoolWriter), so a stream holds
+// one only while it writes a batch.
 const (
 	flushEvery = 100 * time.Millisecond
-	spoolBuf   = 32 << 10
+	spoolBuf   = 64 << 10
 )
 
 // BatchDelay is how long the origin may gather frames before it hands them
@@ -176,7 +177,7 @@ func (s *Stream) gotHeader() {
 type spoolSeg struct {
 	meta segMeta
 	f    *os.File
-	w    *bufio.Writer
+	w    *spoolWriter
 	size int64
 }
 
@@ -455,10 +456,9 @@ func (s *Stream) openSegment(ts90 int64, independent bool) {
 	s.seg = &spoolSeg{meta: meta, f: f}
 	cw := countingWriter{f, &s.seg.size}
 	if s.spoolW == nil {
-		s.spoolW = bufio.NewWriterSize(cw, spoolBuf)
-	} else {
-		s.spoolW.Reset(cw) // drops what a failed segment left unwritten
+		s.spoolW = &spoolWriter{}
 	}
+	s.spoolW.Reset(cw) // drops what a failed segment left unwritten
 	s.seg.w = s.spoolW
 	s.tw.startSegment(s.seg.w)
 }
@@ -533,6 +533,7 @@ func (s *Stream) spoolFailed(err error) {
 	s.warn("spool write failed: dropping segment", "err", err)
 	s.r.m.segmentsDropped.Inc()
 	if s.seg != nil {
+		s.seg.w.Reset(nil)
 		s.seg.f.Close()
 		base := segBase(s.dir, s.seg.meta.Seq)
 		os.Remove(base + extPart)

@@ -30,6 +30,7 @@ type config struct {
 	mediamtx  string // "" skips the MediaMTX rounds
 	versitygw string // "" skips the S3 rounds
 	out       string
+	profile   string // "" or the folder for the rewind rounds' CPU and heap profiles
 }
 
 func main() {
@@ -42,6 +43,7 @@ func main() {
 	noPeer := flag.Bool("no-mediamtx", false, "skip the MediaMTX rounds")
 	noS3 := flag.Bool("no-s3", false, "skip the rewind rounds on the S3 store")
 	flag.StringVar(&cfg.out, "out", "bench/out", "folder for the cached source media")
+	flag.StringVar(&cfg.profile, "profile", "", "folder for a CPU profile (the publish time less 2 s) and a heap profile (at its end) of each rewind round")
 	flag.Parse()
 	logrus.SetOutput(io.Discard) // go-rtmp's client logs every chunk-size change
 	if err := resolve(&cfg, *noPeer, *noS3); err != nil {
@@ -99,16 +101,16 @@ func run(cfg config) error {
 	}
 	fmt.Printf("ingest benchmark: %s per round, source %s (1280x720 30 fps, 2.5 Mbit/s video + 128 kbit/s AAC)\n", cfg.dur, filepath.Base(src))
 	fmt.Printf("largest GOP of the source (what a publisher's GOP cache holds at most): %.2f MiB\n", float64(maxGOPBytes(tags))/(1<<20))
-	fmt.Printf("%6s %-12s %14s %12s %10s %10s %10s %10s %10s %13s %8s\n",
-		"N", "server", "cpu s/strm-min", "rss MiB/pub", "sent", "received", "recorded", "lost", "max late", "stored/ingest", "req/seg")
+	fmt.Printf("%6s %-12s %14s %6s %7s %12s %10s %10s %10s %10s %10s %13s %8s\n",
+		"N", "server", "cpu s/strm-min", "user", "rd+wr/s", "rss MiB/pub", "sent", "received", "recorded", "lost", "max late", "stored/ingest", "req/seg")
 	all := map[int]map[string]result{}
 	for _, n := range counts {
 		all[n] = map[string]result{}
 		rounds := []namedRound{
-			{rewindFile, func() (result, error) { return rewindRound(cfg.rewind, "", tags, n, cfg.dur) }},
+			{rewindFile, func() (result, error) { return rewindRound(cfg, "", tags, n) }},
 		}
 		if cfg.versitygw != "" {
-			rounds = append(rounds, namedRound{rewindS3, func() (result, error) { return rewindRound(cfg.rewind, cfg.versitygw, tags, n, cfg.dur) }})
+			rounds = append(rounds, namedRound{rewindS3, func() (result, error) { return rewindRound(cfg, cfg.versitygw, tags, n) }})
 		}
 		if cfg.mediamtx != "" {
 			rounds = append(rounds, namedRound{mediamtxTS, func() (result, error) { return mediamtxRound(cfg.mediamtx, tags, n, cfg.dur) }})
@@ -138,7 +140,7 @@ func run(cfg config) error {
 				ratio(r.cpuPerStreamMin, peer.cpuPerStreamMin), ratio(r.rssPerPub, peer.rssPerPub))
 		}
 	}
-	fmt.Printf("cpu: origin CPU-s per stream-minute; rss: peak RSS growth per publisher (the S3 rounds count rewind's process, not versitygw's).\n")
+	fmt.Printf("cpu: origin CPU-s per stream-minute (user: its share in user space, the rest is system time; rd+wr/s: read and write system calls per stream-second); rss: peak RSS growth per publisher (the S3 rounds count rewind's process, not versitygw's).\n")
 	return nil
 }
 
@@ -150,8 +152,8 @@ func printRow(n int, name string, r result) {
 		return v
 	}
 	rw := name != mediamtxTS // MediaMTX has no frame or store-request counters
-	fmt.Printf("%6d %-12s %14.3f %12.2f %10d %10s %10s %10s %10s %13.4f %8s\n",
-		n, name, r.cpuPerStreamMin, r.rssPerPub, r.sent,
+	fmt.Printf("%6d %-12s %14.3f %5.0f%% %7s %12.2f %10d %10s %10s %10s %10s %13.4f %8s\n",
+		n, name, r.cpuPerStreamMin, 100*r.userShare, fmt.Sprintf("%.0f+%.0f", r.readsPerSec, r.writesPerSec), r.rssPerPub, r.sent,
 		dash(rw, fmt.Sprint(r.received)), dash(rw, fmt.Sprint(r.recorded)), dash(rw, fmt.Sprint(r.received-r.recorded)),
 		r.maxLate.Round(time.Millisecond), r.storedPerIngested, dash(rw, fmt.Sprintf("%.2f", r.reqPerSegment)))
 }

@@ -20,7 +20,9 @@ import (
 
 // rewindRound runs n publishers into `rewind origin` recording to the
 // local store, or, with versitygw set, to a bucket of a fresh versitygw.
-func rewindRound(bin, versitygw string, tags []flvfile.Tag, n int, dur time.Duration) (result, error) {
+// With cfg.profile set, it also takes the origin's CPU and heap profiles.
+func rewindRound(cfg config, versitygw string, tags []flvfile.Tag, n int) (result, error) {
+	bin, dur := cfg.rewind, cfg.dur
 	var r result
 	dir, err := os.MkdirTemp("", "rewind-bench-")
 	if err != nil {
@@ -29,6 +31,9 @@ func rewindRound(bin, versitygw string, tags []flvfile.Tag, n int, dur time.Dura
 	defer os.RemoveAll(dir)
 	storeDir := filepath.Join(dir, "store")
 	env := cleanEnv()
+	if cfg.profile != "" {
+		env = append(env, "REWIND_PPROF=1")
+	}
 	storeArgs := []string{"--store", "file://" + storeDir}
 	if versitygw != "" {
 		s3p, s3args, s3env, err := startS3(versitygw, storeDir)
@@ -67,7 +72,20 @@ func rewindRound(bin, versitygw string, tags []flvfile.Tag, n int, dur time.Dura
 	if err != nil {
 		return r, err
 	}
+	var prof *profiler
+	if cfg.profile != "" {
+		kind := "file"
+		if versitygw != "" {
+			kind = "s3"
+		}
+		prof = startProfile("http://"+httpAddr, filepath.Join(cfg.profile, fmt.Sprintf("rewind-%s-n%d", kind, n)), dur)
+	}
 	sentBytes, err := publishAll(rtmpAddr, tags, n, dur, &r)
+	if prof != nil {
+		if perr := prof.finish(); perr != nil {
+			fmt.Fprintln(os.Stderr, "bench: profile:", perr)
+		}
+	}
 	if err != nil {
 		pr.cancel()
 		return r, fmt.Errorf("%w\n%s", err, p.Output())

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,6 +18,9 @@ import (
 
 type result struct {
 	cpuPerStreamMin   float64
+	userShare         float64 // of the CPU time, the part in user space (the rest is the kernel's)
+	readsPerSec       float64 // read and write system calls per stream-second (/proc/pid/io)
+	writesPerSec      float64
 	rssPerPub         float64
 	sent, recorded    int
 	received          int // by the origin
@@ -29,7 +34,8 @@ type result struct {
 // idle RSS at start, sampled every 250 ms.
 type probe struct {
 	pid        string
-	cpu0       float64
+	usr0, sys0 float64
+	io0        ioCounts
 	rss0, peak int64
 	cancel     context.CancelFunc
 	done       chan struct{}
@@ -38,13 +44,14 @@ type probe struct {
 func startProbe(pid int) (*probe, error) {
 	p := &probe{pid: strconv.Itoa(pid), done: make(chan struct{})}
 	var err error
-	if p.cpu0, err = benchkit.CPUSeconds(p.pid); err != nil {
+	if p.usr0, p.sys0, err = benchkit.CPUTimes(p.pid); err != nil {
 		return nil, err
 	}
 	if p.rss0, err = benchkit.StatusBytes(p.pid, "VmRSS"); err != nil {
 		return nil, err
 	}
 	p.peak = p.rss0
+	p.io0, _ = readIO(p.pid) // zero where /proc/pid/io is not readable
 	var ctx context.Context
 	ctx, p.cancel = context.WithCancel(context.Background())
 	go func() {
@@ -70,11 +77,20 @@ func startProbe(pid int) (*probe, error) {
 func (p *probe) finish(r *result, n int, d time.Duration) error {
 	p.cancel()
 	<-p.done
-	cpu1, err := benchkit.CPUSeconds(p.pid)
+	usr1, sys1, err := benchkit.CPUTimes(p.pid)
 	if err != nil {
 		return err
 	}
-	r.cpuPerStreamMin = (cpu1 - p.cpu0) / (float64(n) * d.Minutes())
+	usr, cpu := usr1-p.usr0, usr1-p.usr0+sys1-p.sys0
+	r.cpuPerStreamMin = cpu / (float64(n) * d.Minutes())
+	if cpu > 0 {
+		r.userShare = usr / cpu
+	}
+	if io1, err := readIO(p.pid); err == nil && p.io0.syscr > 0 {
+		secs := float64(n) * d.Seconds()
+		r.readsPerSec = float64(io1.syscr-p.io0.syscr) / secs
+		r.writesPerSec = float64(io1.syscw-p.io0.syscw) / secs
+	}
 	r.rssPerPub = float64(p.peak-p.rss0) / float64(n) / (1 << 20)
 	return nil
 }
@@ -126,4 +142,35 @@ func dirBytes(root string) (int64, error) {
 		return err
 	})
 	return n, err
+}
+
+// ioCounts are a process's read and write system calls so far.
+type ioCounts struct{ syscr, syscw int64 }
+
+func readIO(pid string) (ioCounts, error) {
+	var c ioCounts
+	b, err := os.ReadFile("/proc/" + pid + "/io")
+	if err != nil {
+		return c, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ": ")
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil {
+			continue
+		}
+		switch k {
+		case "syscr":
+			c.syscr = n
+		case "syscw":
+			c.syscw = n
+		}
+	}
+	if c.syscr == 0 {
+		return c, fmt.Errorf("/proc/%s/io: no syscr", pid)
+	}
+	return c, nil
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -45,6 +46,7 @@ func serve(ctx context.Context, role string, args []string, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	setGCPercent(f.GCPercent, log)
 
 	n, err := buildNode(role, f, log, st, reg)
 	if err != nil {
@@ -343,4 +345,20 @@ func buildNode(role string, f *nodeSettings, log *slog.Logger, st store.Store, r
 		routed.ServeHTTP(w, r)
 	})
 	return n, nil
+}
+
+// defaultGCPercent: an origin's heap is mostly frames it holds (GOP caches,
+// sink queues), plain bytes the GC marks at no cost, so collecting at 50 %
+// growth instead of Go's 100 % costs little CPU and saves about a quarter
+// of the RSS per publisher (bench/ingest).
+const defaultGCPercent = 50
+
+// setGCPercent applies --gc-percent unless GOGC is set, which the runtime
+// has applied already and which wins.
+func setGCPercent(pct int, log *slog.Logger) {
+	if os.Getenv("GOGC") != "" || pct == 0 {
+		return
+	}
+	debug.SetGCPercent(pct)
+	log.Debug("gc percent", "percent", pct)
 }

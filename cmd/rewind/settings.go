@@ -118,6 +118,9 @@ type nodeSettings struct {
 	HTTPAddr     string
 	DrainTimeout time.Duration
 	AdminToken   string
+	// GCPercent is the Go GC's target heap growth (GOGC) for the process
+	// when the GOGC variable is not set: see defaultGCPercent.
+	GCPercent int
 
 	Recorder recorder.Config
 	Origin   origin.Config
@@ -143,6 +146,7 @@ func newNodeSettings(fs *flag.FlagSet, role string) (*nodeSettings, *binder) {
 	s := &nodeSettings{
 		HTTPAddr:     defaultHTTPAddr,
 		DrainTimeout: 30 * time.Second,
+		GCPercent:    defaultGCPercent,
 		Recorder:     recorder.DefaultConfig(),
 		Origin:       origin.DefaultConfig(),
 		Relay:        relay.DefaultConfig(),
@@ -185,6 +189,8 @@ func newNodeSettings(fs *flag.FlagSet, role string) (*nodeSettings, *binder) {
 	bind(b, "max-message-size", "maximum RTMP message size in bytes", &org.MaxMessageSize)
 	bind(b, "read-timeout", "drop a connection that sends nothing for this long", &org.ReadTimeout)
 	bind(b, "setup-timeout", "drop a connection that has not started a publish or play this long after connecting", &org.SetupTimeout)
+	bind(b, "publish-read-pause", "after a publisher's socket is drained, wait this long before reading it again, so one read takes several messages (less CPU per stream, up to this much more live latency; negative: no wait)", &org.PublishReadPause)
+	bind(b, "gc-percent", "Go GC target heap growth in percent, as GOGC (which wins when set); lower keeps RSS closer to the frames held, at some GC CPU", &s.GCPercent)
 	bind(b, "max-stream-series", "live streams that get per-stream metrics (bit rate, fps); the rest are counted only", &org.MaxStreamSeries, &rec.MaxStreamSeries)
 
 	bindUpload(b, rec)

@@ -91,6 +91,7 @@ func originFlags() map[string][]string {
 		"takeover": {"Origin.Takeover"}, "reconnect-grace": {"Players.ReconnectGrace"}, "play-merge": {"Players.MergeWrite"}, "admin-cors-origins": {"Origin.AdminCORSOrigins"}, "max-conns": {"Origin.MaxConns"}, "max-publishers": {"Origin.MaxPublishers"},
 		"max-message-size": {"Origin.MaxMessageSize"}, "read-timeout": {"Origin.ReadTimeout"},
 		"setup-timeout":      {"Origin.SetupTimeout"},
+		"publish-read-pause": {"Origin.PublishReadPause"}, "gc-percent": {"GCPercent"},
 		"max-stream-series":  {"Origin.MaxStreamSeries", "Recorder.MaxStreamSeries"},
 		"upload-concurrency": {"Recorder.UploadConcurrency"}, "upload-retry-max": {"Recorder.RetryMax"},
 		"upload-bandwidth": {"Recorder.BandwidthLimit"}, "spool-limit": {"Recorder.SpoolLimit"},
