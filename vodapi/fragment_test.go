@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -212,20 +213,7 @@ func TestFragmentedCodingsRealClients(t *testing.T) {
 			if resp2.Header.Get("ETag") != resp.Header.Get("ETag") || !bytes.Equal(b, b2) {
 				t.Errorf("%s: the same ETag with other bytes, or another ETag", coding)
 			}
-			cli := map[string][]string{"gzip": {"gzip", "-dc"}, "zstd": {"zstd", "-dcq"}}[coding]
-			if cli == nil {
-				continue
-			}
-			if _, err := exec.LookPath(cli[0]); err != nil {
-				t.Logf("%s not installed: %v", cli[0], err)
-				continue
-			}
-			cmd := exec.Command(cli[0], cli[1:]...)
-			cmd.Stdin = bytes.NewReader(b)
-			out, err := cmd.Output()
-			if err != nil || !bytes.Equal(out, id) {
-				t.Errorf("live=%v %s: %s gives %d bytes (%v), identity is %d", live, coding, cli[0], len(out), err, len(id))
-			}
+			checkCLIDecodes(t, fmt.Sprintf("live=%v %s", live, coding), coding, b, id)
 		}
 		if _, err := exec.LookPath("curl"); err == nil {
 			out, err := exec.Command("curl", "-sf", "--compressed", "-H", "Accept-Encoding: gzip", url).Output()
@@ -370,4 +358,23 @@ func FuzzAccepted(f *testing.F) {
 			t.Fatalf("%q: negotiate %q, accepted %q", accept, got, all)
 		}
 	})
+}
+
+// checkCLIDecodes: the command-line decoder of coding (gzip -dc, zstd -dcq;
+// none for other codings, skipped when not installed) turns b into want.
+func checkCLIDecodes(t *testing.T, what, coding string, b, want []byte) {
+	t.Helper()
+	cli := map[string][]string{"gzip": {"gzip", "-dc"}, "zstd": {"zstd", "-dcq"}}[coding]
+	if cli == nil {
+		return
+	}
+	if _, err := exec.LookPath(cli[0]); err != nil {
+		t.Logf("%s not installed: %v", cli[0], err)
+		return
+	}
+	cmd := exec.Command(cli[0], cli[1:]...)
+	cmd.Stdin = bytes.NewReader(b)
+	if out, err := cmd.Output(); err != nil || !bytes.Equal(out, want) {
+		t.Errorf("%s: %s gives %d bytes (%v), identity is %d", what, cli[0], len(out), err, len(want))
+	}
 }

@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"reflect"
 	"strings"
 	"testing"
@@ -130,19 +129,7 @@ func TestStoredFragmentsSecondServer(t *testing.T) {
 			if got := decodeCoding(t, coding, b); !bytes.Equal(got, want[u]) {
 				t.Errorf("%s %q: decodes to %d bytes, identity is %d", u, coding, len(got), len(want[u]))
 			}
-			cli := map[string][]string{"gzip": {"gzip", "-dc"}, "zstd": {"zstd", "-dcq"}}[coding]
-			if cli == nil {
-				continue
-			}
-			if _, err := exec.LookPath(cli[0]); err != nil {
-				t.Logf("%s not installed: %v", cli[0], err)
-				continue
-			}
-			cmd := exec.Command(cli[0], cli[1:]...)
-			cmd.Stdin = bytes.NewReader(b)
-			if out, err := cmd.Output(); err != nil || !bytes.Equal(out, want[u]) {
-				t.Errorf("%s: %s gives %d bytes (%v), identity is %d", u, cli[0], len(out), err, len(want[u]))
-			}
+			checkCLIDecodes(t, u+" "+coding, coding, b, want[u])
 		}
 	}
 	second.srv.WaitBackground()
