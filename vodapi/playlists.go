@@ -134,10 +134,7 @@ func (s *Server) servePlaylist(c echo.Context, st catalog.Stream, key string, re
 			return err
 		}
 	}
-	hv := r.hdr
-	if hv == nil {
-		hv = r.headers()
-	}
+	hv := r.hdr // made where every rendered is made (render, encoded)
 	h := c.Response().Header()
 	addVary(h, "Accept-Encoding")
 	// Canonical keys, assigned: no canonicalizing or new slices per hit.
