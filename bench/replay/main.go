@@ -62,6 +62,7 @@ func main() {
 	conns := flag.Int("conns", 64, "concurrent connections of the warm load")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	coldOnly := flag.Bool("cold-only", false, "stop after the cold builds and sizes (no warm loads, no nginx, no live playlist)")
+	flag.StringVar(&childProfiles, "childprofiles", "", "write a CPU profile of each fresh server process (-serve child) to this folder: a cold answer is too short for one profile, merge them with go tool pprof")
 	serve := flag.String("serve", "", "internal: serve the FS store in this folder on a loopback port, print its URL, until stdin closes (the warm-load peer in its own process)")
 	flag.Parse()
 	if *conns <= 0 || *dur <= 0 {
@@ -603,8 +604,20 @@ func (c *child) cpu() (time.Duration, error) {
 }
 
 // startChild runs this program with -serve over the store in dir.
+// childProfiles: see -childprofiles.
+var childProfiles string
+
 func startChild(dir string) (*child, error) {
-	cmd := exec.Command(os.Args[0], "-serve", dir)
+	args := []string{"-serve", dir}
+	if childProfiles != "" {
+		f, err := os.CreateTemp(childProfiles, "child-*.prof")
+		if err != nil {
+			return nil, fmt.Errorf("child profile: %w", err)
+		}
+		_ = f.Close()
+		args = append(args, "-cpuprofile", f.Name())
+	}
+	cmd := exec.Command(os.Args[0], args...)
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	stdin, err := cmd.StdinPipe()
