@@ -6,15 +6,26 @@ import (
 	"net/http"
 )
 
-// connKey holds the request's connection in its context (ConnContext).
+// connKey holds the request's connection's *tcpCork in its context
+// (ConnContext).
 type connKey struct{}
 
 // ConnContext is for http.Server.ConnContext: it lets a large playlist
 // answer cork its TCP connection (cork_linux.go), so that net/http's
 // header write and the body leave in full segments instead of a small
-// first one. Without it answers are written as they come.
+// first one. Without it answers are written as they come. The corking is
+// made here, once per connection, so that a warm answer does not pay for
+// a new raw connection and closures on every request.
 func ConnContext(ctx context.Context, c net.Conn) context.Context {
-	return context.WithValue(ctx, connKey{}, c)
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return ctx
+	}
+	k := newCork(tc)
+	if k == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, connKey{}, k)
 }
 
 // corkMin is the body size from which corking pays: below it the header
@@ -27,11 +38,11 @@ func corked(r *http.Request, size int, write func() error) error {
 	if size < corkMin {
 		return write()
 	}
-	tc, ok := r.Context().Value(connKey{}).(*net.TCPConn)
+	k, ok := r.Context().Value(connKey{}).(*tcpCork)
 	if !ok {
 		return write()
 	}
-	uncork := cork(tc)
-	defer uncork()
+	k.set(k.on)
+	defer k.set(k.off)
 	return write()
 }

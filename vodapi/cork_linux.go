@@ -5,16 +5,25 @@ import (
 	"syscall"
 )
 
-// cork sets TCP_CORK on tc and returns how to lift it, which sends what is
-// queued at once.
-func cork(tc *net.TCPConn) func() {
+// tcpCork sets and lifts TCP_CORK on one connection; lifting it sends
+// what is queued at once. Its functions are made once, so that corking an
+// answer allocates nothing.
+type tcpCork struct {
+	rc      syscall.RawConn
+	on, off func(fd uintptr)
+}
+
+// newCork is tc's corking, or nil when its socket is out of reach.
+func newCork(tc *net.TCPConn) *tcpCork {
 	rc, err := tc.SyscallConn()
 	if err != nil {
-		return func() {}
+		return nil
 	}
-	set := func(v int) {
-		_ = rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_CORK, v) })
+	opt := func(v int) func(uintptr) {
+		return func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_CORK, v) }
 	}
-	set(1)
-	return func() { set(0) }
+	return &tcpCork{rc: rc, on: opt(1), off: opt(0)}
 }
+
+// set runs f on the socket (a closed connection is left alone).
+func (k *tcpCork) set(f func(uintptr)) { _ = k.rc.Control(f) }

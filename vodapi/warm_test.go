@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -162,7 +161,7 @@ func TestCorkedAnswers(t *testing.T) {
 	small := fmt.Sprintf("%s&end=%d", big[:i], start+20)
 	var sawTCP atomic.Bool // the handler got a TCP connection to cork
 	corkedTS := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, ok := r.Context().Value(connKey{}).(*net.TCPConn); ok {
+		if _, ok := r.Context().Value(connKey{}).(*tcpCork); ok {
 			sawTCP.Store(true)
 		}
 		a.srv.Handler().ServeHTTP(w, r)
