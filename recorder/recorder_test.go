@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -300,7 +301,15 @@ func TestTimestampJump(t *testing.T) {
 // A process that dies mid-publish leaves a torn segment in the spool; the
 // next start keeps it (cut to whole packets), uploads and indexes every
 // segment and ends the run.
-func TestRecoverTornSegment(t *testing.T) {
+func TestRecoverTornSegment(t *testing.T) { testRecoverLastSegment(t, false) }
+
+// A cut makes the finished descriptor's rename and the segment's durable
+// with one directory fsync, so after a power loss a finished {seq}.ts may
+// sit beside its unfinished descriptor: recovery measures it again and
+// keeps it, as it does a torn .ts.part.
+func TestRecoverSegmentWithoutFinishedDescriptor(t *testing.T) { testRecoverLastSegment(t, true) }
+
+func testRecoverLastSegment(t *testing.T, renamedOnly bool) {
 	mediatest.Require(t)
 	dir := t.TempDir()
 	src := mediatest.WriteFLV(t, dir, "src", mediatest.Source{Seconds: 7})
@@ -326,6 +335,15 @@ func TestRecoverTornSegment(t *testing.T) {
 	}
 	// Tear it mid-packet.
 	os.Truncate(part, fi.Size()-100)
+	if renamedOnly {
+		var meta segMeta
+		if err := readJSON(strings.TrimSuffix(part, extPart)+extMeta, &meta); err != nil || meta.Done {
+			t.Fatalf("descriptor %+v, %v: want unfinished", meta, err)
+		}
+		if err := os.Rename(part, strings.TrimSuffix(part, extPart)+extTS); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	h2 := newHarness(t, spool, st, Config{})
 	h2.idle()

@@ -84,17 +84,25 @@ func (a *Agent) recoverSegment(dir string, seq uint64) (segMeta, bool, error) {
 			return meta, true, nil
 		}
 	}
-	if _, err := os.Stat(base + extPart); err != nil {
-		// Never started (or already gone): nothing to keep.
-		os.Remove(base + extMeta)
-		return meta, false, nil
+	// The segment's file: a torn .ts.part, or a .ts whose finished
+	// descriptor a crash lost (a cut makes the descriptor's rename and the
+	// segment's durable with one directory fsync, and a file system may
+	// keep either alone), so the .ts is measured again like a torn one.
+	path := base + extPart
+	if _, err := os.Stat(path); err != nil {
+		path = base + extTS
+		if _, err := os.Stat(path); err != nil {
+			// Never started (or already gone): nothing to keep.
+			os.Remove(base + extMeta)
+			return meta, false, nil
+		}
 	}
-	size, span, err := repairTorn(base + extPart)
+	size, span, err := repairTorn(path)
 	if err != nil {
 		return meta, false, err
 	}
 	if size == 0 || span.pes == 0 {
-		os.Remove(base + extPart)
+		os.Remove(path)
 		os.Remove(base + extMeta)
 		return meta, false, nil
 	}
@@ -108,8 +116,10 @@ func (a *Agent) recoverSegment(dir string, seq uint64) (segMeta, bool, error) {
 	if err := writeJSONAtomic(base+extMeta, meta); err != nil {
 		return meta, false, err
 	}
-	if err := os.Rename(base+extPart, base+extTS); err != nil {
-		return meta, false, fmt.Errorf("recover: %w", err)
+	if path != base+extTS {
+		if err := os.Rename(path, base+extTS); err != nil {
+			return meta, false, fmt.Errorf("recover: %w", err)
+		}
 	}
 	a.log.Info("kept torn segment", "dir", dir, "seq", seq, "bytes", size, "duration_ms", d/90)
 	return meta, true, syncDir(dir)

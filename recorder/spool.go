@@ -55,6 +55,37 @@ func writeJSONAtomic(path string, v any) error {
 	return nil
 }
 
+// writeJSONRenamed writes v to path whole or not at all (temp file, fsync,
+// rename) but leaves the directory's fsync to the caller: a segment cut
+// makes its two descriptors and its rename durable with one fsync of the
+// run directory instead of three (see spoolproto.go).
+func writeJSONRenamed(path string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("spool: encode %s: %w", path, err)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), durable.TempPrefix+"*")
+	if err != nil {
+		return fmt.Errorf("spool: create temp for %s: %w", path, err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("spool: write %s: %w", path, err)
+	}
+	return nil
+}
+
 func readJSON(path string, v any) error {
 	b, err := os.ReadFile(path)
 	if err != nil {

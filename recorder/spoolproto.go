@@ -27,7 +27,8 @@ import (
 //
 // seq is %010d, from 1, one more per segment. Every JSON file is written
 // whole or not at all: to a .tmp-* file, fsync, rename, fsync of the
-// directory (internal/durable). The locks are flock(2): the kernel drops
+// directory (internal/durable), except that a segment cut makes all its
+// renames durable with one directory fsync (step 2). The locks are flock(2): the kernel drops
 // them when their holder dies, so a lock that can be taken has no holder.
 // The spool must be a local file system shared by both processes.
 //
@@ -35,10 +36,15 @@ import (
 //  1. starts a run: makes .tmp-{run}, locks it, writes run.json (state
 //     live), renames it to {run} and fsyncs {name}/. A run directory thus
 //     never exists without its descriptor or its lock.
-//  2. per segment: writes {seq}.meta (done false, start time), creates
-//     {seq}.ts.part, appends TS, fsyncs it, rewrites {seq}.meta (done,
-//     duration, size), renames {seq}.ts.part to {seq}.ts, fsyncs the run
-//     directory. A number whose segment failed before the rename is reused.
+//  2. per segment: writes {seq}.meta (done false, start time), fsyncs the
+//     run directory, creates {seq}.ts.part, appends TS, fsyncs it, rewrites
+//     {seq}.meta (done, duration, size), renames {seq}.ts.part to {seq}.ts.
+//     The run directory's fsync after the next segment's {seq+1}.meta (or
+//     before the end marker) makes both renames and that descriptor durable
+//     at once: one directory fsync per cut instead of three. A file system
+//     may then keep the .ts rename without the done .meta after a power
+//     loss; the uploader's recovery measures such a .ts again like a torn
+//     .ts.part. A number whose segment failed before the rename is reused.
 //  3. rewrites run.json when it learns more (tracks, frame rate), before
 //     the rename of the first segment the uploader needs it for.
 //  4. ends the run: after its last rename, rewrites run.json with state
@@ -58,8 +64,9 @@ import (
 //     ended run.json to the store, then removes the run directory (run.json
 //     last) and the emptied {name}/ and {app}/ directories.
 //   - ends an orphan, a run without the end marker whose lock it can take
-//     (its slicer died): holding that lock, it cuts a torn {seq}.ts.part to
-//     whole TS packets and renames it {seq}.ts, drops a {seq}.meta without
+//     (its slicer died): holding that lock, it cuts a torn {seq}.ts.part
+//     (or a {seq}.ts whose .meta is not done) to whole TS packets, rewrites
+//     the .meta and renames it {seq}.ts, drops a {seq}.meta without
 //     a segment and .tmp-* leftovers, and writes the end marker: ended_at is
 //     the end of the last segment kept, or null when none is left (the
 //     stored index then says where the run ended).

@@ -24,6 +24,7 @@ type Stream struct {
 	segTarget time.Duration    // this stream's (Config.segmentsFor)
 	segMax    time.Duration
 	lastCut   atomic.Int64 // unix ns of the last finished segment (or the start)
+	unsynced  []segMeta    // finished segments whose rename awaits syncCut
 	log       *slog.Logger
 
 	vcfg     media.VideoConfig // H.264 or H.265, from the sequence header
@@ -433,12 +434,20 @@ func (s *Stream) openSegment(ts90 int64, independent bool) {
 		s.r.m.segmentsDropped.Inc()
 		s.warn("spool full: dropping segments until it drains", "spool_bytes", s.r.spoolBytes.get(), "limit", limit)
 		s.dropping, s.pendingGap = true, true
+		s.syncCut()
 		return
 	}
 	seq := s.seq + 1
 	meta := segMeta{Seq: seq, StartMS: s.wallMS(ts90), FirstDTS: ts90, Flags: flags}
 	base := segBase(s.dir, seq)
-	err := writeJSONAtomic(base+extMeta, meta)
+	err := writeJSONRenamed(base+extMeta, meta)
+	// One fsync of the run directory for the whole cut: the finished
+	// segment's descriptor and rename and this one's descriptor, before
+	// this segment's .ts.part exists (a .ts.part never outlives a crash
+	// without its descriptor).
+	if serr := s.syncCut(); err == nil {
+		err = serr
+	}
 	var f *os.File
 	if err == nil {
 		f, err = os.OpenFile(base+extPart, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
@@ -493,7 +502,7 @@ func (s *Stream) finishSegment(end90 int64) {
 	seg.meta.Size = uint32(seg.size)
 	seg.meta.Done = true
 	if err == nil {
-		err = writeJSONAtomic(base+extMeta, seg.meta)
+		err = writeJSONRenamed(base+extMeta, seg.meta)
 	}
 	if err == nil && !s.fpsDone && s.hasVideo && d > 0 {
 		// The frame rate goes into run.json before the first segment is
@@ -515,16 +524,31 @@ func (s *Stream) finishSegment(end90 int64) {
 		s.pendingGap = true
 		return
 	}
-	if err := syncDir(s.dir); err != nil {
-		// Renamed, so the uploader may have it already: keep it.
-		s.warn("spool sync failed", "err", err)
-	}
 	s.r.m.segments.Inc()
 	s.r.spoolBytes.add(int64(seg.meta.Size))
 	s.lastCut.Store(time.Now().UnixNano())
-	if s.up != nil {
-		s.r.agent.enqueue(s.up, seg.meta, time.Now())
+	// Renamed: the directory's fsync is left to syncCut, which the next
+	// segment's start (or Close) calls, so a cut costs one.
+	s.unsynced = append(s.unsynced, seg.meta)
+}
+
+// syncCut fsyncs the run directory, making the renames and descriptors
+// written since the last call durable, then hands the segments finished
+// since then to the uploader. It reports the sync's error (which drops no
+// segment already renamed: the uploader may have it already).
+func (s *Stream) syncCut() error {
+	err := syncDir(s.dir)
+	if err != nil {
+		s.warn("spool sync failed", "err", err)
 	}
+	now := time.Now()
+	for _, m := range s.unsynced {
+		if s.up != nil {
+			s.r.agent.enqueue(s.up, m, now)
+		}
+	}
+	s.unsynced = s.unsynced[:0]
+	return err
 }
 
 // spoolFailed drops the segment being written after a write error; the
@@ -555,6 +579,7 @@ func (s *Stream) Close() {
 	s.closing = true
 	if s.seg != nil {
 		s.finishSegment(s.segEnd)
+		s.syncCut() // before the end marker
 	}
 	end := time.UnixMilli(s.wallMS(s.segEnd)).UTC()
 	if s.seq == 0 {
