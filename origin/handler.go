@@ -95,6 +95,7 @@ func (h *connHandler) OnPublish(sc *rtmp.StreamContext, _ uint32, cmd *message.N
 	h.pubStreamID = sc.StreamID
 	h.c.setupFinished(h.s.publishLimits())
 	h.c.startBatching(h.s.cfg.PublishReadPause)
+	h.c.wire.SetMediaHook(h.takeMedia)
 	return nil
 }
 
@@ -136,10 +137,10 @@ func (h *connHandler) OnSetDataFrame(ts uint32, data *message.NetStreamSetDataFr
 	return nil
 }
 
-// media reads one audio or video message into a fresh slice (go-rtmp reuses
-// its buffer) and hands it to the sinks. That slice is the frame's only
-// copy: every sink, the GOP cache and every player share it, so no one
-// may write to a Payload.
+// media reads one audio or video message that go-rtmp handed on into a
+// fresh slice (go-rtmp reuses its buffer) for frame. Only what comes before
+// a publish is accepted, or on another stream, takes this way; the
+// publisher's own frames come through takeMedia.
 func (h *connHandler) media(t media.FrameType, ts uint32, r io.Reader) error {
 	limit := int64(h.s.cfg.MaxMessageSize)
 	scratch := scratchPool.Get().(*bytes.Buffer)
@@ -156,14 +157,49 @@ func (h *connHandler) media(t media.FrameType, ts uint32, r io.Reader) error {
 	if n > limit {
 		return h.oversize(t, int(n))
 	}
+	return h.frame(t, ts, scratch.Bytes(), false)
+}
+
+// takeMedia is the wire layer's media hook while a publish is on: the
+// publisher's audio and video go from the chunk reader straight to the
+// sinks, without go-rtmp's reparse, its copy and ours. Anything else
+// (another message stream, after the publish ended) goes on to go-rtmp as
+// before. It runs inside the wire layer's Read, on go-rtmp's connection
+// goroutine but without the write turn.
+func (h *connHandler) takeMedia(m rtmpwire.Message) (taken bool, err error) {
+	if h.pub == nil || m.StreamID != h.pubStreamID {
+		return false, nil
+	}
+	// The turn, as a go-rtmp handler method has it: badVideo answers.
+	h.wire.turn.Lock()
+	defer h.wire.turn.Unlock()
+	defer h.recover("takeMedia", &err)
+	t := media.FrameAudio
+	if m.TypeID == rtmpwire.TypeVideo {
+		t = media.FrameVideo
+	}
+	// No size check: the publish limits the reader has had since
+	// OnPublish refuse a longer message before its payload is read.
+	return true, h.frame(t, m.Timestamp, m.Payload, true)
+}
+
+// frame checks a video tag and hands the frame to the sinks. The payload
+// becomes the frame's only copy (cloned first unless owned): every sink,
+// the GOP cache and every player share it, so no one may write to a
+// Payload.
+func (h *connHandler) frame(t media.FrameType, ts uint32, p []byte, owned bool) error {
 	if t == media.FrameVideo {
-		if err := media.CheckVideoTag(scratch.Bytes()); err != nil {
+		if err := media.CheckVideoTag(p); err != nil {
 			return h.badVideo(err)
 		}
 	}
-	if h.pub != nil {
-		h.pub.push(media.Frame{Type: t, Timestamp: ts, Payload: bytes.Clone(scratch.Bytes())})
+	if h.pub == nil {
+		return nil
 	}
+	if !owned {
+		p = bytes.Clone(p)
+	}
+	h.pub.push(media.Frame{Type: t, Timestamp: ts, Payload: p})
 	return nil
 }
 
@@ -185,13 +221,21 @@ func (h *connHandler) badVideo(err error) error {
 	var body bytes.Buffer
 	if e := message.EncodeBodyAnyValues(message.NewAMFEncoder(&body, message.EncodingTypeAMF0), &message.NetStreamOnStatus{
 		InfoObject: message.NetStreamOnStatusInfoObject{Level: message.NetStreamOnStatusLevelError, Code: "NetStream.Failed", Description: err.Error()},
-	}); e == nil && h.conn != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), playWriteTimeout)
-		_ = h.conn.Write(ctx, rtmpwire.ChunkStreamStatus, 0, &rtmp.ChunkMessage{StreamID: h.pubStreamID,
+	}); e == nil {
+		_ = h.send(rtmpwire.ChunkStreamStatus, &rtmp.ChunkMessage{StreamID: h.pubStreamID,
 			Message: &message.CommandMessage{CommandName: "onStatus", Encoding: message.EncodingTypeAMF0, Body: &body}})
-		cancel()
 	}
 	return fmt.Errorf("unsupported video: %w", err)
+}
+
+// send writes one message through go-rtmp; the caller has the write turn.
+func (h *connHandler) send(csid int, m *rtmp.ChunkMessage) error {
+	if h.conn == nil {
+		return errors.New("connection not served yet")
+	}
+	ctx, cancel := context.WithTimeout(h.s.ctx, playWriteTimeout)
+	defer cancel()
+	return h.conn.Write(ctx, csid, 0, m)
 }
 
 func (h *connHandler) OnDeleteStream(_ uint32, cmd *message.NetStreamDeleteStream) (err error) {

@@ -27,6 +27,11 @@ const playWriteTimeout = 10 * time.Second
 func (h *connHandler) OnServe(conn *rtmp.Conn) {
 	defer h.recover("OnServe", nil)
 	h.conn = conn
+	h.c.wire.SetAcker(func(seq uint32) error {
+		return h.wire.withTurn(func() error {
+			return h.send(rtmpwire.ChunkStreamControl, &rtmp.ChunkMessage{Message: &message.Ack{SequenceNumber: seq}})
+		})
+	})
 	if err := conn.GetChunkStreamer().SelfState().SetChunkSize(rtmpwire.OutChunkSize); err != nil {
 		h.log.Warn("rtmp set chunk size", "err", err)
 		return

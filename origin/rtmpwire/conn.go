@@ -3,6 +3,7 @@ package rtmpwire
 import (
 	"bufio"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"sync"
 	"time"
@@ -36,10 +37,55 @@ type Conn struct {
 	err     error  // sticky: once reading failed, it stays failed
 	out     []byte // normalized bytes not yet read by go-rtmp
 	payload []byte // the current message's payload, after out
-	media   []byte // the current message's whole payload if audio or video, to recycle
+	recycle []byte // the current message's whole payload if audio or video, to recycle
+
+	// take, when set, is offered every audio and video message first (see
+	// SetMediaHook).
+	take MediaHook
+
+	// Acknowledgements of what the client sent (see SetAcker).
+	in        *countingReader
+	ack       func(seq uint32) error
+	ackWindow uint32 // the client's window; 0 until it sends one
+	acked     uint64 // bytes received when we last acknowledged
 
 	wmu     sync.Mutex
 	swallow int
+}
+
+// MediaHook takes an audio or video message off the normalized stream:
+// taken means go-rtmp never sees it and the payload now belongs to the
+// hook; an error ends reading (Read returns it from then on). It runs on
+// the goroutine that called Read, in message order: every message before
+// it has been handed to go-rtmp and handled, since go-rtmp reads the next
+// message only after it has dispatched the last one.
+type MediaHook func(m Message) (taken bool, err error)
+
+// SetMediaHook sets the hook for the messages read from now on (nil: none).
+// Call it on the goroutine that reads (a go-rtmp handler method). A
+// publisher's frames then skip go-rtmp's reparse and the copies in
+// between: the payload the reader assembled is the frame.
+func (c *Conn) SetMediaHook(h MediaHook) { c.take = h }
+
+// SetAcker sets how an Acknowledgement reaches the client: Conn counts the
+// bytes received and, once the client has announced its window
+// (WindowAcknowledgementSize, which go-rtmp then never sees), calls ack
+// with the count every half window, as go-rtmp did when it saw every
+// byte. Frames a media hook takes never reach go-rtmp, so its own count
+// would fall short. Call it before reading starts, or on the reading
+// goroutine.
+func (c *Conn) SetAcker(ack func(seq uint32) error) { c.ack = ack }
+
+// countingReader counts the bytes read from the client.
+type countingReader struct {
+	r io.Reader
+	n uint64
+}
+
+func (r *countingReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	r.n += uint64(n)
+	return n, err
 }
 
 // readBufferSize is the read buffer under the chunk reader: a publisher's
@@ -49,8 +95,9 @@ const readBufferSize = 64 << 10
 
 // NewConn wraps raw; l are the limits until SetLimits changes them.
 func NewConn(raw io.ReadWriteCloser, l Limits) *Conn {
-	br := bufio.NewReaderSize(raw, readBufferSize)
-	return &Conn{raw: raw, br: br, rd: NewReader(br, l), swallow: goRTMPHandshakeWrites}
+	in := &countingReader{r: raw}
+	br := bufio.NewReaderSize(in, readBufferSize)
+	return &Conn{raw: raw, br: br, in: in, rd: NewReader(br, l), swallow: goRTMPHandshakeWrites}
 }
 
 // SetLimits changes the reader's limits (after a publish is accepted).
@@ -86,8 +133,32 @@ func (c *Conn) Read(p []byte) (int, error) {
 			c.err = err
 			return 0, err
 		}
+		if err := c.acknowledge(); err != nil {
+			c.err = err
+			return 0, err
+		}
 		if len(m.Payload) == 0 {
 			continue
+		}
+		switch m.TypeID {
+		case TypeWindowAckSize:
+			if err := c.setAckWindow(m.Payload); err != nil {
+				c.err = err
+				return 0, err
+			}
+			continue
+		case TypeAudio, TypeVideo:
+			if c.take == nil {
+				break
+			}
+			taken, err := c.take(m)
+			if err != nil {
+				c.err = err
+				return 0, err
+			}
+			if taken {
+				continue
+			}
 		}
 		var ok bool
 		if m, ok = c.cmd.normalize(m); !ok {
@@ -96,7 +167,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 		c.out = appendChunk(c.out[:0], m, len(m.Payload))
 		c.payload = m.Payload
 		if m.TypeID == TypeAudio || m.TypeID == TypeVideo {
-			c.media = m.Payload // passed through as it is, copied out by go-rtmp
+			c.recycle = m.Payload // passed through as it is, copied out by go-rtmp
 		}
 	}
 	n := copy(p, c.out)
@@ -108,12 +179,35 @@ func (c *Conn) Read(p []byte) (int, error) {
 	}
 	if len(c.payload) == 0 {
 		c.payload = nil // let the message go
-		if c.media != nil {
-			c.rd.Recycle(c.media)
-			c.media = nil
+		if c.recycle != nil {
+			c.rd.Recycle(c.recycle)
+			c.recycle = nil
 		}
 	}
 	return n, nil
+}
+
+// setAckWindow takes the client's WindowAcknowledgementSize.
+func (c *Conn) setAckWindow(p []byte) error {
+	if len(p) < 4 {
+		return malformed("WindowAcknowledgementSize of %d bytes, want 4", len(p))
+	}
+	c.ackWindow = binary.BigEndian.Uint32(p) & 0x7fffffff
+	return nil
+}
+
+// acknowledge sends an Acknowledgement once half the client's window has
+// arrived since the last one; the sequence number is the count of bytes
+// received, modulo 2^32 as the field is.
+func (c *Conn) acknowledge() error {
+	if c.ack == nil || c.ackWindow == 0 || c.in.n-c.acked < uint64(c.ackWindow/2) {
+		return nil
+	}
+	c.acked = c.in.n
+	if err := c.ack(uint32(c.in.n)); err != nil {
+		return fmt.Errorf("send acknowledgement: %w", err)
+	}
+	return nil
 }
 
 // appendChunk appends a fmt 0 chunk header for m with a payload of n

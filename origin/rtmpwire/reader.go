@@ -11,10 +11,12 @@ import (
 // Message type ids the reader acts on itself, and the media ones (the
 // writer uses those too; the commands' are in command.go).
 const (
-	TypeSetChunkSize = 1
-	TypeAbort        = 2
-	TypeAudio        = 8
-	TypeVideo        = 9
+	TypeSetChunkSize  = 1
+	TypeAbort         = 2
+	TypeAck           = 3
+	TypeWindowAckSize = 5
+	TypeAudio         = 8
+	TypeVideo         = 9
 )
 
 const (
