@@ -280,7 +280,9 @@ func (w *wireConn) Read(b []byte) (int, error) {
 }
 
 // withTurn runs write, one or more go-rtmp writes, with the write turn. Call
-// it from any goroutine but go-rtmp's connection goroutine (which has it).
+// it from any goroutine but go-rtmp's connection goroutine (which has it),
+// or from that goroutine inside Read (the wire layer's media hook and
+// acknowledgements), where it has given the turn up.
 func (w *wireConn) withTurn(write func() error) error {
 	w.turn.Lock()
 	defer w.turn.Unlock()

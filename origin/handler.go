@@ -166,21 +166,21 @@ func (h *connHandler) media(t media.FrameType, ts uint32, r io.Reader) error {
 // (another message stream, after the publish ended) goes on to go-rtmp as
 // before. It runs inside the wire layer's Read, on go-rtmp's connection
 // goroutine but without the write turn.
-func (h *connHandler) takeMedia(m rtmpwire.Message) (taken bool, err error) {
+func (h *connHandler) takeMedia(m rtmpwire.Message) (bool, error) {
 	if h.pub == nil || m.StreamID != h.pubStreamID {
 		return false, nil
 	}
-	// The turn, as a go-rtmp handler method has it: badVideo answers.
-	h.wire.turn.Lock()
-	defer h.wire.turn.Unlock()
-	defer h.recover("takeMedia", &err)
 	t := media.FrameAudio
 	if m.TypeID == rtmpwire.TypeVideo {
 		t = media.FrameVideo
 	}
-	// No size check: the publish limits the reader has had since
-	// OnPublish refuse a longer message before its payload is read.
-	return true, h.frame(t, m.Timestamp, m.Payload, true)
+	// With the turn, as a go-rtmp handler method has it: badVideo answers.
+	// No size check: the publish limits the reader has had since OnPublish
+	// refuse a longer message before its payload is read.
+	return true, h.wire.withTurn(func() (err error) {
+		defer h.recover("takeMedia", &err)
+		return h.frame(t, m.Timestamp, m.Payload, true)
+	})
 }
 
 // frame checks a video tag and hands the frame to the sinks. The payload

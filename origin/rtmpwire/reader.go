@@ -13,7 +13,6 @@ import (
 const (
 	TypeSetChunkSize  = 1
 	TypeAbort         = 2
-	TypeAck           = 3
 	TypeWindowAckSize = 5
 	TypeAudio         = 8
 	TypeVideo         = 9
