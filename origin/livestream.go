@@ -45,6 +45,10 @@ type feed struct{ ls *liveStream }
 func (fd *feed) WriteFrame(f media.Frame) { fd.ls.write(fd, f) }
 func (fd *feed) Close()                   { fd.ls.detach(fd) }
 
+// Inline: write never waits for a player (a full player queue drops that
+// player), so the publisher's goroutine calls it itself (inlineSink).
+func (fd *feed) Inline() bool { return true }
+
 // newLiveStream makes a stream and the feed that writes it first.
 func newLiveStream(p *Players, key string, up *pull) (*liveStream, *feed) {
 	ls := &liveStream{p: p, key: key, up: up, players: map[*player]struct{}{}, gen: 1}

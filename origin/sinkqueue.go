@@ -55,6 +55,12 @@ type sinkQueue struct {
 	dropped atomic.Uint64
 	lastLog atomic.Int64 // unix nanos of the last "dropping" log line
 
+	// inline: ss never blocks (inlineSink), so push hands it each frame
+	// on the publisher's goroutine and run only closes it; broken is set
+	// once it panicked (under the callers' serialization of push).
+	inline bool
+	broken bool
+
 	mu     sync.Mutex
 	ring   []media.Frame // len is a power of two, or 0
 	head   int           // index of the oldest frame
@@ -71,11 +77,28 @@ const (
 )
 
 func newSinkQueue(name string, ss SinkStream, size int, log *slog.Logger, metric prometheus.Counter) *sinkQueue {
-	return &sinkQueue{name: name, ss: ss, bound: max(size, 1), log: log, metric: metric, wake: make(chan struct{}, 1)}
+	q := &sinkQueue{name: name, ss: ss, bound: max(size, 1), log: log, metric: metric, wake: make(chan struct{}, 1)}
+	if in, ok := ss.(inlineSink); ok && in.Inline() {
+		q.inline = true
+	}
+	return q
+}
+
+// inlineSink is a SinkStream whose WriteFrame never waits (Players' feed:
+// it only queues references for its players and drops the slow ones). A
+// queue and a goroutine wake-up per frame would cost more than the call.
+type inlineSink interface {
+	Inline() bool
 }
 
 // push never blocks. Callers serialize push and close (publication.mu).
 func (q *sinkQueue) push(f media.Frame) {
+	if q.inline {
+		if !q.broken && !q.safely("WriteFrame", func() { q.ss.WriteFrame(f) }) {
+			q.broken = true
+		}
+		return
+	}
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()
@@ -177,6 +200,19 @@ func (q *sinkQueue) run() {
 		delay = bs.BatchDelay()
 	}
 	broken, dirty := false, false
+	if q.inline {
+		for {
+			q.mu.Lock()
+			closed := q.closed
+			q.mu.Unlock()
+			if closed {
+				break
+			}
+			<-q.wake
+		}
+		q.safely("Close", q.ss.Close)
+		return
+	}
 	for {
 		f, ok, closed := q.pop()
 		if ok {

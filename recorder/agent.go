@@ -37,8 +37,9 @@ type Agent struct {
 	mu   sync.Mutex
 	runs map[string]*runUpload // by run dir
 
-	lock    *dirLock      // on the spool: one uploader per spool
-	scanned chan struct{} // closed once the first scan of the spool is done
+	lock     *dirLock      // on the spool: one uploader per spool
+	scanned  chan struct{} // closed once the first scan of the spool is done
+	listings dirListings   // the scanner's
 }
 
 // NewAgent makes a stand-alone uploader for the spool cfg.Spool; reg may

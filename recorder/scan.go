@@ -30,7 +30,8 @@ func (a *Agent) scanLoop(ctx context.Context) {
 // scanAll looks at every run directory of the spool, then forgets the
 // finished runs whose directory is gone.
 func (a *Agent) scanAll() {
-	apps, err := os.ReadDir(a.cfg.Spool)
+	defer a.listings.forgetUnseen()
+	apps, err := a.listings.read(a.cfg.Spool)
 	if err != nil {
 		a.log.Error("spool scan", "err", err)
 		return
@@ -41,7 +42,7 @@ func (a *Agent) scanAll() {
 		if !app.IsDir() || !catalog.ValidPart(app.Name()) {
 			continue
 		}
-		names, err := os.ReadDir(filepath.Join(a.cfg.Spool, app.Name()))
+		names, err := a.listings.read(filepath.Join(a.cfg.Spool, app.Name()))
 		if err != nil {
 			continue // removed once empty, by us
 		}
@@ -51,7 +52,7 @@ func (a *Agent) scanAll() {
 				continue
 			}
 			parent := filepath.Join(a.cfg.Spool, app.Name(), name.Name())
-			runs, err := os.ReadDir(parent)
+			runs, err := a.listings.read(parent)
 			if err != nil {
 				continue
 			}

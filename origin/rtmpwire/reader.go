@@ -25,6 +25,9 @@ const (
 	MaxChunkStreams = 64
 	extendedTS      = 0xFFFFFF
 	readPiece       = 64 << 10
+	// exactUpTo: messages up to this size get their buffer in one
+	// allocation (reserve).
+	exactUpTo = 64 << 10
 	// maxSpare is the largest payload buffer a Reader keeps for the next
 	// message (see Recycle): audio and inter frames fit, a keyframe may not.
 	maxSpare = 64 << 10
@@ -107,7 +110,8 @@ func (rd *Reader) SetLimits(l Limits) {
 	rd.maxBuffered.Store(int64(l.MaxBuffered))
 }
 
-// Buffered is how many bytes unfinished messages hold.
+// Buffered is how many bytes unfinished messages hold: their buffers'
+// capacity.
 func (rd *Reader) Buffered() int { return rd.buffered }
 
 // ChunkSize is the peer's current chunk size.
@@ -246,31 +250,18 @@ func (rd *Reader) readChunk() (Message, bool, error) {
 		cs.inProgress = true
 	}
 
-	// The payload of this chunk: up to a chunk size of what is missing.
-	n := min(cs.length-uint32(len(cs.buf)), rd.chunkSize)
-	// Counted before reading: a chunk that would pass the limit is refused
-	// before it arrives.
-	if max := rd.maxBuffered.Load(); int64(rd.buffered)+int64(n) > max {
-		return Message{}, false, tooLarge("unfinished messages would hold %d bytes, over the limit of %d", rd.buffered+int(n), max)
-	}
-	// Read the payload in pieces, growing the buffer by doubling but never
-	// past the declared length: memory follows what the peer really sent,
-	// not what it announced.
-	end := len(cs.buf) + int(n)
-	if cs.buf == nil && rd.spare != nil {
-		cs.buf, rd.spare = rd.spare, nil
-	}
+	// The payload of this chunk: up to a chunk size of what is missing,
+	// read in pieces so that the buffer grows with what the peer really
+	// sent, not what it announced (reserve).
+	end := len(cs.buf) + int(min(cs.length-uint32(len(cs.buf)), rd.chunkSize))
 	for len(cs.buf) < end {
 		have := len(cs.buf)
 		piece := min(end-have, readPiece)
-		if need := have + piece; need > cap(cs.buf) {
-			nb := make([]byte, have, min(max(2*cap(cs.buf), need, 512), int(cs.length)))
-			copy(nb, cs.buf)
-			cs.buf = nb
+		if err := rd.reserve(cs, have+piece); err != nil {
+			return Message{}, false, err
 		}
 		k, err := io.ReadFull(rd.r, cs.buf[have:have+piece])
 		cs.buf = cs.buf[:have+k]
-		rd.buffered += k
 		if err != nil {
 			return Message{}, false, fmt.Errorf("read chunk payload: %w", err)
 		}
@@ -279,13 +270,46 @@ func (rd *Reader) readChunk() (Message, bool, error) {
 		return Message{}, false, nil
 	}
 	m := Message{ChunkStreamID: csid, Timestamp: cs.msgTS, TypeID: cs.typeID, StreamID: cs.streamID, Payload: cs.buf}
-	rd.buffered -= len(cs.buf)
+	rd.buffered -= cap(cs.buf)
 	cs.buf, cs.inProgress = nil, false
 	return m, true, nil
 }
 
+// reserve makes room in cs.buf for need bytes of its message. A message
+// of up to exactUpTo bytes gets its whole buffer at once (audio and inter
+// frames: one allocation, no copy); a longer one grows fourfold from what
+// has arrived, so that a header alone never makes us hold more than
+// exactUpTo. What unfinished messages hold is counted by capacity, and
+// the limit is checked before anything is allocated.
+func (rd *Reader) reserve(cs *chunkStream, need int) error {
+	if need <= cap(cs.buf) {
+		return nil
+	}
+	size := int(cs.length)
+	if size > exactUpTo {
+		size = min(size, max(need, 4*cap(cs.buf), exactUpTo))
+	}
+	useSpare := len(cs.buf) == 0 && cap(rd.spare) >= size
+	if useSpare {
+		size = cap(rd.spare)
+	}
+	grow := size - cap(cs.buf)
+	if max := rd.maxBuffered.Load(); int64(rd.buffered)+int64(grow) > max {
+		return tooLarge("unfinished messages would hold %d bytes, over the limit of %d", rd.buffered+grow, max)
+	}
+	rd.buffered += grow
+	if useSpare {
+		cs.buf, rd.spare = rd.spare[:0], nil
+		return nil
+	}
+	nb := make([]byte, len(cs.buf), size)
+	copy(nb, cs.buf)
+	cs.buf = nb
+	return nil
+}
+
 func (rd *Reader) discard(cs *chunkStream) {
-	rd.buffered -= len(cs.buf)
+	rd.buffered -= cap(cs.buf)
 	cs.buf, cs.inProgress = nil, false
 }
 

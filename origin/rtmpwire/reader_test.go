@@ -200,7 +200,8 @@ func TestDeclaredLengthLimit(t *testing.T) {
 	}
 	rd := reader(in, l)
 	_, err = rd.ReadMessage()
-	// Refused once the sum would pass 256 KiB, at the ninth.
+	// Refused once the sum would pass 256 KiB: each message holds its
+	// whole 60 KiB buffer from its first chunk, so at the fifth.
 	wantErr(t, err, TooLarge, "unfinished messages")
 	if rd.Buffered() > l.MaxBuffered {
 		t.Errorf("buffered %d > %d", rd.Buffered(), l.MaxBuffered)
@@ -242,5 +243,67 @@ func TestNewHeaderMidMessage(t *testing.T) {
 	m := mustRead(t, rd)
 	if m.Timestamp != 50 || !bytes.Equal(m.Payload, []byte{1, 2, 3, 4, 5}) || rd.Buffered() != 0 {
 		t.Errorf("got ts %d payload % x, buffered %d", m.Timestamp, m.Payload, rd.Buffered())
+	}
+}
+
+// TestBufferSizes: a message of up to exactUpTo bytes is read into one
+// buffer of its size; a longer one's header alone holds at most exactUpTo,
+// and its buffer never grows past its length.
+func TestBufferSizes(t *testing.T) {
+	set := append(fmt0(2, 0, 4, TypeSetChunkSize, 0), 0, 0, 0x10, 0) // 4096
+	for _, n := range []int{1, 600, 10 << 10, exactUpTo, exactUpTo + 1, 300 << 10} {
+		in := append(append([]byte{}, set...), chunked(6, 40, TypeVideo, 1, pattern(n, 3), 4096)...)
+		m := mustRead(t, reader(in, roomy))
+		if !bytes.Equal(m.Payload, pattern(n, 3)) {
+			t.Fatalf("%d bytes: payload differs", n)
+		}
+		if n <= exactUpTo && cap(m.Payload) != n {
+			t.Errorf("%d bytes: buffer of %d, want exactly the message", n, cap(m.Payload))
+		}
+		if cap(m.Payload) > n {
+			t.Errorf("%d bytes: buffer of %d, over the message", n, cap(m.Payload))
+		}
+	}
+
+	// Headers of 1 MiB messages with one byte each: what they hold is
+	// bounded by what was sent, and counted against the limit.
+	in := append(append([]byte{}, set...), fmt0(6, 0, 1<<20, TypeVideo, 1)...)
+	in = append(in, 1)
+	rd := reader(in, roomy)
+	if _, err := rd.ReadMessage(); !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		t.Fatalf("err = %v, want the end of input", err)
+	}
+	if b := rd.Buffered(); b > exactUpTo {
+		t.Errorf("a 1 MiB header with a byte holds %d bytes, want at most %d", b, exactUpTo)
+	}
+	in = append(fmt0(2, 0, 4, TypeSetChunkSize, 0), 0, 0, 0, 1) // one-byte chunks
+	for csid := 3; csid < 3+8; csid++ {
+		in = append(in, fmt0(csid, 0, exactUpTo, TypeAudio, 1)...)
+		in = append(in, 1)
+	}
+	_, err := reader(in, Limits{MaxMessageSize: 1 << 20, MaxBuffered: 4 * exactUpTo}).ReadMessage()
+	wantErr(t, err, TooLarge, "unfinished messages")
+}
+
+// BenchmarkReadFrames reads a publisher's mix: 10 KiB inter frames in
+// 4 KiB chunks with an audio frame between each.
+func BenchmarkReadFrames(b *testing.B) {
+	in := append(fmt0(2, 0, 4, TypeSetChunkSize, 0), 0, 0, 0x10, 0)
+	const frames = 64
+	for i := range frames {
+		in = append(in, chunked(6, uint32(i*33), TypeVideo, 1, pattern(10<<10, byte(i)), 4096)...)
+		in = append(in, chunked(4, uint32(i*33), TypeAudio, 1, pattern(370, byte(i)), 4096)...)
+	}
+	br := bufio.NewReaderSize(bytes.NewReader(nil), 64<<10)
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	for b.Loop() {
+		br.Reset(bytes.NewReader(in))
+		rd := NewReader(br, roomy)
+		for range 2 * frames {
+			if _, err := rd.ReadMessage(); err != nil {
+				b.Fatal(err)
+			}
+		}
 	}
 }
