@@ -48,6 +48,7 @@ import (
 	"github.com/rewind-vod/rewind/infra/store"
 	"github.com/rewind-vod/rewind/infra/store/fsstore"
 	"github.com/rewind-vod/rewind/internal/benchkit"
+	"github.com/rewind-vod/rewind/internal/replaywarm"
 	"github.com/rewind-vod/rewind/vodapi"
 )
 
@@ -63,6 +64,7 @@ func main() {
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	coldOnly := flag.Bool("cold-only", false, "stop after the cold builds and sizes (no warm loads, no nginx, no live playlist)")
 	flag.StringVar(&childProfiles, "childprofiles", "", "write a CPU profile of each fresh server process (-serve child) to this folder: a cold answer is too short for one profile, merge them with go tool pprof")
+	flag.BoolVar(&childWarm, "warm-up", true, "fresh server processes warm up before serving, as rewind vodapi does (--warm-up): internal/replaywarm")
 	serve := flag.String("serve", "", "internal: serve the FS store in this folder on a loopback port, print its URL, until stdin closes (the warm-load peer in its own process)")
 	flag.Parse()
 	if *conns <= 0 || *dur <= 0 {
@@ -568,6 +570,11 @@ func serveChild(dir string) error {
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if childWarm {
+		if err := replaywarm.Run(context.Background()); err != nil {
+			return err
+		}
+	}
 	api, err := startAPI(st, logger, 2*time.Second)
 	if err != nil {
 		return err
@@ -604,11 +611,14 @@ func (c *child) cpu() (time.Duration, error) {
 }
 
 // startChild runs this program with -serve over the store in dir.
-// childProfiles: see -childprofiles.
-var childProfiles string
+// childProfiles: see -childprofiles; childWarm: see -warm-up.
+var (
+	childProfiles string
+	childWarm     bool
+)
 
 func startChild(dir string) (*child, error) {
-	args := []string{"-serve", dir}
+	args := []string{"-serve", dir, fmt.Sprintf("-warm-up=%t", childWarm)}
 	if childProfiles != "" {
 		f, err := os.CreateTemp(childProfiles, "child-*.prof")
 		if err != nil {

@@ -5,14 +5,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/rewind-vod/rewind/infra/lambdahttp"
 	"github.com/rewind-vod/rewind/infra/queue"
+	"github.com/rewind-vod/rewind/internal/replaywarm"
 	"github.com/rewind-vod/rewind/sched/collect"
 	"github.com/rewind-vod/rewind/vodapi"
 )
@@ -23,6 +26,21 @@ func replayConfig(c vodapi.Config, jobs queue.Queue) vodapi.Config {
 	c.Jobs = jobs
 	c.Thumbs = newStills()
 	return c
+}
+
+// warmUp runs the replay API's serving path once (internal/replaywarm);
+// a failure only costs the first requests some milliseconds, so it is
+// logged, not fatal.
+func warmUp(ctx context.Context, on bool, log *slog.Logger) {
+	if !on {
+		return
+	}
+	t0 := time.Now()
+	if err := replaywarm.Run(ctx); err != nil {
+		log.Warn("replay API warm-up failed", "err", err)
+		return
+	}
+	log.Debug("replay API warmed up", "took", time.Since(t0).Round(time.Millisecond))
 }
 
 // serveReplay runs the replay API alone: stateless, it reads only the
@@ -45,6 +63,7 @@ func serveReplay(ctx context.Context, args []string, stderr io.Writer) error {
 	if jobs != nil {
 		defer jobs.Close()
 	}
+	warmUp(ctx, f.WarmUp, log)
 	api, err := vodapi.New(replayConfig(f.API, jobs), st, log, reg)
 	if err != nil {
 		return err

@@ -312,6 +312,7 @@ func buildNode(role string, f *nodeSettings, log *slog.Logger, st store.Store, r
 		if n.jobs, err = f.Jobs.open(context.Background()); err != nil {
 			return nil, err
 		}
+		warmUp(context.Background(), f.WarmUp, log)
 		n.api, err = vodapi.New(replayConfig(f.Replay, n.jobs), st, log, reg)
 		if err != nil {
 			n.close()

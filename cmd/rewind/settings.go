@@ -70,6 +70,11 @@ func bindWebhookAllow(b *binder, guards ...**netguard.Guard) {
 		(*netguard.Guard).String, guards...)
 }
 
+// bindWarmUp binds --warm-up (dev and vodapi).
+func bindWarmUp(b *binder, on *bool) {
+	bind(b, "warm-up", "before serving, answer playlists of a small recording of the API's own, in a temporary folder (some tens of ms), so the first real requests do not pay a fresh process's first-use costs", on)
+}
+
 // bindReplay binds the replay API's flags to api (dev and vodapi).
 func bindReplay(b *binder, api *vodapi.Config) {
 	bind(b, "max-clip", "longest clip a client may ask for", &api.MaxClip)
@@ -131,6 +136,8 @@ type nodeSettings struct {
 
 	// dev only: the replay API, its job queue and the clip worker.
 	Replay vodapi.Config
+	// WarmUp runs the replay API's serving path before serving (dev).
+	WarmUp bool
 	Jobs   queueSettings
 	Editor editor.Config
 	// dev only: live snapshots, made in this process.
@@ -144,6 +151,7 @@ type nodeSettings struct {
 // newNodeSettings declares the flags of role (dev or origin) on fs.
 func newNodeSettings(fs *flag.FlagSet, role string) (*nodeSettings, *binder) {
 	s := &nodeSettings{
+		WarmUp:       true,
 		HTTPAddr:     defaultHTTPAddr,
 		DrainTimeout: 30 * time.Second,
 		GCPercent:    defaultGCPercent,
@@ -230,6 +238,7 @@ func newNodeSettings(fs *flag.FlagSet, role string) (*nodeSettings, *binder) {
 	// the API and the editor the public URL and the webhook guard.
 	s.Jobs.bind(b, defaultJobsURL)
 	bindReplay(b, &s.Replay)
+	bindWarmUp(b, &s.WarmUp)
 	bind(b, "playback-secrets", "comma-separated HMAC secrets for signed playback URLs, live and replay (empty: playback is open)", &s.Replay.PlaybackSecrets, &s.Players.Secrets)
 	bind(b, "public-url", "the API's external base URL, for URLs in answers and webhooks (default: paths)", &s.Replay.PublicURL, &s.Editor.PublicURL)
 	bindWebhookAllow(b, &s.Replay.WebhookGuard, &s.Editor.WebhookGuard)
@@ -252,16 +261,19 @@ type replaySettings struct {
 	CDNs []sched.CDN
 	// Retention is the sweeper of a local store.
 	Retention retention.Config
+	// WarmUp runs the serving path before serving (internal/replaywarm).
+	WarmUp bool
 }
 
 func newReplaySettings(fs *flag.FlagSet) (*replaySettings, *binder) {
-	s := &replaySettings{HTTPAddr: defaultHTTPAddr, API: vodapi.DefaultConfig(), QoS: collect.DefaultConfig()}
+	s := &replaySettings{HTTPAddr: defaultHTTPAddr, API: vodapi.DefaultConfig(), QoS: collect.DefaultConfig(), WarmUp: true}
 	b := newBinder(fs)
 	s.commonSettings.bind(b)
 	s.Jobs.bind(b, "")
 	bind(b, "http-addr", "HTTP listen address", &s.HTTPAddr)
 	bind(b, "segment-duration", "target segment duration of the recordings (for cache lifetimes)", &s.API.TargetDuration)
 	bindReplay(b, &s.API)
+	bindWarmUp(b, &s.WarmUp)
 	bind(b, "playback-secrets", "comma-separated HMAC secrets for signed playback URLs (empty: playback is open)", &s.API.PlaybackSecrets)
 	bind(b, "public-url", "the API's external base URL, for URLs in answers and webhooks (default: paths)", &s.API.PublicURL)
 	bindWebhookAllow(b, &s.API.WebhookGuard)

@@ -38,7 +38,7 @@ var roleFlags = map[string]map[string][]string{
 		"http-addr":        {"HTTPAddr"},
 		"segment-duration": {"API.TargetDuration"},
 		"max-clip":         {"API.MaxClip"}, "segment-base-url": {"API.SegmentBaseURL"},
-		"reconnect-window": {"API.ReconnectWindow"}, "max-window": {"API.MaxWindow"},
+		"reconnect-window": {"API.ReconnectWindow"}, "max-window": {"API.MaxWindow"}, "warm-up": {"WarmUp"},
 		"cache-bytes": {"API.CacheBytes"}, "api-tokens": {"API.APITokens"}, "cors-origins": {"API.CORSOrigins"},
 		"playback-secrets": {"API.PlaybackSecrets"}, "public-url": {"API.PublicURL"},
 		"webhook-allow": {"API.WebhookGuard"},
@@ -117,7 +117,7 @@ func devFlags() map[string][]string {
 	for k, v := range map[string][]string{
 		"jobs": {"Jobs.URL"}, "sqs-endpoint": {"Jobs.Opts.Endpoint"}, "sqs-region": {"Jobs.Opts.Region"},
 		"max-clip": {"Replay.MaxClip"}, "segment-base-url": {"Replay.SegmentBaseURL"},
-		"reconnect-window": {"Replay.ReconnectWindow"}, "max-window": {"Replay.MaxWindow"},
+		"reconnect-window": {"Replay.ReconnectWindow"}, "max-window": {"Replay.MaxWindow"}, "warm-up": {"WarmUp"},
 		"cache-bytes": {"Replay.CacheBytes"}, "api-tokens": {"Replay.APITokens"}, "cors-origins": {"Replay.CORSOrigins"},
 		"public-url":         {"Replay.PublicURL", "Editor.PublicURL"},
 		"webhook-allow":      {"Replay.WebhookGuard", "Editor.WebhookGuard"},
@@ -197,9 +197,11 @@ func newRoleSettings(fs *flag.FlagSet, role string) (any, *binder) {
 	panic(role)
 }
 
-// sentinel is a value for a flag of the field type t, distinct per flag
-// (n) and from every default, with how the field must read after it.
-func sentinel(t reflect.Type, n int) (arg string, want func(v reflect.Value) error) {
+// sentinel is a value for a flag of the field cur, distinct per flag (n)
+// and from every default (a bool: the opposite of cur's), with how the
+// field must read after it.
+func sentinel(cur reflect.Value, n int) (arg string, want func(v reflect.Value) error) {
+	t := cur.Type()
 	eq := func(x any) func(reflect.Value) error {
 		return func(v reflect.Value) error {
 			if !reflect.DeepEqual(v.Interface(), x) {
@@ -213,7 +215,7 @@ func sentinel(t reflect.Type, n int) (arg string, want func(v reflect.Value) err
 		s := fmt.Sprintf("value-%d", n)
 		return s, eq(s)
 	case reflect.TypeFor[bool]():
-		return "true", eq(true)
+		return fmt.Sprint(!cur.Bool()), eq(!cur.Bool())
 	case reflect.TypeFor[int]():
 		return fmt.Sprint(7000 + n), eq(7000 + n)
 	case reflect.TypeFor[int64]():
@@ -337,7 +339,7 @@ func TestEveryFlagReachesItsFields(t *testing.T) {
 					t.Errorf("%s --%s: bound to no field", role, name)
 					continue
 				}
-				arg, want := sentinel(targets[0].Type().Elem(), n)
+				arg, want := sentinel(targets[0].Elem(), n)
 				var args []string
 				if viaEnv {
 					t.Setenv(envName(name), arg)
