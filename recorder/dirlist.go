@@ -20,9 +20,10 @@ type dirListing struct {
 }
 
 // settled is how old a directory's mtime must be before its listing is
-// reused: a change in the same clock tick as the listing could leave the
-// mtime as it was (filesystems stamp coarse ticks), never a second later.
-const settled = time.Second
+// reused: filesystems stamp coarse times (ext4 a clock tick, FAT and some
+// network filesystems two seconds), so a change within that grain of the
+// last one leaves the mtime as it was; never one this much later.
+const settled = 3 * time.Second
 
 // read lists dir, or returns the last listing if dir has not changed
 // since and that listing was taken once its mtime had settled.
