@@ -2,13 +2,13 @@ package vodapi
 
 import (
 	"bytes"
-	"compress/gzip"
 	"fmt"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/andybalholm/brotli"
+	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -136,7 +136,7 @@ func compress(coding string, body []byte) ([]byte, error) {
 	case "":
 		return body, nil
 	case "gzip":
-		w, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+		w, _ := gzip.NewWriterLevel(&buf, 6) // as the parts' (partFlate)
 		if _, err := w.Write(body); err != nil {
 			return nil, fmt.Errorf("gzip: %w", err)
 		}

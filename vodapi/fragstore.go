@@ -1,7 +1,7 @@
 package vodapi
 
 // Stored fragments: a shared part (a sealed chunk's playlist lines, its
-// DEFLATE blocks at the best level and its zstd frame) is written beside
+// DEFLATE blocks and its zstd frame) is written beside
 // the chunk once, so that a later process reads it instead of rendering and
 // compressing again. See docs/design.md, "Playlist fragments".
 
