@@ -10,20 +10,22 @@ import (
 )
 
 type metrics struct {
-	frames          *prometheus.CounterVec
-	framesDropped   *prometheus.CounterVec
-	segments        prometheus.Counter
-	segmentsDropped prometheus.Counter
-	discontinuities prometheus.Counter
-	uploaded        prometheus.Counter
-	bytesIngested   prometheus.Counter
-	bytesStored     prometheus.Counter
-	storeRequests   *prometheus.CounterVec
-	retries         *prometheus.CounterVec
-	spoolBytes      prometheus.Gauge
-	spoolLimitHits  prometheus.Counter
-	uploadLag       prometheus.Histogram
-	runsEnded       prometheus.Counter
+	frames *prometheus.CounterVec
+	// The two series of frames, looked up once: every frame counts.
+	videoFrames, audioFrames prometheus.Counter
+	framesDropped            *prometheus.CounterVec
+	segments                 prometheus.Counter
+	segmentsDropped          prometheus.Counter
+	discontinuities          prometheus.Counter
+	uploaded                 prometheus.Counter
+	bytesIngested            prometheus.Counter
+	bytesStored              prometheus.Counter
+	storeRequests            *prometheus.CounterVec
+	retries                  *prometheus.CounterVec
+	spoolBytes               prometheus.Gauge
+	spoolLimitHits           prometheus.Counter
+	uploadLag                prometheus.Histogram
+	runsEnded                prometheus.Counter
 }
 
 // newMetrics registers on reg (nil: none), each collector as it is made.
@@ -74,6 +76,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "rewind_recorder_runs_ended_total", Help: "Runs whose ended run.json is in the store.",
 		}),
 	}
+	m.videoFrames, m.audioFrames = m.frames.WithLabelValues("video"), m.frames.WithLabelValues("audio")
 	return m
 }
 

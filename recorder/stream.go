@@ -276,7 +276,7 @@ func (s *Stream) video(f media.Frame) {
 		s.fpsFrames++
 	}
 	s.segEnd = max(s.segEnd, dts+max(s.videoStep, 1))
-	s.r.m.frames.WithLabelValues("video").Inc()
+	s.r.m.videoFrames.Inc()
 }
 
 func (s *Stream) audio(f media.Frame) {
@@ -333,7 +333,7 @@ func (s *Stream) audio(f media.Frame) {
 		return
 	}
 	s.segEnd = max(s.segEnd, pts+step)
-	s.r.m.frames.WithLabelValues("audio").Inc()
+	s.r.m.audioFrames.Inc()
 }
 
 // startIfReady decides, at the first media frame, which tracks the run has:
