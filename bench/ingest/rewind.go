@@ -147,7 +147,10 @@ func startS3(bin, data string) (*testproc.Proc, []string, []string, error) {
 		if addr, err = benchkit.FreeAddr(); err != nil {
 			return nil, nil, nil, err
 		}
-		cmd := exec.Command(bin, "--port", addr, "--access", access, "--secret", secret, "--region", region, "--quiet", "posix", data)
+		// --keep-alive: without it versitygw answers every request with
+		// Connection: close, and the origin would pay a TCP connection
+		// per PUT, which S3 does not make it pay.
+		cmd := exec.Command(bin, "--port", addr, "--access", access, "--secret", secret, "--region", region, "--quiet", "--keep-alive", "posix", data)
 		cmd.Env = cleanEnv()
 		// versitygw answers an unsigned GET / with 403: up is up.
 		if p, err = testproc.Start(cmd, 20*time.Second, testproc.HTTPCheck("http://"+addr+"/", nil)); err == nil {
