@@ -21,7 +21,6 @@ import (
 
 	"log/slog"
 
-	"github.com/andybalholm/brotli"
 	kflate "github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/zstd"
 	"github.com/prometheus/client_golang/prometheus"
@@ -452,7 +451,7 @@ func (s *Server) brotliParts(ctx context.Context, parts []*part) ([]byte, error)
 	}
 	pre, err := s.frags.br.Get(ctx, key, func(context.Context) ([]byte, int64, time.Duration, error) {
 		var buf bytes.Buffer
-		w := brotli.NewWriterLevel(&buf, brotliQuality)
+		w := getBrotli(&buf)
 		for _, p := range parts[:last+1] {
 			if err := s.frags.ctx.Err(); err != nil {
 				return nil, 0, 0, err // closing
@@ -465,6 +464,7 @@ func (s *Server) brotliParts(ctx context.Context, parts []*part) ([]byte, error)
 		if err := w.Flush(); err != nil {
 			return nil, 0, 0, fmt.Errorf("brotli: %w", err)
 		}
+		putBrotli(w) // the prefix is flushed: the stream is left unfinished on purpose
 		return buf.Bytes(), int64(buf.Len()) + 256, 0, nil
 	})
 	if err != nil {

@@ -378,3 +378,44 @@ func checkCLIDecodes(t *testing.T, what, coding string, b, want []byte) {
 		t.Errorf("%s: %s gives %d bytes (%v), identity is %d", what, cli[0], len(out), err, len(want))
 	}
 }
+
+// TestBrotliReuse: an encoder taken back from the pool, after a finished
+// stream and after an abandoned flushed one (a cached prefix), writes the
+// same bytes as a new one: nothing of the last stream carries over.
+func TestBrotliReuse(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	bodies := make([][]byte, 4)
+	for i := range bodies {
+		var b []byte
+		for range 2000 + i*500 {
+			b = fmt.Appendf(b, "#EXTINF:%d.%03d,\nseg/%010d.ts\n", 2, rng.IntN(1000), rng.IntN(1<<30))
+		}
+		bodies[i] = b
+	}
+	fresh := func(b []byte) []byte {
+		var buf bytes.Buffer
+		w := brotli.NewWriterLevel(&buf, brotliQuality)
+		_, _ = w.Write(b)
+		_ = w.Close()
+		return buf.Bytes()
+	}
+	for i, b := range bodies {
+		// Leave a flushed, unfinished stream in the pool first.
+		var junk bytes.Buffer
+		w := getBrotli(&junk)
+		_, _ = w.Write(bodies[(i+1)%len(bodies)])
+		_ = w.Flush()
+		putBrotli(w)
+		got, err := compress("br", b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, fresh(b)) {
+			t.Fatalf("body %d: a reused encoder wrote other bytes than a new one", i)
+		}
+		dec, err := io.ReadAll(brotli.NewReader(bytes.NewReader(got)))
+		if err != nil || !bytes.Equal(dec, b) {
+			t.Fatalf("body %d: does not decode to itself: %v", i, err)
+		}
+	}
+}
