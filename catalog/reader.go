@@ -17,6 +17,28 @@ import (
 // chunks, and one at a time would add up the store's latency.
 const readConcurrency = 8
 
+// WriteIndex stores the whole index of a run written at once (the warm-up
+// recording, benchmark fixtures); the recorder appends chunk by chunk as
+// segments come. It returns how many chunks it wrote.
+func WriteIndex(ctx context.Context, st store.Store, s Stream, run string, entries []Entry) (int, error) {
+	if err := s.Validate(); err != nil {
+		return 0, err
+	}
+	if err := ValidRunID(run); err != nil {
+		return 0, err
+	}
+	writes, err := NewIndexWriter(nil).Append(entries...)
+	if err != nil {
+		return 0, fmt.Errorf("index of %s/%s: %w", s, run, err)
+	}
+	for _, w := range writes {
+		if err := st.Put(ctx, IndexChunkKey(s, run, w.Number), w.Data, "application/octet-stream"); err != nil {
+			return 0, fmt.Errorf("index of %s/%s: %w", s, run, err)
+		}
+	}
+	return len(writes), nil
+}
+
 // ReadIndex reads the whole index of a run: every chunk under IndexPrefix, in
 // order. Chunk numbers must run from 0 without a hole, every chunk but the
 // last must be full, and seqs must keep increasing across chunks. A run

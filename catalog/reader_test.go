@@ -202,3 +202,26 @@ func TestListRunsAndStreams(t *testing.T) {
 		t.Error("list error lost")
 	}
 }
+
+// TestWriteIndex: a run written at once reads back whole, in as many
+// chunks as it takes; bad names store nothing.
+func TestWriteIndex(t *testing.T) {
+	ctx := context.Background()
+	st := newMemStore()
+	s := Stream{"live", "cam"}
+	all := testEntries(1, 2*EntriesPerChunk+100, 10)
+	n, err := WriteIndex(ctx, st, s, testRun, all)
+	if err != nil || n != 3 {
+		t.Fatalf("WriteIndex: %d chunks, %v; want 3", n, err)
+	}
+	got, err := ReadIndex(ctx, st, s, testRun)
+	if err != nil || !entriesEqual(got, all) {
+		t.Fatalf("read %d entries (%v), want %d equal ones", len(got), err, len(all))
+	}
+	if _, err := WriteIndex(ctx, st, Stream{"live", "a/b"}, testRun, all); !errors.Is(err, ErrInvalidStream) {
+		t.Errorf("bad stream: %v", err)
+	}
+	if _, err := WriteIndex(ctx, st, s, "run", all); !errors.Is(err, ErrInvalidRunID) {
+		t.Errorf("bad run: %v", err)
+	}
+}

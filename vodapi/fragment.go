@@ -76,12 +76,7 @@ func (p *part) zstd() []byte {
 }
 
 var (
-	// klauspost's level 6 on a chunk's lines: 6-7x faster than the
-	// standard library's best level and smaller (42 chunks of a 24 h
-	// playlist: 13 ms and 196 kB against 88 ms and 199 kB); its level 5
-	// is slower and larger here, 7-9 slower and no smaller but for 9
-	// (-3 %, at 75 ms).
-	partFlate = sync.Pool{New: func() any { w, _ := kflate.NewWriter(nil, 6); return w }}
+	partFlate = sync.Pool{New: func() any { w, _ := kflate.NewWriter(nil, gzipLevel); return w }}
 	// SpeedDefault: on one chunk's 56 kB it compresses better than
 	// SpeedBetterCompression, whose tables need more input to pay off.
 	zstdParts, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))

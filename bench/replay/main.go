@@ -703,15 +703,9 @@ func writeRun(ctx context.Context, st store.Store, start time.Time) (int, error)
 		entries[i] = catalog.Entry{Seq: uint64(i), StartMS: t, Duration: d, Size: uint32(size), Flags: catalog.FlagIndependent}
 		t = entries[i].EndMS()
 	}
-	w := catalog.NewIndexWriter(nil)
-	writes, err := w.Append(entries...)
+	chunks, err := catalog.WriteIndex(ctx, st, stream, run, entries)
 	if err != nil {
 		return 0, err
-	}
-	for _, cw := range writes {
-		if err := st.Put(ctx, catalog.IndexChunkKey(stream, run, cw.Number), cw.Data, "application/octet-stream"); err != nil {
-			return 0, err
-		}
 	}
 	end := time.UnixMilli(t).UTC()
 	m := catalog.Manifest{
@@ -727,7 +721,7 @@ func writeRun(ctx context.Context, st store.Store, start time.Time) (int, error)
 	if err := catalog.WriteManifest(ctx, st, m); err != nil {
 		return 0, err
 	}
-	return len(writes), nil
+	return chunks, nil
 }
 
 // api is an in-process replay API on a loopback listener.

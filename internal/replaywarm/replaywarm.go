@@ -52,14 +52,8 @@ func Run(ctx context.Context) error {
 		es[i] = catalog.Entry{Seq: uint64(i + 1), StartMS: start.UnixMilli() + int64(i)*2000, Duration: 2 * catalog.TicksPerSecond,
 			Size: 500_000 + uint32(i%7)*1000, Flags: catalog.FlagIndependent}
 	}
-	writes, err := catalog.NewIndexWriter(nil).Append(es...)
-	if err != nil {
+	if _, err := catalog.WriteIndex(ctx, st, stream, run, es); err != nil {
 		return fmt.Errorf("replay warm-up: %w", err)
-	}
-	for _, w := range writes {
-		if err := st.Put(ctx, catalog.IndexChunkKey(stream, run, w.Number), w.Data, ""); err != nil {
-			return fmt.Errorf("replay warm-up: %w", err)
-		}
 	}
 	end := time.UnixMilli(es[len(es)-1].StartMS + 2000).UTC()
 	m := catalog.Manifest{Version: catalog.ManifestVersion, Stream: stream.String(), Run: run, Node: "warm",
