@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"log/slog"
@@ -34,19 +35,76 @@ import (
 
 // part is a piece of a playlist body with its compressed forms, each a
 // piece of a valid stream when put after the previous parts' (see
-// gzipParts, zstdParts, brotliParts).
+// gzipParts, zstdParts, brotliParts). A part read from the store may come
+// without its text (fragstore.go): load brings it when an answer needs it.
 type part struct {
-	text   []byte
+	text   []byte          // nil until loaded when lazy is set
+	size   int             // of text
+	crc    uint32          // CRC-32 (IEEE) of text: gzip's trailer combines them
 	sum    [32]byte        // sha256 of text: the ETag is made of these
 	shared bool            // a sealed chunk's fragment, from the fragment cache
 	src    []catalog.Entry // shared: the entry before the chunk's lines, then the chunk's entries
 
 	gzOnce, zstOnce sync.Once
 	gz, zst         []byte
+
+	lazy   func(context.Context) ([]byte, error) // reads the text; nil: text is set
+	mu     sync.Mutex                            // one load at a time
+	loaded atomic.Pointer[[]byte]                // what lazy gave
 }
 
 func newPart(text []byte, shared bool) *part {
-	return &part{text: text, sum: sha256.Sum256(text), shared: shared}
+	return &part{text: text, size: len(text), crc: crc32.ChecksumIEEE(text), sum: sha256.Sum256(text), shared: shared}
+}
+
+// body is p's text: nil if it is not loaded (see load).
+func (p *part) body() []byte {
+	if p.lazy == nil {
+		return p.text
+	}
+	if t := p.loaded.Load(); t != nil {
+		return *t
+	}
+	return nil
+}
+
+// load brings p's text in if it has not got it; a failed load is tried
+// again by the next answer that needs it.
+func (p *part) load(ctx context.Context) error {
+	if p.lazy == nil || p.loaded.Load() != nil {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.loaded.Load() != nil {
+		return nil
+	}
+	t, err := p.lazy(ctx)
+	if err != nil {
+		return err
+	}
+	p.loaded.Store(&t)
+	return nil
+}
+
+// loadTexts loads the texts parts lack, a few at a time (each is a store
+// read), before an answer that writes or compresses them in order.
+func loadTexts(ctx context.Context, parts []*part) error {
+	var todo []*part
+	for _, p := range parts {
+		if p.body() == nil && p.lazy != nil {
+			todo = append(todo, p)
+		}
+	}
+	if len(todo) == 1 {
+		return todo[0].load(ctx)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(prefetchers)
+	for _, p := range todo {
+		g.Go(func() error { return p.load(gctx) })
+	}
+	return g.Wait()
 }
 
 // deflate is text as raw DEFLATE blocks ending with a sync flush: byte
@@ -193,7 +251,7 @@ func brotliPlan(parts []*part) (key string, last int, ok bool) {
 	}
 	tail := 0
 	for _, p := range parts[last+1:] {
-		tail += len(p.text)
+		tail += p.size
 	}
 	if tail > maxStoredTail {
 		return "", 0, false
@@ -224,15 +282,15 @@ func (c *composer) add(p *part) {
 	c.parts = append(c.parts, p)
 }
 
-// join puts parts together.
+// join puts parts together; their texts must be loaded (loadTexts).
 func join(parts []*part) []byte {
 	n := 0
 	for _, p := range parts {
-		n += len(p.text)
+		n += p.size
 	}
 	body := make([]byte, 0, n)
 	for _, p := range parts {
-		body = append(body, p.text...)
+		body = append(body, p.body()...)
 	}
 	return body
 }
@@ -299,8 +357,21 @@ func (s *Server) fragment(ctx context.Context, ff *fragForm, run string, k int, 
 		p.src = slices.Clone(src)
 		return p, partCost(p), 0, nil
 	}
+	// rerender runs when an answer loads a stored part's text and cannot
+	// read it: later, maybe beside other renders, so with a URI function
+	// and entries of its own.
+	rerender := func(context.Context) (*part, error) {
+		own := slices.Clone(src)
+		text, err := playlist.WriteSegments(make([]byte, 0, len(own)*64), run, playlist.LeadAfter, own[0], own[1:], s.segmentURI(ff.st, ff.dir, ""))
+		if err != nil {
+			return nil, err
+		}
+		p := newPart(text, true)
+		p.src = own
+		return p, nil
+	}
 	p, err := s.frags.parts.Get(ctx, fragCacheKey(ff, run, k), func(ctx context.Context) (*part, int64, time.Duration, error) {
-		if p := s.frags.stored.read(ctx, ff, run, k, src); p != nil {
+		if p := s.frags.stored.read(ctx, ff, run, k, src, rerender); p != nil {
 			return p, partCost(p), 0, nil
 		}
 		p, cost, ttl, err := render(ctx)
@@ -330,7 +401,7 @@ func fragCacheKey(ff *fragForm, run string, k int) string {
 // partCost is what a shared part holds: the text, its compressed forms
 // (about a tenth of it, made later when rendered here) and its entries.
 func partCost(p *part) int64 {
-	return int64(len(p.text))*6/5 + int64(len(p.src))*32 + 256
+	return int64(p.size)*6/5 + int64(len(p.src))*32 + 256
 }
 
 // sharedSpan says how writeRun takes entry i of ri's window ending at hi:
@@ -408,6 +479,9 @@ func (s *Server) encodeParts(ctx context.Context, r *rendered, coding string) ([
 	case "br":
 		return s.brotliParts(ctx, r.parts)
 	}
+	if err := loadTexts(ctx, r.parts); err != nil {
+		return nil, err
+	}
 	return compress(coding, join(r.parts))
 }
 
@@ -419,9 +493,8 @@ func gzipParts(parts []*part) []byte {
 	var size int
 	for _, p := range parts {
 		n += len(p.deflate())
-		// Over the text: faster than combining 43 CRCs (PCLMULQDQ).
-		crc = crc32.Update(crc, crc32.IEEETable, p.text)
-		size += len(p.text)
+		crc = crc32Combine(crc, p.crc, int64(p.size))
+		size += p.size
 	}
 	out := make([]byte, 0, n)
 	out = append(out, 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255) // deflate, no flags, no mtime, unknown OS
@@ -442,16 +515,22 @@ func gzipParts(parts []*part) []byte {
 func (s *Server) brotliParts(ctx context.Context, parts []*part) ([]byte, error) {
 	key, last, ok := brotliPlan(parts)
 	if !ok {
+		if err := loadTexts(ctx, parts); err != nil {
+			return nil, err
+		}
 		return compress("br", join(parts))
 	}
-	pre, err := s.frags.br.Get(ctx, key, func(context.Context) ([]byte, int64, time.Duration, error) {
+	pre, err := s.frags.br.Get(ctx, key, func(ctx context.Context) ([]byte, int64, time.Duration, error) {
+		if err := loadTexts(ctx, parts[:last+1]); err != nil {
+			return nil, 0, 0, err
+		}
 		var buf bytes.Buffer
 		w := getBrotli(&buf)
 		for _, p := range parts[:last+1] {
 			if err := s.frags.ctx.Err(); err != nil {
 				return nil, 0, 0, err // closing
 			}
-			if _, err := w.Write(p.text); err != nil {
+			if _, err := w.Write(p.body()); err != nil {
 				return nil, 0, 0, fmt.Errorf("brotli: %w", err)
 			}
 		}
@@ -467,11 +546,11 @@ func (s *Server) brotliParts(ctx context.Context, parts []*part) ([]byte, error)
 	}
 	n := len(pre) + 1
 	for _, p := range parts[last+1:] {
-		n += len(p.text) + (len(p.text)/maxStored+1)*3
+		n += p.size + (p.size/maxStored+1)*3
 	}
 	out := append(make([]byte, 0, n), pre...)
 	for _, p := range parts[last+1:] {
-		out = appendStored(out, p.text)
+		out = appendStored(out, p.body())
 	}
 	return append(out, 0x03), nil // ISLAST, ISLASTEMPTY
 }

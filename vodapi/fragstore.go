@@ -27,72 +27,128 @@ import (
 )
 
 // The object: magic, version, the digest of what it was rendered from
-// (fragDigest), the text's SHA-256, the text, the DEFLATE blocks and the
-// zstd frame (each after a 32-bit length), and a CRC-32C of all of that.
-// Fixed-width fields: every object has one encoding.
+// (fragDigest), the text's SHA-256 and CRC-32, the lengths of the text,
+// the DEFLATE blocks and the zstd frame; then the DEFLATE blocks, the zstd
+// frame, a CRC-32C of all before it, and last the text. The compressed
+// forms come first so that a gzip or zstd answer reads a short prefix (a
+// chunk's text is some 56 kB, its forms 4 kB): the text is read only when
+// an answer needs it, and is checked by its CRC-32 (which gzip needs
+// anyway: gzipParts combines the parts' CRCs). Fixed-width fields: every
+// object has one encoding.
 const (
 	fragMagic   = "RWPF"
-	fragVersion = 1
-	fragHeader  = len(fragMagic) + 1 + 32 + 32
+	fragVersion = 2
+	fragHeader  = len(fragMagic) + 1 + 32 + 32 + 4 + 3*4
 	// maxFragObject bounds a read: a chunk's 1024 lines with long CDN URIs
 	// and both codings stay far below it.
 	maxFragObject = 4 << 20
+	// fragPrefixRead is the first read of an object: the header and both
+	// compressed forms of a chunk fit it (a longer prefix takes a second
+	// read), and a short final chunk comes whole.
+	fragPrefixRead = 16 << 10
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// storedFrag is a decoded object.
+// storedFrag is a decoded object; text is nil when only the prefix was
+// read (textLen and textCRC say what it is).
 type storedFrag struct {
-	digest, sum         [32]byte
-	text, deflate, zstd []byte
+	digest, sum   [32]byte
+	textCRC       uint32 // CRC-32 (IEEE) of the text
+	textLen       int
+	deflate, zstd []byte
+	text          []byte
 }
 
 func encodeFrag(f storedFrag) []byte {
-	out := make([]byte, 0, fragHeader+12+len(f.text)+len(f.deflate)+len(f.zstd)+4)
+	out := make([]byte, 0, fragHeader+len(f.deflate)+len(f.zstd)+4+len(f.text))
 	out = append(out, fragMagic...)
 	out = append(out, fragVersion)
 	out = append(out, f.digest[:]...)
 	out = append(out, f.sum[:]...)
-	for _, b := range [][]byte{f.text, f.deflate, f.zstd} {
-		out = binary.LittleEndian.AppendUint32(out, uint32(len(b)))
-		out = append(out, b...)
+	out = binary.LittleEndian.AppendUint32(out, f.textCRC)
+	for _, n := range []int{len(f.text), len(f.deflate), len(f.zstd)} {
+		out = binary.LittleEndian.AppendUint32(out, uint32(n))
 	}
-	return binary.LittleEndian.AppendUint32(out, crc32.Checksum(out, castagnoli))
+	out = append(out, f.deflate...)
+	out = append(out, f.zstd...)
+	out = binary.LittleEndian.AppendUint32(out, crc32.Checksum(out, castagnoli))
+	return append(out, f.text...)
 }
 
 var errBadFrag = errors.New("not a stored playlist fragment")
 
-// decodeFrag parses an object; the slices alias b.
-func decodeFrag(b []byte) (storedFrag, error) {
-	var f storedFrag
-	if len(b) < fragHeader+12+4 || len(b) > maxFragObject || string(b[:len(fragMagic)]) != fragMagic {
-		return f, errBadFrag
+// fragPrefixLen is how many bytes of an object the header b (at least
+// fragHeader bytes) says come before the text, and the object's length.
+func fragPrefixLen(b []byte) (prefix, total int64, err error) {
+	if len(b) < fragHeader || string(b[:len(fragMagic)]) != fragMagic {
+		return 0, 0, errBadFrag
 	}
 	if v := b[len(fragMagic)]; v != fragVersion {
-		return f, fmt.Errorf("%w: version %d", errBadFrag, v)
+		return 0, 0, fmt.Errorf("%w: version %d", errBadFrag, v)
 	}
-	body := b[:len(b)-4]
-	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(b[len(b)-4:]) {
+	lens := b[fragHeader-12:]
+	text := int64(binary.LittleEndian.Uint32(lens))
+	prefix = int64(fragHeader) + int64(binary.LittleEndian.Uint32(lens[4:])) + int64(binary.LittleEndian.Uint32(lens[8:])) + 4
+	if prefix+text > maxFragObject {
+		return 0, 0, fmt.Errorf("%w: %d bytes", errBadFrag, prefix+text)
+	}
+	return prefix, prefix + text, nil
+}
+
+// decodeFragPrefix parses an object's first bytes, at least up to the
+// text (fragPrefixLen); it takes the text too if b holds it whole, and
+// refuses bytes past it. The slices alias b.
+func decodeFragPrefix(b []byte) (storedFrag, error) {
+	var f storedFrag
+	prefix, total, err := fragPrefixLen(b)
+	if err != nil {
+		return f, err
+	}
+	if int64(len(b)) < prefix {
+		return f, fmt.Errorf("%w: truncated", errBadFrag)
+	}
+	if int64(len(b)) > total {
+		return f, fmt.Errorf("%w: %d bytes after the text", errBadFrag, int64(len(b))-total)
+	}
+	body := b[:prefix-4]
+	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(b[prefix-4:]) {
 		return f, fmt.Errorf("%w: checksum mismatch", errBadFrag)
 	}
-	copy(f.digest[:], body[len(fragMagic)+1:])
-	copy(f.sum[:], body[len(fragMagic)+33:])
+	o := len(fragMagic) + 1
+	copy(f.digest[:], body[o:])
+	copy(f.sum[:], body[o+32:])
+	f.textCRC = binary.LittleEndian.Uint32(body[o+64:])
+	f.textLen = int(total - prefix)
+	nd := int(binary.LittleEndian.Uint32(body[o+72:]))
 	rest := body[fragHeader:]
-	for _, dst := range []*[]byte{&f.text, &f.deflate, &f.zstd} {
-		if len(rest) < 4 {
-			return f, fmt.Errorf("%w: truncated", errBadFrag)
-		}
-		n := binary.LittleEndian.Uint32(rest)
-		rest = rest[4:]
-		if uint64(n) > uint64(len(rest)) {
-			return f, fmt.Errorf("%w: truncated", errBadFrag)
-		}
-		*dst, rest = rest[:n:n], rest[n:]
-	}
-	if len(rest) != 0 || len(f.text) == 0 || len(f.deflate) == 0 || len(f.zstd) == 0 {
+	f.deflate, f.zstd = rest[:nd:nd], rest[nd:len(rest):len(rest)]
+	if f.textLen == 0 || len(f.deflate) == 0 || len(f.zstd) == 0 {
 		return f, fmt.Errorf("%w: bad lengths", errBadFrag)
 	}
+	if int64(len(b)) == total {
+		if f.text, err = checkFragText(f, b[prefix:]); err != nil {
+			return storedFrag{}, err
+		}
+	}
 	return f, nil
+}
+
+// checkFragText is text if it is f's.
+func checkFragText(f storedFrag, text []byte) ([]byte, error) {
+	if len(text) != f.textLen || crc32.ChecksumIEEE(text) != f.textCRC {
+		return nil, fmt.Errorf("%w: text checksum mismatch", errBadFrag)
+	}
+	return text[:len(text):len(text)], nil
+}
+
+// decodeFrag parses a whole object.
+func decodeFrag(b []byte) (storedFrag, error) {
+	f, err := decodeFragPrefix(b)
+	if err == nil && f.text == nil {
+		err = fmt.Errorf("%w: truncated", errBadFrag)
+	}
+	return f, err
 }
 
 // renderPrint fingerprints playlist.WriteSegments' output on a fixed probe,
@@ -230,14 +286,24 @@ func (fs *fragStore) close() {
 func (fs *fragStore) wait() { fs.pending.Wait() }
 
 // read is the stored part of src rendered with ff in chunk k of run, or
-// nil when there is none usable.
-func (fs *fragStore) read(ctx context.Context, ff *fragForm, run string, k int, src []catalog.Entry) *part {
+// nil when there is none usable. It reads the object's prefix (the
+// compressed forms); the text is read when an answer needs it (part.load),
+// and if it cannot be read or is damaged, rerender makes it and the object
+// is stored again.
+func (fs *fragStore) read(ctx context.Context, ff *fragForm, run string, k int, src []catalog.Entry, rerender func(context.Context) (*part, error)) *part {
 	key := catalog.FragmentKey(ff.st, run, uint64(k), ff.hash)
-	b, err := readSized(ctx, fs.rd, key, maxFragObject)
+	var b []byte
+	var err error
+	if ctx.Value(textsKey{}) != nil {
+		b, err = readSized(ctx, fs.rd, key, maxFragObject)
+	} else {
+		b, err = fs.readPrefix(ctx, key)
+	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		fs.res.WithLabelValues("miss").Inc()
 		return nil
+	case errors.Is(err, errBadFrag) || errors.Is(err, store.ErrInvalidRange): // an empty object too
 	case err != nil:
 		if ctx.Err() == nil {
 			fs.res.WithLabelValues("read_error").Inc()
@@ -245,7 +311,10 @@ func (fs *fragStore) read(ctx context.Context, ff *fragForm, run string, k int, 
 		}
 		return nil
 	}
-	f, err := decodeFrag(b)
+	var f storedFrag
+	if err == nil {
+		f, err = decodeFragPrefix(b)
+	}
 	if err == nil && f.digest != fragDigest(ff, run, src) {
 		err = errors.New("rendered from other entries or for other URIs")
 	}
@@ -255,10 +324,89 @@ func (fs *fragStore) read(ctx context.Context, ff *fragForm, run string, k int, 
 		return nil
 	}
 	fs.res.WithLabelValues("hit").Inc()
-	p := &part{text: f.text, sum: f.sum, shared: true, src: slices.Clone(src), gz: f.deflate, zst: f.zstd}
+	p := &part{text: f.text, size: f.textLen, crc: f.textCRC, sum: f.sum, shared: true, src: slices.Clone(src), gz: f.deflate, zst: f.zstd}
 	p.gzOnce.Do(func() {})
 	p.zstOnce.Do(func() {})
+	if p.text == nil {
+		// The text's first bytes may have come with the prefix.
+		prefix, _, _ := fragPrefixLen(b)
+		head := slices.Clone(b[prefix:])
+		p.lazy = func(ctx context.Context) ([]byte, error) {
+			return fs.readText(ctx, ff, run, k, key, f, head, int64(len(b)), p, rerender)
+		}
+	}
 	return p
+}
+
+// textsKey marks a request whose answer writes or compresses the texts
+// (identity, or brotli alone): its stored fragments are read whole, in one
+// read each rather than a prefix now and the text later.
+type textsKey struct{}
+
+func wantTexts(ctx context.Context) context.Context { return context.WithValue(ctx, textsKey{}, true) }
+
+// needsTexts says if an answer to Accept-Encoding accept needs the texts:
+// unless it takes gzip or zstd, made from the stored forms.
+func needsTexts(accept string) bool {
+	all := accepted(accept)
+	return !slices.Contains(all, "gzip") && !slices.Contains(all, "zstd")
+}
+
+// readPrefix reads an object up to its text (or whole, if short).
+func (fs *fragStore) readPrefix(ctx context.Context, key string) ([]byte, error) {
+	b, size, err := readRange(ctx, fs.rd, key, 0, fragPrefixRead)
+	if err != nil {
+		return nil, err
+	}
+	if size > maxFragObject {
+		return nil, fmt.Errorf("%w: %d bytes", errBadFrag, size)
+	}
+	prefix, total, err := fragPrefixLen(b)
+	if err != nil {
+		return nil, err
+	}
+	if size > 0 && size != total {
+		return nil, fmt.Errorf("%w: %d bytes, its header says %d", errBadFrag, size, total)
+	}
+	if n := int64(len(b)); n < prefix {
+		more, _, err := readRange(ctx, fs.rd, key, n, prefix-n)
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, more...)
+	}
+	return b, nil
+}
+
+// readText is the text of the stored part p (object key, prefix f): head,
+// its first bytes, read with the prefix, then the rest from off. It is
+// rendered again by rerender if it cannot be read or is damaged.
+func (fs *fragStore) readText(ctx context.Context, ff *fragForm, run string, k int, key string, f storedFrag, head []byte, off int64, p *part, rerender func(context.Context) (*part, error)) ([]byte, error) {
+	rest, _, err := readRange(ctx, fs.rd, key, off, int64(f.textLen-len(head)))
+	if err == nil {
+		var text []byte
+		if text, err = checkFragText(f, append(append(make([]byte, 0, f.textLen), head...), rest...)); err == nil {
+			return text, nil
+		}
+	}
+	if ctx.Err() != nil {
+		return nil, err
+	}
+	result := "rejected"
+	if !errors.Is(err, errBadFrag) {
+		result = "read_error"
+	}
+	fs.res.WithLabelValues(result).Inc()
+	fs.log.Warn("the text of a stored playlist fragment: rendered again", "key", key, "err", err)
+	r, err := rerender(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if r.sum != p.sum {
+		return nil, fmt.Errorf("playlist fragment %s: a render differs from the stored text's digest", key)
+	}
+	fs.write(ff, run, k, r)
+	return r.text, nil
 }
 
 // write queues p, just rendered, for storing.
@@ -295,7 +443,7 @@ func (fs *fragStore) run() {
 // store compresses and puts one fragment, unless its run is gone: a
 // fragment put after a delete would outlive its run.
 func (fs *fragStore) store(j fragJob) {
-	obj := encodeFrag(storedFrag{digest: j.digest, sum: j.p.sum, text: j.p.text, deflate: j.p.deflate(), zstd: j.p.zstd()})
+	obj := encodeFrag(storedFrag{digest: j.digest, sum: j.p.sum, textCRC: j.p.crc, text: j.p.text, deflate: j.p.deflate(), zstd: j.p.zstd()})
 	if _, err := fs.wr.Head(fs.ctx, j.manifest); err != nil {
 		fs.res.WithLabelValues("dropped").Inc()
 		if !errors.Is(err, store.ErrNotFound) && fs.ctx.Err() == nil {
@@ -313,6 +461,28 @@ func (fs *fragStore) store(j fragJob) {
 		return
 	}
 	fs.res.WithLabelValues("written").Inc()
+}
+
+// readRange reads n bytes of an object from off (fewer at its end), with
+// the object's size.
+func readRange(ctx context.Context, st store.Store, key string, off, n int64) ([]byte, int64, error) {
+	rc, info, err := st.Get(ctx, key, &store.Range{Offset: off, Length: n})
+	if err != nil {
+		return nil, 0, fmt.Errorf("get %s: %w", key, err)
+	}
+	defer rc.Close()
+	if info.Size > 0 {
+		n = max(0, min(n, info.Size-off))
+	}
+	b := make([]byte, n)
+	got, err := io.ReadFull(rc, b)
+	if err == io.ErrUnexpectedEOF && info.Size <= 0 {
+		err = nil // size unknown: the object ended
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("get %s: %w", key, err)
+	}
+	return b[:got], info.Size, nil
 }
 
 // readSized reads a whole object of at most limit bytes into a buffer of

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -12,6 +13,7 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,6 +28,7 @@ import (
 func sampleFrag() storedFrag {
 	text := []byte("#EXTINF:2.000,\nr/1.ts\n")
 	return storedFrag{digest: sha256.Sum256([]byte("src")), sum: sha256.Sum256(text), text: text,
+		textCRC: crc32.ChecksumIEEE(text), textLen: len(text),
 		deflate: []byte{0x0a, 0x0b, 0x00, 0x00, 0xff, 0xff}, zstd: []byte{0x28, 0xb5, 0x2f, 0xfd, 1, 2}}
 }
 
@@ -47,6 +50,43 @@ func TestFragFormatRoundTrip(t *testing.T) {
 	for n := range len(b) {
 		if _, err := decodeFrag(b[:n]); err == nil {
 			t.Errorf("cut to %d bytes: accepted", n)
+		}
+	}
+}
+
+// TestFragPrefixReads: an object whose prefix is longer than the first
+// read takes a second; one shorter than it comes whole, text included.
+func TestFragPrefixReads(t *testing.T) {
+	ctx := context.Background()
+	st, err := fsstore.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := newFragStore(st, st, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	defer fs.close()
+	rng := rand.New(rand.NewPCG(1, 1))
+	for _, n := range []int{100, fragPrefixRead, 3 * fragPrefixRead} {
+		f := sampleFrag()
+		f.deflate = make([]byte, n)
+		for i := range f.deflate {
+			f.deflate[i] = byte(rng.Uint32())
+		}
+		f.text = bytes.Repeat([]byte("#EXTINF:2.000,\nr/1.ts\n"), 1000)
+		f.textCRC, f.textLen = crc32.ChecksumIEEE(f.text), len(f.text)
+		obj := encodeFrag(f)
+		if err := st.Put(ctx, "f/x.frag", obj, ""); err != nil {
+			t.Fatal(err)
+		}
+		b, err := fs.readPrefix(ctx, "f/x.frag")
+		if err != nil {
+			t.Fatalf("deflate %d B: %v", n, err)
+		}
+		got, err := decodeFragPrefix(b)
+		if err != nil || !bytes.Equal(got.deflate, f.deflate) || !bytes.Equal(got.zstd, f.zstd) || got.sum != f.sum {
+			t.Fatalf("deflate %d B: decoded %v", n, err)
+		}
+		if whole := len(obj) <= fragPrefixRead; whole != (got.text != nil) || whole && !bytes.Equal(got.text, f.text) {
+			t.Fatalf("deflate %d B, object %d B: text %d B", n, len(obj), len(got.text))
 		}
 	}
 }
@@ -158,7 +198,9 @@ func TestStoredFragmentsSecondServer(t *testing.T) {
 
 // TestStoredFragmentIgnored: a corrupt, truncated, foreign (another chunk's)
 // or stale (other entries) object is never served: the part is rendered,
-// counted as rejected, and stored again, correct.
+// counted as rejected, and stored again, correct. Damage to the text,
+// which a gzip answer does not read, is found when an identity answer
+// reads it, with the same outcome.
 func TestStoredFragmentIgnored(t *testing.T) {
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(9, 10))
@@ -166,7 +208,10 @@ func TestStoredFragmentIgnored(t *testing.T) {
 	start := time.Now().Add(-5 * time.Hour).UTC().Truncate(time.Second)
 	run := storeRun(t, first, rng, start, 3*catalog.EntriesPerChunk+10, false)
 	url := "/hls/" + fixStream.String() + "/runs/" + run + "/index.m3u8"
-	_, want := do(t, http.MethodGet, first.ts.URL+url, "Accept-Encoding", "gzip")
+	want := map[string][]byte{}
+	for _, coding := range []string{"gzip", ""} {
+		_, want[coding] = do(t, http.MethodGet, first.ts.URL+url, "Accept-Encoding", coding)
+	}
 	first.srv.WaitBackground()
 	keys := fragObjects(t, first.st, run)
 	if len(keys) != 4 {
@@ -180,8 +225,15 @@ func TestStoredFragmentIgnored(t *testing.T) {
 		return b
 	}
 	good := read(keys[1])
-	flipped := bytes.Clone(good)
-	flipped[len(flipped)/2] ^= 1
+	prefix, total, err := fragPrefixLen(good)
+	if err != nil || total != int64(len(good)) || prefix > fragPrefixRead {
+		t.Fatalf("object of %d bytes: prefix %d, total %d, %v", len(good), prefix, total, err)
+	}
+	flip := func(i int64) []byte {
+		b := bytes.Clone(good)
+		b[i] ^= 1
+		return b
+	}
 	// Stale: a valid object with the right key, from entries the index no
 	// longer has.
 	d, err := decodeFrag(good)
@@ -189,29 +241,157 @@ func TestStoredFragmentIgnored(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.digest[0] ^= 1
-	for name, bad := range map[string][]byte{
-		"corrupt":   flipped,
-		"truncated": good[:len(good)-9],
-		"foreign":   read(keys[2]),
-		"stale":     encodeFrag(d),
-		"garbage":   []byte("not a fragment"),
+	for _, c := range []struct {
+		name    string
+		bad     []byte
+		codings []string // of the answers, the last finds it
+		hits    float64
+	}{
+		{"corrupt forms", flip(prefix / 2), []string{"gzip"}, 3},
+		// A gzip answer reads the forms alone; the identity one after it
+		// reads the text and finds the damage.
+		{"corrupt text", flip(prefix + (total-prefix)/2), []string{"gzip", ""}, 4},
+		{"corrupt text, read whole", flip(prefix + (total-prefix)/2), []string{""}, 3},
+		{"truncated forms", good[:prefix-9], []string{"gzip"}, 3},
+		{"truncated text", good[:len(good)-9], []string{"gzip"}, 3}, // its length is not the header's
+		{"foreign", read(keys[2]), []string{"gzip"}, 3},
+		{"stale", encodeFrag(d), []string{"gzip"}, 3},
+		{"garbage", []byte("not a fragment"), []string{"gzip"}, 3},
+		{"empty", nil, []string{"gzip"}, 3},
 	} {
-		if err := first.st.Put(ctx, keys[1], bad, ""); err != nil {
+		if err := first.st.Put(ctx, keys[1], c.bad, ""); err != nil {
 			t.Fatal(err)
 		}
 		a := apiOver(t, Config{}, first.st)
-		resp, b := do(t, http.MethodGet, a.ts.URL+url, "Accept-Encoding", "gzip")
-		if resp.StatusCode != http.StatusOK || !bytes.Equal(b, want) {
-			t.Fatalf("%s: %d, %d bytes, want the %d of a render", name, resp.StatusCode, len(b), len(want))
+		for _, coding := range c.codings {
+			resp, b := do(t, http.MethodGet, a.ts.URL+url, "Accept-Encoding", coding)
+			if resp.StatusCode != http.StatusOK || !bytes.Equal(b, want[coding]) {
+				t.Fatalf("%s, %q: %d, %d bytes, want the %d of a render", c.name, coding, resp.StatusCode, len(b), len(want[coding]))
+			}
 		}
 		a.srv.WaitBackground()
-		if r, h, w := storedCount(a, "rejected"), storedCount(a, "hit"), storedCount(a, "written"); r != 1 || h != 3 || w != 1 {
-			t.Fatalf("%s: %v rejected, %v hits, %v written; want 1, 3, 1", name, r, h, w)
+		if r, h, w := storedCount(a, "rejected"), storedCount(a, "hit"), storedCount(a, "written"); r != 1 || h != c.hits || w != 1 {
+			t.Fatalf("%s: %v rejected, %v hits, %v written; want 1, %v, 1", c.name, r, h, w, c.hits)
 		}
 		if !bytes.Equal(read(keys[1]), good) {
-			t.Fatalf("%s: not stored again as rendered", name)
+			t.Fatalf("%s: not stored again as rendered", c.name)
 		}
 	}
+}
+
+// TestStoredFragmentTextRead: a gzip or zstd answer from stored fragments
+// reads their prefixes only; an identity answer, then brotli, read the
+// texts (once) and match a render.
+func TestStoredFragmentTextRead(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	first := newAPI(t, Config{})
+	start := time.Now().Add(-5 * time.Hour).UTC().Truncate(time.Second)
+	run := storeRun(t, first, rng, start, 4*catalog.EntriesPerChunk+300, false)
+	url := "/hls/" + fixStream.String() + "/runs/" + run + "/index.m3u8"
+	codings := []string{"gzip", "zstd", "", "br"}
+	want := map[string][]byte{}
+	for _, coding := range codings {
+		_, want[coding] = do(t, http.MethodGet, first.ts.URL+url, "Accept-Encoding", coding)
+	}
+	first.srv.WaitBackground()
+	var stored int64
+	keys := fragObjects(t, first.st, run)
+	for _, key := range keys {
+		info, err := first.st.Head(context.Background(), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored += info.Size
+	}
+
+	cs := &byteCountStore{Store: first.st}
+	reg := prometheus.NewRegistry()
+	srv, err := New(Config{TargetDuration: 2 * time.Second}, cs, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() { ts.Close(); srv.Close() })
+	second := &api{srv: srv, ts: ts, st: first.st, reg: reg}
+	for i, coding := range codings {
+		before := cs.read.Load()
+		resp, b := do(t, http.MethodGet, second.ts.URL+url, "Accept-Encoding", coding)
+		if resp.StatusCode != http.StatusOK || !bytes.Equal(b, want[coding]) {
+			t.Fatalf("%q: %d, %d bytes, want %d", coding, resp.StatusCode, len(b), len(want[coding]))
+		}
+		n := cs.frag.Load()
+		switch i {
+		case 0:
+			if n > int64(len(keys))*fragPrefixRead || n > stored/2 { // one prefix read each
+				t.Fatalf("gzip read %d of the fragments' %d bytes", n, stored)
+			}
+		case 1:
+			if cs.read.Load() != before {
+				t.Fatalf("zstd read %d more bytes", cs.read.Load()-before)
+			}
+		case 2:
+			if n != stored {
+				t.Fatalf("identity: %d of the fragments' %d bytes read", n, stored)
+			}
+		case 3:
+			if cs.read.Load() != before {
+				t.Fatalf("brotli read %d more bytes", cs.read.Load()-before)
+			}
+		}
+	}
+	second.srv.WaitBackground()
+	if r, h, w := storedCount(second, "rejected"), storedCount(second, "hit"), storedCount(second, "written"); r != 0 || h != 5 || w != 0 {
+		t.Fatalf("%v rejected, %v hits, %v written; want 0, 5, 0", r, h, w)
+	}
+
+	// A client that takes no gzip or zstd, first: each object is read
+	// whole, once.
+	for _, coding := range []string{"", "br"} {
+		cs := &byteCountStore{Store: first.st}
+		srv, err := New(Config{TargetDuration: 2 * time.Second}, cs, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts := httptest.NewServer(srv.Handler())
+		resp, b := do(t, http.MethodGet, ts.URL+url, "Accept-Encoding", coding)
+		ts.Close()
+		srv.Close()
+		if resp.StatusCode != http.StatusOK || !bytes.Equal(b, want[coding]) {
+			t.Fatalf("first %q: %d, %d bytes, want %d", coding, resp.StatusCode, len(b), len(want[coding]))
+		}
+		if n := cs.frag.Load(); n != stored {
+			t.Fatalf("first %q: %d of the fragments' %d bytes read", coding, n, stored)
+		}
+	}
+}
+
+// byteCountStore counts the bytes read through it: all, and of fragments.
+type byteCountStore struct {
+	store.Store
+	read, frag atomic.Int64
+}
+
+func (s *byteCountStore) Get(ctx context.Context, key string, rng *store.Range) (io.ReadCloser, store.Info, error) {
+	rc, info, err := s.Store.Get(ctx, key, rng)
+	if err != nil {
+		return nil, info, err
+	}
+	return &countedReader{ReadCloser: rc, n: &s.read, frag: strings.Contains(key, "/frag/"), f: &s.frag}, info, nil
+}
+
+type countedReader struct {
+	io.ReadCloser
+	n, f *atomic.Int64
+	frag bool
+}
+
+func (r *countedReader) Read(p []byte) (int, error) {
+	n, err := r.ReadCloser.Read(p)
+	r.n.Add(int64(n))
+	if r.frag {
+		r.f.Add(int64(n))
+	}
+	return n, err
 }
 
 // TestFragWriterClose: Close stops the writer with fragments still queued;

@@ -63,6 +63,9 @@ func (r *rendered) headers() *playHeaders {
 
 // write sends the body, or the parts one after the other.
 func (r *rendered) write(c echo.Context, hv *playHeaders) error {
+	if err := loadTexts(c.Request().Context(), r.parts); err != nil {
+		return err
+	}
 	h := c.Response().Header()
 	h["Content-Type"] = contentTypeM3U8
 	// A length, not chunked: one write of the body after the header.
@@ -74,7 +77,7 @@ func (r *rendered) write(c echo.Context, hv *playHeaders) error {
 			return err
 		}
 		for _, p := range r.parts {
-			if _, err := c.Response().Write(p.text); err != nil {
+			if _, err := c.Response().Write(p.body()); err != nil {
 				return err
 			}
 		}
@@ -89,7 +92,7 @@ func (r *rendered) cost() int64 {
 	for _, p := range r.parts {
 		n += 128
 		if !p.shared {
-			n += int64(len(p.text))
+			n += int64(p.size)
 		}
 	}
 	return n
@@ -115,6 +118,9 @@ func (s *Server) servePlaylist(c echo.Context, st catalog.Stream, key string, re
 	}
 	key += "|" + tok.query
 	ctx := c.Request().Context()
+	if needsTexts(c.Request().Header.Get("Accept-Encoding")) {
+		ctx = wantTexts(ctx)
+	}
 	r, err := s.playlists.Get(ctx, key, func(ctx context.Context) (*rendered, int64, time.Duration, error) {
 		spec, err := resolve(ctx)
 		if err != nil {
@@ -268,7 +274,7 @@ func (s *Server) render(ctx context.Context, st catalog.Stream, spec playlistSpe
 	c.flush()
 	size := 0
 	for _, p := range c.parts {
-		size += len(p.text)
+		size += p.size
 	}
 	r := &rendered{parts: c.parts, size: size, lastModified: lastMod, etag: c.etag(),
 		life: s.liveLife(), keep: max(s.cfg.TargetDuration/2, time.Millisecond)} // 0 would keep it for good
