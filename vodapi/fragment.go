@@ -96,7 +96,10 @@ func loadTexts(ctx context.Context, parts []*part) error {
 			todo = append(todo, p)
 		}
 	}
-	if len(todo) == 1 {
+	switch len(todo) {
+	case 0: // every warm answer: no group, no context
+		return nil
+	case 1:
 		return todo[0].load(ctx)
 	}
 	g, gctx := errgroup.WithContext(ctx)
@@ -187,8 +190,7 @@ const bigBrotli = 256 << 10
 // after it. Otherwise (a live playlist's open chunk, playback tokens) the
 // body changes or serves one viewer: brotli is left to clients that take
 // nothing else.
-func (s *Server) pickCoding(key string, r *rendered, accept string) string {
-	all := accepted(accept)
+func (s *Server) pickCoding(key string, r *rendered, all []string) string {
 	if len(all) == 0 {
 		return ""
 	}
@@ -349,27 +351,16 @@ func (s *Server) writeRun(ctx context.Context, c *composer, ri *runInfo, lo, hi 
 // part is rendered and queued for storing.
 func (s *Server) fragment(ctx context.Context, ff *fragForm, run string, k int, src []catalog.Entry, uri func(string, uint64) string) (*part, error) {
 	render := func(context.Context) (*part, int64, time.Duration, error) {
-		text, err := playlist.WriteSegments(make([]byte, 0, len(src)*64), run, playlist.LeadAfter, src[0], src[1:], uri)
+		p, err := renderFragment(run, src, uri)
 		if err != nil {
 			return nil, 0, 0, err
 		}
-		p := newPart(text, true)
-		p.src = slices.Clone(src)
 		return p, partCost(p), 0, nil
 	}
 	// rerender runs when an answer loads a stored part's text and cannot
 	// read it: later, maybe beside other renders, so with a URI function
-	// and entries of its own.
-	rerender := func(context.Context) (*part, error) {
-		own := slices.Clone(src)
-		text, err := playlist.WriteSegments(make([]byte, 0, len(own)*64), run, playlist.LeadAfter, own[0], own[1:], s.segmentURI(ff.st, ff.dir, ""))
-		if err != nil {
-			return nil, err
-		}
-		p := newPart(text, true)
-		p.src = own
-		return p, nil
-	}
+	// of its own (one is not safe for concurrent use).
+	rerender := func() (*part, error) { return renderFragment(run, src, s.segmentURI(ff.st, ff.dir, "")) }
 	p, err := s.frags.parts.Get(ctx, fragCacheKey(ff, run, k), func(ctx context.Context) (*part, int64, time.Duration, error) {
 		if p := s.frags.stored.read(ctx, ff, run, k, src, rerender); p != nil {
 			return p, partCost(p), 0, nil
@@ -391,6 +382,17 @@ func (s *Server) fragment(ctx context.Context, ff *fragForm, run string, k int, 
 		s.frags.parts.Set(fragCacheKey(ff, run, k), p, cost, 0)
 		return p, nil
 	}
+	return p, nil
+}
+
+// renderFragment renders the shared part of src[1:] following src[0].
+func renderFragment(run string, src []catalog.Entry, uri func(string, uint64) string) (*part, error) {
+	text, err := playlist.WriteSegments(make([]byte, 0, len(src)*64), run, playlist.LeadAfter, src[0], src[1:], uri)
+	if err != nil {
+		return nil, err
+	}
+	p := newPart(text, true)
+	p.src = slices.Clone(src)
 	return p, nil
 }
 

@@ -134,6 +134,9 @@ func decodeFragPrefix(b []byte) (storedFrag, error) {
 	return f, nil
 }
 
+// prefixLen is how many bytes of f's object come before the text.
+func (f storedFrag) prefixLen() int { return fragHeader + len(f.deflate) + len(f.zstd) + 4 }
+
 // checkFragText is text if it is f's.
 func checkFragText(f storedFrag, text []byte) ([]byte, error) {
 	if len(text) != f.textLen || crc32.ChecksumIEEE(text) != f.textCRC {
@@ -290,7 +293,7 @@ func (fs *fragStore) wait() { fs.pending.Wait() }
 // compressed forms); the text is read when an answer needs it (part.load),
 // and if it cannot be read or is damaged, rerender makes it and the object
 // is stored again.
-func (fs *fragStore) read(ctx context.Context, ff *fragForm, run string, k int, src []catalog.Entry, rerender func(context.Context) (*part, error)) *part {
+func (fs *fragStore) read(ctx context.Context, ff *fragForm, run string, k int, src []catalog.Entry, rerender func() (*part, error)) *part {
 	key := catalog.FragmentKey(ff.st, run, uint64(k), ff.hash)
 	var b []byte
 	var err error
@@ -328,11 +331,11 @@ func (fs *fragStore) read(ctx context.Context, ff *fragForm, run string, k int, 
 	p.gzOnce.Do(func() {})
 	p.zstOnce.Do(func() {})
 	if p.text == nil {
-		// The text's first bytes may have come with the prefix.
-		prefix, _, _ := fragPrefixLen(b)
-		head := slices.Clone(b[prefix:])
+		// The text's first bytes may have come with the prefix (b is
+		// kept anyway: the forms alias it).
+		head := b[f.prefixLen():]
 		p.lazy = func(ctx context.Context) ([]byte, error) {
-			return fs.readText(ctx, ff, run, k, key, f, head, int64(len(b)), p, rerender)
+			return fs.readText(ctx, ff, run, k, key, f, head, rerender)
 		}
 	}
 	return p
@@ -345,10 +348,10 @@ type textsKey struct{}
 
 func wantTexts(ctx context.Context) context.Context { return context.WithValue(ctx, textsKey{}, true) }
 
-// needsTexts says if an answer to Accept-Encoding accept needs the texts:
-// unless it takes gzip or zstd, made from the stored forms.
-func needsTexts(accept string) bool {
-	all := accepted(accept)
+// needsTexts says if an answer to a client accepting codings all
+// (accepted) needs the texts: unless it takes gzip or zstd, made from the
+// stored forms.
+func needsTexts(all []string) bool {
 	return !slices.Contains(all, "gzip") && !slices.Contains(all, "zstd")
 }
 
@@ -378,11 +381,11 @@ func (fs *fragStore) readPrefix(ctx context.Context, key string) ([]byte, error)
 	return b, nil
 }
 
-// readText is the text of the stored part p (object key, prefix f): head,
-// its first bytes, read with the prefix, then the rest from off. It is
-// rendered again by rerender if it cannot be read or is damaged.
-func (fs *fragStore) readText(ctx context.Context, ff *fragForm, run string, k int, key string, f storedFrag, head []byte, off int64, p *part, rerender func(context.Context) (*part, error)) ([]byte, error) {
-	rest, _, err := readRange(ctx, fs.rd, key, off, int64(f.textLen-len(head)))
+// readText is the text of a stored part (object key, prefix f): head, its
+// first bytes, read with the prefix, then the rest. It is rendered again by
+// rerender if it cannot be read or is damaged.
+func (fs *fragStore) readText(ctx context.Context, ff *fragForm, run string, k int, key string, f storedFrag, head []byte, rerender func() (*part, error)) ([]byte, error) {
+	rest, _, err := readRange(ctx, fs.rd, key, int64(f.prefixLen()+len(head)), int64(f.textLen-len(head)))
 	if err == nil {
 		var text []byte
 		if text, err = checkFragText(f, append(append(make([]byte, 0, f.textLen), head...), rest...)); err == nil {
@@ -398,11 +401,11 @@ func (fs *fragStore) readText(ctx context.Context, ff *fragForm, run string, k i
 	}
 	fs.res.WithLabelValues(result).Inc()
 	fs.log.Warn("the text of a stored playlist fragment: rendered again", "key", key, "err", err)
-	r, err := rerender(ctx)
+	r, err := rerender()
 	if err != nil {
 		return nil, err
 	}
-	if r.sum != p.sum {
+	if r.sum != f.sum {
 		return nil, fmt.Errorf("playlist fragment %s: a render differs from the stored text's digest", key)
 	}
 	fs.write(ff, run, k, r)

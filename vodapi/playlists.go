@@ -118,7 +118,8 @@ func (s *Server) servePlaylist(c echo.Context, st catalog.Stream, key string, re
 	}
 	key += "|" + tok.query
 	ctx := c.Request().Context()
-	if needsTexts(c.Request().Header.Get("Accept-Encoding")) {
+	accept := accepted(c.Request().Header.Get("Accept-Encoding"))
+	if needsTexts(accept) {
 		ctx = wantTexts(ctx)
 	}
 	r, err := s.playlists.Get(ctx, key, func(ctx context.Context) (*rendered, int64, time.Duration, error) {
@@ -135,7 +136,7 @@ func (s *Server) servePlaylist(c echo.Context, st catalog.Stream, key string, re
 	if err != nil {
 		return err
 	}
-	if coding := s.pickCoding(key, r, c.Request().Header.Get("Accept-Encoding")); coding != "" {
+	if coding := s.pickCoding(key, r, accept); coding != "" {
 		if r, err = s.encoded(ctx, key, r, coding); err != nil {
 			return err
 		}
