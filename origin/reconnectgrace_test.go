@@ -17,6 +17,17 @@ func waitRunEnded(t *testing.T, ts *testServer) time.Time {
 	return time.Now()
 }
 
+// playersWaiting says if key's players wait for a publisher (no run).
+func playersWaiting(p *Players, key string) bool {
+	ls := p.lookup(key)
+	if ls == nil {
+		return false
+	}
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	return ls.cur == nil
+}
+
 func rtmpPlayers(p *Players) float64 { return testutil.ToFloat64(p.players.WithLabelValues(protoRTMP)) }
 
 // A publisher whose connection is lost comes back within the grace: the
@@ -40,6 +51,9 @@ func TestReconnectWithinGrace(t *testing.T) {
 	}
 	a.wait(t)
 	waitRunEnded(t, ts)
+	// The players' feed is closed on its sink goroutine, after the run
+	// leaves the server's list: wait until its players wait.
+	waitFor(t, 5*time.Second, "the players waiting", func() bool { return playersWaiting(players, "live/cam") })
 	if code, body := getStatus(t, base+"/live/cam.flv"); code != 404 {
 		t.Errorf("a new player while the players wait: %d %s, want 404", code, body)
 	}
