@@ -95,6 +95,7 @@ func TestGraceExpires(t *testing.T) {
 		t.Fatal(err)
 	}
 	gone := waitRunEnded(t, ts)
+	waitFor(t, 5*time.Second, "the players waiting", func() bool { return playersWaiting(players, "live/cam") })
 	if code, _ := getStatus(t, base+"/live/cam.flv"); code != 404 {
 		t.Errorf("a new HTTP-FLV player while the players wait: %d, want 404", code)
 	}
